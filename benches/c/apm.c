@@ -1,0 +1,329 @@
+/* apm.c: the apmnet rows, written only against the C API (include/apmnet.h).
+ *
+ *   apm write    PORT MIB BUF              NetworkStream BeginWrite of BUF bytes, the next one chained
+ *                                          from the callback, MIB MiB to the sink
+ *   apm sendfile PORT FILE                 Socket BeginSendFile (the 8-byte length as the pre-buffer)
+ *   apm echo     PORT CONNS SECS SIZE WARM Socket BeginSend/BeginReceive driven only from callbacks
+ *   apm latency  SAMPLES                   data arrival -> callback, and Begin -> callback for a
+ *                                          receive that has to wait
+ *   apm memory   PORT CONNS                RSS per idle connection (socket + NetworkStream), and per
+ *                                          pending BeginRead
+ *
+ * Environment: BENCH_APM_SPIN_US=N calls apm_runtime_configure(0, N) first (APMNET_THREADS is read
+ * by the library itself).
+ *
+ * The CompletedSynchronously idiom: a callback whose result completed synchronously returns at once;
+ * the Begin caller sees CompletedSynchronously and calls End itself, looping instead of recursing.
+ * When the operation did not complete synchronously the callback may already have called End (and
+ * released the handle) by the time the caller asks, so the caller treats a failing query as "not
+ * synchronous": the handle table turns a stale handle into an error code.
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "apmnet.h"
+
+static void fail(const char *what, apm_status st) {
+  char msg[512] = "";
+  size_t len = 0;
+  apm_last_error_message(msg, sizeof msg, &len);
+  fprintf(stderr, "%s: %s (%d): %s\n", what, apm_status_name(st), (int)st, msg);
+  exit(1);
+}
+
+#define CK(call)                           \
+  do {                                     \
+    apm_status st_ = (call);               \
+    if (st_ != APM_OK) fail(#call, st_);   \
+  } while (0)
+
+static int was_sync(apm_async_result *r) {
+  int32_t cs = 0;
+  return apm_async_result_completed_synchronously(r, &cs) == APM_OK && cs;
+}
+
+static apm_socket *connect_to(int port) {
+  apm_socket *s = NULL;
+  CK(apm_socket_create(APM_ADDRESS_FAMILY_INTER_NETWORK, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP,
+                       &s));
+  CK(apm_socket_connect(s, "127.0.0.1", port));
+  return s;
+}
+
+/* ---------------------------------------------------------------- bulk write */
+static struct {
+  apm_stream *stream;
+  uint8_t *buf;
+  size_t bufsz;
+  uint64_t left, ops, sync;
+  sem_t done;
+} bw;
+
+static void bw_pump(void);
+
+static void bw_cb(apm_async_result *r, void *state) {
+  (void)state;
+  if (was_sync(r)) return;
+  CK(apm_stream_end_write(bw.stream, r));
+  bw_pump();
+}
+
+static void bw_pump(void) {
+  while (bw.left) {
+    size_t n = bw.left < bw.bufsz ? (size_t)bw.left : bw.bufsz;
+    bw.left -= n;
+    bw.ops++;
+    apm_async_result *r = NULL;
+    CK(apm_stream_begin_write(bw.stream, bw.buf, bw.bufsz, 0, n, bw_cb, NULL, &r));
+    if (!was_sync(r)) return;
+    bw.sync++;
+    CK(apm_stream_end_write(bw.stream, r));
+  }
+  sem_post(&bw.done);
+}
+
+static int bulk_write(int port, uint64_t mib, size_t bufsz) {
+  apm_socket *s = connect_to(port);
+  CK(apm_network_stream_create(s, 1, &bw.stream));
+  bw.buf = malloc(bufsz);
+  memset(bw.buf, 'x', bufsz);
+  bw.bufsz = bufsz;
+  uint64_t total = bw.left = mib << 20;
+  sem_init(&bw.done, 0, 0);
+  unsigned char hdr[8];
+  put_le64(hdr, total);
+  double c0 = cpu_s(), t0 = now_s();
+  CK(apm_stream_write(bw.stream, hdr, 8, 0, 8));
+  bw_pump();
+  while (sem_wait(&bw.done) != 0) {
+  }
+  uint8_t ack;
+  size_t got = 0;
+  CK(apm_stream_read(bw.stream, &ack, 1, 0, 1, &got));
+  if (got != 1) fail("ack", APM_E_IO);
+  double t = now_s() - t0;
+  RESULT(total / t / 1e9, "GB/s");
+  CPU(cpu_s() - c0);
+  EXTRA("sync_fraction", (double)bw.sync / (double)bw.ops, "");
+  CK(apm_stream_close(bw.stream));
+  CK(apm_runtime_shutdown());
+  return 0;
+}
+
+/* ---------------------------------------------------------------- send file */
+static sem_t sf_done;
+static void sf_cb(apm_async_result *r, void *state) {
+  (void)r;
+  (void)state;
+  sem_post(&sf_done);
+}
+
+static int bulk_sendfile(int port, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) die(path);
+  apm_socket *s = connect_to(port);
+  sem_init(&sf_done, 0, 0);
+  unsigned char hdr[8];
+  put_le64(hdr, (uint64_t)st.st_size);
+  apm_async_result *r = NULL;
+  double c0 = cpu_s(), t0 = now_s();
+  CK(apm_socket_begin_send_file(s, path, hdr, 8, NULL, 0, APM_TRANSMIT_FILE_USE_DEFAULT_WORKER_THREAD,
+                                sf_cb, NULL, &r));
+  while (sem_wait(&sf_done) != 0) {
+  }
+  CK(apm_socket_end_send_file(s, r));
+  uint8_t ack;
+  size_t got = 0;
+  CK(apm_socket_receive(s, &ack, 1, 0, 1, &got));
+  if (got != 1) fail("ack", APM_E_IO);
+  double t = now_s() - t0;
+  RESULT((double)st.st_size / t / 1e9, "GB/s");
+  CPU(cpu_s() - c0);
+  CK(apm_socket_close(s));
+  CK(apm_runtime_shutdown());
+  return 0;
+}
+
+/* ---------------------------------------------------------------- echo */
+struct conn {
+  apm_socket *s;
+  int sending;
+  size_t got;
+  uint8_t in[4096];
+};
+static uint8_t *e_msg;
+static size_t e_size;
+static _Atomic uint64_t e_done;
+static atomic_int e_stop;
+
+static void e_step(struct conn *c);
+
+static void e_complete(struct conn *c, apm_async_result *r) {
+  size_t n = 0;
+  if (c->sending) {
+    CK(apm_socket_end_send(c->s, r, &n));
+    c->sending = 0;
+    return;
+  }
+  CK(apm_socket_end_receive(c->s, r, &n));
+  if (n == 0) fail("echo server closed", APM_E_IO);
+  c->got += n;
+  if (c->got >= e_size) {
+    c->got = 0;
+    atomic_fetch_add_explicit(&e_done, 1, memory_order_relaxed);
+    c->sending = 1;
+  }
+}
+
+static void e_cb(apm_async_result *r, void *state) {
+  if (was_sync(r)) return;
+  if (atomic_load_explicit(&e_stop, memory_order_relaxed)) return;
+  e_complete(state, r);
+  e_step(state);
+}
+
+static void e_step(struct conn *c) {
+  while (!atomic_load_explicit(&e_stop, memory_order_relaxed)) {
+    apm_async_result *r = NULL;
+    if (c->sending)
+      CK(apm_socket_begin_send(c->s, e_msg, e_size, 0, e_size, e_cb, c, &r));
+    else
+      CK(apm_socket_begin_receive(c->s, c->in, e_size, c->got, e_size - c->got, e_cb, c, &r));
+    if (!was_sync(r)) return;
+    e_complete(c, r);
+  }
+}
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static int echo_client(int port, int conns, double secs, size_t size, double warm) {
+  if (size > sizeof(((struct conn *)0)->in)) size = sizeof(((struct conn *)0)->in);
+  struct conn *cs = calloc((size_t)conns, sizeof *cs);
+  e_msg = malloc(size);
+  memset(e_msg, 'e', size);
+  e_size = size;
+  for (int i = 0; i < conns; i++) {
+    cs[i].s = connect_to(port);
+    CK(apm_socket_set_no_delay(cs[i].s, 1));
+    cs[i].sending = 1;
+  }
+  for (int i = 0; i < conns; i++) e_step(&cs[i]);
+  sleep_s(warm);
+  uint64_t d0 = atomic_load(&e_done);
+  double t0 = now_s(), c0 = cpu_s();
+  sleep_s(secs);
+  uint64_t d1 = atomic_load(&e_done);
+  double t1 = now_s();
+  RESULT((double)(d1 - d0) / (t1 - t0), "req/s");
+  CPU(cpu_s() - c0);
+  atomic_store(&e_stop, 1);
+  fflush(stdout);
+  _exit(0); /* pending operations are left to process exit */
+}
+
+/* ---------------------------------------------------------------- latency */
+static apm_socket *l_sock;
+static _Atomic uint64_t l_t1;
+static sem_t l_done;
+static uint8_t l_buf[16];
+
+static void l_cb(apm_async_result *r, void *state) {
+  uint64_t t1 = now_ns(); /* the callback's first instruction */
+  (void)state;
+  size_t n = 0;
+  CK(apm_socket_end_receive(l_sock, r, &n));
+  atomic_store(&l_t1, t1);
+  sem_post(&l_done);
+}
+
+static int latency(int samples) {
+  int port, lfd = tcp_listen_any(&port);
+  l_sock = connect_to(port);
+  int peer = accept(lfd, NULL, NULL);
+  if (peer < 0) die("accept");
+  set_nodelay(peer);
+  sem_init(&l_done, 0, 0);
+  uint64_t *arr = malloc(sizeof(uint64_t) * (size_t)samples);
+  uint64_t *beg = malloc(sizeof(uint64_t) * (size_t)samples);
+  char one = '1';
+  apm_async_result *r = NULL;
+  for (int i = 0; i < samples; i++) { /* data arrival -> callback */
+    CK(apm_socket_begin_receive(l_sock, l_buf, sizeof l_buf, 0, 1, l_cb, NULL, &r));
+    sleep_gap_us(500, 1500);
+    uint64_t t0 = now_ns();
+    if (write(peer, &one, 1) != 1) die("write");
+    while (sem_wait(&l_done) != 0) {
+    }
+    arr[i] = atomic_load(&l_t1) - t0;
+  }
+  for (int i = 0; i < samples; i++) { /* Begin (nothing to read yet) -> callback */
+    sleep_gap_us(500, 1500);
+    uint64_t tb = now_ns();
+    CK(apm_socket_begin_receive(l_sock, l_buf, sizeof l_buf, 0, 1, l_cb, NULL, &r));
+    if (write(peer, &one, 1) != 1) die("write");
+    while (sem_wait(&l_done) != 0) {
+    }
+    beg[i] = atomic_load(&l_t1) - tb;
+  }
+  RESULT(percentile(arr, (size_t)samples, 50) / 1e3, "us");
+  EXTRA("p99", percentile(arr, (size_t)samples, 99) / 1e3, "us");
+  EXTRA("begin_p50", percentile(beg, (size_t)samples, 50) / 1e3, "us");
+  EXTRA("begin_p99", percentile(beg, (size_t)samples, 99) / 1e3, "us");
+  CK(apm_socket_close(l_sock));
+  CK(apm_runtime_shutdown());
+  return 0;
+}
+
+/* ---------------------------------------------------------------- memory */
+static apm_stream *open_idle(int port) {
+  apm_socket *s = connect_to(port);
+  CK(apm_socket_set_linger(s, 1, 0)); /* close with RST: no TIME_WAIT for 10,000 ports */
+  apm_stream *ns = NULL;
+  CK(apm_network_stream_create(s, 1, &ns));
+  return ns;
+}
+
+static int memory(int port, int conns) {
+  raise_nofile();
+  static uint8_t buf[1];
+  apm_async_result *r = NULL;
+  apm_stream *warm = open_idle(port); /* starts the runtime */
+  CK(apm_stream_begin_read(warm, buf, 1, 0, 1, NULL, NULL, &r));
+  apm_stream **ss = malloc(sizeof *ss * (size_t)conns);
+  memset(ss, 0, sizeof *ss * (size_t)conns);
+  long r0 = rss_bytes();
+  for (int i = 0; i < conns; i++) ss[i] = open_idle(port);
+  long r1 = rss_bytes();
+  for (int i = 0; i < conns; i++) CK(apm_stream_begin_read(ss[i], buf, 1, 0, 1, NULL, NULL, &r));
+  long r2 = rss_bytes();
+  RESULT((double)(r1 - r0) / conns, "B/conn");
+  EXTRA("pending", (double)(r2 - r1) / conns, "B/op");
+  fflush(stdout);
+  _exit(0);
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  const char *spin = getenv("BENCH_APM_SPIN_US");
+  if (spin && *spin) CK(apm_runtime_configure(0, atoi(spin)));
+  const char *m = argc > 1 ? argv[1] : "";
+  if (!strcmp(m, "write") && argc == 5)
+    return bulk_write(atoi(argv[2]), strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10));
+  if (!strcmp(m, "sendfile") && argc == 4) return bulk_sendfile(atoi(argv[2]), argv[3]);
+  if (!strcmp(m, "echo") && argc == 7)
+    return echo_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), strtoul(argv[5], 0, 10),
+                       atof(argv[6]));
+  if (!strcmp(m, "latency") && argc == 3) return latency(atoi(argv[2]));
+  if (!strcmp(m, "memory") && argc == 4) return memory(atoi(argv[2]), atoi(argv[3]));
+  fprintf(stderr, "usage: see the comment at the top of apm.c\n");
+  return 2;
+}

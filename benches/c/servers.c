@@ -1,0 +1,311 @@
+/* servers.c: the counterparts every benchmarked client talks to (loopback only).
+ *
+ *   servers sink     [PORT]                 one thread per connection: read an 8-byte little-endian
+ *                                           length, drain that many bytes with 256 KiB reads, reply
+ *                                           1 byte; repeat until EOF.
+ *   servers echo     [PORT]                 single-threaded epoll echo server, TCP_NODELAY.
+ *   servers tlssink  CERT KEY [PORT]        sink behind OpenSSL 3 (TLS 1.2 and 1.3; TLS 1.3 limited
+ *                                           to TLS_AES_128_GCM_SHA256 unless BENCH_TLS13_SUITES says
+ *                                           otherwise, so every client runs the same cipher).
+ *   servers gencert  CERT KEY               write a self-signed RSA-2048 certificate for CN=localhost.
+ *
+ * Each server binds 127.0.0.1 (port 0 = any free port), prints "ready PORT" on stdout and runs
+ * until killed. Servers raise RLIMIT_NOFILE to the hard limit (the memory benchmark opens 10,000
+ * connections).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define DRAIN_CHUNK (256 * 1024)
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static int listen_on(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+  if (listen(fd, 4096) < 0) die("listen");
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  printf("ready %d\n", ntohs(a.sin_port));
+  fflush(stdout);
+  return fd;
+}
+
+static uint64_t le64(const unsigned char *b) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+  return v;
+}
+
+static void spawn(void *(*fn)(void *), void *arg) {
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, 256 * 1024);
+  pthread_t t;
+  if (pthread_create(&t, &at, fn, arg) != 0) {
+    perror("pthread_create");
+    close((int)(intptr_t)arg);
+  }
+  pthread_attr_destroy(&at);
+}
+
+/* ---------------------------------------------------------------- sink */
+
+static int read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r == 0) return 0;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+static void *sink_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char *buf = malloc(DRAIN_CHUNK);
+  unsigned char hdr[8];
+  while (buf && read_full(fd, hdr, 8) == 1) {
+    uint64_t left = le64(hdr);
+    while (left > 0) {
+      ssize_t r = read(fd, buf, left < DRAIN_CHUNK ? left : DRAIN_CHUNK);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) goto out;
+      left -= (uint64_t)r;
+    }
+    char ack = 'k';
+    if (write(fd, &ack, 1) != 1) break;
+  }
+out:
+  free(buf);
+  close(fd);
+  return NULL;
+}
+
+_Noreturn static void run_sink(int port) {
+  int lfd = listen_on(port);
+  for (;;) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
+      die("accept");
+    }
+    spawn(sink_conn, (void *)(intptr_t)fd);
+  }
+}
+
+/* ---------------------------------------------------------------- echo */
+
+struct econn {
+  int fd;
+  size_t out_len, out_off; /* bytes not yet echoed back (partial writes) */
+  char out[16 * 1024];
+};
+
+_Noreturn static void run_echo(int port) {
+  int lfd = listen_on(port);
+  fcntl(lfd, F_SETFL, O_NONBLOCK);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  struct epoll_event evs[256];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; i++) {
+      struct econn *c = evs[i].data.ptr;
+      if (!c) {
+        for (;;) {
+          int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (fd < 0) break;
+          int one = 1;
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          c = malloc(sizeof *c);
+          c->fd = fd;
+          c->out_len = c->out_off = 0;
+          struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        }
+        continue;
+      }
+      int dead = 0;
+      if (c->out_len > c->out_off) { /* flush what a partial write left behind */
+        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (w < 0 && errno != EAGAIN) dead = 1;
+        if (w > 0) c->out_off += (size_t)w;
+      }
+      if (!dead && c->out_len == c->out_off) {
+        c->out_len = c->out_off = 0;
+        ssize_t r = read(c->fd, c->out, sizeof c->out);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) {
+          dead = 1;
+        } else if (r > 0) {
+          ssize_t w = write(c->fd, c->out, (size_t)r);
+          if (w < 0 && errno != EAGAIN) dead = 1;
+          c->out_len = (size_t)r;
+          c->out_off = w > 0 ? (size_t)w : 0;
+        }
+      }
+      if (!dead) {
+        uint32_t want = (c->out_len > c->out_off ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
+        struct epoll_event e = {.events = want, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+      }
+      if (dead || ((evs[i].events & (EPOLLHUP | EPOLLERR)) && c->out_len == c->out_off)) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        free(c);
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- tlssink */
+
+static SSL_CTX *g_ctx;
+
+static int ssl_read_full(SSL *ssl, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    int r = SSL_read(ssl, (char *)buf + got, (int)(n - got));
+    if (r <= 0) return 0;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+static void *tls_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  SSL *ssl = SSL_new(g_ctx);
+  char *buf = malloc(DRAIN_CHUNK);
+  unsigned char hdr[8];
+  SSL_set_fd(ssl, fd);
+  if (SSL_accept(ssl) != 1) goto out;
+  while (ssl_read_full(ssl, hdr, 8)) {
+    uint64_t left = le64(hdr);
+    while (left > 0) {
+      int r = SSL_read(ssl, buf, (int)(left < DRAIN_CHUNK ? left : DRAIN_CHUNK));
+      if (r <= 0) goto out;
+      left -= (uint64_t)r;
+    }
+    char ack = 'k';
+    if (SSL_write(ssl, &ack, 1) != 1) break;
+  }
+out:
+  ERR_clear_error();
+  SSL_free(ssl);
+  free(buf);
+  close(fd);
+  return NULL;
+}
+
+static int run_tlssink(const char *cert, const char *key, int port) {
+  g_ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(g_ctx, TLS1_3_VERSION);
+  const char *suites = getenv("BENCH_TLS13_SUITES");
+  SSL_CTX_set_ciphersuites(g_ctx, suites && *suites ? suites : "TLS_AES_128_GCM_SHA256");
+  SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(g_ctx, 0);
+  if (SSL_CTX_use_certificate_chain_file(g_ctx, cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1) {
+    ERR_print_errors_fp(stderr);
+    return 1;
+  }
+  int lfd = listen_on(port);
+  for (;;) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
+      die("accept");
+    }
+    spawn(tls_conn, (void *)(intptr_t)fd);
+  }
+}
+
+static int gencert(const char *cert_path, const char *key_path) {
+  EVP_PKEY *pkey = EVP_RSA_gen(2048);
+  X509 *x = X509_new();
+  if (!pkey || !x) goto fail;
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), (long)getpid());
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 7L * 24 * 3600);
+  X509_set_pubkey(x, pkey);
+  X509_NAME *name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  if (!X509_sign(x, pkey, EVP_sha256())) goto fail;
+  FILE *f = fopen(key_path, "w");
+  if (!f || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL)) goto fail;
+  fclose(f);
+  f = fopen(cert_path, "w");
+  if (!f || !PEM_write_X509(f, x)) goto fail;
+  fclose(f);
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return 0;
+fail:
+  ERR_print_errors_fp(stderr);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile();
+  if (argc >= 2 && !strcmp(argv[1], "sink")) run_sink(argc > 2 ? atoi(argv[2]) : 0);
+  if (argc >= 2 && !strcmp(argv[1], "echo")) run_echo(argc > 2 ? atoi(argv[2]) : 0);
+  if (argc >= 4 && !strcmp(argv[1], "tlssink"))
+    return run_tlssink(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0);
+  if (argc == 4 && !strcmp(argv[1], "gencert")) return gencert(argv[2], argv[3]);
+  fprintf(stderr,
+          "usage: servers sink [PORT] | echo [PORT] | tlssink CERT KEY [PORT] | gencert CERT KEY\n");
+  return 2;
+}

@@ -1,0 +1,313 @@
+// Bench.cs: the .NET 8 rows. Compiled by Mono's mcs (references only mscorlib and System), run on
+// .NET 8 through benches/dotnet/dotnet.sh. Same modes and output lines as the C clients:
+//   write    PORT MIB BUF               NetworkStream.BeginWrite, the next one chained from the callback
+//   sendfile PORT FILE                  Socket.BeginSendFile (the 8-byte length as preBuffer)
+//   tls      PORT MIB BUF               SslStream.BeginWrite chained, TLS 1.3
+//   echo     PORT CONNS SECS SIZE WARM  Socket.BeginSend/BeginReceive driven from the callbacks
+//   latency  SAMPLES                    data arrival -> BeginReceive callback; Begin -> callback
+//   memory   PORT CONNS                 RSS per connected Socket + NetworkStream, and per pending BeginRead
+// Every chain uses the CompletedSynchronously idiom: the callback returns at once when the operation
+// completed synchronously, and the Begin caller finishes it.
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Threading;
+
+static class Bench
+{
+    static void Result(double v, string unit) { Console.WriteLine("RESULT {0:R} {1}", v, unit); }
+    static void Extra(string name, double v, string unit) { Console.WriteLine("EXTRA {0} {1:R} {2}", name, v, unit); }
+    static void Cpu(double s) { Console.WriteLine("CPU {0:R}", s); }
+    static double CpuNow() { return Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds; }
+    static double Now() { return (double)Stopwatch.GetTimestamp() / Stopwatch.Frequency; }
+
+    static Socket Connect(int port)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        return s;
+    }
+
+    static byte[] Header(long n)
+    {
+        var h = new byte[8];
+        for (int i = 0; i < 8; i++) h[i] = (byte)(n >> (8 * i));
+        return h;
+    }
+
+    // ------------------------------------------------------------ chained BeginWrite (network or ssl)
+    sealed class Writer
+    {
+        public Stream Stream;
+        public byte[] Buf;
+        public long Left;
+        public int Ops, Sync;
+        public readonly ManualResetEvent Done = new ManualResetEvent(false);
+        public Exception Error;
+
+        public void Pump()
+        {
+            try
+            {
+                while (Left > 0)
+                {
+                    int n = (int)Math.Min(Left, Buf.Length);
+                    Left -= n;
+                    Ops++;
+                    IAsyncResult ar = Stream.BeginWrite(Buf, 0, n, OnWrite, null);
+                    if (!ar.CompletedSynchronously) return;
+                    Sync++;
+                    Stream.EndWrite(ar);
+                }
+            }
+            catch (Exception e) { Error = e; }
+            Done.Set();
+        }
+
+        void OnWrite(IAsyncResult ar)
+        {
+            if (ar.CompletedSynchronously) return;
+            try { Stream.EndWrite(ar); }
+            catch (Exception e) { Error = e; Done.Set(); return; }
+            Pump();
+        }
+    }
+
+    static void Bulk(Stream stream, long total, int bufSize, double t0, double c0)
+    {
+        var w = new Writer { Stream = stream, Buf = new byte[bufSize], Left = total };
+        for (int i = 0; i < w.Buf.Length; i++) w.Buf[i] = (byte)'x';
+        stream.Write(Header(total), 0, 8);
+        w.Pump();
+        w.Done.WaitOne();
+        if (w.Error != null) throw w.Error;
+        if (stream.ReadByte() < 0) throw new IOException("no ack");
+        double t = Now() - t0;
+        Result(total / t / 1e9, "GB/s");
+        Cpu(CpuNow() - c0);
+        Extra("sync_fraction", (double)w.Sync / w.Ops, "");
+    }
+
+    static void Write(int port, long mib, int buf)
+    {
+        var s = Connect(port);
+        var ns = new NetworkStream(s, true);
+        double c0 = CpuNow(), t0 = Now();
+        Bulk(ns, mib << 20, buf, t0, c0);
+    }
+
+    static void Tls(int port, long mib, int buf)
+    {
+        var s = Connect(port);
+        var ssl = new SslStream(new NetworkStream(s, true), false, delegate { return true; });
+        ssl.AuthenticateAsClient("localhost", null, (SslProtocols)12288 /* Tls13 */, false);
+        Console.Error.WriteLine("negotiated {0} {1} {2}", ssl.SslProtocol, ssl.CipherAlgorithm, ssl.CipherStrength);
+        double c0 = CpuNow(), t0 = Now();
+        Bulk(ssl, mib << 20, buf, t0, c0);
+    }
+
+    static void SendFile(int port, string path)
+    {
+        long size = new FileInfo(path).Length;
+        var s = Connect(port);
+        var done = new ManualResetEvent(false);
+        Exception err = null;
+        double c0 = CpuNow(), t0 = Now();
+        s.BeginSendFile(path, Header(size), null, TransmitFileOptions.UseDefaultWorkerThread,
+                        delegate (IAsyncResult ar) {
+                            try { s.EndSendFile(ar); } catch (Exception e) { err = e; }
+                            done.Set();
+                        }, null);
+        done.WaitOne();
+        if (err != null) throw err;
+        var ack = new byte[1];
+        if (s.Receive(ack) != 1) throw new IOException("no ack");
+        double t = Now() - t0;
+        Result(size / t / 1e9, "GB/s");
+        Cpu(CpuNow() - c0);
+    }
+
+    // ------------------------------------------------------------ echo
+    sealed class Conn
+    {
+        public Socket S;
+        public byte[] Msg, In;
+        public int Got;
+        public bool Sending = true;
+    }
+    static long echoDone;
+    static int echoSize;
+    static volatile bool echoStop;
+
+    static void Step(Conn c)
+    {
+        while (!echoStop)
+        {
+            IAsyncResult ar = c.Sending
+                ? c.S.BeginSend(c.Msg, 0, echoSize, SocketFlags.None, OnEcho, c)
+                : c.S.BeginReceive(c.In, c.Got, echoSize - c.Got, SocketFlags.None, OnEcho, c);
+            if (!ar.CompletedSynchronously) return;
+            Complete(c, ar);
+        }
+    }
+
+    static void OnEcho(IAsyncResult ar)
+    {
+        if (ar.CompletedSynchronously) return;
+        var c = (Conn)ar.AsyncState;
+        Complete(c, ar);
+        Step(c);
+    }
+
+    static void Complete(Conn c, IAsyncResult ar)
+    {
+        if (c.Sending)
+        {
+            c.S.EndSend(ar);
+            c.Sending = false;
+            return;
+        }
+        int n = c.S.EndReceive(ar);
+        if (n <= 0) throw new IOException("echo server closed");
+        c.Got += n;
+        if (c.Got >= echoSize)
+        {
+            c.Got = 0;
+            Interlocked.Increment(ref echoDone);
+            c.Sending = true;
+        }
+    }
+
+    static void Echo(int port, int conns, double secs, int size, double warm)
+    {
+        echoSize = size;
+        var cs = new Conn[conns];
+        for (int i = 0; i < conns; i++)
+        {
+            var s = Connect(port);
+            s.NoDelay = true;
+            cs[i] = new Conn { S = s, Msg = new byte[size], In = new byte[size] };
+        }
+        foreach (var c in cs) ThreadPool.QueueUserWorkItem(delegate { Step(c); });
+        Thread.Sleep(TimeSpan.FromSeconds(warm));
+        long d0 = Interlocked.Read(ref echoDone);
+        double t0 = Now(), c0 = CpuNow();
+        Thread.Sleep(TimeSpan.FromSeconds(secs));
+        long d1 = Interlocked.Read(ref echoDone);
+        double t1 = Now();
+        Result((d1 - d0) / (t1 - t0), "req/s");
+        Cpu(CpuNow() - c0);
+        echoStop = true;
+    }
+
+    // ------------------------------------------------------------ latency
+    static long latT1;
+    static readonly AutoResetEvent latDone = new AutoResetEvent(false);
+    static Socket latClient;
+
+    static void OnLat(IAsyncResult ar)
+    {
+        long t1 = Stopwatch.GetTimestamp();
+        latClient.EndReceive(ar);
+        Interlocked.Exchange(ref latT1, t1);
+        latDone.Set();
+    }
+
+    static double Pct(long[] v, double p)
+    {
+        Array.Sort(v);
+        int i = (int)(p / 100.0 * (v.Length - 1) + 0.5);
+        return v[Math.Min(i, v.Length - 1)] * 1e6 / Stopwatch.Frequency;
+    }
+
+    static void Latency(int samples)
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        latClient = Connect(((IPEndPoint)l.LocalEndpoint).Port);
+        var peer = l.AcceptSocket();
+        peer.NoDelay = true;
+        var buf = new byte[16];
+        var one = new byte[] { 1 };
+        var arr = new long[samples];
+        var beg = new long[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            IAsyncResult ar = latClient.BeginReceive(buf, 0, 1, SocketFlags.None, OnLat, null);
+            if (ar.CompletedSynchronously) throw new Exception("receive completed synchronously");
+            Thread.Sleep(1);
+            long t0 = Stopwatch.GetTimestamp();
+            peer.Send(one);
+            latDone.WaitOne();
+            arr[i] = Interlocked.Read(ref latT1) - t0;
+        }
+        for (int i = 0; i < samples; i++)
+        {
+            Thread.Sleep(1);
+            long tb = Stopwatch.GetTimestamp();
+            latClient.BeginReceive(buf, 0, 1, SocketFlags.None, OnLat, null);
+            peer.Send(one);
+            latDone.WaitOne();
+            beg[i] = Interlocked.Read(ref latT1) - tb;
+        }
+        Result(Pct(arr, 50), "us");
+        Extra("p99", Pct(arr, 99), "us");
+        Extra("begin_p50", Pct(beg, 50), "us");
+        Extra("begin_p99", Pct(beg, 99), "us");
+    }
+
+    // ------------------------------------------------------------ memory
+    static long Rss()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        string[] f = File.ReadAllText("/proc/self/statm").Split(' ');
+        return long.Parse(f[1]) * 4096;
+    }
+
+    static void Memory(int port, int conns)
+    {
+        var keep = new object[2 * conns + 2];
+        var warm = Connect(port);
+        warm.LingerState = new LingerOption(true, 0);
+        var wns = new NetworkStream(warm, true);
+        var buf = new byte[1];
+        wns.BeginRead(buf, 0, 1, null, null);
+        keep[2 * conns] = wns;
+        long r0 = Rss();
+        var streams = new NetworkStream[conns];
+        for (int i = 0; i < conns; i++)
+        {
+            var s = Connect(port);
+            s.LingerState = new LingerOption(true, 0);
+            streams[i] = new NetworkStream(s, true);
+        }
+        long r1 = Rss();
+        for (int i = 0; i < conns; i++) keep[i] = streams[i].BeginRead(buf, 0, 1, null, null);
+        long r2 = Rss();
+        Result((double)(r1 - r0) / conns, "B/conn");
+        Extra("pending", (double)(r2 - r1) / conns, "B/op");
+        GC.KeepAlive(keep);
+    }
+
+    static int Main(string[] a)
+    {
+        string m = a.Length > 0 ? a[0] : "";
+        if (m == "write" && a.Length == 4) Write(int.Parse(a[1]), long.Parse(a[2]), int.Parse(a[3]));
+        else if (m == "tls" && a.Length == 4) Tls(int.Parse(a[1]), long.Parse(a[2]), int.Parse(a[3]));
+        else if (m == "sendfile" && a.Length == 3) SendFile(int.Parse(a[1]), a[2]);
+        else if (m == "echo" && a.Length == 6)
+            Echo(int.Parse(a[1]), int.Parse(a[2]), double.Parse(a[3]), int.Parse(a[4]), double.Parse(a[5]));
+        else if (m == "latency" && a.Length == 2) Latency(int.Parse(a[1]));
+        else if (m == "memory" && a.Length == 3) Memory(int.Parse(a[1]), int.Parse(a[2]));
+        else { Console.Error.WriteLine("usage: see the comment at the top of Bench.cs"); return 2; }
+        Console.Out.Flush();
+        Environment.Exit(0);
+        return 0;
+    }
+}

@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""apmnet benchmarks: `make bench` runs this.
+
+Builds the C counterparts and clients (-O2), the library (cargo build --release) and the .NET 8 client,
+then runs each workload's members alternately (A B C, A B C, ...) for N rounds against the same C
+servers (benches/c/servers.c), and prints one table: median, min-max spread, and the median of the
+per-round ratios against the raw baseline, libuv and .NET 8 of the same round. JSON goes to
+target/bench/results.json. Benchmarks only measure: nothing here fails on a slow figure.
+
+Usage: python3 benches/run.py [WORKLOAD ...]     (default: all; names as in the table's first column)
+
+Environment:
+  BENCH_ROUNDS=N          rounds (default 5; 1 in quick mode)
+  BENCH_QUICK=1           small sizes, for smoke tests
+  BENCH_NO_INSTALL=1      never apt-get/pip install missing peers (libuv1-dev, .NET 8); skip their rows
+  BENCH_NO_DOTNET=1       skip the .NET 8 rows
+  APMNET_PEERS_CACHE=DIR  where benches/dotnet/dotnet.sh keeps .NET 8 (default ~/.cache/apmnet-peers)
+  CC                      C compiler (default cc)
+"""
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHES = os.path.join(ROOT, "benches")
+OUT = os.path.join(ROOT, "target", "bench")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 5))
+NO_INSTALL = os.environ.get("BENCH_NO_INSTALL", "") not in ("", "0")
+CC = os.environ.get("CC", "cc")
+
+# Sizes (full / quick).
+BULK_MIB = 256 if QUICK else 2048
+FILE_MIB = 128 if QUICK else 1024
+TLS_MIB = 128 if QUICK else 1024
+ECHO_SECS, ECHO_WARM = (1.0, 0.2) if QUICK else (3.0, 0.5)
+LAT_SAMPLES = 200 if QUICK else 1000
+MEM_CONNS = 1000 if QUICK else 10000
+TIMEOUT = 60 if QUICK else 120
+
+T_START = time.time()
+
+
+def log(msg):
+    print("[bench %5.0fs] %s" % (time.time() - T_START, msg), file=sys.stderr, flush=True)
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+def run_logged(cmd, logname, env=None, timeout=None, cwd=ROOT):
+    """Runs cmd, output to target/bench/<logname>; returns (ok, last lines of output)."""
+    path = os.path.join(OUT, logname)
+    with open(path, "w") as f:
+        try:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout,
+                                cwd=cwd).returncode
+        except (OSError, subprocess.TimeoutExpired) as e:
+            f.write("\n%s\n" % e)
+            rc = -1
+    with open(path, errors="replace") as f:
+        tail = f.read().strip().splitlines()[-3:]
+    return rc == 0, " | ".join(tail)
+
+
+def is_root():
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def ensure_deb(pkg, header):
+    """True when the header exists; installs the Debian package when missing (root only)."""
+    if os.path.exists(header):
+        return True
+    if NO_INSTALL or not is_root() or not shutil.which("apt-get"):
+        return False
+    log("installing %s" % pkg)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    ok, _ = run_logged(["apt-get", "install", "-y", "-qq", pkg], "apt-%s.log" % pkg, env=env, timeout=600)
+    if not ok:
+        run_logged(["apt-get", "update", "-qq"], "apt-update.log", env=env, timeout=600)
+        run_logged(["apt-get", "install", "-y", "-qq", pkg], "apt-%s.log" % pkg, env=env, timeout=600)
+    return os.path.exists(header)
+
+
+def cc(out, src, *libs, extra=()):
+    cmd = [CC, "-O2", "-Wall", "-Wextra", "-o", os.path.join(OUT, out), os.path.join(BENCHES, "c", src),
+           *extra, *libs]
+    return run_logged(cmd, "build-%s.log" % out)
+
+
+# ------------------------------------------------------------------------------------------ build
+
+class Tools:
+    def __init__(self):
+        self.skip = {}  # kind -> reason its rows are skipped
+        self.dotnet_env = None
+        self.apm_tls = "SslStream not landed (no apm_ssl_stream_* in include/apmnet.h)"
+
+
+def build():
+    os.makedirs(OUT, exist_ok=True)
+    t = Tools()
+    if not ensure_deb("libssl-dev", "/usr/include/openssl/ssl.h"):
+        sys.exit("benches need OpenSSL 3 headers (Debian libssl-dev)")
+    for out, src, libs in (("servers", "servers.c", ("-lssl", "-lcrypto", "-lpthread")),
+                           ("raw", "raw.c", ("-lssl", "-lcrypto", "-lpthread"))):
+        ok, tail = cc(out, src, *libs)
+        if not ok:
+            sys.exit("cannot build %s: %s" % (src, tail))
+
+    if not ensure_deb("libuv1-dev", "/usr/include/uv.h"):
+        t.skip["libuv"] = "libuv1-dev not installed"
+    else:
+        ok, tail = cc("uv", "uv.c", "-luv", "-lpthread")
+        if not ok:
+            t.skip["libuv"] = "uv.c does not build: " + tail
+
+    log("cargo build --release")
+    ok, tail = run_logged(["cargo", "build", "--release"], "cargo-build.log", timeout=1800)
+    header = os.path.join(ROOT, "include", "apmnet.h")
+    libdir = os.path.join(ROOT, "target", "release")
+    if not ok:
+        t.skip["apmnet"] = "library does not build (target/bench/cargo-build.log): " + tail
+    elif not os.path.exists(header):
+        t.skip["apmnet"] = "include/apmnet.h missing"
+    else:
+        libdir = stage_library(libdir)
+        ok, tail = cc("apm", "apm.c", "-L" + libdir, "-lapmnet", "-lpthread",
+                      extra=("-I" + os.path.join(ROOT, "include"), "-Wl,-rpath," + libdir))
+        if not ok:
+            t.skip["apmnet"] = "apm.c does not build against include/apmnet.h: " + tail
+        with open(header, errors="replace") as f:
+            text = f.read()
+        if "apm_ssl_stream_" in text:
+            tls_src = os.path.join(BENCHES, "c", "apm_tls.c")
+            if not os.path.exists(tls_src):
+                t.apm_tls = "SslStream landed; benches/c/apm_tls.c not written yet"
+            else:
+                ok, tail = cc("apm_tls", "apm_tls.c", "-L" + libdir, "-lapmnet", "-lpthread",
+                              extra=("-I" + os.path.join(ROOT, "include"), "-Wl,-rpath," + libdir))
+                t.apm_tls = None if ok else "apm_tls.c does not build: " + tail
+
+    if os.environ.get("BENCH_NO_DOTNET", "") not in ("", "0"):
+        t.skip["dotnet"] = "BENCH_NO_DOTNET set"
+    else:
+        build_dotnet(t)
+    return t
+
+
+def stage_library(libdir):
+    """Copies the built library to target/bench/lib under its soname too (the link the loader
+    follows), so a rebuild during the run cannot change what is being measured."""
+    src = os.path.join(libdir, "libapmnet.so")
+    dst = os.path.join(OUT, "lib")
+    os.makedirs(dst, exist_ok=True)
+    with open(src, "rb") as f:
+        blob = f.read()
+    names = {"libapmnet.so"}
+    m = re.search(rb"\0(libapmnet\.so\.[0-9.]+)\0", blob)
+    try:
+        out = subprocess.run(["readelf", "-d", src], stdout=subprocess.PIPE, text=True).stdout
+        so = re.search(r"\(SONAME\).*\[(.*)\]", out)
+        if so:
+            names.add(so.group(1))
+    except OSError:
+        if m:
+            names.add(m.group(1).decode())
+    for name in names:
+        tmp = os.path.join(dst, name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, os.path.join(dst, name))
+    return dst
+
+
+def build_dotnet(t):
+    cache = os.environ.get("APMNET_PEERS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                                   "apmnet-peers")
+    ready = os.path.exists(os.path.join(cache, "net8", "dotnet")) and shutil.which("mcs")
+    if not ready and (NO_INSTALL or not is_root()):
+        t.skip["dotnet"] = ".NET 8 not installed in %s (BENCH_NO_INSTALL or not root)" % cache
+        return
+    log(".NET 8 via benches/dotnet/dotnet.sh (cache %s)" % cache)
+    try:
+        p = subprocess.run(["bash", os.path.join(BENCHES, "dotnet", "dotnet.sh"), cache],
+                           stdout=subprocess.PIPE, stderr=open(os.path.join(OUT, "dotnet-setup.log"), "w"),
+                           text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        t.skip["dotnet"] = "dotnet.sh failed: %s" % e
+        return
+    if p.returncode != 0:
+        t.skip["dotnet"] = "dotnet.sh failed (target/bench/dotnet-setup.log)"
+        return
+    env = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("export "):
+            for tok in shlex.split(line[len("export "):]):
+                k, _, v = tok.partition("=")
+                env[k] = v
+    if "APMNET_DOTNET" not in env:
+        t.skip["dotnet"] = "dotnet.sh printed no APMNET_DOTNET"
+        return
+    ok, tail = run_logged(["mcs", "-nologo", "-optimize+", "-out:" + os.path.join(OUT, "Bench.exe"),
+                           os.path.join(BENCHES, "dotnet", "Bench.cs")], "build-Bench.exe.log")
+    if not ok:
+        t.skip["dotnet"] = "Bench.cs does not build: " + tail
+        return
+    t.dotnet_env = env
+
+
+# ------------------------------------------------------------------------------------------ servers
+
+class Servers:
+    def __init__(self):
+        self.procs = []
+        self.port = {}
+
+    def start(self, name, *args):
+        p = subprocess.Popen([os.path.join(OUT, "servers"), name, *args], stdout=subprocess.PIPE,
+                             stderr=open(os.path.join(OUT, "server-%s.log" % name), "w"), text=True)
+        self.procs.append(p)
+        line = p.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise SystemExit("server %s did not start (target/bench/server-%s.log)" % (name, name))
+        self.port[name] = int(line[1])
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def make_file(mib):
+    path = os.path.join(OUT, "sendfile-%dMiB.bin" % mib)
+    if not os.path.exists(path) or os.path.getsize(path) != mib << 20:
+        log("writing %s" % rel(path))
+        block = os.urandom(1 << 20)
+        with open(path + ".tmp", "wb") as f:
+            for _ in range(mib):
+                f.write(block)
+        os.replace(path + ".tmp", path)
+    with open(path, "rb") as f:  # into the page cache
+        while f.read(1 << 24):
+            pass
+    return path
+
+
+# ------------------------------------------------------------------------------------------ workloads
+
+RAW, UV, APM, NET = "raw", "libuv", "apmnet", "dotnet"
+
+
+def workloads(t, srv, path):
+    S, E, T = (str(srv.port[k]) for k in ("sink", "echo", "tlssink"))
+    raw = [os.path.join(OUT, "raw")]
+    uv = [os.path.join(OUT, "uv")]
+    apm = [os.path.join(OUT, "apm")]
+    apm_tls = [os.path.join(OUT, "apm_tls")]
+    net = None
+    if t.dotnet_env:
+        net = [t.dotnet_env["APMNET_DOTNET"], "exec", "--runtimeconfig", t.dotnet_env["APMNET_DOTNET_CONFIG"],
+               os.path.join(OUT, "Bench.exe")]
+    bulk, fmib, tmib = str(BULK_MIB), str(FILE_MIB), str(TLS_MIB)
+    es, ew = str(ECHO_SECS), str(ECHO_WARM)
+    lat, mem = str(LAT_SAMPLES), str(MEM_CONNS)
+    spin0 = {"BENCH_APM_SPIN_US": "0"}
+
+    def echo(conns):
+        c = str(conns)
+        return [
+            (RAW, "raw epoll client", raw + ["echo", E, c, es, "64", ew], None),
+            (UV, "libuv", uv + ["echo", E, c, es, "64", ew], None),
+            (APM, "apmnet Socket Begin/End", apm + ["echo", E, c, es, "64", ew], None),
+            (APM, "apmnet (spin_us=0)", apm + ["echo", E, c, es, "64", ew], spin0),
+            (NET, ".NET 8 Socket Begin/End", net and net + ["echo", E, c, es, "64", ew], None),
+        ]
+
+    return [
+        dict(name="bulk", title="64 KiB writes, %d MiB to sink" % BULK_MIB, better="higher",
+             cpu="s", members=[
+                 (RAW, "raw write()", raw + ["write", S, bulk, "65536"], None),
+                 (UV, "libuv uv_write (chained)", uv + ["write", S, bulk, "65536"], None),
+                 (APM, "apmnet NetworkStream BeginWrite", apm + ["write", S, bulk, "65536"], None),
+                 (NET, ".NET 8 NetworkStream BeginWrite", net and net + ["write", S, bulk, "65536"], None),
+             ]),
+        dict(name="sendfile", title="send file %d MiB (page cache)" % FILE_MIB, better="higher", cpu="s",
+             members=[
+                 (RAW, "raw sendfile(2)", raw + ["sendfile", S, path], None),
+                 (APM, "apmnet Socket BeginSendFile", apm + ["sendfile", S, path], None),
+                 (NET, ".NET 8 Socket BeginSendFile", net and net + ["sendfile", S, path], None),
+             ]),
+        dict(name="tls", title="TLS 1.3 AES-128-GCM, 16 KiB writes, %d MiB" % TLS_MIB, better="higher",
+             cpu="s", members=[
+                 (RAW, "raw SSL_write", raw + ["tls", T, tmib, "16384"], None),
+                 (APM, "apmnet SslStream BeginWrite",
+                  None if t.apm_tls else apm_tls + ["tls", T, tmib, "16384"], None),
+                 (NET, ".NET 8 SslStream BeginWrite", net and net + ["tls", T, tmib, "16384"], None),
+                 (NET, ".NET 8 SslStream BeginWrite 64 KiB", net and net + ["tls", T, tmib, "65536"], None),
+             ]),
+        dict(name="echo1", title="echo 64 B, 1 connection", better="higher", cpu="us/req", members=echo(1)),
+        dict(name="echo100", title="echo 64 B, 100 connections", better="higher", cpu="us/req",
+             members=echo(100)),
+        dict(name="latency", title="callback latency (in-process peer)", better="lower",
+             metrics=[("RESULT", "lat.arrival.p50", "data arrival -> callback, p50"),
+                      ("p99", "lat.arrival.p99", "data arrival -> callback, p99"),
+                      ("begin_p50", "lat.begin.p50", "Begin -> callback (op waits), p50"),
+                      ("begin_p99", "lat.begin.p99", "Begin -> callback (op waits), p99")],
+             members=[
+                 (RAW, "raw epoll_wait thread", raw + ["latency", lat], None),
+                 (UV, "libuv read callback", uv + ["latency", lat], None),
+                 (APM, "apmnet BeginReceive callback", apm + ["latency", lat], None),
+                 (APM, "apmnet (spin_us=0)", apm + ["latency", lat], spin0),
+                 (NET, ".NET 8 BeginReceive callback", net and net + ["latency", lat], None),
+             ]),
+        dict(name="memory", title="memory, %d connections" % MEM_CONNS, better="lower", baseline=False,
+             metrics=[("RESULT", "mem.conn", "RSS per idle connection"),
+                      ("pending", "mem.pending", "RSS per pending read")],
+             members=[
+                 (UV, "libuv uv_tcp_t", uv + ["memory", E, mem], None),
+                 (APM, "apmnet Socket + NetworkStream", apm + ["memory", E, mem], None),
+                 (NET, ".NET 8 Socket + NetworkStream", net and net + ["memory", E, mem], None),
+             ]),
+    ]
+
+
+def skip_reason(t, kind, cmd, name):
+    if kind in t.skip:
+        return t.skip[kind]
+    if cmd is None:
+        if "SslStream" in name and kind == APM:
+            return t.apm_tls
+        return "unavailable"
+    return None
+
+
+def parse(out):
+    res = {"extras": {}}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0] == "RESULT":
+            res["value"], res["unit"] = float(f[1]), f[2]
+        elif len(f) >= 3 and f[0] == "EXTRA":
+            res["extras"][f[1]] = (float(f[2]), f[3] if len(f) > 3 else "")
+        elif len(f) == 2 and f[0] == "CPU":
+            res["cpu"] = float(f[1])
+    return res if "value" in res else None
+
+
+def run_member(cmd, env_extra, dotnet_env):
+    env = dict(os.environ)
+    env.update(dotnet_env or {})
+    env.update(env_extra or {})
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, "timed out after %ds" % TIMEOUT
+    res = parse(p.stdout)
+    if p.returncode != 0 or res is None:
+        err = (p.stderr.strip().splitlines() or ["exit %d, no RESULT" % p.returncode])[-1]
+        return None, "exit %d: %s" % (p.returncode, err[:200])
+    return res, None
+
+
+def run_all(t, wls, only):
+    results = []
+    for w in wls:
+        if only and w["name"] not in only:
+            continue
+        members = []
+        for kind, name, cmd, env_extra in w["members"]:
+            members.append(dict(kind=kind, name=name, cmd=cmd, env=env_extra, runs=[None] * ROUNDS,
+                                errors=[], skip=skip_reason(t, kind, cmd, name)))
+        log("%s: %s" % (w["name"], w["title"]))
+        for r in range(ROUNDS):
+            for m in members:
+                if m["skip"]:
+                    continue
+                res, err = run_member(m["cmd"], m["env"], t.dotnet_env)
+                m["runs"][r] = res
+                if err:
+                    m["errors"].append(err)
+                    log("  round %d %s: %s" % (r + 1, m["name"], err))
+                    if len(m["errors"]) >= 2 and all(x is None for x in m["runs"][:r + 1]):
+                        m["skip"] = "failed every round: " + err
+                else:
+                    log("  round %d %-36s %.4g %s" % (r + 1, m["name"], res["value"], res["unit"]))
+        results.append((w, members))
+    return results
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def metric_values(m, src):
+    vals = []
+    for run in m["runs"]:
+        if run is None:
+            vals.append(None)
+        elif src == "RESULT":
+            vals.append(run["value"])
+        else:
+            vals.append(run["extras"].get(src, (None,))[0])
+    return vals
+
+
+def metric_unit(m, src):
+    for run in m["runs"]:
+        if run:
+            return run["unit"] if src == "RESULT" else run["extras"].get(src, (0, ""))[1]
+    return ""
+
+
+def paired_ratio(a, b):
+    rs = [x / y for x, y in zip(a, b) if x is not None and y is not None and y != 0]
+    return statistics.median(rs) if rs else None
+
+
+def cpu_text(w, m):
+    cpus = [run["cpu"] for run in m["runs"] if run and "cpu" in run]
+    if not cpus or "cpu" not in w:
+        return ""
+    if w["cpu"] == "s":
+        return "%.2f s" % statistics.median(cpus)
+    per = [run["cpu"] * 1e6 / (run["value"] * ECHO_SECS) for run in m["runs"]
+           if run and "cpu" in run and run["value"] > 0]
+    return "%.1f us/req" % statistics.median(per) if per else ""
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return "%.0f" % v
+    if abs(v) >= 100:
+        return "%.1f" % v
+    if abs(v) >= 10:
+        return "%.2f" % v
+    return "%.3f" % v
+
+
+def report(results, t):
+    rows, data = [], []
+    for w, members in results:
+        metrics = w.get("metrics") or [("RESULT", w["name"], w["title"])]
+        for src, key, title in metrics:
+            base = None if w.get("baseline") is False else members[0]
+            firsts = {}
+            for m in members:
+                if not m["skip"] and any(v is not None for v in metric_values(m, src)):
+                    firsts.setdefault(m["kind"], m)
+            uvm, netm = firsts.get(UV), firsts.get(NET)
+            rows.append(("%s (%s is better)" % (title, w["better"]), None))
+            for m in members:
+                vals = metric_values(m, src)
+                got = [v for v in vals if v is not None]
+                entry = dict(workload=key, title=title, system=m["name"], kind=m["kind"],
+                             better=w["better"], unit=metric_unit(m, src), values=vals)
+                if not got:
+                    why = m["skip"] or (m["errors"][-1] if m["errors"] else None)
+                    if why is None:
+                        why = "not measured by this client" if any(m["runs"]) else "no result"
+                    entry["skipped"] = why
+                    rows.append((key, [m["name"], "-", "", "", "", "", "", "", "skipped: " + why]))
+                    data.append(entry)
+                    continue
+                ratios = {}
+                for label, other in (("raw", base), ("libuv", uvm), ("dotnet", netm)):
+                    if other is not None and other is not m:
+                        ratios[label] = paired_ratio(vals, metric_values(other, src))
+                    elif other is m:
+                        ratios[label] = 1.0
+                entry.update(median=statistics.median(got), min=min(got), max=max(got), ratios=ratios,
+                             cpu=[run.get("cpu") if run else None for run in m["runs"]],
+                             errors=m["errors"])
+                note = ""
+                sf = [run["extras"]["sync_fraction"][0] for run in m["runs"]
+                      if run and src == "RESULT" and "sync_fraction" in run["extras"]]
+                if sf:
+                    note = "sync %.1f%%" % (100 * statistics.median(sf))
+                    entry["sync_fraction"] = statistics.median(sf)
+                if m["errors"]:
+                    note = (note + "; " if note else "") + "%d failed run(s)" % len(m["errors"])
+                rows.append((key, [m["name"], fmt(entry["median"]), entry["unit"],
+                                   "%s-%s" % (fmt(entry["min"]), fmt(entry["max"])),
+                                   fmt(ratios.get("raw")), fmt(ratios.get("libuv")), fmt(ratios.get("dotnet")),
+                                   src == "RESULT" and cpu_text(w, m) or "", note]))
+                data.append(entry)
+
+    head = ["system", "median", "unit", "spread (min-max)", "vs raw", "vs libuv", "vs .NET 8",
+            "client CPU", "notes"]
+    table = [r[1] for r in rows if r[1]]
+    widths = [max(len(head[i]), *(len(r[i]) for r in table)) if table else len(head[i])
+              for i in range(len(head))]
+    lines = []
+    lines.append("apmnet benchmarks: %d round(s)%s; ratios are medians of per-round ratios (system / reference)"
+                 % (ROUNDS, ", QUICK sizes" if QUICK else ""))
+    lines.append("  ".join(h.ljust(widths[i]) for i, h in enumerate(head)).rstrip())
+    lines.append("  ".join("-" * widths[i] for i in range(len(head))))
+    for key, r in rows:
+        if r is None:
+            lines.append("== " + key)
+        else:
+            lines.append("  ".join((c.rjust(widths[i]) if 1 <= i <= 6 and i != 2 else c.ljust(widths[i]))
+                                   for i, c in enumerate(r)).rstrip())
+    print("\n".join(lines), flush=True)
+
+    out = dict(rounds=ROUNDS, quick=QUICK, started=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(T_START)),
+               seconds=round(time.time() - T_START, 1), machine=machine(), sizes=dict(
+                   bulk_mib=BULK_MIB, file_mib=FILE_MIB, tls_mib=TLS_MIB, echo_secs=ECHO_SECS,
+                   echo_warmup=ECHO_WARM, latency_samples=LAT_SAMPLES, memory_conns=MEM_CONNS),
+               skipped_kinds=t.skip, rows=data, table="\n".join(lines))
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    log("wrote %s" % rel(os.path.join(OUT, "results.json")))
+
+
+def machine():
+    info = dict(kernel=platform.release(), cpus=os.cpu_count())
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            info["cpu"] = m.group(1) if m else ""
+    except OSError:
+        pass
+    return info
+
+
+def main():
+    only = set(sys.argv[1:])
+    t = build()
+    for kind, why in t.skip.items():
+        log("skipping %s rows: %s" % (kind, why))
+    if t.apm_tls:
+        log("apmnet TLS row: %s" % t.apm_tls)
+    srv = Servers()
+    try:
+        cert, key = os.path.join(OUT, "cert.pem"), os.path.join(OUT, "key.pem")
+        if not (os.path.exists(cert) and os.path.exists(key)):
+            ok, tail = run_logged([os.path.join(OUT, "servers"), "gencert", cert, key], "gencert.log")
+            if not ok:
+                sys.exit("cannot generate the TLS certificate: " + tail)
+        srv.start("sink")
+        srv.start("echo")
+        srv.start("tlssink", cert, key)
+        path = make_file(FILE_MIB) if not only or "sendfile" in only else ""
+        results = run_all(t, workloads(t, srv, path), only)
+    finally:
+        srv.stop()
+    report(results, t)
+    log("done in %.0f s" % (time.time() - T_START))
+
+
+if __name__ == "__main__":
+    main()

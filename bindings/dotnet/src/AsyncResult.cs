@@ -1,0 +1,248 @@
+// IAsyncResult over apm_async_result, and the bridge from the library's callbacks into managed code.
+using System;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using Apmnet.Interop;
+
+namespace Apmnet
+{
+    /// <summary>The IAsyncResult every Begin method of this package returns; pass it to the matching End.</summary>
+    /// <remarks>The AsyncCallback runs exactly once: inline on the thread that called Begin before Begin
+    /// returns (CompletedSynchronously), or else on one of the library's engine threads. It must not
+    /// block for long. An exception escaping it is rethrown on a thread-pool thread, as .NET does for
+    /// APM callbacks (it never unwinds through the library's native frames).</remarks>
+    public sealed class ApmAsyncResult : IAsyncResult
+    {
+        readonly object owner;
+        readonly AsyncCallback callback;
+        readonly object state;
+        readonly Action<IAsyncResult, long> progress;
+        readonly object gate = new object();
+        GCHandle[] pins;             // buffers the library reads or writes, pinned until completion
+        ManualResetEvent waitHandle; // created on demand, set when the completion callback arrives
+        bool callbackArrived;
+        IntPtr handle;               // apm_async_result *, valid until End releases it
+        volatile bool ended;
+        int completedSynchronously = -1;
+
+        internal ApmAsyncResult(object owner, AsyncCallback callback, object state, Action<IAsyncResult, long> progress, params byte[][] buffers)
+        {
+            this.owner = owner;
+            this.callback = callback;
+            this.state = state;
+            this.progress = progress;
+            int count = 0;
+            foreach (byte[] buffer in buffers) if (buffer != null) count++;
+            pins = new GCHandle[count];
+            count = 0;
+            foreach (byte[] buffer in buffers)
+                if (buffer != null) pins[count++] = GCHandle.Alloc(buffer, GCHandleType.Pinned);
+        }
+
+        internal object Owner { get { return owner; } }
+        internal IntPtr Handle { get { return handle; } }
+
+        /// <summary>The address of a pinned buffer given to the constructor (NULL for null).</summary>
+        internal IntPtr Address(byte[] buffer)
+        {
+            if (buffer == null) return IntPtr.Zero;
+            foreach (GCHandle pin in pins)
+                if (pin.Target == buffer) return pin.AddrOfPinnedObject();
+            throw new InvalidOperationException("buffer not pinned");
+        }
+
+        public object AsyncState { get { return state; } }
+
+        public bool IsCompleted
+        {
+            get
+            {
+                if (ended) return true;
+                int value;
+                int status = NativeMethods.apm_async_result_is_completed(handle, out value);
+                if (status != 0)
+                {
+                    Exception error = ApmError.Last(status);
+                    if (ended) return true;  // End released it on another thread meanwhile
+                    throw error;
+                }
+                return value != 0;
+            }
+        }
+
+        public bool CompletedSynchronously
+        {
+            get
+            {
+                if (completedSynchronously >= 0) return completedSynchronously == 1;
+                int value;
+                int status = NativeMethods.apm_async_result_completed_synchronously(handle, out value);
+                if (status != 0)
+                {
+                    Exception error = ApmError.Last(status);
+                    if (ended) return completedSynchronously == 1;
+                    throw error;
+                }
+                return value != 0;
+            }
+        }
+
+        /// <summary>Set when the operation has completed (just before the AsyncCallback runs).</summary>
+        public WaitHandle AsyncWaitHandle
+        {
+            get
+            {
+                lock (gate)
+                {
+                    if (waitHandle == null) waitHandle = new ManualResetEvent(callbackArrived || ended);
+                    return waitHandle;
+                }
+            }
+        }
+
+        /// <summary>apm_async_result_wait: true if the operation completed within the time.</summary>
+        public bool Wait(int millisecondsTimeout)
+        {
+            if (ended) return true;
+            int signaled;
+            int status = NativeMethods.apm_async_result_wait(handle, millisecondsTimeout, out signaled);
+            if (status != 0)
+            {
+                Exception error = ApmError.Last(status);
+                if (ended) return true;
+                throw error;
+            }
+            return signaled != 0;
+        }
+
+        void Unpin()
+        {
+            GCHandle[] held;
+            lock (gate) { held = pins; pins = new GCHandle[0]; }
+            foreach (GCHandle pin in held) pin.Free();
+        }
+
+        // ---- Begin / End -----------------------------------------------------------------------------
+
+        internal delegate int BeginCall(ApmAsyncResult result, IntPtr state, out IntPtr resultHandle);
+        internal delegate int EndCall(IntPtr resultHandle);
+
+        // The two function pointers the library calls. Static: they live as long as the process, so the
+        // garbage collector can never take them away under a pending operation.
+        internal static readonly ApmAsyncCallback CompletionThunk = OnCompleted;
+        internal static readonly ApmSendFileProgress ProgressThunk = OnProgress;
+
+        /// <summary>Runs a Begin call. The state passed to the library is a GCHandle to this object, which
+        /// (with the pinned buffers) stays alive until the library has called back.</summary>
+        internal ApmAsyncResult Start(BeginCall call)
+        {
+            GCHandle self = GCHandle.Alloc(this);
+            int status;
+            IntPtr resultHandle;
+            try
+            {
+                status = call(this, GCHandle.ToIntPtr(self), out resultHandle);
+            }
+            catch
+            {
+                self.Free();
+                Unpin();
+                throw;
+            }
+            if (status != 0)
+            {
+                Exception error = ApmError.Last(status);  // first: the record belongs to this thread
+                self.Free();                              // a failed Begin never calls back
+                Unpin();
+                throw error;
+            }
+            lock (gate) { if (handle == IntPtr.Zero) handle = resultHandle; }
+            return this;
+        }
+
+        /// <summary>Runs an End call for <paramref name="asyncResult"/> (null and foreign results are
+        /// passed on to the library, which reports them as .NET would).</summary>
+        internal static void End(IAsyncResult asyncResult, EndCall call)
+        {
+            ApmAsyncResult result = asyncResult as ApmAsyncResult;
+            if (asyncResult != null && result == null)
+                throw new ArgumentException(ApmError.NotReturnedByThisClass, "asyncResult");
+            IntPtr resultHandle = IntPtr.Zero;
+            if (result != null)
+            {
+                result.RememberCompletedSynchronously();
+                resultHandle = result.handle;
+            }
+            int status = call(resultHandle);
+            if (status != 0)
+            {
+                Exception error = ApmError.Last(status);
+                // A null or foreign result is refused before End looks at it; any other outcome released it.
+                if (result != null && status != (int)ApmStatus.ArgumentNull && status != (int)ApmStatus.Argument)
+                    result.Released();
+                throw error;
+            }
+            result.Released();
+        }
+
+        void RememberCompletedSynchronously()
+        {
+            // Fixed once Begin has returned; read it while the library still has the result.
+            if (ended || completedSynchronously >= 0 || handle == IntPtr.Zero) return;
+            int value;
+            if (NativeMethods.apm_async_result_completed_synchronously(handle, out value) == 0)
+                completedSynchronously = value;
+        }
+
+        void Released()
+        {
+            if (completedSynchronously < 0) completedSynchronously = 0;
+            ended = true;
+            lock (gate) { if (waitHandle != null) waitHandle.Set(); }
+        }
+
+        static void OnCompleted(IntPtr resultHandle, IntPtr state)
+        {
+            ApmAsyncResult result = null;
+            try
+            {
+                GCHandle self = GCHandle.FromIntPtr(state);
+                result = (ApmAsyncResult)self.Target;
+                self.Free();
+                result.Unpin();  // complete: the library is done with the buffers
+                lock (result.gate)
+                {
+                    if (result.handle == IntPtr.Zero) result.handle = resultHandle;  // inline, before Begin returned
+                    result.callbackArrived = true;
+                    if (result.waitHandle != null) result.waitHandle.Set();
+                }
+                if (result.callback != null) result.callback(result);
+            }
+            catch (Exception error)
+            {
+                Rethrow(error);
+            }
+        }
+
+        static void OnProgress(IntPtr resultHandle, long bytesSent, IntPtr state)
+        {
+            try
+            {
+                ApmAsyncResult result = (ApmAsyncResult)GCHandle.FromIntPtr(state).Target;
+                if (result.progress != null) result.progress(result, bytesSent);
+            }
+            catch (Exception error)
+            {
+                Rethrow(error);
+            }
+        }
+
+        static void Rethrow(Exception error)
+        {
+            // Never unwind into native frames; surface it like an exception in a .NET APM callback.
+            ExceptionDispatchInfo captured = ExceptionDispatchInfo.Capture(error);
+            ThreadPool.QueueUserWorkItem(delegate { captured.Throw(); });
+        }
+    }
+}

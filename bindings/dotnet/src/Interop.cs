@@ -1,0 +1,138 @@
+// Handles, library loading, process-exit shutdown and the small conversions every call needs.
+using System;
+using System.IO;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Apmnet.Interop
+{
+    /// <summary>Owns one apm_socket handle: apm_socket_close runs exactly once, from Dispose or, if the
+    /// wrapper is dropped, from the finalizer (apm_socket_close never blocks).</summary>
+    /// <remarks>Calls keep passing the handle's value after it was closed: the library's handle table
+    /// recognises a closed handle and answers APM_E_OBJECT_DISPOSED with .NET's message, and an End on
+    /// a closed socket still releases its result. Marshalling the SafeHandle itself would instead throw
+    /// the marshaller's own ObjectDisposedException and leak that result.</remarks>
+    internal sealed class SocketHandle : SafeHandle
+    {
+        public SocketHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { return NativeMethods.apm_socket_close(handle) == 0; }
+    }
+
+    /// <summary>Owns one apm_stream handle (apm_stream_close, which also closes an owned socket).</summary>
+    internal sealed class StreamHandle : SafeHandle
+    {
+        public StreamHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { return NativeMethods.apm_stream_close(handle) == 0; }
+    }
+
+    /// <summary>Finds libapmnet and shuts its runtime down when the process exits.</summary>
+    internal static class Library
+    {
+        static readonly object Gate = new object();
+        static bool initialized;
+
+        /// <summary>Called before the first library call of each public class.</summary>
+        internal static void EnsureInitialized()
+        {
+            lock (Gate)
+            {
+                if (initialized) return;
+                initialized = true;
+                RegisterResolver();
+                // Abort pending operations (their callbacks run) and join the engine threads while the
+                // runtime can still run managed callbacks: after Main returns or on Environment.Exit.
+                AppDomain.CurrentDomain.ProcessExit += delegate { NativeMethods.apm_runtime_shutdown(); };
+            }
+        }
+
+        // .NET Core 3+ has NativeLibrary.SetDllImportResolver; it is reached through reflection because
+        // the wrapper is compiled against Mono's mscorlib, which lacks it. Without it (Mono) the default
+        // search applies: libapmnet.so next to the assembly or on LD_LIBRARY_PATH.
+        static void RegisterResolver()
+        {
+            Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary");
+            Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver");
+            if (nativeLibrary == null || resolverType == null) return;
+            MethodInfo set = nativeLibrary.GetMethod("SetDllImportResolver");
+            tryLoad = nativeLibrary.GetMethod("TryLoad", new[] { typeof(string), typeof(IntPtr).MakeByRefType() });
+            if (set == null || tryLoad == null) return;
+            MethodInfo resolve = typeof(Library).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static);
+            set.Invoke(null, new object[] { typeof(Library).Assembly, Delegate.CreateDelegate(resolverType, resolve) });
+        }
+
+        static MethodInfo tryLoad;
+
+        /// <summary>Search order: APMNET_LIBRARY; libapmnet.so next to Apmnet.dll; target/release or
+        /// target/debug of the apmnet checkout above it; the loader's search (LD_LIBRARY_PATH, system)
+        /// for libapmnet.so, then libapmnet.so.0.</summary>
+        static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
+        {
+            if (name != NativeMethods.Library) return IntPtr.Zero;
+            string fromEnvironment = Environment.GetEnvironmentVariable("APMNET_LIBRARY");
+            if (!string.IsNullOrEmpty(fromEnvironment))
+                return Load(fromEnvironment);  // explicit: if it does not load, only the default search is left
+            string here = Path.GetDirectoryName(typeof(Library).Assembly.Location);
+            IntPtr loaded = Load(Path.Combine(here, "libapmnet.so"));
+            for (DirectoryInfo folder = new DirectoryInfo(here); loaded == IntPtr.Zero && folder != null; folder = folder.Parent)
+            {
+                if (!File.Exists(Path.Combine(folder.FullName, "Cargo.toml"))) continue;
+                loaded = Load(Path.Combine(folder.FullName, "target", "release", "libapmnet.so"));
+                if (loaded == IntPtr.Zero) loaded = Load(Path.Combine(folder.FullName, "target", "debug", "libapmnet.so"));
+                break;
+            }
+            if (loaded == IntPtr.Zero) loaded = Load("libapmnet.so");
+            if (loaded == IntPtr.Zero) loaded = Load("libapmnet.so.0");
+            return loaded;
+        }
+
+        static IntPtr Load(string path)
+        {
+            if (path.IndexOf('/') >= 0 && !File.Exists(path)) return IntPtr.Zero;
+            object[] arguments = { path, IntPtr.Zero };
+            return (bool)tryLoad.Invoke(null, arguments) ? (IntPtr)arguments[1] : IntPtr.Zero;
+        }
+    }
+
+    internal static class Marshaling
+    {
+        /// <summary>A NUL-terminated UTF-8 copy of <paramref name="text"/> (null stays NULL).</summary>
+        internal static byte[] Utf8(string text)
+        {
+            if (text == null) return null;
+            byte[] bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
+            Encoding.UTF8.GetBytes(text, 0, text.Length, bytes, 0);
+            return bytes;
+        }
+
+        /// <summary>int -> size_t the way C sees it: a negative value becomes a huge one, which the
+        /// library rejects with APM_E_ARGUMENT_OUT_OF_RANGE and .NET's message.</summary>
+        internal static UIntPtr Size(int value)
+        {
+            return new UIntPtr(unchecked((ulong)(long)value));
+        }
+
+        internal static UIntPtr Length(byte[] buffer)
+        {
+            return new UIntPtr(buffer == null ? 0UL : (ulong)buffer.Length);
+        }
+
+        internal static int ToInt(UIntPtr value)
+        {
+            return checked((int)value.ToUInt64());
+        }
+
+        /// <summary>A static NUL-terminated ASCII/UTF-8 string owned by the library.</summary>
+        internal static string FromStatic(IntPtr text)
+        {
+            if (text == IntPtr.Zero) return null;
+            int length = 0;
+            while (Marshal.ReadByte(text, length) != 0) length++;
+            byte[] bytes = new byte[length];
+            Marshal.Copy(text, bytes, 0, length);
+            return Encoding.UTF8.GetString(bytes);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+// P/Invoke declarations for libapmnet's C API (include/apmnet.h), one per C function.
+// Types: apm_status/int32_t -> int, size_t -> UIntPtr, int64_t -> long, opaque handles -> IntPtr
+// (or a SafeHandle for the out-parameter of a create/accept), strings in -> NUL-terminated UTF-8 byte[],
+// int32_t 0/1 booleans -> int. Every function is cdecl.
+using System;
+using System.Runtime.InteropServices;
+
+namespace Apmnet.Interop
+{
+    /// <summary>typedef void (*apm_async_callback)(apm_async_result *result, void *state);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void ApmAsyncCallback(IntPtr result, IntPtr state);
+
+    /// <summary>typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_sent, void *state);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void ApmSendFileProgress(IntPtr result, long bytesSent, IntPtr state);
+
+    internal static class NativeMethods
+    {
+        internal const string Library = "apmnet";
+        const CallingConvention Cdecl = CallingConvention.Cdecl;
+
+        // Errors and version
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_message([Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr messageLength);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_inner_message([Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr messageLength);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_status();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_socket_error();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_errno();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_web_status();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_http_status();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern IntPtr apm_status_name(int status);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern IntPtr apm_version();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern uint apm_version_number();
+
+        // Runtime
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_runtime_configure(int threads, int spinMicroseconds);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_runtime_shutdown();
+
+        // IAsyncResult
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_is_completed(IntPtr result, out int completed);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_completed_synchronously(IntPtr result, out int completedSynchronously);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_wait(IntPtr result, int timeoutMilliseconds, out int signaled);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_state(IntPtr result, out IntPtr state);
+
+        // Socket
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_create(int family, int type, int protocol, out SocketHandle socket);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_bind(IntPtr socket, byte[] address, int port);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_listen(IntPtr socket, int backlog);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_accept(IntPtr socket, out SocketHandle accepted);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_accept(IntPtr socket, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_end_accept(IntPtr socket, IntPtr result, out SocketHandle accepted);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_connect(IntPtr socket, byte[] host, int port);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_connect(IntPtr socket, byte[] host, int port, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_end_connect(IntPtr socket, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_send(IntPtr socket, byte[] buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, out UIntPtr sent);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_send(IntPtr socket, IntPtr buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_end_send(IntPtr socket, IntPtr result, out UIntPtr sent);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_receive(IntPtr socket, [Out] byte[] buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, out UIntPtr received);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_receive(IntPtr socket, IntPtr buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_end_receive(IntPtr socket, IntPtr result, out UIntPtr received);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_shutdown(IntPtr socket, int how);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_close(IntPtr socket);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_local_endpoint(IntPtr socket, [Out] byte[] address, UIntPtr addressLength, out int port);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_remote_endpoint(IntPtr socket, [Out] byte[] address, UIntPtr addressLength, out int port);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_connected(IntPtr socket, out int connected);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_available(IntPtr socket, out int available);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_no_delay(IntPtr socket, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_no_delay(IntPtr socket, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_send_buffer_size(IntPtr socket, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_send_buffer_size(IntPtr socket, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_receive_buffer_size(IntPtr socket, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_receive_buffer_size(IntPtr socket, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_send_timeout(IntPtr socket, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_send_timeout(IntPtr socket, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_receive_timeout(IntPtr socket, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_receive_timeout(IntPtr socket, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_set_linger(IntPtr socket, int enabled, int seconds);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_get_linger(IntPtr socket, out int enabled, out int seconds);
+
+        // Send file
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_send_file(IntPtr socket, byte[] fileName, byte[] preBuffer, UIntPtr preLength, byte[] postBuffer, UIntPtr postLength, int flags);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_send_file(IntPtr socket, byte[] fileName, IntPtr preBuffer, UIntPtr preLength, IntPtr postBuffer, UIntPtr postLength, int flags, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_begin_send_file_with_progress(IntPtr socket, byte[] fileName, IntPtr preBuffer, UIntPtr preLength, IntPtr postBuffer, UIntPtr postLength, int flags, ApmSendFileProgress progress, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_end_send_file(IntPtr socket, IntPtr result);
+
+        // NetworkStream and streams
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_network_stream_create(IntPtr socket, int ownsSocket, out StreamHandle stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_network_stream_create_with_access(IntPtr socket, int access, int ownsSocket, out StreamHandle stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_begin_write(IntPtr stream, IntPtr buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_end_write(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_begin_read(IntPtr stream, IntPtr buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_end_read(IntPtr stream, IntPtr result, out UIntPtr bytesRead);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_write(IntPtr stream, byte[] buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_read(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, out UIntPtr bytesRead);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_can_read(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_can_write(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_close(IntPtr stream);
+    }
+}

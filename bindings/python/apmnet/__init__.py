@@ -1,0 +1,97 @@
+"""apmnet: .NET System.Net's asynchronous network streams (Begin/End) for Python, over libapmnet.
+
+    import apmnet
+    with apmnet.Socket() as sock:
+        sock.connect("127.0.0.1", 8080)
+        with apmnet.NetworkStream(sock) as stream:
+            stream.end_write(stream.begin_write(b"hello"))
+
+The shared library is found through ``APMNET_LIBRARY``, then next to this package, then in the
+repository's ``target/release`` or ``target/debug`` (when imported from a checkout), then as the
+system's ``libapmnet.so.0``. At exit, an ``atexit`` hook calls ``apm_runtime_shutdown`` so pending
+operations are aborted (their callbacks run) and the library's threads are joined before Python
+finalises.
+"""
+
+import atexit
+import warnings
+
+from . import _native
+from ._async import AsyncResult
+from ._native import check, lib, library_path
+from .enums import (AddressFamily, FileAccess, ProtocolType, SocketError, SocketShutdown, SocketType,
+                    TransmitFileOptions)
+from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRangeError,
+                     AuthenticationError, DirectoryNotFoundException, FileNotFoundException,
+                     InternalError, InvalidCredentialError, InvalidOperationError, IOException,
+                     NotSupportedError, ObjectDisposedError, OutOfMemoryError,
+                     PlatformNotSupportedError, ProtocolViolationError, SocketException, Status,
+                     TimeoutException, UnauthorizedAccessError, WebError)
+from .sockets import LingerOption, NetworkStream, Socket
+
+__version__ = "0.1.0"
+
+#: The C API version these bindings were written against (major, minor).
+API_VERSION = (0, 1)
+
+__all__ = [
+    "AddressFamily", "ApmError", "ArgumentError", "ArgumentNullError", "ArgumentOutOfRangeError",
+    "AsyncResult", "AuthenticationError", "DirectoryNotFoundException", "FileAccess",
+    "FileNotFoundException", "IOException", "InternalError", "InvalidCredentialError",
+    "InvalidOperationError", "LingerOption", "NetworkStream", "NotSupportedError",
+    "ObjectDisposedError", "OutOfMemoryError", "PlatformNotSupportedError", "ProtocolType",
+    "ProtocolViolationError", "Socket", "SocketError", "SocketException", "SocketShutdown",
+    "SocketType", "Status", "TimeoutException", "TransmitFileOptions", "UnauthorizedAccessError",
+    "WebError", "library_path", "library_version", "runtime_configure", "runtime_shutdown",
+    "status_name",
+]
+
+
+def library_version():
+    """The loaded library's version: ``(text, (major, minor, patch))``."""
+    number = lib.apm_version_number()
+    text = lib.apm_version()
+    return (text.decode("ascii") if text else ""), (number >> 16, (number >> 8) & 0xFF, number & 0xFF)
+
+
+def status_name(status):
+    """``"APM_E_SOCKET"`` for -8, and so on (``"APM_UNKNOWN"`` for other values)."""
+    return _native.status_name(status)
+
+
+def runtime_configure(threads, spin_us):
+    """``apm_runtime_configure``: before the first use only (else InvalidOperationError).
+
+    ``threads`` 0 = default (cores, or env APMNET_THREADS), else 1..64; ``spin_us`` >= 0.
+    """
+    check(lib.apm_runtime_configure(threads, spin_us))
+
+
+def runtime_shutdown():
+    """Abort pending operations (their callbacks run) and join the library's threads.
+
+    The runtime starts again on next use. Not allowed from a callback (InvalidOperationError).
+    """
+    check(lib.apm_runtime_shutdown())
+
+
+def _shutdown_at_exit():
+    # atexit runs before the interpreter is torn down, while engine threads can still take the GIL
+    # to run callbacks; ctypes releases the GIL around the call, so they can finish and be joined.
+    _native.finalizing = True
+    lib.apm_runtime_shutdown()
+
+
+atexit.register(_shutdown_at_exit)
+
+
+def _check_version():
+    if "apm_version_number" in lib.missing:
+        return
+    major, minor, _ = library_version()[1]
+    if (major, minor) != API_VERSION:
+        warnings.warn(f"apmnet: the bindings were written for the C API {API_VERSION[0]}."
+                      f"{API_VERSION[1]}, {library_path} is {major}.{minor}", RuntimeWarning)
+
+
+_check_version()

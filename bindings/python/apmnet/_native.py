@@ -1,0 +1,246 @@
+"""Loading libapmnet and declaring its C functions for ctypes.
+
+Every function gets ``argtypes`` and ``restype`` from :data:`PROTOTYPES`, which mirrors
+``include/apmnet.h`` (the test suite compares the two). ctypes releases the GIL around every call, so
+the library's engine threads can run Python callbacks while a Python thread waits inside the library.
+"""
+
+import ctypes
+import os
+import pathlib
+import sys
+from ctypes import POINTER, c_char, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_void_p
+
+from .errors import EXCEPTION_FOR_STATUS, ApmError, SocketException, Status
+
+__all__ = ["lib", "library_path", "check", "raise_last_error", "ASYNC_CALLBACK", "PROGRESS_CALLBACK"]
+
+#: ``typedef void (*apm_async_callback)(apm_async_result *result, void *state);``
+ASYNC_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
+#: ``typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_sent, void *state);``
+PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_int64, c_void_p)
+
+_status = c_int32
+_handle = c_void_p  # apm_socket *, apm_stream *, apm_async_result * (opaque)
+_out_handle = POINTER(c_void_p)
+_i32p = POINTER(c_int32)
+_sizep = POINTER(c_size_t)
+_bytes_in = POINTER(c_uint8)  # const uint8_t *
+_bytes_out = POINTER(c_uint8)  # uint8_t *
+_text_out = POINTER(c_char)  # char * (a caller buffer the library fills)
+_cb = ASYNC_CALLBACK
+_progress = PROGRESS_CALLBACK
+
+#: name -> (restype, argtypes), in the order of the C API specification.
+PROTOTYPES = {
+    # errors and version
+    "apm_last_error_message": (_status, [_text_out, c_size_t, _sizep]),
+    "apm_last_error_inner_message": (_status, [_text_out, c_size_t, _sizep]),
+    "apm_last_error_status": (c_int32, []),
+    "apm_last_error_socket_error": (c_int32, []),
+    "apm_last_error_errno": (c_int32, []),
+    "apm_last_error_web_status": (c_int32, []),
+    "apm_last_error_http_status": (c_int32, []),
+    "apm_status_name": (c_char_p, [_status]),
+    "apm_version": (c_char_p, []),
+    "apm_version_number": (c_uint32, []),
+    # runtime
+    "apm_runtime_configure": (_status, [c_int32, c_int32]),
+    "apm_runtime_shutdown": (_status, []),
+    # IAsyncResult
+    "apm_async_result_is_completed": (_status, [_handle, _i32p]),
+    "apm_async_result_completed_synchronously": (_status, [_handle, _i32p]),
+    "apm_async_result_wait": (_status, [_handle, c_int32, _i32p]),
+    "apm_async_result_state": (_status, [_handle, POINTER(c_void_p)]),
+    # Socket
+    "apm_socket_create": (_status, [c_int32, c_int32, c_int32, _out_handle]),
+    "apm_socket_bind": (_status, [_handle, c_char_p, c_int32]),
+    "apm_socket_listen": (_status, [_handle, c_int32]),
+    "apm_socket_accept": (_status, [_handle, _out_handle]),
+    "apm_socket_begin_accept": (_status, [_handle, _cb, c_void_p, _out_handle]),
+    "apm_socket_end_accept": (_status, [_handle, _handle, _out_handle]),
+    "apm_socket_connect": (_status, [_handle, c_char_p, c_int32]),
+    "apm_socket_begin_connect": (_status, [_handle, c_char_p, c_int32, _cb, c_void_p, _out_handle]),
+    "apm_socket_end_connect": (_status, [_handle, _handle]),
+    "apm_socket_send": (_status, [_handle, _bytes_in, c_size_t, c_size_t, c_size_t, _sizep]),
+    "apm_socket_begin_send": (
+        _status, [_handle, _bytes_in, c_size_t, c_size_t, c_size_t, _cb, c_void_p, _out_handle]),
+    "apm_socket_end_send": (_status, [_handle, _handle, _sizep]),
+    "apm_socket_receive": (_status, [_handle, _bytes_out, c_size_t, c_size_t, c_size_t, _sizep]),
+    "apm_socket_begin_receive": (
+        _status, [_handle, _bytes_out, c_size_t, c_size_t, c_size_t, _cb, c_void_p, _out_handle]),
+    "apm_socket_end_receive": (_status, [_handle, _handle, _sizep]),
+    "apm_socket_shutdown": (_status, [_handle, c_int32]),
+    "apm_socket_close": (_status, [_handle]),
+    "apm_socket_get_local_endpoint": (_status, [_handle, _text_out, c_size_t, _i32p]),
+    "apm_socket_get_remote_endpoint": (_status, [_handle, _text_out, c_size_t, _i32p]),
+    "apm_socket_get_connected": (_status, [_handle, _i32p]),
+    "apm_socket_get_available": (_status, [_handle, _i32p]),
+    "apm_socket_set_no_delay": (_status, [_handle, c_int32]),
+    "apm_socket_get_no_delay": (_status, [_handle, _i32p]),
+    "apm_socket_set_send_buffer_size": (_status, [_handle, c_int32]),
+    "apm_socket_get_send_buffer_size": (_status, [_handle, _i32p]),
+    "apm_socket_set_receive_buffer_size": (_status, [_handle, c_int32]),
+    "apm_socket_get_receive_buffer_size": (_status, [_handle, _i32p]),
+    "apm_socket_set_send_timeout": (_status, [_handle, c_int32]),
+    "apm_socket_get_send_timeout": (_status, [_handle, _i32p]),
+    "apm_socket_set_receive_timeout": (_status, [_handle, c_int32]),
+    "apm_socket_get_receive_timeout": (_status, [_handle, _i32p]),
+    "apm_socket_set_linger": (_status, [_handle, c_int32, c_int32]),
+    "apm_socket_get_linger": (_status, [_handle, _i32p, _i32p]),
+    # send file
+    "apm_socket_send_file": (
+        _status, [_handle, c_char_p, _bytes_in, c_size_t, _bytes_in, c_size_t, c_int32]),
+    "apm_socket_begin_send_file": (
+        _status, [_handle, c_char_p, _bytes_in, c_size_t, _bytes_in, c_size_t, c_int32,
+                  _cb, c_void_p, _out_handle]),
+    "apm_socket_begin_send_file_with_progress": (
+        _status, [_handle, c_char_p, _bytes_in, c_size_t, _bytes_in, c_size_t, c_int32,
+                  _progress, _cb, c_void_p, _out_handle]),
+    "apm_socket_end_send_file": (_status, [_handle, _handle]),
+    # NetworkStream and the stream functions
+    "apm_network_stream_create": (_status, [_handle, c_int32, _out_handle]),
+    "apm_network_stream_create_with_access": (_status, [_handle, c_int32, c_int32, _out_handle]),
+    "apm_stream_begin_write": (
+        _status, [_handle, _bytes_in, c_size_t, c_size_t, c_size_t, _cb, c_void_p, _out_handle]),
+    "apm_stream_end_write": (_status, [_handle, _handle]),
+    "apm_stream_begin_read": (
+        _status, [_handle, _bytes_out, c_size_t, c_size_t, c_size_t, _cb, c_void_p, _out_handle]),
+    "apm_stream_end_read": (_status, [_handle, _handle, _sizep]),
+    "apm_stream_write": (_status, [_handle, _bytes_in, c_size_t, c_size_t, c_size_t]),
+    "apm_stream_read": (_status, [_handle, _bytes_out, c_size_t, c_size_t, c_size_t, _sizep]),
+    "apm_stream_can_read": (_status, [_handle, _i32p]),
+    "apm_stream_can_write": (_status, [_handle, _i32p]),
+    "apm_stream_close": (_status, [_handle]),
+}
+
+_LIBRARY_NAMES = ("libapmnet.so", "libapmnet.so.0")
+
+
+def find_checkout_root(start=None):
+    """The apmnet repository root above ``start`` (this package's folder), or None when installed."""
+    here = pathlib.Path(start or __file__).resolve().parent
+    for folder in (here, *here.parents):
+        if (folder / "Cargo.toml").is_file() and (folder / "bindings" / "python").is_dir():
+            return folder
+    return None
+
+
+def _candidates():
+    """Where to look for the shared library, in order (see the package README)."""
+    env = os.environ.get("APMNET_LIBRARY")
+    if env:
+        yield env
+        return
+    package_dir = pathlib.Path(__file__).resolve().parent
+    for name in _LIBRARY_NAMES:
+        yield str(package_dir / name)
+    root = find_checkout_root()
+    if root is not None:
+        for profile in ("release", "debug"):
+            yield str(root / "target" / profile / "libapmnet.so")
+    yield "libapmnet.so.0"  # the system's, through the dynamic loader's search path
+
+
+def _load():
+    tried = []
+    for candidate in _candidates():
+        is_path = os.sep in candidate
+        if is_path and not os.path.exists(candidate):
+            tried.append(candidate + " (missing)")
+            continue
+        try:
+            return ctypes.CDLL(candidate), candidate
+        except OSError as error:
+            tried.append(f"{candidate} ({error})")
+    raise ImportError(
+        "apmnet: cannot load the apmnet shared library; set APMNET_LIBRARY to its path. Tried: "
+        + "; ".join(tried))
+
+
+def _missing_function(name):
+    def missing(*_args):
+        raise NotImplementedError(f"{name} is not exported by {library_path}")
+
+    missing.__name__ = name
+    return missing
+
+
+class _Library:
+    """The declared functions as attributes: ``lib.apm_socket_create(...)``."""
+
+    def __init__(self, cdll):
+        self.cdll = cdll
+        self.missing = []
+        for name, (restype, argtypes) in PROTOTYPES.items():
+            try:
+                function = getattr(cdll, name)
+            except AttributeError:
+                self.missing.append(name)
+                setattr(self, name, _missing_function(name))
+                continue
+            function.restype = restype
+            function.argtypes = argtypes
+            setattr(self, name, function)
+
+
+_cdll, library_path = _load()
+lib = _Library(_cdll)
+#: Set by the atexit hook once the runtime was shut down for the process exit.
+finalizing = False
+
+
+def _read_text(function):
+    size = c_size_t(0)
+    buffer = ctypes.create_string_buffer(256)
+    if function(buffer, len(buffer), ctypes.byref(size)) != 0:
+        return ""
+    if size.value >= len(buffer):
+        buffer = ctypes.create_string_buffer(size.value + 1)
+        if function(buffer, len(buffer), ctypes.byref(size)) != 0:
+            return ""
+    return buffer.value.decode("utf-8", "replace")
+
+
+def status_name(status):
+    name = lib.apm_status_name(status)
+    return name.decode("ascii") if name else "APM_UNKNOWN"
+
+
+def last_error(status):
+    """The exception for ``status``, built from the calling thread's error record.
+
+    Must run on the thread that made the failing call, before any other library call.
+    """
+    message = _read_text(lib.apm_last_error_message)
+    inner = _read_text(lib.apm_last_error_inner_message)
+    details = dict(
+        inner_message=inner,
+        socket_error_code=lib.apm_last_error_socket_error(),
+        errno=lib.apm_last_error_errno(),
+        web_status=lib.apm_last_error_web_status(),
+        http_status=lib.apm_last_error_http_status(),
+    )
+    try:
+        status = Status(status)
+        kind = EXCEPTION_FOR_STATUS.get(status, ApmError)
+    except ValueError:
+        kind = ApmError
+    if not message:
+        message = f"{status_name(status)} ({int(status)})"
+    error = kind(message, status, **details)
+    if status == Status.IO and (details["socket_error_code"] or details["errno"]):
+        # .NET: IOException("Unable to write data to the transport connection: ...", SocketException)
+        error.__cause__ = SocketException(inner or message, Status.SOCKET, **details)
+        error.__suppress_context__ = True
+    return error
+
+
+def check(status):
+    """Raise the exception for a failed call; call this right after the call, on the same thread."""
+    if status != 0:
+        raise last_error(status)
+
+
+def raise_last_error(status):
+    raise last_error(status)

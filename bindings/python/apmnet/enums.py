@@ -1,0 +1,112 @@
+"""The System.Net enumerations, with .NET's numeric values (the C API uses the same numbers)."""
+
+import enum
+
+__all__ = [
+    "AddressFamily",
+    "SocketType",
+    "ProtocolType",
+    "SocketShutdown",
+    "TransmitFileOptions",
+    "FileAccess",
+    "SocketError",
+]
+
+
+class AddressFamily(enum.IntEnum):
+    """System.Net.Sockets.AddressFamily (the members the library supports)."""
+
+    InterNetwork = 2
+    InterNetworkV6 = 23
+
+
+class SocketType(enum.IntEnum):
+    """System.Net.Sockets.SocketType. Only Stream is supported; Dgram gives NotSupportedError."""
+
+    Stream = 1
+    Dgram = 2
+
+
+class ProtocolType(enum.IntEnum):
+    """System.Net.Sockets.ProtocolType (the members the library supports)."""
+
+    Tcp = 6
+
+
+class SocketShutdown(enum.IntEnum):
+    """System.Net.Sockets.SocketShutdown."""
+
+    Receive = 0
+    Send = 1
+    Both = 2
+
+
+class TransmitFileOptions(enum.IntFlag):
+    """System.Net.Sockets.TransmitFileOptions (flags for send_file)."""
+
+    UseDefaultWorkerThread = 0x00
+    Disconnect = 0x01
+    ReuseSocket = 0x02
+    WriteBehind = 0x04
+    UseSystemThread = 0x10
+    UseKernelApc = 0x20
+
+
+class FileAccess(enum.IntEnum):
+    """System.IO.FileAccess, the access a NetworkStream is created with."""
+
+    Read = 1
+    Write = 2
+    ReadWrite = 3
+
+
+class SocketError(enum.IntEnum):
+    """System.Net.Sockets.SocketError: the Winsock-style codes .NET reports on every platform."""
+
+    SocketError = -1
+    Success = 0
+    OperationAborted = 995
+    IOPending = 997
+    Interrupted = 10004
+    AccessDenied = 10013
+    Fault = 10014
+    InvalidArgument = 10022
+    TooManyOpenSockets = 10024
+    WouldBlock = 10035
+    InProgress = 10036
+    AlreadyInProgress = 10037
+    NotSocket = 10038
+    DestinationAddressRequired = 10039
+    MessageSize = 10040
+    ProtocolType = 10041
+    ProtocolOption = 10042
+    ProtocolNotSupported = 10043
+    SocketNotSupported = 10044
+    OperationNotSupported = 10045
+    ProtocolFamilyNotSupported = 10046
+    AddressFamilyNotSupported = 10047
+    AddressAlreadyInUse = 10048
+    AddressNotAvailable = 10049
+    NetworkDown = 10050
+    NetworkUnreachable = 10051
+    NetworkReset = 10052
+    ConnectionAborted = 10053
+    ConnectionReset = 10054
+    NoBufferSpaceAvailable = 10055
+    IsConnected = 10056
+    NotConnected = 10057
+    Shutdown = 10058
+    TimedOut = 10060
+    ConnectionRefused = 10061
+    HostDown = 10064
+    HostUnreachable = 10065
+    ProcessLimit = 10067
+    SystemNotReady = 10091
+    VersionNotSupported = 10092
+    NotInitialized = 10093
+    Disconnecting = 10101
+    TypeNotFound = 10109
+    HostNotFound = 11001
+    TryAgain = 11002
+    NoRecovery = 11003
+    NoData = 11004

@@ -1,0 +1,387 @@
+"""Socket and NetworkStream, as System.Net.Sockets names them."""
+
+import collections
+import ctypes
+import os
+from ctypes import byref, c_int32, c_size_t, c_void_p
+
+from . import _async, _native
+from ._async import AsyncResult, await_operation, readable_buffer, span, writable_buffer
+from ._native import check, lib
+from .enums import AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType, TransmitFileOptions
+
+__all__ = ["Socket", "NetworkStream", "LingerOption"]
+
+#: System.Net.Sockets.LingerOption: ``enabled`` and ``linger_time`` (seconds).
+LingerOption = collections.namedtuple("LingerOption", "enabled linger_time")
+
+_ENDPOINT_TEXT = 64  # an IPv6 literal needs 46 bytes with its NUL
+
+
+def _text(value):
+    """A NUL-terminated UTF-8 argument (None stays NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def _path(value):
+    """A file name argument: str, bytes or os.PathLike, in the file system's encoding."""
+    if value is None:
+        return None
+    return os.fsencode(value)
+
+
+class _Handle:
+    """Holds one library handle. After close the (stale) value is still passed to the library,
+    which reports ObjectDisposedError with its own message: its handle table makes that safe."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._closed = False
+
+    def _close_native(self):
+        raise NotImplementedError
+
+    def close(self):
+        """Close the handle (idempotent). Pending operations complete; their End raises
+        ObjectDisposedError."""
+        if not self._closed:
+            self._closed = True
+            check(self._close_native())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        # Pending operations keep their owner alive (see _async), so this runs only when no
+        # callback can still come. Once apmnet's atexit hook has shut the runtime down, the handles
+        # are left to the process exit rather than waking the runtime up again.
+        try:
+            if not self._closed and not _native.finalizing:
+                self.close()
+        except Exception:
+            pass
+
+    def _get_i32(self, function):
+        out = c_int32(0)
+        check(function(self._handle, byref(out)))
+        return out.value
+
+
+class Socket(_Handle):
+    """System.Net.Sockets.Socket (TCP, IPv4 or IPv6).
+
+    Synchronous calls block the calling thread (without holding the GIL); ``begin_*`` calls return an
+    :class:`AsyncResult` to pass to the matching ``end_*``; ``*_async`` coroutines run Begin/End
+    for asyncio.
+    """
+
+    def _close_native(self):
+        return lib.apm_socket_close(self._handle)
+
+    def __init__(self, address_family=AddressFamily.InterNetwork, socket_type=SocketType.Stream,
+                 protocol_type=ProtocolType.Tcp, *, _handle=None):
+        if _handle is None:
+            out = c_void_p()
+            check(lib.apm_socket_create(int(address_family), int(socket_type), int(protocol_type),
+                                        byref(out)))
+            _handle = out.value
+        super().__init__(_handle)
+        self.address_family = AddressFamily(address_family)
+        self.socket_type = SocketType(socket_type)
+        self.protocol_type = ProtocolType(protocol_type)
+
+    def __repr__(self):
+        state = "closed" if self._closed else "open"
+        return f"<apmnet.Socket {self.address_family.name} {state}>"
+
+    # Bind, listen, accept, connect -------------------------------------------------------------
+
+    def bind(self, address, port):
+        """Bind to an IP literal (``"127.0.0.1"``, ``"0.0.0.0"``, ``"::"``) and port (0 = any)."""
+        check(lib.apm_socket_bind(self._handle, _text(address), port))
+
+    def listen(self, backlog=128):
+        check(lib.apm_socket_listen(self._handle, backlog))
+
+    def accept(self):
+        """Wait for a connection; return it as a new, connected Socket."""
+        out = c_void_p()
+        check(lib.apm_socket_accept(self._handle, byref(out)))
+        return self._accepted(out.value)
+
+    def begin_accept(self, callback=None, state=None):
+        return _async.begin(self, lib.apm_socket_begin_accept, self._handle, (), callback, state)
+
+    def end_accept(self, async_result):
+        out = c_void_p()
+        _async.end(lib.apm_socket_end_accept, self._handle, async_result, byref(out))
+        return self._accepted(out.value)
+
+    async def accept_async(self):
+        return await await_operation(lambda cb: self.begin_accept(cb), self.end_accept)
+
+    def _accepted(self, handle):
+        return Socket(self.address_family, self.socket_type, self.protocol_type, _handle=handle)
+
+    def connect(self, host, port):
+        """Connect to ``host`` (an IP literal or a name) and ``port``."""
+        check(lib.apm_socket_connect(self._handle, _text(host), port))
+
+    def begin_connect(self, host, port, callback=None, state=None):
+        return _async.begin(self, lib.apm_socket_begin_connect, self._handle, (_text(host), port),
+                            callback, state)
+
+    def end_connect(self, async_result):
+        _async.end(lib.apm_socket_end_connect, self._handle, async_result)
+
+    async def connect_async(self, host, port):
+        return await await_operation(lambda cb: self.begin_connect(host, port, cb),
+                                     self.end_connect)
+
+    # Send and receive ---------------------------------------------------------------------------
+
+    def send(self, buffer, offset=0, count=None):
+        """Send ``buffer[offset:offset+count]`` (all of it, blocking); return the bytes sent."""
+        pointer, length, keep = readable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        sent = c_size_t(0)
+        check(lib.apm_socket_send(self._handle, pointer, length, offset, count, byref(sent)))
+        return sent.value
+
+    def begin_send(self, buffer, offset=0, count=None, callback=None, state=None):
+        pointer, length, keep = readable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        return _async.begin(self, lib.apm_socket_begin_send, self._handle,
+                            (pointer, length, offset, count), callback, state, keep)
+
+    def end_send(self, async_result):
+        sent = c_size_t(0)
+        _async.end(lib.apm_socket_end_send, self._handle, async_result, byref(sent))
+        return sent.value
+
+    async def send_async(self, buffer, offset=0, count=None):
+        return await await_operation(lambda cb: self.begin_send(buffer, offset, count, cb),
+                                     self.end_send)
+
+    def receive(self, buffer, offset=0, count=None):
+        """Receive into writable ``buffer`` at ``offset``; return the byte count (0 = end of stream)."""
+        pointer, length, keep = writable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        received = c_size_t(0)
+        check(lib.apm_socket_receive(self._handle, pointer, length, offset, count, byref(received)))
+        return received.value
+
+    def begin_receive(self, buffer, offset=0, count=None, callback=None, state=None):
+        pointer, length, keep = writable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        return _async.begin(self, lib.apm_socket_begin_receive, self._handle,
+                            (pointer, length, offset, count), callback, state, keep)
+
+    def end_receive(self, async_result):
+        received = c_size_t(0)
+        _async.end(lib.apm_socket_end_receive, self._handle, async_result, byref(received))
+        return received.value
+
+    async def receive_async(self, buffer, offset=0, count=None):
+        return await await_operation(lambda cb: self.begin_receive(buffer, offset, count, cb),
+                                     self.end_receive)
+
+    # Send file ----------------------------------------------------------------------------------
+
+    def send_file(self, file_name, pre_buffer=None, post_buffer=None,
+                  flags=TransmitFileOptions.UseDefaultWorkerThread):
+        """Send ``pre_buffer``, the file (None: no file) and ``post_buffer``, blocking."""
+        pre, pre_len, pre_keep = readable_buffer(pre_buffer)
+        post, post_len, post_keep = readable_buffer(post_buffer)
+        check(lib.apm_socket_send_file(self._handle, _path(file_name), pre, pre_len, post, post_len,
+                                       int(flags)))
+
+    def begin_send_file(self, file_name, pre_buffer=None, post_buffer=None,
+                        flags=TransmitFileOptions.UseDefaultWorkerThread, callback=None, state=None,
+                        progress=None):
+        """Start sending ``pre_buffer`` + the file + ``post_buffer``. The file is opened inside
+        Begin, so FileNotFoundException/DirectoryNotFoundException come from here.
+
+        ``progress(result, bytes_sent)``, if given, is called on engine threads as bytes go out.
+        """
+        pre, pre_len, pre_keep = readable_buffer(pre_buffer)
+        post, post_len, post_keep = readable_buffer(post_buffer)
+        function = (lib.apm_socket_begin_send_file if progress is None
+                    else lib.apm_socket_begin_send_file_with_progress)
+        return _async.begin(self, function, self._handle,
+                            (_path(file_name), pre, pre_len, post, post_len, int(flags)),
+                            callback, state, (pre_keep, post_keep), progress)
+
+    def end_send_file(self, async_result):
+        _async.end(lib.apm_socket_end_send_file, self._handle, async_result)
+
+    async def send_file_async(self, file_name, pre_buffer=None, post_buffer=None,
+                              flags=TransmitFileOptions.UseDefaultWorkerThread):
+        return await await_operation(
+            lambda cb: self.begin_send_file(file_name, pre_buffer, post_buffer, flags, cb),
+            self.end_send_file)
+
+    # Shutdown and properties -------------------------------------------------------------------
+
+    def shutdown(self, how=SocketShutdown.Both):
+        check(lib.apm_socket_shutdown(self._handle, int(how)))
+
+    def _endpoint(self, function):
+        address = ctypes.create_string_buffer(_ENDPOINT_TEXT)
+        port = c_int32(0)
+        check(function(self._handle, address, len(address), byref(port)))
+        return address.value.decode("ascii"), port.value
+
+    @property
+    def local_end_point(self):
+        """``(address, port)`` this socket is bound to."""
+        return self._endpoint(lib.apm_socket_get_local_endpoint)
+
+    @property
+    def remote_end_point(self):
+        """``(address, port)`` of the peer."""
+        return self._endpoint(lib.apm_socket_get_remote_endpoint)
+
+    @property
+    def connected(self):
+        """Connected as of the last operation (.NET's cached flag, not a live probe)."""
+        return bool(self._get_i32(lib.apm_socket_get_connected))
+
+    @property
+    def available(self):
+        """Bytes received and not yet read."""
+        return self._get_i32(lib.apm_socket_get_available)
+
+    def _option(getter, setter, convert=int, doc=None):
+        def get(self):
+            return convert(self._get_i32(getter))
+
+        def put(self, value):
+            check(setter(self._handle, int(value)))
+
+        return property(get, put, doc=doc)
+
+    no_delay = _option(lambda h, o: lib.apm_socket_get_no_delay(h, o),
+                       lambda h, v: lib.apm_socket_set_no_delay(h, v), bool, "TCP_NODELAY.")
+    send_buffer_size = _option(lambda h, o: lib.apm_socket_get_send_buffer_size(h, o),
+                               lambda h, v: lib.apm_socket_set_send_buffer_size(h, v))
+    receive_buffer_size = _option(lambda h, o: lib.apm_socket_get_receive_buffer_size(h, o),
+                                  lambda h, v: lib.apm_socket_set_receive_buffer_size(h, v))
+    send_timeout = _option(lambda h, o: lib.apm_socket_get_send_timeout(h, o),
+                           lambda h, v: lib.apm_socket_set_send_timeout(h, v),
+                           doc="Milliseconds for synchronous sends; 0 or -1 = infinite.")
+    receive_timeout = _option(lambda h, o: lib.apm_socket_get_receive_timeout(h, o),
+                              lambda h, v: lib.apm_socket_set_receive_timeout(h, v),
+                              doc="Milliseconds for synchronous receives; 0 or -1 = infinite.")
+    del _option
+
+    @property
+    def linger_state(self):
+        """A :data:`LingerOption`; set it from one or from an ``(enabled, seconds)`` pair."""
+        enabled, seconds = c_int32(0), c_int32(0)
+        check(lib.apm_socket_get_linger(self._handle, byref(enabled), byref(seconds)))
+        return LingerOption(bool(enabled.value), seconds.value)
+
+    @linger_state.setter
+    def linger_state(self, value):
+        enabled, seconds = value
+        check(lib.apm_socket_set_linger(self._handle, int(bool(enabled)), int(seconds)))
+
+
+class NetworkStream(_Handle):
+    """System.Net.Sockets.NetworkStream over a connected Socket.
+
+    One read and one write may be pending at once; several pending writes go out in order.
+    """
+
+    def _close_native(self):
+        return lib.apm_stream_close(self._handle)
+
+    def __init__(self, socket, access=FileAccess.ReadWrite, owns_socket=False):
+        out = c_void_p()
+        socket_handle = None if socket is None else socket._handle
+        check(lib.apm_network_stream_create_with_access(socket_handle, int(access),
+                                                        int(bool(owns_socket)), byref(out)))
+        super().__init__(out.value)
+        self.socket = socket
+        self.owns_socket = bool(owns_socket)
+
+    def __repr__(self):
+        state = "closed" if self._closed else "open"
+        return f"<apmnet.NetworkStream {state}>"
+
+    def close(self):
+        super().close()
+        if self.owns_socket and self.socket is not None:
+            self.socket._closed = True  # the library closed it with the stream
+
+    @property
+    def can_read(self):
+        return bool(self._get_i32(lib.apm_stream_can_read))
+
+    @property
+    def can_write(self):
+        return bool(self._get_i32(lib.apm_stream_can_write))
+
+    def write(self, buffer, offset=0, count=None):
+        """Write ``buffer[offset:offset+count]``; returns when all of it was sent."""
+        pointer, length, keep = readable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        check(lib.apm_stream_write(self._handle, pointer, length, offset, count))
+
+    def read(self, size):
+        """Read up to ``size`` bytes; ``b""`` at the end of the stream."""
+        buffer = bytearray(size)
+        count = self.readinto(buffer)
+        return bytes(buffer[:count])
+
+    def readinto(self, buffer, offset=0, count=None):
+        """Read into writable ``buffer`` at ``offset``; return the byte count (0 = end of stream)."""
+        pointer, length, keep = writable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        received = c_size_t(0)
+        check(lib.apm_stream_read(self._handle, pointer, length, offset, count, byref(received)))
+        return received.value
+
+    def begin_write(self, buffer, offset=0, count=None, callback=None, state=None):
+        pointer, length, keep = readable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        return _async.begin(self, lib.apm_stream_begin_write, self._handle,
+                            (pointer, length, offset, count), callback, state, keep)
+
+    def end_write(self, async_result):
+        _async.end(lib.apm_stream_end_write, self._handle, async_result)
+
+    def begin_read(self, buffer, offset=0, count=None, callback=None, state=None):
+        pointer, length, keep = writable_buffer(buffer)
+        offset, count = span(length, offset, count)
+        return _async.begin(self, lib.apm_stream_begin_read, self._handle,
+                            (pointer, length, offset, count), callback, state, keep)
+
+    def end_read(self, async_result):
+        received = c_size_t(0)
+        _async.end(lib.apm_stream_end_read, self._handle, async_result, byref(received))
+        return received.value
+
+    async def write_async(self, data, offset=0, count=None):
+        """Coroutine: write all of ``data`` (BeginWrite/EndWrite)."""
+        return await await_operation(lambda cb: self.begin_write(data, offset, count, cb),
+                                     self.end_write)
+
+    async def read_async(self, size):
+        """Coroutine: read up to ``size`` bytes (BeginRead/EndRead); ``b""`` at the end."""
+        buffer = bytearray(size)
+        count = await await_operation(lambda cb: self.begin_read(buffer, 0, size, cb),
+                                      self.end_read)
+        return bytes(buffer[:count])
+
+    async def readinto_async(self, buffer, offset=0, count=None):
+        return await await_operation(lambda cb: self.begin_read(buffer, offset, count, cb),
+                                     self.end_read)

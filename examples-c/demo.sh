@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds the C examples against the release library and runs them against each other on loopback.
+# Run from anywhere (`make demo` runs it after `cargo build --release`); exits non-zero on any failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+lib=target/release
+out=target/examples-c
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:--O2 -g}
+warnings=(-std=c11 -Wall -Wextra -Werror -pedantic)
+
+step() { printf '\n== %s\n' "$*"; }
+passed=0
+pass() { printf 'ok: %s\n' "$*"; passed=$((passed + 1)); }
+fail() { printf 'FAILED: %s\n' "$*" >&2; printf 'demo: %d passed, 1 failed\n' "$passed"; exit 1; }
+
+[ -f "$lib/libapmnet.so" ] || cargo build --release
+
+step "building the examples ($CC ${warnings[*]})"
+mkdir -p "$out"
+for prog in send_file_server send_file_client echo_server echo_client; do
+    # -rpath $ORIGIN/../release: the programs find target/release/libapmnet.so wherever the tree is.
+    # shellcheck disable=SC2086
+    "$CC" "${warnings[@]}" $CFLAGS -Iinclude -o "$out/$prog" "examples-c/$prog.c" \
+        -L"$lib" -Wl,-rpath,'$ORIGIN/../release' -lapmnet -pthread
+    echo "built $out/$prog"
+done
+pass "4 examples compile with -Wall -Wextra -Werror"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Starts a server in the background and sets $port from its "listening on PORT" line.
+start_server() {
+    local log=$1; shift
+    "$@" >"$log" 2>&1 &
+    pids+=($!)
+    server_pid=$!
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$log")
+        [ -n "$port" ] && return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$log" >&2
+    fail "$1 did not start listening"
+}
+
+# Waits for the background server to exit; its output goes to the terminal, indented.
+wait_server() {
+    local log=$1 rc=0
+    for _ in $(seq 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$server_pid" 2>/dev/null && { kill "$server_pid"; cat "$log" >&2; fail "the server did not exit"; }
+    wait "$server_pid" || rc=$?
+    sed 's/^/  server: /' "$log"
+    return "$rc"
+}
+
+step "send a file: send_file_server <- send_file_client (BeginSendFile with a header and a trailer)"
+head -c 8388608 /dev/urandom >"$tmp/payload.bin"
+echo "made $tmp/payload.bin: 8 MiB of random bytes"
+start_server "$tmp/server.log" "$out/send_file_server" 0 "$tmp/received.bin"
+timeout 60 "$out/send_file_client" 127.0.0.1 "$port" "$tmp/payload.bin" >"$tmp/client.log" 2>&1 \
+    || { cat "$tmp/client.log" >&2; fail "send_file_client"; }
+sed 's/^/  client: /' "$tmp/client.log"
+wait_server "$tmp/server.log" || fail "send_file_server"
+sent=$(sed -n 's/^sent \([0-9]*\) bytes.*fnv1a64 \([0-9a-f]*\)$/\1 \2/p' "$tmp/client.log")
+received=$(sed -n 's/^received \([0-9]*\) bytes, fnv1a64 \([0-9a-f]*\)$/\1 \2/p' "$tmp/server.log")
+[ -n "$sent" ] && [ "$sent" = "$received" ] || fail "client sent '$sent' but the server received '$received'"
+pass "byte count and checksum match: $sent"
+{ printf 'HEADER\n'; cat "$tmp/payload.bin"; printf 'TRAILER\n'; } >"$tmp/expected.bin"
+cmp "$tmp/expected.bin" "$tmp/received.bin" || fail "the received bytes differ from header + file + trailer"
+pass "the server's copy is byte for byte header + file + trailer"
+closed_port=$port
+
+step "echo: echo_server <- echo_client (4 concurrent connections, 8 messages each)"
+start_server "$tmp/echo.log" "$out/echo_server" 0 4
+timeout 60 "$out/echo_client" 127.0.0.1 "$port" 4 8 >"$tmp/echo_client.log" 2>&1 \
+    || { cat "$tmp/echo_client.log" >&2; fail "echo_client"; }
+sed 's/^/  client: /' "$tmp/echo_client.log"
+wait_server "$tmp/echo.log" || fail "echo_server"
+pass "every echo matched and the server closed all 4 connections"
+
+step "errors: a client connecting to a port nobody listens on any more"
+if timeout 60 "$out/send_file_client" 127.0.0.1 "$closed_port" "$tmp/payload.bin" >"$tmp/refused.log" 2>&1; then
+    cat "$tmp/refused.log" >&2
+    fail "connecting to a closed port succeeded"
+fi
+sed 's/^/  client: /' "$tmp/refused.log"
+grep -q 'APM_E_SOCKET' "$tmp/refused.log" || fail "expected APM_E_SOCKET (SocketException) from the refused connect"
+pass "the refused connect is reported as APM_E_SOCKET with its message"
+
+step "errors: BeginSendFile with a file that does not exist"
+start_server "$tmp/server2.log" "$out/send_file_server" 0
+if timeout 60 "$out/send_file_client" 127.0.0.1 "$port" "$tmp/no-such-file" >"$tmp/missing.log" 2>&1; then
+    fail "sending a missing file succeeded"
+fi
+sed 's/^/  client: /' "$tmp/missing.log"
+wait_server "$tmp/server2.log" || true
+grep -q 'APM_E_FILE_NOT_FOUND' "$tmp/missing.log" || fail "expected APM_E_FILE_NOT_FOUND from BeginSendFile"
+pass "BeginSendFile reports the missing file as APM_E_FILE_NOT_FOUND before sending anything"
+
+printf '\ndemo: %d passed, 0 failed\n' "$passed"

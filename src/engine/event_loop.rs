@@ -1,0 +1,254 @@
+//! One event loop: an edge-triggered epoll set, its thread, and a queue of posted tasks.
+//!
+//! Each registered socket's epoll data is a pointer to its `IoCore`, kept alive by one strong
+//! reference that the loop owns. Deregistering removes the fd from epoll first and releases that
+//! reference from a task that runs after the current batch of events, so an event already fetched
+//! by epoll_wait never points at freed memory.
+
+use super::io_core::{Direction, IoCore};
+use super::signals;
+use super::Task;
+use crate::error::{Error, Result};
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAKE_TOKEN: u64 = 0;
+const MAX_EVENTS: usize = 256;
+
+struct Tasks {
+    queue: Vec<Task>,
+    /// The loop thread has exited: tasks run on the poster's thread.
+    exited: bool,
+}
+
+pub struct EventLoop {
+    epfd: RawFd,
+    wake_fd: RawFd,
+    tasks: Mutex<Tasks>,
+    stopping: AtomicBool,
+    /// The IoCore pointers this loop holds a strong reference for.
+    registered: Mutex<HashSet<usize>>,
+    spin: Duration,
+}
+
+// SAFETY: the raw fds are plain integers owned by the loop; all shared state is behind locks.
+unsafe impl Send for EventLoop {}
+unsafe impl Sync for EventLoop {}
+
+impl EventLoop {
+    pub fn new(spin: Duration) -> Result<Arc<EventLoop>> {
+        // SAFETY: plain syscalls creating fds we own.
+        unsafe {
+            let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if epfd < 0 {
+                return Err(Error::last_os());
+            }
+            let wake_fd = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
+            if wake_fd < 0 {
+                let e = Error::last_os();
+                libc::close(epfd);
+                return Err(e);
+            }
+            let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: WAKE_TOKEN };
+            if libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, wake_fd, &mut ev) < 0 {
+                let e = Error::last_os();
+                libc::close(wake_fd);
+                libc::close(epfd);
+                return Err(e);
+            }
+            Ok(Arc::new(EventLoop {
+                epfd,
+                wake_fd,
+                tasks: Mutex::new(Tasks { queue: Vec::new(), exited: false }),
+                stopping: AtomicBool::new(false),
+                registered: Mutex::new(HashSet::new()),
+                spin,
+            }))
+        }
+    }
+
+    /// Runs `task` on this loop's thread (or here, if the loop has exited).
+    pub fn post(&self, task: Task) {
+        let mut tasks = self.tasks.lock();
+        if tasks.exited {
+            drop(tasks);
+            task();
+            return;
+        }
+        let was_empty = tasks.queue.is_empty();
+        tasks.queue.push(task);
+        drop(tasks);
+        if was_empty {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a local to our eventfd; EAGAIN means it is already signalled.
+        unsafe { libc::write(self.wake_fd, &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.tasks.lock().exited
+    }
+
+    /// Adds `fd` to the epoll set on behalf of `core`, taking a strong reference to it.
+    pub fn register(&self, core: &Arc<IoCore>, fd: RawFd) -> Result<()> {
+        let ptr = Arc::into_raw(core.clone());
+        if let Err(e) = self.epoll_add(fd, ptr) {
+            // SAFETY: undoes the into_raw above.
+            unsafe { drop(Arc::from_raw(ptr)) };
+            return Err(e);
+        }
+        self.registered.lock().insert(ptr as usize);
+        Ok(())
+    }
+
+    pub(super) fn epoll_add(&self, fd: RawFd, core: *const IoCore) -> Result<()> {
+        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        let mut ev = libc::epoll_event { events: events as u32, u64: core as u64 };
+        // SAFETY: adds an fd we own to our epoll set.
+        if unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+            return Err(Error::last_os());
+        }
+        Ok(())
+    }
+
+    pub(super) fn epoll_del(&self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: removing an fd from our epoll set; failure (already gone) is harmless.
+        unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
+    /// Releases the loop's reference to `core` once events already fetched have been handled.
+    /// The caller has removed the fd from the epoll set.
+    pub(super) fn release(self: &Arc<Self>, core: *const IoCore) {
+        let (lp, core) = (self.clone(), core as usize);
+        self.post(Box::new(move || {
+            if lp.registered.lock().remove(&core) {
+                // SAFETY: the reference taken by `register`, released exactly once.
+                unsafe { drop(Arc::from_raw(core as *const IoCore)) };
+            }
+        }));
+    }
+
+    /// Asks the loop to abort what is pending on its sockets and exit.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// The loop body; runs on the loop's own thread.
+    pub fn run(self: Arc<Self>) {
+        signals::enter_engine_thread();
+        // SAFETY: epoll_event is plain data.
+        let mut events: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; MAX_EVENTS];
+        while !self.stopping.load(Ordering::Acquire) {
+            let n = self.wait(&mut events);
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token == WAKE_TOKEN {
+                    self.drain_wake_fd();
+                    continue;
+                }
+                // SAFETY: the pointer is registered, and the reference it stands for is released
+                // only by a task, which runs after this batch.
+                let core = unsafe { &*(token as *const IoCore) };
+                let flags = ev.events as i32;
+                if flags & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
+                    guarded(|| core.on_ready(Direction::Write));
+                }
+                if flags & (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) != 0 {
+                    guarded(|| core.on_ready(Direction::Read));
+                }
+            }
+            self.run_tasks();
+        }
+        self.exit();
+    }
+
+    /// epoll_wait, spinning with a zero timeout for up to `spin` before sleeping.
+    fn wait(&self, events: &mut [libc::epoll_event]) -> usize {
+        let poll = |timeout: i32, events: &mut [libc::epoll_event]| -> usize {
+            // SAFETY: the buffer is valid for MAX_EVENTS entries.
+            let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
+            if n < 0 { 0 } else { n as usize }
+        };
+        let n = poll(0, events);
+        if n > 0 || self.spin.is_zero() {
+            return if n > 0 { n } else { poll(-1, events) };
+        }
+        let deadline = Instant::now() + self.spin;
+        while Instant::now() < deadline {
+            std::hint::spin_loop();
+            let n = poll(0, events);
+            if n > 0 {
+                return n;
+            }
+        }
+        poll(-1, events)
+    }
+
+    fn drain_wake_fd(&self) {
+        let mut buf = 0u64;
+        // SAFETY: reads 8 bytes into a local.
+        unsafe { libc::read(self.wake_fd, &mut buf as *mut u64 as *mut libc::c_void, 8) };
+    }
+
+    fn run_tasks(&self) {
+        let tasks = std::mem::take(&mut self.tasks.lock().queue);
+        for task in tasks {
+            guarded(task);
+        }
+    }
+
+    /// Shutdown: every pending operation completes as aborted (callbacks run here), later tasks
+    /// run on their posters' threads.
+    fn exit(&self) {
+        let cores: Vec<usize> = self.registered.lock().iter().copied().collect();
+        for core in cores {
+            // SAFETY: still registered; references are released only by tasks on this thread.
+            let core = unsafe { &*(core as *const IoCore) };
+            guarded(|| core.abort_pending(Error::aborted()));
+        }
+        loop {
+            let tasks = {
+                let mut t = self.tasks.lock();
+                if t.queue.is_empty() {
+                    t.exited = true;
+                    break;
+                }
+                std::mem::take(&mut t.queue)
+            };
+            for task in tasks {
+                guarded(task);
+            }
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        for core in self.registered.get_mut().drain() {
+            // SAFETY: the loop's own references, released once.
+            unsafe { drop(Arc::from_raw(core as *const IoCore)) };
+        }
+        // SAFETY: closing fds we own.
+        unsafe {
+            libc::close(self.wake_fd);
+            libc::close(self.epfd);
+        }
+    }
+}
+
+/// Runs engine work so that a panic in the library never takes the engine thread down.
+fn guarded(f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        eprintln!("apmnet: internal panic on an engine thread (the operation was abandoned)");
+    }
+}

@@ -1,0 +1,230 @@
+//! The part of a socket the engine drives: its fd and one FIFO queue per direction.
+//!
+//! An operation is tried at once when its queue is empty, on the caller's thread; it is queued
+//! only when the syscall said EAGAIN. The loop, told by an edge that the socket became ready,
+//! retries the head of the queue until it is empty or EAGAIN again. Each queue has its own lock,
+//! so one reader and one writer never wait for each other, and every syscall on the fd happens
+//! under one of them, which is what lets close() take the fd away safely. No lock is held while a
+//! completion (and so a user callback) runs.
+
+use super::event_loop::EventLoop;
+use crate::async_result::{Completion, Outcome};
+use crate::error::{Error, Result};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Read,
+    Write,
+}
+
+/// What one attempt of an operation came to.
+pub enum Poll {
+    Ready(Outcome),
+    /// The syscall said EAGAIN: wait for the next readiness edge.
+    Pending,
+}
+
+/// Identifies a queued operation, for cancelling it (sync timeouts).
+pub type OpId = u64;
+
+pub type Attempt = Box<dyn FnMut(RawFd) -> Poll + Send>;
+/// Called after each attempt, outside the lock (progress reports).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+struct Queued {
+    id: OpId,
+    attempt: Attempt,
+    done: Completion,
+    notify: Option<Notify>,
+}
+
+#[derive(Default)]
+struct Side {
+    queue: VecDeque<Queued>,
+    closed: bool,
+}
+
+pub struct IoCore {
+    fd: AtomicI32,
+    lp: Arc<EventLoop>,
+    read: Mutex<Side>,
+    write: Mutex<Side>,
+    next_id: AtomicU64,
+}
+
+impl IoCore {
+    /// Takes ownership of the non-blocking `fd` and registers it with `lp`.
+    pub fn new(fd: RawFd, lp: Arc<EventLoop>) -> Result<Arc<IoCore>> {
+        let core = Arc::new(IoCore {
+            fd: AtomicI32::new(fd),
+            lp: lp.clone(),
+            read: Mutex::default(),
+            write: Mutex::default(),
+            next_id: AtomicU64::new(1),
+        });
+        if let Err(e) = lp.register(&core, fd) {
+            core.fd.store(-1, Ordering::Release);
+            // SAFETY: the fd is ours and was never shared.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        Ok(core)
+    }
+
+    fn side(&self, dir: Direction) -> MutexGuard<'_, Side> {
+        match dir {
+            Direction::Read => self.read.lock(),
+            Direction::Write => self.write.lock(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.fd.load(Ordering::Acquire) < 0
+    }
+
+    /// Runs a control syscall (bind, setsockopt, ...) with the fd, which stays open meanwhile.
+    pub fn with_fd<R>(&self, f: impl FnOnce(RawFd) -> R) -> Option<R> {
+        let _side = self.read.lock();
+        let fd = self.fd.load(Ordering::Acquire);
+        if fd < 0 {
+            None
+        } else {
+            Some(f(fd))
+        }
+    }
+
+    /// Starts an operation: tries it now when nothing is queued ahead of it, else queues it.
+    /// Returns the id of the queued operation, or None when it completed (`done` has run).
+    pub fn submit<F>(&self, dir: Direction, mut attempt: F, done: Completion, notify: Option<Notify>) -> Option<OpId>
+    where
+        F: FnMut(RawFd) -> Poll + Send + 'static,
+    {
+        let mut side = self.side(dir);
+        if side.closed || self.lp.has_exited() {
+            drop(side);
+            done(Err(Error::aborted()));
+            return None;
+        }
+        if side.queue.is_empty() {
+            let fd = self.fd.load(Ordering::Acquire);
+            if let Poll::Ready(outcome) = attempt(fd) {
+                drop(side);
+                if let Some(n) = notify {
+                    n();
+                }
+                done(outcome);
+                return None;
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone() });
+        drop(side);
+        if let Some(n) = notify {
+            n();
+        }
+        Some(id)
+    }
+
+    /// The loop saw readiness in `dir`: run queued operations until one has to wait.
+    pub fn on_ready(&self, dir: Direction) {
+        loop {
+            let mut side = self.side(dir);
+            let fd = self.fd.load(Ordering::Acquire);
+            let Some(head) = side.queue.front_mut() else { return };
+            let poll = (head.attempt)(fd);
+            let notify = head.notify.clone();
+            match poll {
+                Poll::Pending => {
+                    drop(side);
+                    if let Some(n) = notify {
+                        n();
+                    }
+                    return;
+                }
+                Poll::Ready(outcome) => {
+                    let op = side.queue.pop_front().expect("head exists");
+                    drop(side);
+                    if let Some(n) = notify {
+                        n();
+                    }
+                    (op.done)(outcome);
+                }
+            }
+        }
+    }
+
+    /// Completes the queued operation `id` with `error`, if it is still queued.
+    pub fn cancel(&self, dir: Direction, id: OpId, error: Error) -> bool {
+        let mut side = self.side(dir);
+        let Some(pos) = side.queue.iter().position(|q| q.id == id) else { return false };
+        let op = side.queue.remove(pos).expect("position is valid");
+        drop(side);
+        (op.done)(Err(error));
+        true
+    }
+
+    /// Completes everything queued with `error` (runtime shutdown); the socket stays open.
+    pub fn abort_pending(&self, error: Error) {
+        let mut ops: Vec<Queued> = self.write.lock().queue.drain(..).collect();
+        ops.extend(self.read.lock().queue.drain(..));
+        for op in ops {
+            (op.done)(Err(error.clone()));
+        }
+    }
+
+    /// Closes the fd; queued operations complete with OperationAborted. Returns false if it was
+    /// already closed.
+    pub fn close(&self) -> bool {
+        let mut w = self.write.lock();
+        let mut r = self.read.lock();
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd < 0 {
+            return false;
+        }
+        w.closed = true;
+        r.closed = true;
+        self.lp.epoll_del(fd);
+        // SAFETY: the fd is ours; every other use of it happens under the locks we hold.
+        unsafe { libc::close(fd) };
+        let mut ops: Vec<Queued> = w.queue.drain(..).collect();
+        ops.extend(r.queue.drain(..));
+        drop(r);
+        drop(w);
+        self.lp.release(self as *const IoCore);
+        for op in ops {
+            (op.done)(Err(Error::aborted()));
+        }
+        true
+    }
+
+    /// Puts the open file `new_fd` in place of the current fd, under the same number, so the socket
+    /// can connect again (ReuseSocket, or another address after a failed connect).
+    pub fn replace_fd(&self, new_fd: RawFd) -> Result<()> {
+        let _w = self.write.lock();
+        let _r = self.read.lock();
+        let fd = self.fd.load(Ordering::Acquire);
+        let fail = |e: Error| {
+            // SAFETY: new_fd is ours.
+            unsafe { libc::close(new_fd) };
+            Err(e)
+        };
+        if fd < 0 {
+            return fail(Error::aborted());
+        }
+        self.lp.epoll_del(fd);
+        // SAFETY: dup3 atomically replaces the open file behind `fd` with the new one.
+        if unsafe { libc::dup3(new_fd, fd, libc::O_CLOEXEC) } < 0 {
+            let e = Error::last_os();
+            let _ = self.lp.epoll_add(fd, self as *const IoCore);
+            return fail(e);
+        }
+        // SAFETY: `fd` now refers to the same socket; the extra descriptor goes.
+        unsafe { libc::close(new_fd) };
+        self.lp.epoll_add(fd, self as *const IoCore)
+    }
+}

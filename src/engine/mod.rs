@@ -1,0 +1,142 @@
+//! The I/O engine: N epoll event loops (each on its own thread, each owning a set of sockets for
+//! their whole life) and a small blocking pool for work that cannot be non-blocking.
+//!
+//! Why this shape (reference/performance.md): waking a thread on the other CPU costs more than a
+//! whole 64 KiB write here, so no operation pays a thread hop on its normal path. Begin tries the
+//! syscall on the caller's thread first; only EAGAIN queues the operation on its socket, and the
+//! loop that sees readiness performs the syscall and runs the callback itself.
+
+mod blocking;
+mod event_loop;
+mod io_core;
+pub mod signals;
+
+pub use event_loop::EventLoop;
+pub use io_core::{Direction, IoCore, OpId, Poll};
+
+use crate::error::{code, Error, Result};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A unit of work for an engine thread.
+pub type Task = Box<dyn FnOnce() + Send>;
+
+/// Settings read when the runtime starts.
+#[derive(Clone, Copy)]
+struct Config {
+    /// Event-loop threads; 0 = APMNET_THREADS or the number of CPUs.
+    threads: usize,
+    /// How long a loop with nothing to do keeps polling before it sleeps.
+    spin: Duration,
+}
+
+/// The default spin: long enough to catch the answer of a peer on the same machine without a
+/// 20-25 us wake-up, short enough to cost little when the loop is really idle.
+const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+static CONFIG: Mutex<Config> = Mutex::new(Config { threads: 0, spin: DEFAULT_SPIN });
+
+struct Runtime {
+    loops: Vec<Arc<EventLoop>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next: AtomicUsize,
+    blocking: Arc<blocking::Pool>,
+}
+
+static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// Sets the thread count and spin time; only before the runtime has started.
+pub fn configure(threads: i32, spin_us: i32) -> Result<()> {
+    if !(0..=64).contains(&threads) {
+        return Err(Error::out_of_range("threads"));
+    }
+    if !(0..=1_000_000).contains(&spin_us) {
+        return Err(Error::out_of_range("spin_us"));
+    }
+    let runtime = RUNTIME.lock();
+    if runtime.is_some() {
+        return Err(Error::invalid_operation("The runtime has already started; configure it before first use."));
+    }
+    *CONFIG.lock() = Config { threads: threads as usize, spin: Duration::from_micros(spin_us as u64) };
+    Ok(())
+}
+
+fn default_threads() -> usize {
+    std::env::var("APMNET_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+}
+
+fn runtime() -> Result<Arc<Runtime>> {
+    let mut slot = RUNTIME.lock();
+    if let Some(rt) = slot.as_ref() {
+        return Ok(rt.clone());
+    }
+    let config = *CONFIG.lock();
+    let n = if config.threads == 0 { default_threads() } else { config.threads };
+    let mut loops = Vec::with_capacity(n);
+    let mut threads = Vec::with_capacity(n);
+    for i in 0..n {
+        let lp = EventLoop::new(config.spin).map_err(|e| Error { status: code::INTERNAL, ..e })?;
+        let run = lp.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("apmnet-loop-{i}"))
+            .spawn(move || run.run())
+            .map_err(|e| Error::internal(format!("cannot start an engine thread: {e}")))?;
+        loops.push(lp);
+        threads.push(thread);
+    }
+    let rt = Arc::new(Runtime { loops, threads: Mutex::new(threads), next: AtomicUsize::new(0), blocking: blocking::Pool::new() });
+    *slot = Some(rt.clone());
+    Ok(rt)
+}
+
+/// The loop a new socket will live on (round robin).
+pub fn assign_loop() -> Result<Arc<EventLoop>> {
+    let rt = runtime()?;
+    let i = rt.next.fetch_add(1, Ordering::Relaxed) % rt.loops.len();
+    Ok(rt.loops[i].clone())
+}
+
+/// Runs `task` on an engine thread soon.
+pub fn post(task: Task) {
+    match assign_loop() {
+        Ok(lp) => lp.post(task),
+        // No runtime can start: run it here rather than lose a callback.
+        Err(_) => task(),
+    }
+}
+
+/// Runs `task` on the blocking pool (name resolution and other calls that may block).
+pub fn spawn_blocking(task: Task) -> Result<()> {
+    runtime()?.blocking.spawn(task)
+}
+
+/// True on the library's own threads, where waiting would deadlock the engine.
+pub fn on_engine_thread() -> bool {
+    signals::is_engine_thread()
+}
+
+/// Stops the runtime: every pending operation completes (aborted) and its callback runs, then
+/// all threads are joined. The next use starts a new runtime.
+pub fn shutdown() -> Result<()> {
+    if on_engine_thread() {
+        return Err(Error::invalid_operation("apm_runtime_shutdown cannot be called from a callback or an engine thread."));
+    }
+    let Some(rt) = RUNTIME.lock().take() else { return Ok(()) };
+    for lp in &rt.loops {
+        lp.stop();
+    }
+    rt.blocking.stop();
+    let threads = std::mem::take(&mut *rt.threads.lock());
+    for t in threads {
+        let _ = t.join();
+    }
+    rt.blocking.join();
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! IAsyncResult, as C sees it. A result handle is valid from Begin until End releases it; after
+//! that every call with it fails (End: APM_E_INVALID_OPERATION, others: APM_E_ARGUMENT).
+
+use super::{apm_async_result, apm_status, boundary, write_out};
+use crate::async_result::AsyncResult;
+use crate::error::{Error, Result};
+use crate::handle::{self, Kind, Lookup, Object};
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
+    if p.is_null() {
+        return Err(Error::argument_null("asyncResult"));
+    }
+    match handle::get(super::c_void_handle(p)) {
+        Lookup::Live(Object::AsyncResult(r)) => Ok(r),
+        Lookup::Stale(Kind::AsyncResult) => Err(Error::argument("The IAsyncResult was already ended (End released it).")),
+        _ => Err(Error::argument("The handle is not a valid apm_async_result handle.")),
+    }
+}
+
+/// IsCompleted: writes 1 once the operation has finished (success or failure), else 0.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (an ended or invalid result).
+#[no_mangle]
+pub unsafe extern "C" fn apm_async_result_is_completed(result: *const apm_async_result, completed: *mut i32) -> apm_status {
+    boundary!({ write_out(completed, "completed", result_of(result)?.is_completed() as i32) })
+}
+
+/// CompletedSynchronously: writes 1 when the operation finished inside Begin (its callback ran
+/// on the Begin caller's thread before Begin returned), else 0.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_async_result_completed_synchronously(result: *const apm_async_result, completed_synchronously: *mut i32) -> apm_status {
+    boundary!({ write_out(completed_synchronously, "completed_synchronously", result_of(result)?.completed_synchronously() as i32) })
+}
+
+/// AsyncWaitHandle.WaitOne: blocks until the operation completes or `timeout_ms` passes
+/// (-1 = forever); writes 1 to `signaled` if it completed. Waiting from a callback for an
+/// operation of the same engine thread can deadlock, as in .NET.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_ARGUMENT_OUT_OF_RANGE (timeout < -1).
+#[no_mangle]
+pub unsafe extern "C" fn apm_async_result_wait(result: *const apm_async_result, timeout_ms: i32, signaled: *mut i32) -> apm_status {
+    boundary!({
+        super::need_out(signaled, "signaled")?;
+        let r = result_of(result)?;
+        let timeout = match timeout_ms {
+            -1 => None,
+            t if t < -1 => return Err(Error::out_of_range("timeout_ms")),
+            t => Some(Duration::from_millis(t as u64)),
+        };
+        write_out(signaled, "signaled", r.wait(timeout) as i32)
+    })
+}
+
+/// AsyncState: writes the state pointer given to Begin (the same one the callback receives).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_async_result_state(result: *const apm_async_result, state: *mut *mut c_void) -> apm_status {
+    boundary!({ write_out(state, "state", result_of(result)?.state as *mut c_void) })
+}

@@ -1,0 +1,24 @@
+//! The engine's lifetime, as C sees it.
+
+use super::{apm_status, boundary};
+use crate::engine;
+
+/// Configures the engine before its first use: `threads` event-loop threads (0 = the
+/// APMNET_THREADS environment variable, else one per CPU; at most 64) and `spin_us`, how many
+/// microseconds an idle loop polls before it sleeps (0 = never spin; the default is 50).
+/// Errors: APM_E_ARGUMENT_OUT_OF_RANGE; APM_E_INVALID_OPERATION once the engine has started.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn apm_runtime_configure(threads: i32, spin_us: i32) -> apm_status {
+    boundary!({ engine::configure(threads, spin_us) })
+}
+
+/// Shuts the engine down: pending operations complete with SocketError.OperationAborted (their
+/// callbacks run, on the engine threads), then every library thread is joined. Call it before
+/// unloading the library or exiting, so sanitizers and valgrind see a clean exit. Sockets that
+/// are still open stay valid handles but their operations fail; the next new socket starts a
+/// new engine. Errors: APM_E_INVALID_OPERATION when called from a callback or engine thread.
+#[no_mangle]
+pub extern "C" fn apm_runtime_shutdown() -> apm_status {
+    boundary!({ engine::shutdown() })
+}

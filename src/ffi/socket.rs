@@ -1,0 +1,450 @@
+//! Socket, as C sees it. Every function checks its handle: NULL -> APM_E_ARGUMENT_NULL, a closed
+//! socket -> APM_E_OBJECT_DISPOSED, anything that is not a socket handle -> APM_E_ARGUMENT.
+//! A socket may be used from several threads; one send and one receive may be pending at once,
+//! and further ones queue behind them in order.
+
+use super::*;
+use crate::async_result::Value;
+use crate::net::send_file::{self, Progress};
+use std::net::SocketAddr;
+
+/// Progress of a long send file: `bytes_sent` so far (pre-buffer, file and post-buffer), called
+/// on the thread doing the transfer after each batch the kernel accepted, never after the
+/// completion callback. `state` is the state given to Begin.
+pub type apm_send_file_progress = Option<unsafe extern "C" fn(result: *mut apm_async_result, bytes_sent: i64, state: *mut c_void)>;
+
+fn register(socket: Arc<Socket>) -> Result<*mut apm_socket> {
+    match handle::insert(Kind::Socket, Object::Socket(socket.clone())) {
+        Some(h) => Ok(to_pointer(h)),
+        None => {
+            socket.close();
+            Err(Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))
+        }
+    }
+}
+
+fn end_socket(socket: *const apm_socket, result: *const apm_async_result, op: OpKind) -> Result<Value> {
+    let (owner, disposed, check) = owner_for_end(socket, |p| socket_of(p).map(drop));
+    check?;
+    end(owner, disposed, result, op)
+}
+
+fn size_of_value(v: Value) -> usize {
+    match v {
+        Value::Bytes(n) => n,
+        _ => 0,
+    }
+}
+
+/// Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values
+/// (APM_ADDRESS_FAMILY_INTER_NETWORK or _V6, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP). IPv6
+/// sockets are IPv6-only. The caller owns `*socket` and releases it with `apm_socket_close`.
+/// Errors: APM_E_ARGUMENT_NULL; APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
+/// (AddressFamilyNotSupported, ProtocolNotSupported, TooManyOpenSockets).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_create(address_family: i32, socket_type: i32, protocol_type: i32, socket: *mut *mut apm_socket) -> apm_status {
+    boundary!({
+        need_out(socket, "socket")?;
+        let s = Socket::create(address_family, socket_type, protocol_type)?;
+        write_out(socket, "socket", register(s)?)
+    })
+}
+
+/// Bind: `address` is an IP literal ("127.0.0.1", "::1", "0.0.0.0", "::"), `port` 0..65535
+/// (0 = any free port; read it back with `apm_socket_get_local_endpoint`).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an IP address), APM_E_ARGUMENT_OUT_OF_RANGE
+/// (port), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (AddressAlreadyInUse, ...).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_bind(socket: *mut apm_socket, address: *const c_char, port: i32) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        s.bind(str_arg(address, "address")?, port)
+    })
+}
+
+/// Listen with a `backlog` (negative = the system's maximum).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_listen(socket: *mut apm_socket, backlog: i32) -> apm_status {
+    boundary!({ socket_of(socket)?.listen(backlog) })
+}
+
+/// Accept, blocking: writes the new connected socket, which the caller owns.
+/// Errors: APM_E_INVALID_OPERATION (not bound: "You must call the Bind method...", not
+/// listening: "You must call the Listen method..."), APM_E_OBJECT_DISPOSED, APM_E_SOCKET
+/// (OperationAborted when the socket is closed meanwhile).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *mut *mut apm_socket) -> apm_status {
+    boundary!({
+        need_out(accepted, "accepted")?;
+        let s = socket_of(socket)?;
+        write_out(accepted, "accepted", register(s.accept()?)?)
+    })
+}
+
+/// BeginAccept. State errors (not bound, not listening, closed) come from Begin; the accepted
+/// socket comes from `apm_socket_end_accept`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_accept(socket: *mut apm_socket, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        begin(handle_of(socket), OpKind::Accept, callback, state, result, |done| s.begin_accept(done).map(drop))
+    })
+}
+
+/// EndAccept: waits for the BeginAccept, releases `result`, writes the accepted socket (owned by
+/// the caller). Errors: the End rules (APM_E_ARGUMENT_NULL, APM_E_ARGUMENT for a foreign result,
+/// APM_E_INVALID_OPERATION for a second End), APM_E_OBJECT_DISPOSED when the socket was closed,
+/// APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_end_accept(socket: *mut apm_socket, result: *mut apm_async_result, accepted: *mut *mut apm_socket) -> apm_status {
+    boundary!({
+        need_out(accepted, "accepted")?;
+        match end_socket(socket, result, OpKind::Accept)? {
+            Value::Socket(s) => write_out(accepted, "accepted", register(s)?),
+            _ => Err(Error::internal("accept produced no socket")),
+        }
+    })
+}
+
+/// Connect, blocking, to `host` (an IP literal or a name, resolved to the socket's family) and
+/// `port`. A failed attempt leaves the socket able to try again.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_INVALID_OPERATION
+/// (listening, or disconnected), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (ConnectionRefused,
+/// HostNotFound, IsConnected, ...).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_connect(socket: *mut apm_socket, host: *const c_char, port: i32) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        s.connect(str_arg(host, "host")?, port)
+    })
+}
+
+/// BeginConnect: as `apm_socket_connect`; argument and state errors come from Begin, the
+/// connection's outcome from `apm_socket_end_connect`. Names are resolved on a helper thread.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_connect(socket: *mut apm_socket, host: *const c_char, port: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        let host = str_arg(host, "host")?;
+        begin(handle_of(socket), OpKind::Connect, callback, state, result, |done| s.begin_connect(host, port, done))
+    })
+}
+
+/// EndConnect: waits, releases `result`, reports the outcome (the End rules, then
+/// APM_E_OBJECT_DISPOSED or APM_E_SOCKET).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_end_connect(socket: *mut apm_socket, result: *mut apm_async_result) -> apm_status {
+    boundary!({ end_socket(socket, result, OpKind::Connect).map(drop) })
+}
+
+/// Send, blocking until all `count` bytes at `buffer + offset` are sent (or SendTimeout passes:
+/// APM_E_SOCKET with TimedOut). Writes `count` to `sent`.
+/// Errors: APM_E_ARGUMENT_NULL (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len,
+/// count > buffer_len - offset), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_send(socket: *mut apm_socket, buffer: *const u8, buffer_len: usize, offset: usize, count: usize, sent: *mut usize) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        let buf = const_buf(buffer, buffer_len, offset, count)?;
+        need_out(sent, "sent")?;
+        write_out(sent, "sent", s.send(buf)?)
+    })
+}
+
+/// BeginSend: sends all `count` bytes; the buffer must stay valid until the operation completes.
+/// Errors from Begin: as `apm_socket_send`'s argument checks; transfer errors from End.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_send(socket: *mut apm_socket, buffer: *const u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        let buf = const_buf(buffer, buffer_len, offset, count)?;
+        begin(handle_of(socket), OpKind::Send, callback, state, result, |done| s.begin_send(buf, done).map(drop))
+    })
+}
+
+/// EndSend: waits, releases `result`, writes the bytes sent (all of them on success).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_end_send(socket: *mut apm_socket, result: *mut apm_async_result, sent: *mut usize) -> apm_status {
+    boundary!({
+        need_out(sent, "sent")?;
+        write_out(sent, "sent", size_of_value(end_socket(socket, result, OpKind::Send)?))
+    })
+}
+
+/// Receive, blocking until some bytes arrive (or ReceiveTimeout passes); writes how many, 0 at
+/// the end of the stream. Errors: as `apm_socket_send`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_receive(socket: *mut apm_socket, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, received: *mut usize) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        need_out(received, "received")?;
+        write_out(received, "received", s.receive(buf)?)
+    })
+}
+
+/// BeginReceive: the buffer must stay valid until the operation completes.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_receive(socket: *mut apm_socket, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        begin(handle_of(socket), OpKind::Receive, callback, state, result, |done| s.begin_receive(buf, done).map(drop))
+    })
+}
+
+/// EndReceive: waits, releases `result`, writes the bytes received (0 = end of stream).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_end_receive(socket: *mut apm_socket, result: *mut apm_async_result, received: *mut usize) -> apm_status {
+    boundary!({
+        need_out(received, "received")?;
+        write_out(received, "received", size_of_value(end_socket(socket, result, OpKind::Receive)?))
+    })
+}
+
+/// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer
+/// Connected afterwards. Errors: APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) -> apm_status {
+    boundary!({ socket_of(socket)?.shutdown(how) })
+}
+
+/// Close (Dispose): closes the connection (honouring linger), completes pending operations
+/// (their callbacks run once; their End reports APM_E_OBJECT_DISPOSED) and releases the handle.
+/// Closing a closed socket is a no-op (APM_OK). Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status {
+    boundary!({
+        match socket_of(socket) {
+            Ok(s) => {
+                handle::remove(handle_of(socket));
+                s.close();
+                Ok(())
+            }
+            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port: *mut i32) -> Result<()> {
+    need_out(address, "address")?;
+    need_out(port, "port")?;
+    let text = ep.ip().to_string();
+    if text.len() + 1 > address_len {
+        return Err(Error::argument("The address buffer is too small (46 bytes always suffice)."));
+    }
+    // SAFETY: address holds address_len > text.len() bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), address as *mut u8, text.len());
+        *address.add(text.len()) = 0;
+    }
+    write_out(port, "port", ep.port() as i32)
+}
+
+/// LocalEndPoint: writes the IP address as text (NUL-terminated; 46 bytes always suffice) and
+/// the port. Errors: APM_E_ARGUMENT (buffer too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_local_endpoint(socket: *mut apm_socket, address: *mut c_char, address_len: usize, port: *mut i32) -> apm_status {
+    boundary!({ write_endpoint(socket_of(socket)?.endpoint(false)?, address, address_len, port) })
+}
+
+/// RemoteEndPoint: as `apm_socket_get_local_endpoint`; APM_E_SOCKET (NotConnected) when there
+/// is no peer.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_remote_endpoint(socket: *mut apm_socket, address: *mut c_char, address_len: usize, port: *mut i32) -> apm_status {
+    boundary!({ write_endpoint(socket_of(socket)?.endpoint(true)?, address, address_len, port) })
+}
+
+/// Connected: .NET's cached flag, true after a connect or accept until shutdown, close, a
+/// Disconnect send file or a failed transfer.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, connected: *mut i32) -> apm_status {
+    boundary!({ write_out(connected, "connected", socket_of(socket)?.connected() as i32) })
+}
+
+/// Available: bytes received and not yet read.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_available(socket: *mut apm_socket, available: *mut i32) -> apm_status {
+    boundary!({
+        need_out(available, "available")?;
+        write_out(available, "available", socket_of(socket)?.available()?)
+    })
+}
+
+fn set_opt(socket: *mut apm_socket, level: i32, name: i32, value: i32, param: &str) -> Result<()> {
+    let s = socket_of(socket)?;
+    if value < 0 {
+        return Err(Error::out_of_range(param));
+    }
+    s.set_option(level, name, value)
+}
+
+fn get_opt(socket: *mut apm_socket, level: i32, name: i32, out: *mut i32) -> Result<()> {
+    need_out(out, "value")?;
+    let v = socket_of(socket)?.get_option(level, name)?;
+    write_out(out, "value", v)
+}
+
+/// NoDelay (TCP_NODELAY): nonzero disables Nagle's algorithm.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_no_delay(socket: *mut apm_socket, no_delay: i32) -> apm_status {
+    boundary!({ set_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, (no_delay != 0) as i32, "no_delay") })
+}
+
+/// NoDelay: writes 1 when Nagle's algorithm is off.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_no_delay(socket: *mut apm_socket, no_delay: *mut i32) -> apm_status {
+    boundary!({ get_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, no_delay) })
+}
+
+/// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the
+/// getter reports what the kernel uses. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_send_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
+    boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size, "size") })
+}
+
+/// SendBufferSize as the kernel reports it.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_send_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
+    boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size) })
+}
+
+/// ReceiveBufferSize (SO_RCVBUF) in bytes. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_receive_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
+    boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size, "size") })
+}
+
+/// ReceiveBufferSize as the kernel reports it.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_receive_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
+    boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size) })
+}
+
+/// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End
+/// operations never time out, as in .NET. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (< -1).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_send_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
+    boundary!({ socket_of(socket)?.set_timeout(true, timeout_ms) })
+}
+
+/// SendTimeout in milliseconds (0 = infinite).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
+    boundary!({
+        need_out(timeout_ms, "timeout_ms")?;
+        write_out(timeout_ms, "timeout_ms", socket_of(socket)?.timeout(true)?)
+    })
+}
+
+/// ReceiveTimeout in milliseconds for the blocking calls (0 or -1 = infinite).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_receive_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
+    boundary!({ socket_of(socket)?.set_timeout(false, timeout_ms) })
+}
+
+/// ReceiveTimeout in milliseconds (0 = infinite).
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
+    boundary!({
+        need_out(timeout_ms, "timeout_ms")?;
+        write_out(timeout_ms, "timeout_ms", socket_of(socket)?.timeout(false)?)
+    })
+}
+
+/// LingerState: `enabled` nonzero with `seconds` (0..65535) makes close wait that long for unsent
+/// data; enabled with 0 makes close reset the connection.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_set_linger(socket: *mut apm_socket, enabled: i32, seconds: i32) -> apm_status {
+    boundary!({ socket_of(socket)?.set_linger(enabled != 0, seconds) })
+}
+
+/// LingerState: writes whether lingering is on and for how many seconds.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_get_linger(socket: *mut apm_socket, enabled: *mut i32, seconds: *mut i32) -> apm_status {
+    boundary!({
+        need_out(enabled, "enabled")?;
+        need_out(seconds, "seconds")?;
+        let (on, secs) = socket_of(socket)?.linger()?;
+        write_out(enabled, "enabled", on as i32)?;
+        write_out(seconds, "seconds", secs)
+    })
+}
+
+/// Opens the file of a send file: NULL = none; "" = none for the blocking call, an error for
+/// Begin (as .NET does).
+fn open_file(file_name: *const c_char, empty_is_none: bool) -> Result<Option<std::fs::File>> {
+    if file_name.is_null() {
+        return Ok(None);
+    }
+    let name = str_arg(file_name, "fileName")?;
+    if name.is_empty() && empty_is_none {
+        return Ok(None);
+    }
+    send_file::open(name).map(Some)
+}
+
+/// SendFile, blocking: sends `pre` (may be NULL), the file (`file_name` NULL or "" = none), then
+/// `post` (may be NULL), honouring SendTimeout. `flags` are TransmitFileOptions: Disconnect and
+/// ReuseSocket are honoured (unlike .NET on Linux, whose blocking SendFile rejects them: the
+/// same flags behave the same in both forms here); the Windows-only flags are ignored.
+/// Errors: APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected), APM_E_FILE_NOT_FOUND,
+/// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (unknown flags),
+/// APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32) -> apm_status {
+    boundary!({
+        let s = socket_of(socket)?;
+        s.check_send_file(flags)?;
+        let file = open_file(file_name, true)?;
+        s.send_file(file, optional_buf(pre, pre_len), optional_buf(post, post_len), flags)
+    })
+}
+
+fn begin_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: ConstBuf, post: ConstBuf, flags: i32, progress: apm_send_file_progress, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> Result<()> {
+    let s = socket_of(socket)?;
+    s.check_send_file(flags)?;
+    need_out(result, "result")?;
+    let file = open_file(file_name, false)?;
+    let state_addr = state as usize;
+    begin(handle_of(socket), OpKind::SendFile, callback, state, result, move |done| {
+        // The result handle is only known once `begin` has made it; the progress report reads it
+        // from the completion's own result through the state the C caller gave.
+        let report: Option<Progress> = progress.map(|f| {
+            let owner = crate::async_result::current_beginning_handle();
+            Arc::new(move |sent: i64| {
+                // SAFETY: the caller's progress function with its own state.
+                unsafe { f(to_pointer(owner), sent, state_addr as *mut c_void) }
+            }) as Progress
+        });
+        s.begin_send_file(file, pre, post, flags, report, done).map(drop)
+    })
+}
+
+/// BeginSendFile: the file is opened inside Begin, so APM_E_FILE_NOT_FOUND and
+/// APM_E_DIRECTORY_NOT_FOUND come from here (`file_name` NULL = buffers only; "" fails). Then
+/// `pre`, the whole file by sendfile(2) and `post` go out as one operation: other sends queue
+/// behind it. Files of any size (beyond 4 GiB) work. The buffers must stay valid until
+/// completion. Flags as `apm_socket_send_file`. Errors from Begin: those of
+/// `apm_socket_send_file` but the transfer's; the transfer's from `apm_socket_end_send_file`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({ begin_send_file(socket, file_name, optional_buf(pre, pre_len), optional_buf(post, post_len), flags, None, callback, state, result) })
+}
+
+/// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent
+/// so far after each batch the kernel accepted, on the thread doing the transfer.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_begin_send_file_with_progress(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32, progress: apm_send_file_progress, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({ begin_send_file(socket, file_name, optional_buf(pre, pre_len), optional_buf(post, post_len), flags, progress, callback, state, result) })
+}
+
+/// EndSendFile: waits, releases `result`, reports the transfer's outcome. After a Disconnect the
+/// socket is no longer Connected. Errors: the End rules, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+#[no_mangle]
+pub unsafe extern "C" fn apm_socket_end_send_file(socket: *mut apm_socket, result: *mut apm_async_result) -> apm_status {
+    boundary!({ end_socket(socket, result, OpKind::SendFile).map(drop) })
+}

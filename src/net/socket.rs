@@ -1,0 +1,433 @@
+//! `Socket`: a TCP socket with .NET's state rules (bound, listening, the cached Connected flag)
+//! over an engine `IoCore`.
+
+use super::{address_family, protocol_type, socket_shutdown, socket_type, sync_op, sys};
+use crate::async_result::{Completion, Outcome, Value};
+use crate::engine::{self, Direction, IoCore, OpId, Poll};
+use crate::error::{errno, msg, socket_error, Error, Result};
+use crate::stream::{ConstBuf, MutBuf};
+use parking_lot::Mutex;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+pub const CLASS_NAME: &str = "System.Net.Sockets.Socket";
+
+#[derive(Default)]
+struct State {
+    bound: bool,
+    listening: bool,
+    /// .NET's Connected: as of the last operation, cleared by most errors and by shutdown.
+    connected: bool,
+    ever_connected: bool,
+    /// Set by the Disconnect send-file option and by shutdown.
+    disconnected: bool,
+    connecting: bool,
+    send_timeout_ms: i32,
+    receive_timeout_ms: i32,
+}
+
+pub struct Socket {
+    pub(crate) core: Arc<IoCore>,
+    family: libc::c_int,
+    state: Mutex<State>,
+}
+
+impl Socket {
+    /// `new Socket(addressFamily, socketType, protocolType)` for the stream/TCP kinds.
+    pub fn create(address_family: i32, kind: i32, protocol: i32) -> Result<Arc<Socket>> {
+        let family = match address_family {
+            address_family::INTER_NETWORK => libc::AF_INET,
+            address_family::INTER_NETWORK_V6 => libc::AF_INET6,
+            _ => return Err(Error::socket(libc::EAFNOSUPPORT)),
+        };
+        match kind {
+            socket_type::STREAM => {}
+            socket_type::DGRAM => return Err(Error::not_supported("Only stream sockets (SocketType.Stream) are supported.")),
+            _ => return Err(Error::socket(libc::ESOCKTNOSUPPORT)),
+        }
+        if protocol != protocol_type::TCP && protocol != protocol_type::UNSPECIFIED {
+            return Err(Error::socket(libc::EPROTONOSUPPORT));
+        }
+        let fd = sys::tcp_socket(family)?;
+        Socket::from_fd(fd, family, State::default())
+    }
+
+    fn from_fd(fd: RawFd, family: libc::c_int, state: State) -> Result<Arc<Socket>> {
+        let core = IoCore::new(fd, engine::assign_loop()?)?;
+        Ok(Arc::new(Socket { core, family, state: Mutex::new(state) }))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::disposed(CLASS_NAME))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs a control syscall on the open fd.
+    fn with_fd<R>(&self, f: impl FnOnce(RawFd) -> Result<R>) -> Result<R> {
+        self.core.with_fd(f).unwrap_or_else(|| Err(Error::disposed(CLASS_NAME)))
+    }
+
+    pub fn connected(&self) -> bool {
+        !self.is_closed() && self.state.lock().connected
+    }
+
+    /// .NET's UpdateStatusAfterSocketError: most errors make Connected false.
+    pub(crate) fn note_error(&self, e: &Error) {
+        let transient = [socket_error::WOULD_BLOCK, socket_error::IO_PENDING, socket_error::NO_BUFFER_SPACE_AVAILABLE, socket_error::TIMED_OUT];
+        if e.socket_error != 0 && !transient.contains(&e.socket_error) {
+            self.state.lock().connected = false;
+        }
+    }
+
+    pub fn bind(&self, address: &str, port: i32) -> Result<()> {
+        self.check_open()?;
+        let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
+        let ip = sys::parse_ip(address).ok_or_else(|| Error::argument("An invalid IP address was specified."))?;
+        self.with_fd(|fd| sys::bind(fd, &SocketAddr::new(ip, port)))?;
+        self.state.lock().bound = true;
+        Ok(())
+    }
+
+    pub fn listen(&self, backlog: i32) -> Result<()> {
+        self.check_open()?;
+        let backlog = if backlog < 0 { libc::SOMAXCONN } else { backlog };
+        // SAFETY: plain syscall on our fd.
+        self.with_fd(|fd| sys::cvt(unsafe { libc::listen(fd, backlog) }))?;
+        let mut st = self.state.lock();
+        st.listening = true;
+        st.bound = true; // listen(2) binds an unbound socket to an ephemeral port
+        Ok(())
+    }
+
+    pub fn begin_accept(&self, done: Completion) -> Result<Option<OpId>> {
+        self.check_open()?;
+        {
+            let st = self.state.lock();
+            if !st.bound {
+                return Err(Error::invalid_operation(msg::MUST_BIND));
+            }
+            if !st.listening {
+                return Err(Error::invalid_operation(msg::MUST_LISTEN));
+            }
+        }
+        let family = self.family;
+        let attempt = move |fd: RawFd| -> Poll {
+            loop {
+                // SAFETY: accept4 with no address output.
+                let r = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+                if r >= 0 {
+                    let state = State { bound: true, connected: true, ever_connected: true, ..State::default() };
+                    return Poll::Ready(Socket::from_fd(r, family, state).map(Value::Socket));
+                }
+                match errno() {
+                    libc::EINTR | libc::ECONNABORTED => continue,
+                    libc::EAGAIN => return Poll::Pending,
+                    e => return Poll::Ready(Err(Error::socket(e))),
+                }
+            }
+        };
+        Ok(self.core.submit(Direction::Read, attempt, done, None))
+    }
+
+    pub fn accept(&self) -> Result<Arc<Socket>> {
+        match sync_op::run(&self.core, Direction::Read, 0, |done| self.begin_accept(done))? {
+            Value::Socket(s) => Ok(s),
+            _ => Err(Error::internal("accept produced no socket")),
+        }
+    }
+
+    /// Checks that a connect may start; marks the socket as connecting.
+    fn start_connect(&self) -> Result<()> {
+        self.check_open()?;
+        let mut st = self.state.lock();
+        if st.listening {
+            return Err(Error::invalid_operation(msg::MUST_NOT_LISTEN));
+        }
+        if st.connected {
+            return Err(Error::socket(libc::EISCONN));
+        }
+        if st.disconnected {
+            return Err(Error::invalid_operation(msg::DISCONNECTED_RECONNECT));
+        }
+        if st.connecting {
+            return Err(Error::socket(libc::EALREADY));
+        }
+        st.connecting = true;
+        Ok(())
+    }
+
+    /// Connects to `host` (an IP literal, or a name resolved on the blocking pool), trying each
+    /// address of the socket's family in turn.
+    pub fn begin_connect(self: &Arc<Self>, host: &str, port: i32, done: Completion) -> Result<()> {
+        let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
+        self.start_connect()?;
+        if let Some(ip) = sys::parse_ip(host) {
+            self.connect_next(vec![SocketAddr::new(ip, port)], done);
+            return Ok(());
+        }
+        let (this, host) = (self.clone(), host.to_string());
+        let resolve = Box::new(move || {
+            let family = this.family;
+            let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+                Ok(all) => all.filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6)).collect(),
+                Err(_) => Vec::new(),
+            };
+            if addrs.is_empty() {
+                this.state.lock().connecting = false;
+                return done(Err(Error::socket_code(socket_error::HOST_NOT_FOUND, "Name or service not known")));
+            }
+            this.connect_next(addrs, done);
+        });
+        if let Err(e) = engine::spawn_blocking(resolve) {
+            self.state.lock().connecting = false;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Tries `addrs[0]`; on failure with more to try, starts over on a fresh fd with the rest.
+    fn connect_next(self: &Arc<Self>, mut addrs: Vec<SocketAddr>, done: Completion) {
+        let addr = addrs.remove(0);
+        let mut started = false;
+        let attempt = move |fd: RawFd| -> Poll {
+            if !started {
+                started = true;
+                return match sys::connect(fd, &addr) {
+                    Ok(true) => Poll::Ready(Ok(Value::Unit)),
+                    Ok(false) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                };
+            }
+            match sys::get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+                Ok(0) => match sys::endpoint(fd, true) {
+                    Ok(_) => Poll::Ready(Ok(Value::Unit)),
+                    Err(e) if e.errno == libc::ENOTCONN => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                },
+                Ok(err) => Poll::Ready(Err(Error::socket(err))),
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        };
+        let this = self.clone();
+        let finish: Completion = Box::new(move |outcome: Outcome| {
+            match outcome {
+                Ok(v) => {
+                    let mut st = this.state.lock();
+                    st.connecting = false;
+                    st.connected = true;
+                    st.ever_connected = true;
+                    st.bound = true;
+                    drop(st);
+                    done(Ok(v));
+                }
+                Err(e) => {
+                    // Linux cannot connect a socket again after a failed attempt: like .NET,
+                    // put a fresh fd in its place so the socket stays usable.
+                    let fresh = if this.is_closed() { Err(Error::aborted()) } else { sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd)) };
+                    if fresh.is_ok() && !addrs.is_empty() {
+                        return this.connect_next(addrs, done);
+                    }
+                    this.state.lock().connecting = false;
+                    done(Err(e));
+                }
+            }
+        });
+        self.core.submit(Direction::Write, attempt, finish, None);
+    }
+
+    pub fn connect(self: &Arc<Self>, host: &str, port: i32) -> Result<()> {
+        let slot: Arc<(Mutex<Option<Outcome>>, parking_lot::Condvar)> = Arc::default();
+        let s = slot.clone();
+        self.begin_connect(host, port, Box::new(move |o| {
+            *s.0.lock() = Some(o);
+            s.1.notify_all();
+        }))?;
+        let mut g = slot.0.lock();
+        while g.is_none() {
+            slot.1.wait(&mut g);
+        }
+        g.take().expect("set").map(drop)
+    }
+
+    /// Checks a send/receive may start on this socket.
+    fn check_transfer(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    /// Sends all of `buf` (completes only when every byte is in the kernel, or on error).
+    pub fn begin_send(self: &Arc<Self>, buf: ConstBuf, done: Completion) -> Result<Option<OpId>> {
+        self.check_transfer()?;
+        let mut sent = 0usize;
+        let attempt = move |fd: RawFd| -> Poll {
+            let buf = buf; // the whole view, not its fields (closures capture fields apart)
+            while sent < buf.len {
+                // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
+                let r = unsafe { libc::send(fd, buf.ptr.add(sent) as *const libc::c_void, buf.len - sent, libc::MSG_NOSIGNAL) };
+                if r >= 0 {
+                    sent += r as usize;
+                    continue;
+                }
+                match errno() {
+                    libc::EINTR => continue,
+                    libc::EAGAIN => return Poll::Pending,
+                    e => return Poll::Ready(Err(Error::socket(e))),
+                }
+            }
+            Poll::Ready(Ok(Value::Bytes(sent)))
+        };
+        Ok(self.core.submit(Direction::Write, attempt, self.noting_errors(done), None))
+    }
+
+    /// Receives what is available, up to `buf.len` bytes; 0 at the end of the stream.
+    pub fn begin_receive(self: &Arc<Self>, buf: MutBuf, done: Completion) -> Result<Option<OpId>> {
+        self.check_transfer()?;
+        let attempt = move |fd: RawFd| -> Poll {
+            let buf = buf; // the whole view, not its fields
+            loop {
+                // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
+                let r = unsafe { libc::recv(fd, buf.ptr as *mut libc::c_void, buf.len, 0) };
+                if r >= 0 {
+                    return Poll::Ready(Ok(Value::Bytes(r as usize)));
+                }
+                match errno() {
+                    libc::EINTR => continue,
+                    libc::EAGAIN => return Poll::Pending,
+                    e => return Poll::Ready(Err(Error::socket(e))),
+                }
+            }
+        };
+        Ok(self.core.submit(Direction::Read, attempt, self.noting_errors(done), None))
+    }
+
+    /// Wraps a completion so a failure updates the Connected flag first.
+    pub(crate) fn noting_errors(self: &Arc<Self>, done: Completion) -> Completion {
+        let this = self.clone();
+        Box::new(move |outcome: Outcome| {
+            if let Err(e) = &outcome {
+                this.note_error(e);
+            }
+            done(outcome)
+        })
+    }
+
+    pub fn send(self: &Arc<Self>, buf: ConstBuf) -> Result<usize> {
+        let timeout = self.state.lock().send_timeout_ms;
+        bytes(sync_op::run(&self.core, Direction::Write, timeout, |done| self.begin_send(buf, done)))
+    }
+
+    pub fn receive(self: &Arc<Self>, buf: MutBuf) -> Result<usize> {
+        let timeout = self.state.lock().receive_timeout_ms;
+        bytes(sync_op::run(&self.core, Direction::Read, timeout, |done| self.begin_receive(buf, done)))
+    }
+
+    pub fn shutdown(&self, how: i32) -> Result<()> {
+        self.check_open()?;
+        let how = match how {
+            socket_shutdown::RECEIVE => libc::SHUT_RD,
+            socket_shutdown::SEND => libc::SHUT_WR,
+            socket_shutdown::BOTH => libc::SHUT_RDWR,
+            _ => return Err(Error::socket(libc::EINVAL)),
+        };
+        let ever_connected = self.state.lock().ever_connected;
+        // SAFETY: plain syscall on our fd.
+        let r = self.with_fd(|fd| sys::cvt(unsafe { libc::shutdown(fd, how) }));
+        self.state.lock().connected = false;
+        match r {
+            // Winsock compatibility, as .NET: not connected (any more) is fine once connected.
+            Err(e) if e.errno == libc::ENOTCONN && ever_connected => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    /// The send-file Disconnect/ReuseSocket options: shut the connection down and, for reuse,
+    /// give the socket a fresh fd so it can connect again.
+    pub(crate) fn disconnect(&self, reuse: bool) -> Result<()> {
+        // SAFETY: plain syscall on our fd.
+        let _ = self.with_fd(|fd| sys::cvt(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }));
+        {
+            let mut st = self.state.lock();
+            st.connected = false;
+            st.disconnected = true;
+        }
+        if reuse {
+            self.core.replace_fd(sys::tcp_socket(self.family)?)?;
+            let mut st = self.state.lock();
+            *st = State { send_timeout_ms: st.send_timeout_ms, receive_timeout_ms: st.receive_timeout_ms, ..State::default() };
+        }
+        Ok(())
+    }
+
+    /// Closes the socket: queued operations complete with OperationAborted.
+    pub fn close(&self) {
+        self.state.lock().connected = false;
+        self.core.close();
+    }
+
+    pub fn endpoint(&self, remote: bool) -> Result<SocketAddr> {
+        self.check_open()?;
+        self.with_fd(|fd| sys::endpoint(fd, remote))
+    }
+
+    pub fn available(&self) -> Result<i32> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        self.with_fd(|fd| sys::cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) }))?;
+        Ok(n)
+    }
+
+    pub fn set_option(&self, level: libc::c_int, name: libc::c_int, value: i32) -> Result<()> {
+        self.with_fd(|fd| sys::set_int(fd, level, name, value))
+    }
+
+    pub fn get_option(&self, level: libc::c_int, name: libc::c_int) -> Result<i32> {
+        self.with_fd(|fd| sys::get_int(fd, level, name))
+    }
+
+    pub fn set_linger(&self, enabled: bool, seconds: i32) -> Result<()> {
+        if !(0..=u16::MAX as i32).contains(&seconds) {
+            return Err(Error::out_of_range("seconds"));
+        }
+        self.with_fd(|fd| sys::set_linger(fd, enabled, seconds))
+    }
+
+    pub fn linger(&self) -> Result<(bool, i32)> {
+        self.with_fd(sys::get_linger)
+    }
+
+    /// Send/ReceiveTimeout in milliseconds; 0 and -1 mean infinite (the getter reports 0).
+    pub fn set_timeout(&self, send: bool, ms: i32) -> Result<()> {
+        self.check_open()?;
+        if ms < -1 {
+            return Err(Error::out_of_range("value"));
+        }
+        let ms = ms.max(0);
+        let mut st = self.state.lock();
+        if send {
+            st.send_timeout_ms = ms;
+        } else {
+            st.receive_timeout_ms = ms;
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self, send: bool) -> Result<i32> {
+        self.check_open()?;
+        let st = self.state.lock();
+        Ok(if send { st.send_timeout_ms } else { st.receive_timeout_ms })
+    }
+}
+
+fn bytes(outcome: Outcome) -> Result<usize> {
+    match outcome? {
+        Value::Bytes(n) => Ok(n),
+        _ => Ok(0),
+    }
+}

@@ -1,0 +1,52 @@
+//! The Stream every stream class implements (network now; SSL, Negotiate, HTTP bodies and
+//! C-defined streams sit on the same trait), and the caller's buffers as the core sees them.
+
+use crate::async_result::Completion;
+use crate::error::Result;
+use crate::handle::Kind;
+
+/// A caller's buffer to send from. The Begin contract keeps it valid until completion.
+#[derive(Clone, Copy, Debug)]
+pub struct ConstBuf {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+/// A caller's buffer to receive into. The Begin contract keeps it valid until completion.
+#[derive(Clone, Copy, Debug)]
+pub struct MutBuf {
+    pub ptr: *mut u8,
+    pub len: usize,
+}
+
+// SAFETY: these are borrowed views the caller promised to keep valid and unaliased until the
+// operation completes (.NET's pinning rule); the library reads or writes them from one thread at
+// a time.
+unsafe impl Send for ConstBuf {}
+unsafe impl Sync for ConstBuf {}
+unsafe impl Send for MutBuf {}
+unsafe impl Sync for MutBuf {}
+
+impl ConstBuf {
+    pub const EMPTY: ConstBuf = ConstBuf { ptr: std::ptr::null(), len: 0 };
+}
+
+/// A .NET Stream with the APM surface. Begin methods return Err only when they started nothing;
+/// once they return Ok, `done` runs exactly once (possibly before they return) with
+/// `Value::Bytes`.
+pub trait Stream: Send + Sync {
+    /// The handle kind (the .NET class) of this stream.
+    fn kind(&self) -> Kind;
+    fn can_read(&self) -> bool;
+    fn can_write(&self) -> bool;
+    /// The state checks of a read or write, in .NET's order (disposed, then the direction).
+    fn check(&self, writing: bool) -> Result<()>;
+    /// Writes all of `buf`.
+    fn begin_write(&self, buf: ConstBuf, done: Completion) -> Result<()>;
+    /// Reads up to `buf.len` bytes; 0 = end of stream.
+    fn begin_read(&self, buf: MutBuf, done: Completion) -> Result<()>;
+    fn write(&self, buf: ConstBuf) -> Result<()>;
+    fn read(&self, buf: MutBuf) -> Result<usize>;
+    /// Disposes the stream: pending operations complete, later calls fail with ObjectDisposed.
+    fn close(&self);
+}
