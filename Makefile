@@ -26,6 +26,10 @@ endif
 VERSION       := $(shell sed -n 's/^version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 RELEASE_DIR   := target/release
+# apmnet.pc names its directories relative to ${prefix} where it can, so that
+# `pkg-config --define-variable=prefix=...` relocates them.
+PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev
@@ -99,8 +103,8 @@ install: build
 	ln -sfn "$$soname" "$(DESTDIR)$(LIBDIR)/libapmnet.so"; \
 	install -m 0644 $(RELEASE_DIR)/libapmnet.a "$(DESTDIR)$(LIBDIR)/libapmnet.a"; \
 	install -m 0644 include/apmnet.h "$(DESTDIR)$(INCLUDEDIR)/apmnet.h"; \
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    apmnet.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/apmnet.pc"; \
 	chmod 0644 "$(DESTDIR)$(PKGCONFIGDIR)/apmnet.pc"
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi

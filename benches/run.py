@@ -370,6 +370,29 @@ def run_member(cmd, env_extra, dotnet_env):
     return res, None
 
 
+LOADS = []  # (workload, round, CPUs busy with other work just before the round)
+
+
+def cpu_jiffies():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def foreign_load(secs=0.3):
+    """How many CPUs other processes kept busy over `secs` while no benchmark client ran (the
+    servers are idle then). The machine is shared with builds and tests; a busy CPU distorts
+    everything on 2 vCPUs."""
+    try:
+        b0, t0 = cpu_jiffies()
+        time.sleep(secs)
+        b1, t1 = cpu_jiffies()
+        return round((os.cpu_count() or 1) * (b1 - b0) / max(1, t1 - t0), 2)
+    except (OSError, ValueError):
+        return 0.0
+
+
 def run_all(t, wls, only):
     results = []
     for w in wls:
@@ -381,6 +404,7 @@ def run_all(t, wls, only):
                                 errors=[], skip=skip_reason(t, kind, cmd, name)))
         log("%s: %s" % (w["name"], w["title"]))
         for r in range(ROUNDS):
+            LOADS.append((w["name"], r + 1, foreign_load()))
             for m in members:
                 if m["skip"]:
                     continue
@@ -510,13 +534,19 @@ def report(results, t):
         else:
             lines.append("  ".join((c.rjust(widths[i]) if 1 <= i <= 6 and i != 2 else c.ljust(widths[i]))
                                    for i, c in enumerate(r)).rstrip())
+    busy = [x for x in LOADS if x[2] >= 0.25]
+    if busy:
+        lines.append("WARNING: other processes kept %s CPU(s) busy before %d of %d rounds (worst: %s);"
+                     % ("%.1f-%.1f" % (min(x[2] for x in busy), max(x[2] for x in busy)), len(busy),
+                        len(LOADS), ", ".join("%s r%d %.1f" % x for x in sorted(busy, key=lambda x: -x[2])[:3])))
+        lines.append("         on 2 vCPUs that distorts absolute figures and the paired ratios too.")
     print("\n".join(lines), flush=True)
 
     out = dict(rounds=ROUNDS, quick=QUICK, started=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(T_START)),
                seconds=round(time.time() - T_START, 1), machine=machine(), sizes=dict(
                    bulk_mib=BULK_MIB, file_mib=FILE_MIB, tls_mib=TLS_MIB, echo_secs=ECHO_SECS,
                    echo_warmup=ECHO_WARM, latency_samples=LAT_SAMPLES, memory_conns=MEM_CONNS),
-               skipped_kinds=t.skip, rows=data, table="\n".join(lines))
+               skipped_kinds=t.skip, foreign_cpu_load=LOADS, rows=data, table="\n".join(lines))
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
     log("wrote %s" % rel(os.path.join(OUT, "results.json")))

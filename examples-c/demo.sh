@@ -19,11 +19,15 @@ fail() { printf 'FAILED: %s\n' "$*" >&2; printf 'demo: %d passed, 1 failed\n' "$
 
 step "building the examples ($CC ${warnings[*]})"
 mkdir -p "$out"
+# The programs ask for the library by its soname, libapmnet.so.0, which cargo does not create:
+# a link beside them, found through -rpath $ORIGIN, names the freshly built one (make install
+# creates the same link in PREFIX/lib).
+soname=$(readelf -d "$lib/libapmnet.so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+[ -z "$soname" ] || ln -sfn ../release/libapmnet.so "$out/$soname"
 for prog in send_file_server send_file_client echo_server echo_client; do
-    # -rpath $ORIGIN/../release: the programs find target/release/libapmnet.so wherever the tree is.
     # shellcheck disable=SC2086
     "$CC" "${warnings[@]}" $CFLAGS -Iinclude -o "$out/$prog" "examples-c/$prog.c" \
-        -L"$lib" -Wl,-rpath,'$ORIGIN/../release' -lapmnet -pthread
+        -L"$lib" -Wl,-rpath,'$ORIGIN' -lapmnet -pthread
     echo "built $out/$prog"
 done
 pass "4 examples compile with -Wall -Wextra -Werror"

@@ -35,7 +35,8 @@ static void report(const client *c, const char *what, apm_status st) {
     char msg[512] = "";
     size_t len = 0;
     apm_last_error_message(msg, sizeof msg, &len);
-    fprintf(stderr, "echo_client: connection %d: %s: %s: %s\n", c->id, what, apm_status_name(st), msg);
+    fprintf(stderr, "echo_client: connection %d: %s: %s (SocketError %d): %s\n", c->id, what,
+            apm_status_name(st), (int)apm_last_error_socket_error(), msg);
 }
 
 /* The end of one connection, good or bad: close the stream (it owns the socket) and tell main. */
@@ -149,6 +150,7 @@ static void on_connected(apm_async_result *result, void *state) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines, in order, also into a pipe or a file */
     if (argc < 3 || argc > 5) {
         fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS [MESSAGES]]\n", argv[0]);
         return 2;

@@ -177,6 +177,7 @@ static void on_accepted(apm_async_result *result, void *state) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines, in order, also into a pipe or a file */
     if (argc != 3 || atoi(argv[2]) < 1) {
         fprintf(stderr, "usage: %s PORT CONNECTIONS\n", argv[0]);
         return 2;

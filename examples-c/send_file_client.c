@@ -44,7 +44,12 @@ static void report(const char *what, apm_status st) {
     char msg[512] = "";
     size_t len = 0;
     apm_last_error_message(msg, sizeof msg, &len);
-    fprintf(stderr, "send_file_client: %s: %s: %s\n", what, apm_status_name(st), msg);
+    int32_t socket_error = apm_last_error_socket_error(); /* .NET SocketError, 0 if none */
+    if (socket_error != 0)
+        fprintf(stderr, "send_file_client: %s: %s (SocketError %d): %s\n", what, apm_status_name(st),
+                (int)socket_error, msg);
+    else
+        fprintf(stderr, "send_file_client: %s: %s: %s\n", what, apm_status_name(st), msg);
 }
 
 /* The checksum of what the server should receive, computed from the file on disk. */
@@ -87,6 +92,7 @@ static void on_sent(apm_async_result *result, void *state) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines, in order, also into a pipe or a file */
     if (argc != 4) {
         fprintf(stderr, "usage: %s HOST PORT FILE\n", argv[0]);
         return 2;

@@ -131,6 +131,7 @@ static void on_accepted(apm_async_result *result, void *state) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines, in order, also into a pipe or a file */
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: %s PORT [OUTPUT_FILE]\n", argv[0]);
         return 2;

@@ -33,6 +33,19 @@ pub fn is_engine_thread() -> bool {
     ENGINE_THREAD.with(|e| e.get())
 }
 
+fn consume_pending_sigpipe() {
+    let set = sigpipe_set();
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: queries and takes a pending, blocked SIGPIPE of this thread, waiting for nothing.
+    unsafe {
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
+            while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == -1 && crate::error::errno() == libc::EINTR {}
+        }
+    }
+}
+
 /// Blocks SIGPIPE on this thread until dropped (a no-op on engine threads).
 pub struct SigpipeGuard {
     restore: Option<libc::sigset_t>,
@@ -56,26 +69,17 @@ impl SigpipeGuard {
             SigpipeGuard { restore: if already_blocked { None } else { Some(old) }, was_pending }
         }
     }
-
-    /// Call after a syscall failed with EPIPE: consumes the SIGPIPE it raised.
-    pub fn consume_epipe(&self) {
-        if self.restore.is_none() || self.was_pending {
-            return;
-        }
-        let set = sigpipe_set();
-        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: takes a pending, blocked SIGPIPE of this thread off, waiting for nothing.
-        unsafe {
-            while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == -1
-                && crate::error::errno() == libc::EINTR
-            {}
-        }
-    }
 }
 
 impl Drop for SigpipeGuard {
     fn drop(&mut self) {
         if let Some(old) = self.restore.take() {
+            // A write that failed with EPIPE raised SIGPIPE, even when the call still reported
+            // bytes sent before the failure: take a SIGPIPE that became pending under the guard
+            // off the thread before unblocking.
+            if !self.was_pending {
+                consume_pending_sigpipe();
+            }
             // SAFETY: restores this thread's previous mask.
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
         }

@@ -28,6 +28,7 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_errno();
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_web_status();
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_http_status();
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_last_error_clear();
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern IntPtr apm_status_name(int status);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern IntPtr apm_version();
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern uint apm_version_number();

@@ -41,6 +41,7 @@ PROTOTYPES = {
     "apm_last_error_errno": (c_int32, []),
     "apm_last_error_web_status": (c_int32, []),
     "apm_last_error_http_status": (c_int32, []),
+    "apm_last_error_clear": (_status, []),
     "apm_status_name": (c_char_p, [_status]),
     "apm_version": (c_char_p, []),
     "apm_version_number": (c_uint32, []),

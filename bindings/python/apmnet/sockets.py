@@ -9,6 +9,7 @@ from . import _async, _native
 from ._async import AsyncResult, await_operation, readable_buffer, span, writable_buffer
 from ._native import check, lib
 from .enums import AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType, TransmitFileOptions
+from .errors import Status
 
 __all__ = ["Socket", "NetworkStream", "LingerOption"]
 
@@ -324,11 +325,21 @@ class NetworkStream(_Handle):
 
     @property
     def can_read(self):
-        return bool(self._get_i32(lib.apm_stream_can_read))
+        """False once the stream is closed, as in .NET."""
+        return self._flag(lib.apm_stream_can_read)
 
     @property
     def can_write(self):
-        return bool(self._get_i32(lib.apm_stream_can_write))
+        """False once the stream is closed, as in .NET."""
+        return self._flag(lib.apm_stream_can_write)
+
+    def _flag(self, function):
+        out = c_int32(0)
+        status = function(self._handle, byref(out))
+        if status == Status.OBJECT_DISPOSED:
+            return False
+        check(status)
+        return bool(out.value)
 
     def write(self, buffer, offset=0, count=None):
         """Write ``buffer[offset:offset+count]``; returns when all of it was sent."""

@@ -9,7 +9,7 @@ import pytest
 import apmnet
 from apmnet import SocketError, Status
 from apmnet._native import lib
-from conftest import HANG_GUARD, closed_port, connect, echo, hold, reset
+from conftest import HANG_GUARD, closed_port, connect, echo, gated, hold, reset
 
 
 def test_connection_refused_is_a_socket_exception():
@@ -42,8 +42,10 @@ def test_connection_refused_from_end_connect_on_the_callback_thread():
 
 
 def test_peer_reset_during_writes_is_an_io_exception_with_the_socket_error_inside(peer):
-    p = peer(reset)
+    gate = threading.Event()
+    p = peer(gated(gate, reset))
     with connect(p.port) as s, apmnet.NetworkStream(s) as stream:
+        gate.set()
         p.result()  # the peer has reset the connection
         block = bytes(1 << 20)
         with pytest.raises(apmnet.IOException) as caught:
