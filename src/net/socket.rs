@@ -164,38 +164,68 @@ impl Socket {
         Ok(())
     }
 
-    /// Connects to `host` (an IP literal, or a name resolved on the blocking pool), trying each
-    /// address of the socket's family in turn.
+    /// The addresses of `host` (an IP literal or a name) in the socket's family. Blocks for names.
+    fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        if let Some(ip) = sys::parse_ip(host) {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let family = self.family;
+        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+            Ok(all) => all.filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6)).collect(),
+            Err(_) => Vec::new(),
+        };
+        if addrs.is_empty() {
+            return Err(Error::socket_code(socket_error::HOST_NOT_FOUND, "Name or service not known"));
+        }
+        Ok(addrs)
+    }
+
+    /// BeginConnect to `host` (an IP literal, or a name resolved on the blocking pool), trying
+    /// each address of the socket's family in turn.
     pub fn begin_connect(self: &Arc<Self>, host: &str, port: i32, done: Completion) -> Result<()> {
         let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
         self.start_connect()?;
         if let Some(ip) = sys::parse_ip(host) {
-            self.connect_next(vec![SocketAddr::new(ip, port)], done);
+            self.connect_each(vec![SocketAddr::new(ip, port)], done);
             return Ok(());
         }
         let (this, host) = (self.clone(), host.to_string());
-        let resolve = Box::new(move || {
-            let family = this.family;
-            let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
-                Ok(all) => all.filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6)).collect(),
-                Err(_) => Vec::new(),
-            };
-            if addrs.is_empty() {
-                this.state.lock().connecting = false;
-                return done(Err(Error::socket_code(socket_error::HOST_NOT_FOUND, "Name or service not known")));
-            }
-            this.connect_next(addrs, done);
+        let resolve = Box::new(move || match this.resolve(&host, port) {
+            Ok(addrs) => this.connect_each(addrs, done),
+            Err(e) => this.finish_connect(Err(e), done),
         });
-        if let Err(e) = engine::spawn_blocking(resolve) {
-            self.state.lock().connecting = false;
-            return Err(e);
-        }
-        Ok(())
+        engine::spawn_blocking(resolve).inspect_err(|_| self.state.lock().connecting = false)
     }
 
-    /// Tries `addrs[0]`; on failure with more to try, starts over on a fresh fd with the rest.
-    fn connect_next(self: &Arc<Self>, mut addrs: Vec<SocketAddr>, done: Completion) {
+    /// Connects to the first of `addrs` that accepts.
+    fn connect_each(self: &Arc<Self>, mut addrs: Vec<SocketAddr>, done: Completion) {
         let addr = addrs.remove(0);
+        let this = self.clone();
+        self.begin_connect_one(addr, Box::new(move |outcome: Outcome| match outcome {
+            Err(_) if !addrs.is_empty() && !this.is_closed() => this.connect_each(addrs, done),
+            outcome => this.finish_connect(outcome, done),
+        }));
+    }
+
+    /// Records a connect's outcome in the socket's state, then completes it.
+    fn finish_connect(&self, outcome: Outcome, done: Completion) {
+        self.record_connect(&outcome);
+        done(outcome)
+    }
+
+    fn record_connect(&self, outcome: &Outcome) {
+        let mut st = self.state.lock();
+        st.connecting = false;
+        if outcome.is_ok() {
+            st.connected = true;
+            st.ever_connected = true;
+            st.bound = true;
+        }
+    }
+
+    /// One non-blocking connect attempt. After a failure the socket gets a fresh fd: Linux
+    /// cannot connect a socket again after a failed attempt, and .NET hides that the same way.
+    fn begin_connect_one(self: &Arc<Self>, addr: SocketAddr, done: Completion) -> Option<OpId> {
         let mut started = false;
         let attempt = move |fd: RawFd| -> Poll {
             if !started {
@@ -217,44 +247,32 @@ impl Socket {
             }
         };
         let this = self.clone();
-        let finish: Completion = Box::new(move |outcome: Outcome| {
-            match outcome {
-                Ok(v) => {
-                    let mut st = this.state.lock();
-                    st.connecting = false;
-                    st.connected = true;
-                    st.ever_connected = true;
-                    st.bound = true;
-                    drop(st);
-                    done(Ok(v));
-                }
-                Err(e) => {
-                    // Linux cannot connect a socket again after a failed attempt: like .NET,
-                    // put a fresh fd in its place so the socket stays usable.
-                    let fresh = if this.is_closed() { Err(Error::aborted()) } else { sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd)) };
-                    if fresh.is_ok() && !addrs.is_empty() {
-                        return this.connect_next(addrs, done);
-                    }
-                    this.state.lock().connecting = false;
-                    done(Err(e));
-                }
+        let renew: Completion = Box::new(move |outcome: Outcome| {
+            if outcome.is_err() && !this.is_closed() {
+                let _ = sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd));
             }
+            done(outcome)
         });
-        self.core.submit(Direction::Write, attempt, finish, None);
+        self.core.submit(Direction::Write, attempt, renew, None)
     }
 
+    /// Connect, driven by the caller (names resolved on its thread), so it works from any
+    /// thread, a callback included.
     pub fn connect(self: &Arc<Self>, host: &str, port: i32) -> Result<()> {
-        let slot: Arc<(Mutex<Option<Outcome>>, parking_lot::Condvar)> = Arc::default();
-        let s = slot.clone();
-        self.begin_connect(host, port, Box::new(move |o| {
-            *s.0.lock() = Some(o);
-            s.1.notify_all();
-        }))?;
-        let mut g = slot.0.lock();
-        while g.is_none() {
-            slot.1.wait(&mut g);
-        }
-        g.take().expect("set").map(drop)
+        let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
+        self.start_connect()?;
+        let outcome = self.resolve(host, port).and_then(|addrs| {
+            let mut last = Ok(Value::Unit);
+            for addr in addrs {
+                last = sync_op::run(&self.core, Direction::Write, 0, |done| Ok(self.begin_connect_one(addr, done)));
+                if last.is_ok() || self.is_closed() {
+                    break;
+                }
+            }
+            last
+        });
+        self.record_connect(&outcome);
+        outcome.map(drop)
     }
 
     /// Checks a send/receive may start on this socket.
