@@ -30,6 +30,8 @@ pub struct EventLoop {
     wake_fd: RawFd,
     tasks: Mutex<Tasks>,
     stopping: AtomicBool,
+    /// Mirrors `Tasks::exited`, for the check on every submit without taking the lock.
+    exited: AtomicBool,
     /// The IoCore pointers this loop holds a strong reference for.
     registered: Mutex<HashSet<usize>>,
     spin: Duration,
@@ -65,6 +67,7 @@ impl EventLoop {
                 wake_fd,
                 tasks: Mutex::new(Tasks { queue: Vec::new(), exited: false }),
                 stopping: AtomicBool::new(false),
+                exited: AtomicBool::new(false),
                 registered: Mutex::new(HashSet::new()),
                 spin,
             }))
@@ -94,7 +97,7 @@ impl EventLoop {
     }
 
     pub fn has_exited(&self) -> bool {
-        self.tasks.lock().exited
+        self.exited.load(Ordering::Acquire)
     }
 
     /// Adds `fd` to the epoll set on behalf of `core`, taking a strong reference to it.
@@ -221,6 +224,7 @@ impl EventLoop {
                 let mut t = self.tasks.lock();
                 if t.queue.is_empty() {
                     t.exited = true;
+                    self.exited.store(true, Ordering::Release);
                     break;
                 }
                 std::mem::take(&mut t.queue)
