@@ -328,6 +328,12 @@ TEST(second_end_invalid_operation)
     ASSERT_OK(apm_socket_begin_send(c, (const uint8_t *)"once", 4, 0, 4, NULL, NULL, &r));
     ASSERT_OK(apm_socket_end_send(c, r, &n));
     ASSERT_UEQ(n, 4);
+    {
+        /* An ended result is no longer a valid handle. */
+        int32_t v = -1;
+        ASSERT_STATUS(apm_async_result_is_completed(r, &v), APM_E_ARGUMENT);
+        ASSERT_EQ(v, -1);
+    }
     n = 777;
     ASSERT_STATUS(apm_socket_end_send(c, r, &n), APM_E_INVALID_OPERATION);
     ASSERT_LAST_MESSAGE_CONTAINS(called_once_suffix);

@@ -843,10 +843,43 @@ static int hx_skip_slow(void)
     return hx_env_int("APMNET_SKIP_SLOW", 0) != 0;
 }
 
+/* A test killed by a signal (its timeout, or a SIGPIPE the library let
+ * through) still removes its temporary files and peers, then dies of the same
+ * signal so that the runner reports it. SIGPIPE is not ignored: reaching this
+ * handler fails the test, exactly as the default action would. */
+static void hx_fatal_signal(int sig)
+{
+    static const char pipe_msg[] = "harness: killed by SIGPIPE (the library let it through)\n";
+    static const char alarm_msg[] = "harness: test timed out (APMNET_TEST_TIMEOUT)\n";
+    static const char other_msg[] = "harness: killed by a signal\n";
+    const char *msg = sig == SIGPIPE ? pipe_msg : sig == SIGALRM ? alarm_msg : other_msg;
+    size_t len = sig == SIGPIPE ? sizeof pipe_msg - 1
+                 : sig == SIGALRM ? sizeof alarm_msg - 1 : sizeof other_msg - 1;
+    ssize_t ignored = write(STDERR_FILENO, msg, len);
+    (void)ignored;
+    hx_cleanup();
+    /* SA_RESETHAND restored the default action; the signal is blocked while
+     * this handler runs, so it is delivered (and kills) when it returns. */
+    raise(sig);
+}
+
+static void hx_install_signal_handlers(void)
+{
+    static const int sigs[] = {SIGPIPE, SIGALRM, SIGTERM, SIGINT};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hx_fatal_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
 static int hx_run_in_process(int idx)
 {
     int timeout = hx_env_int("APMNET_TEST_TIMEOUT", 60);
     hx_current_test = hx_tests[idx].name;
+    hx_install_signal_handlers();
     if ((hx_tests[idx].flags & HX_FLAG_SLOW) && hx_skip_slow()) {
         hx_skip("slow test and APMNET_SKIP_SLOW is set");
     }

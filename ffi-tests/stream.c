@@ -533,6 +533,101 @@ TEST(pending_writes_complete_in_fifo_order)
     ASSERT_OK(apm_runtime_shutdown());
 }
 
+/* Writers on several threads share one stream: each write goes out whole,
+ * never interleaved with another, and each thread's writes keep their order. */
+#define WRITER_THREADS 4
+#define WRITER_RECORDS 64
+
+typedef struct writer_ctx {
+    apm_stream *st;
+    int id;
+    uint8_t *records[WRITER_RECORDS];
+    size_t lens[WRITER_RECORDS];
+} writer_ctx;
+
+static size_t record_payload_len(int id, int seq)
+{
+    return 1 + (size_t)((id * 7919 + seq * 104729) % 65536);
+}
+
+static void *writer_main(void *arg)
+{
+    writer_ctx *w = (writer_ctx *)arg;
+    apm_async_result *r[WRITER_RECORDS];
+    for (int seq = 0; seq < WRITER_RECORDS; seq++) {
+        size_t len = record_payload_len(w->id, seq);
+        uint8_t *rec = hx_xmalloc(12 + len);
+        rec[0] = 'R';
+        rec[1] = (uint8_t)w->id;
+        rec[2] = (uint8_t)seq;
+        rec[3] = 'R';
+        {
+            uint32_t l32 = (uint32_t)len;
+            memcpy(rec + 4, &l32, 4);
+        }
+        memset(rec + 8, 0, 4);
+        hx_pattern_fill(rec + 12, len, (uint64_t)(w->id * 1000 + seq), 0);
+        w->records[seq] = rec;
+        w->lens[seq] = 12 + len;
+        ASSERT_OK(apm_stream_begin_write(w->st, rec, 12 + len, 0, 12 + len, NULL, NULL, &r[seq]));
+    }
+    for (int seq = 0; seq < WRITER_RECORDS; seq++)
+        ASSERT_OK(apm_stream_end_write(w->st, r[seq]));
+    return NULL;
+}
+
+TEST(concurrent_writers_never_interleave)
+{
+    int fd = -1;
+    apm_socket *c = hx_apm_connect_to_fd(&fd);
+    apm_stream *st = NULL;
+    writer_ctx w[WRITER_THREADS];
+    pthread_t t[WRITER_THREADS];
+    int next_seq[WRITER_THREADS] = {0};
+    size_t off = 0, records = 0;
+    hx_drain d;
+
+    ASSERT_OK(apm_network_stream_create(c, 1, &st));
+    hx_drain_start(&d, fd, 1);
+    for (int i = 0; i < WRITER_THREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].st = st;
+        w[i].id = i;
+        t[i] = hx_thread_start(writer_main, &w[i]);
+    }
+    for (int i = 0; i < WRITER_THREADS; i++)
+        hx_thread_join(t[i]);
+    ASSERT_OK(apm_stream_close(st));
+    hx_drain_join(&d);
+
+    while (off < d.len) {
+        uint32_t len = 0;
+        int id, seq;
+        ASSERT_LE(off + 12, d.len);
+        if (d.data[off] != 'R' || d.data[off + 3] != 'R')
+            hx_fail(__FILE__, __LINE__, "no record header at stream offset %zu", off);
+        id = d.data[off + 1];
+        seq = d.data[off + 2];
+        memcpy(&len, d.data + off + 4, 4);
+        ASSERT_LT(id, WRITER_THREADS);
+        ASSERT_EQ(seq, next_seq[id]);
+        ASSERT_UEQ(len, record_payload_len(id, seq));
+        ASSERT_LE(off + 12 + len, d.len);
+        if (hx_pattern_check(d.data + off + 12, len, (uint64_t)(id * 1000 + seq), 0) != len)
+            hx_fail(__FILE__, __LINE__, "record %d/%d at offset %zu is mixed with other bytes",
+                    id, seq, off);
+        next_seq[id]++;
+        records++;
+        off += 12 + len;
+    }
+    ASSERT_UEQ(records, WRITER_THREADS * WRITER_RECORDS);
+    free(d.data);
+    for (int i = 0; i < WRITER_THREADS; i++)
+        for (int seq = 0; seq < WRITER_RECORDS; seq++)
+            free(w[i].records[seq]);
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
 TEST(one_read_and_one_write_pending_together)
 {
     apm_stream *a = NULL, *b = NULL;

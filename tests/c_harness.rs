@@ -149,7 +149,10 @@ fn link_dir() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let lib = shared_library();
         let profile = profile_dir();
-        let name = profile.file_name().and_then(|n| n.to_str()).unwrap_or("lib");
+        let name = profile
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("lib");
         let dir = out_dir().join(format!("lib-{name}"));
         fs::create_dir_all(&dir).expect("create the link directory");
         let mut names = vec!["libapmnet.so".to_string(), soname(&lib)];
@@ -274,7 +277,12 @@ fn list_tests(exe: &Path) -> Vec<(String, bool)> {
         .arg("--list")
         .output()
         .unwrap_or_else(|e| panic!("{} --list: {e}", exe.display()));
-    assert!(out.status.success(), "{} --list failed: {}", exe.display(), out.status);
+    assert!(
+        out.status.success(),
+        "{} --list failed: {}",
+        exe.display(),
+        out.status
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -478,9 +486,18 @@ fn header_compiles_as_c99_and_cpp11() {
     )
     .unwrap();
     let mut cmd = c_compiler().to_command();
-    cmd.args(["-x", "c", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
-        .arg(format!("-I{}", root.join("include").display()))
-        .arg(&c_src);
+    cmd.args([
+        "-x",
+        "c",
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-fsyntax-only",
+    ])
+    .arg(format!("-I{}", root.join("include").display()))
+    .arg(&c_src);
     if let Err(e) = run_compiler(cmd, "include/apmnet.h as C99") {
         panic!("{e}");
     }
@@ -492,9 +509,17 @@ fn header_compiles_as_c99_and_cpp11() {
     )
     .unwrap();
     let mut cmd = compiler(true).to_command();
-    cmd.args(["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
-        .arg(format!("-I{}", root.join("include").display()))
-        .arg(&cpp_src);
+    cmd.args([
+        "-x",
+        "c++",
+        "-std=c++11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-fsyntax-only",
+    ])
+    .arg(format!("-I{}", root.join("include").display()))
+    .arg(&cpp_src);
     if let Err(e) = run_compiler(cmd, "include/apmnet.h as C++11") {
         panic!("{e}");
     }
