@@ -34,7 +34,7 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev
 
-.PHONY: all deps build test test-rust test-examples demo bench check-memory install uninstall clean help
+.PHONY: all deps build test test-rust test-examples test-python test-dotnet demo bench check-memory install uninstall clean help
 
 all: build
 
@@ -63,8 +63,7 @@ deps:
 build:
 	$(CARGO) build --release
 
-# Other suites are added as more test-* prerequisites.
-test: test-rust test-examples
+test: test-rust test-examples test-python test-dotnet
 
 # Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/).
 test-rust: deps
@@ -73,6 +72,15 @@ test-rust: deps
 # The C examples built with -Werror and run against each other on loopback.
 test-examples: deps build
 	examples-c/demo.sh
+
+# The ctypes package's pytest suite against the release library (pip installs pytest and the package).
+test-python: deps build
+	APMNET_LIBRARY=$(CURDIR)/$(RELEASE_DIR)/libapmnet.so PYTHON=$(PYTHON) bash bindings/python/test.sh
+
+# The C# wrapper's tests on a real .NET 8 runtime (bindings/dotnet/dotnet.sh installs it and mcs,
+# caching it outside the repository in APMNET_PEERS_CACHE, default ~/.cache/apmnet-peers).
+test-dotnet: deps build
+	APMNET_LIBRARY=$(CURDIR)/$(RELEASE_DIR)/libapmnet.so bash bindings/dotnet/test.sh
 
 demo: deps build
 	examples-c/demo.sh

@@ -429,6 +429,9 @@ typedef struct chain_ctx {
     uint64_t total;
     int callbacks;
     int max_depth;
+    pthread_t starter;  /* the thread of the first Begin */
+    int offloaded;      /* outermost callbacks on another thread */
+    int offloaded_sync; /* ... of which claimed CompletedSynchronously */
     hx_event done;
 } chain_ctx;
 
@@ -440,10 +443,19 @@ static void chain_on_receive(apm_async_result *result, void *state)
     size_t n = 0;
     apm_async_result *next = NULL;
 
+    int32_t sync = -1;
+
     chain_depth++;
     if (chain_depth > ctx->max_depth)
         ctx->max_depth = chain_depth;
     ctx->callbacks++;
+    ASSERT_OK(apm_async_result_completed_synchronously(result, &sync));
+    if (chain_depth == 1 && !pthread_equal(pthread_self(), ctx->starter)) {
+        /* Not nested in any Begin of this thread: Begin had returned already. */
+        ctx->offloaded++;
+        if (sync)
+            ctx->offloaded_sync++;
+    }
     ASSERT_OK(apm_socket_end_receive(ctx->sock, result, &n));
     if (n == 0) {
         hx_event_signal(&ctx->done);
@@ -532,6 +544,7 @@ TEST(inline_completion_depth_is_bounded)
     hx_event_init(&ctx->done);
     ctx->sock = c;
     ctx->chunk = 16;
+    ctx->starter = pthread_self();
     w.fd = fd;
     w.total = 32768;
     w.chunk = 32768;
@@ -544,6 +557,10 @@ TEST(inline_completion_depth_is_bounded)
     ASSERT_UEQ(ctx->total, 32768);
     ASSERT_EQ(ctx->callbacks, 32768 / 16 + 1);
     ASSERT_LE(ctx->max_depth, 256);
+    /* The guard moved callbacks to engine threads, and those report CompletedSynchronously 0:
+     * they ran after their Begin returned. */
+    ASSERT_GT(ctx->offloaded, 0);
+    ASSERT_EQ(ctx->offloaded_sync, 0);
 
     ASSERT_OK(apm_socket_close(c));
     close(fd);

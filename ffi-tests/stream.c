@@ -79,8 +79,12 @@ TEST(can_read_can_write)
     ASSERT_EQ(w, 1);
     ASSERT_STATUS(apm_stream_can_read(rw, NULL), APM_E_ARGUMENT_NULL);
     ASSERT_OK(apm_stream_close(ro));
-    ASSERT_STATUS(apm_stream_can_read(ro, &r), APM_E_OBJECT_DISPOSED);
-    ASSERT_STATUS(apm_stream_can_write(ro, &w), APM_E_OBJECT_DISPOSED);
+    /* As .NET after Dispose: both false, no error. */
+    r = w = -1;
+    ASSERT_OK(apm_stream_can_read(ro, &r));
+    ASSERT_OK(apm_stream_can_write(ro, &w));
+    ASSERT_EQ(r, 0);
+    ASSERT_EQ(w, 0);
     ASSERT_OK(apm_stream_close(rw));
     ASSERT_OK(apm_stream_close(wo));
     /* None of them owned the socket. */

@@ -30,6 +30,9 @@ pub enum OpKind {
     SendFile,
     Write,
     Read,
+    AuthenticateAsClient,
+    AuthenticateAsServer,
+    Shutdown,
 }
 
 impl OpKind {
@@ -43,6 +46,9 @@ impl OpKind {
             OpKind::SendFile => "EndSendFile",
             OpKind::Write => "EndWrite",
             OpKind::Read => "EndRead",
+            OpKind::AuthenticateAsClient => "EndAuthenticateAsClient",
+            OpKind::AuthenticateAsServer => "EndAuthenticateAsServer",
+            OpKind::Shutdown => "EndShutdown",
         }
     }
 }
@@ -121,7 +127,10 @@ impl AsyncResult {
 
     /// Records the outcome, wakes waiters, then runs the callback (exactly once).
     pub fn complete(self: &Arc<Self>, outcome: Outcome) {
-        let synchronous = BEGINNING.with(|b| b.get() == Arc::as_ptr(self));
+        // Synchronous means the callback runs here, before Begin returns; a callback the nesting
+        // guard sends to an engine thread runs after Begin returned, so it is not.
+        let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
+        let synchronous = inline && BEGINNING.with(|b| b.get() == Arc::as_ptr(self));
         let callback = {
             let mut inner = self.inner.lock();
             if self.completed.load(Ordering::Acquire) {
@@ -136,11 +145,10 @@ impl AsyncResult {
         };
         let Some(callback) = callback else { return };
         let handle = self.handle();
-        let depth = INLINE_DEPTH.with(|d| d.get());
-        if depth >= MAX_INLINE_DEPTH {
-            crate::engine::post(Box::new(move || run_callback(callback, handle)));
-        } else {
+        if inline {
             run_callback(callback, handle);
+        } else {
+            crate::engine::post(Box::new(move || run_callback(callback, handle)));
         }
     }
 

@@ -297,6 +297,11 @@ pub fn record(error: Error) -> Status {
     status
 }
 
+/// Forgets the calling thread's last failure.
+pub fn clear() {
+    LAST.with(|last| *last.borrow_mut() = None);
+}
+
 /// Reads the calling thread's last failure.
 pub fn with_last<R>(f: impl FnOnce(Option<&Error>) -> R) -> R {
     LAST.with(|last| f(last.borrow().as_ref()))

@@ -21,6 +21,7 @@ fi
 export APMNET_LIBRARY
 echo "bindings/python/test.sh: testing $APMNET_LIBRARY" >&2
 
+export PIP_ROOT_USER_ACTION=ignore  # CI containers run as root
 pip=("$python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" pytest
 # A copy of the package, not the source folder: the tests run against what users install.

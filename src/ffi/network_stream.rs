@@ -7,6 +7,15 @@ use crate::async_result::Value;
 use crate::net::file_access;
 use crate::net::network_stream::NetworkStream;
 
+/// The stream, or None when it was closed (for the properties that report false after Dispose).
+fn open_stream(stream: *const apm_stream) -> Result<Option<Arc<dyn Stream>>> {
+    match stream_of(stream) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn end_stream(stream: *const apm_stream, result: *const apm_async_result, op: OpKind) -> Result<Value> {
     let (owner, disposed, check) = owner_for_end(stream, |p| stream_of(p).map(drop));
     check?;
@@ -119,16 +128,18 @@ pub unsafe extern "C" fn apm_stream_read(stream: *mut apm_stream, buffer: *mut u
     })
 }
 
-/// CanRead: 1 if the stream is open and readable.
+/// CanRead: 1 if the stream is open and readable; 0 once it is closed (as .NET after Dispose).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not a stream handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_can_read(stream: *mut apm_stream, can_read: *mut i32) -> apm_status {
-    boundary!({ write_out(can_read, "can_read", stream_of(stream)?.can_read() as i32) })
+    boundary!({ write_out(can_read, "can_read", open_stream(stream)?.is_some_and(|s| s.can_read()) as i32) })
 }
 
-/// CanWrite: 1 if the stream is open and writable.
+/// CanWrite: 1 if the stream is open and writable; 0 once it is closed.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_can_write(stream: *mut apm_stream, can_write: *mut i32) -> apm_status {
-    boundary!({ write_out(can_write, "can_write", stream_of(stream)?.can_write() as i32) })
+    boundary!({ write_out(can_write, "can_write", open_stream(stream)?.is_some_and(|s| s.can_write()) as i32) })
 }
 
 /// Close (Dispose): pending operations complete (callbacks run once; End reports

@@ -287,7 +287,7 @@ pub extern "C" fn apm_last_error_http_status() -> i32 {
 #[no_mangle]
 pub extern "C" fn apm_last_error_clear() -> apm_status {
     boundary!({
-        error::record(Error::new(code::OK, ""));
+        error::clear();
         Ok(())
     })
 }

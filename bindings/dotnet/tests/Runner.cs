@@ -112,7 +112,10 @@ namespace Apmnet.Tests
         {
             using (SHA256 sha = SHA256.Create())
             using (CountingStream counted = new CountingStream(client.GetStream()))
-                return counted.Length + ":" + Hex(sha.ComputeHash(counted));
+            {
+                string hash = Hex(sha.ComputeHash(counted));
+                return counted.Length + ":" + hash;
+            }
         }
 
         public static string Digest(params byte[][] parts)

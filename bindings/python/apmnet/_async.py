@@ -15,7 +15,7 @@ import traceback
 from ctypes import POINTER, byref, c_int32, c_uint8, c_void_p
 
 from . import _native
-from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, check, lib
+from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, lib
 from .errors import ArgumentError, Status
 
 __all__ = ["AsyncResult"]
@@ -153,7 +153,13 @@ _PROGRESS = PROGRESS_CALLBACK(_on_progress)
 
 
 def begin(owner, function, handle, args, callback, state, keepalive=None, progress=None):
-    """Call ``function(handle, *args, [progress,] callback, state, &result)``; return the AsyncResult."""
+    """Call ``function(handle, *args, [progress,] callback, state, &result)``.
+
+    Returns the AsyncResult; raises the Begin's error (read on this thread, right after the call).
+    """
+    for hook in (callback, progress):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"callbacks must be callable, not {type(hook).__name__!r}")
     result = AsyncResult(owner, callback, state, keepalive, progress)
     _pending[result._id] = result
     out = c_void_p()

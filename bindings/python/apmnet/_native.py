@@ -8,7 +8,6 @@ the library's engine threads can run Python callbacks while a Python thread wait
 import ctypes
 import os
 import pathlib
-import sys
 from ctypes import POINTER, c_char, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_void_p
 
 from .errors import EXCEPTION_FOR_STATUS, ApmError, SocketException, Status

@@ -6,9 +6,10 @@ import os
 from ctypes import byref, c_int32, c_size_t, c_void_p
 
 from . import _async, _native
-from ._async import AsyncResult, await_operation, readable_buffer, span, writable_buffer
+from ._async import await_operation, readable_buffer, span, writable_buffer
 from ._native import check, lib
-from .enums import AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType, TransmitFileOptions
+from .enums import (AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType,
+                    TransmitFileOptions)
 from .errors import Status
 
 __all__ = ["Socket", "NetworkStream", "LingerOption"]
@@ -26,6 +27,15 @@ def _text(value):
     if isinstance(value, bytes):
         return value
     return str(value).encode("utf-8")
+
+
+def _end_point(address, port):
+    """``(address, port)`` from separate arguments or from an end point tuple in ``address``."""
+    if port is None and isinstance(address, tuple):
+        address, port = address[:2]
+    if port is None:
+        raise TypeError("a port is required (or an (address, port) end point)")
+    return address, port
 
 
 def _path(value):
@@ -104,8 +114,10 @@ class Socket(_Handle):
 
     # Bind, listen, accept, connect -------------------------------------------------------------
 
-    def bind(self, address, port):
-        """Bind to an IP literal (``"127.0.0.1"``, ``"0.0.0.0"``, ``"::"``) and port (0 = any)."""
+    def bind(self, address, port=None):
+        """Bind to an IP literal (``"127.0.0.1"``, ``"0.0.0.0"``, ``"::"``) and port (0 = any), or to
+        an ``(address, port)`` end point."""
+        address, port = _end_point(address, port)
         check(lib.apm_socket_bind(self._handle, _text(address), port))
 
     def listen(self, backlog=128):
@@ -131,11 +143,14 @@ class Socket(_Handle):
     def _accepted(self, handle):
         return Socket(self.address_family, self.socket_type, self.protocol_type, _handle=handle)
 
-    def connect(self, host, port):
-        """Connect to ``host`` (an IP literal or a name) and ``port``."""
+    def connect(self, host, port=None):
+        """Connect to ``host`` (an IP literal or a name) and ``port``, or to an ``(host, port)`` end
+        point."""
+        host, port = _end_point(host, port)
         check(lib.apm_socket_connect(self._handle, _text(host), port))
 
     def begin_connect(self, host, port, callback=None, state=None):
+        host, port = _end_point(host, port)
         return _async.begin(self, lib.apm_socket_begin_connect, self._handle, (_text(host), port),
                             callback, state)
 

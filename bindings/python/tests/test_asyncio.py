@@ -1,4 +1,4 @@
-"""asyncio on top of Begin/End: the engine thread's callback wakes the loop with call_soon_threadsafe."""
+"""asyncio on top of Begin/End: the callback wakes the loop with call_soon_threadsafe."""
 
 import asyncio
 import os

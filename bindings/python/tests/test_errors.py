@@ -97,7 +97,8 @@ def test_end_rules(peer):
         stream.end_write(result)  # the refused Ends did not consume it
         with pytest.raises(apmnet.InvalidOperationError) as caught:
             stream.end_write(result)
-        assert caught.value.message == "EndWrite can only be called once for each asynchronous operation."
+        assert caught.value.message == ("EndWrite can only be called once for each asynchronous "
+                                        "operation.")
         assert result.is_completed
         with pytest.raises(apmnet.ArgumentError):
             stream.end_write("not an async result")

@@ -87,7 +87,7 @@ def test_declarations_match_the_header():
         assert name in header, f"{name} is declared in the bindings but not in apmnet.h"
         h_restype, h_args = header[name]
         ours = (_describe(restype), [_describe(a) for a in argtypes])
-        assert ours == (h_restype, h_args), f"{name}: bindings {ours} != header {(h_restype, h_args)}"
+        assert ours == (h_restype, h_args), f"{name}: bindings {ours}, header {h_restype, h_args}"
 
 
 @pytest.mark.skipif(not HEADER.exists(), reason="include/apmnet.h is not in this checkout")

@@ -1,4 +1,4 @@
-"""Lifetimes: callbacks vs the garbage collector, callback exceptions, runtime shutdown, process exit."""
+"""Lifetimes: callbacks and the garbage collector, callback exceptions, shutdown, process exit."""
 
 import gc
 import os
@@ -8,8 +8,6 @@ import sys
 import textwrap
 import threading
 import weakref
-
-import pytest
 
 import apmnet
 from conftest import HANG_GUARD, connect, echo, eventually, gated, hold
@@ -202,7 +200,6 @@ def test_a_pending_operation_keeps_its_socket_alive(peer):
     gate.set()
     assert done.wait(HANG_GUARD)
     assert isinstance(outcome["count"], int) and outcome["count"] > 0
-    del outcome
 
     def collected():
         gc.collect()

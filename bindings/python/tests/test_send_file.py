@@ -94,6 +94,9 @@ def test_missing_file_is_reported_by_begin(peer, tmp_path):
             s.begin_send_file("")  # "" is a file name for BeginSendFile (unlike SendFile)
         with pytest.raises(apmnet.FileNotFoundException):
             s.send_file(tmp_path / "missing.bin")
+        with pytest.raises(apmnet.UnauthorizedAccessError) as denied:
+            s.begin_send_file(tmp_path)  # a directory, as .NET's File.OpenHandle reports it
+        assert isinstance(denied.value, PermissionError)
         # nothing was sent by the failed calls
         s.shutdown(SocketShutdown.Send)
     assert p.result() == (0, sha256())
@@ -107,3 +110,16 @@ def test_send_file_on_a_socket_that_is_not_connected(random_file):
         assert error.value.message == "The operation is not allowed on non-connected sockets."
         with pytest.raises(apmnet.NotSupportedError):
             s.send_file(path)
+
+
+def test_reuse_socket_lets_the_socket_connect_again(peer):
+    first, second = peer(sink), peer(sink)
+    with connect(first.port) as s:
+        reuse = TransmitFileOptions.Disconnect | TransmitFileOptions.ReuseSocket
+        s.end_send_file(s.begin_send_file(None, b"first", flags=reuse))
+        assert not s.connected
+        assert first.result() == (5, sha256(b"first"))
+        s.connect("127.0.0.1", second.port)
+        s.send(b"second")
+        s.shutdown(SocketShutdown.Send)
+    assert second.result() == (6, sha256(b"second"))

@@ -1,5 +1,6 @@
 """Socket: synchronous calls, Begin/End, and callbacks arriving from the library's engine threads."""
 
+import ctypes
 import socket
 import threading
 
@@ -7,7 +8,7 @@ import pytest
 
 import apmnet
 from apmnet import SocketShutdown
-from conftest import HANG_GUARD, connect, echo, gated, hold, sha256
+from conftest import HANG_GUARD, connect, echo, gated, hold
 
 
 def receive_exactly(sock, count):
@@ -92,7 +93,7 @@ def test_ipv6_loopback():
         listener.listen(1)
         port = listener.local_end_point[1]
         with apmnet.Socket(apmnet.AddressFamily.InterNetworkV6) as client:
-            client.connect("::1", port)
+            client.connect(("::1", port))  # an end point tuple works too
             with listener.accept() as server_side:
                 assert client.remote_end_point == ("::1", port)
                 client.send(b"six")
@@ -269,3 +270,107 @@ def test_close_completes_pending_operations_and_end_reports_disposed(peer):
         s.close()  # idempotent
     finally:
         release.set()
+
+
+def test_deep_chains_of_inline_completions_do_not_grow_the_stack(peer):
+    """Each callback starts the next send, which completes inside Begin. The library's stack-dive
+    guard must move some callbacks to an engine thread, or Python's recursion limit is hit."""
+    p = peer(echo)
+    total = 3000
+    with connect(p.port) as s:
+        state = {"count": 0, "depth": 0, "max_depth": 0, "error": None}
+        done = threading.Event()
+
+        def on_sent(result):
+            state["depth"] += 1
+            state["max_depth"] = max(state["max_depth"], state["depth"])
+            try:
+                s.end_send(result)
+                state["count"] += 1
+                if state["count"] == total:
+                    done.set()
+                else:
+                    s.begin_send(b"x", callback=on_sent)
+            except BaseException as error:
+                state["error"] = error
+                done.set()
+            finally:
+                state["depth"] -= 1
+
+        s.begin_send(b"x", callback=on_sent)
+        assert done.wait(HANG_GUARD)
+        assert state["error"] is None, repr(state["error"])
+        assert state["count"] == total
+        assert state["max_depth"] < total
+
+
+def test_end_blocks_until_the_operation_completes(peer):
+    gate = threading.Event()
+    p = peer(gated(gate, lambda conn: conn.sendall(b"later")))
+    with connect(p.port) as s:
+        buffer = bytearray(5)
+        result = s.begin_receive(buffer)
+        opener = threading.Timer(0.05, gate.set)  # whenever it fires, End must wait for the data
+        opener.start()
+        n = s.end_receive(result)
+        opener.join()
+        assert 0 < n <= 5 and buffer[:n] == b"later"[:n]
+
+
+def test_closing_the_socket_from_its_own_callback(peer):
+    gate = threading.Event()
+    p = peer(gated(gate, lambda conn: conn.sendall(b"bye")))
+    done = threading.Event()
+    outcome = {}
+    s = connect(p.port)
+
+    def on_receive(result):
+        try:
+            outcome["count"] = s.end_receive(result)
+            s.close()
+            outcome["closed"] = True
+        except BaseException as error:
+            outcome["error"] = error
+        done.set()
+
+    s.begin_receive(bytearray(8), callback=on_receive)
+    gate.set()
+    assert done.wait(HANG_GUARD)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["closed"] and outcome["count"] > 0
+    with pytest.raises(apmnet.ObjectDisposedError):
+        s.begin_receive(bytearray(1))
+
+
+def test_receive_timeout_on_a_silent_peer(peer):
+    release = threading.Event()
+    p = peer(hold(release))
+    try:
+        with connect(p.port) as s:
+            s.receive_timeout = 50
+            with pytest.raises(apmnet.SocketException) as caught:
+                s.receive(bytearray(1))
+            assert caught.value.socket_error_code == apmnet.SocketError.TimedOut
+    finally:
+        release.set()
+
+
+def test_async_result_state_is_the_id_the_bindings_passed(peer):
+    p = peer(echo)
+    with connect(p.port) as s:
+        result = s.begin_send(b"state")
+        state = ctypes.c_void_p()
+        assert apmnet._native.lib.apm_async_result_state(result._handle, ctypes.byref(state)) == 0
+        assert state.value == result._id
+        s.end_send(result)
+
+
+def test_second_end_send_names_the_method(peer):
+    p = peer(echo)
+    with connect(p.port) as s:
+        result = s.begin_send(b"once")
+        s.end_send(result)
+        with pytest.raises(apmnet.InvalidOperationError) as caught:
+            s.end_send(result)
+        assert caught.value.message == ("EndSend can only be called once for each asynchronous "
+                                        "operation.")

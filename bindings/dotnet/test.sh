@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# .NET wrapper tests (make test-dotnet): dotnet.sh provides Mono's mcs and a real .NET 8 runtime, cached in
+# APMNET_PEERS_CACHE (default $HOME/.cache/apmnet-peers, outside the repository). The wrapper and its
+# tests are compiled with mcs into target/dotnet and run on .NET 8 against APMNET_LIBRARY, or else the
+# newer of target/release and target/debug. Arguments select tests by name.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+eval "$(bash "$here/dotnet.sh" "${APMNET_PEERS_CACHE:-$HOME/.cache/apmnet-peers}")"
+
+if [ -z "${APMNET_LIBRARY:-}" ]; then
+  for candidate in "$root/target/release/libapmnet.so" "$root/target/debug/libapmnet.so"; do
+    if [ -f "$candidate" ] && { [ -z "${APMNET_LIBRARY:-}" ] || [ "$candidate" -nt "$APMNET_LIBRARY" ]; }; then
+      APMNET_LIBRARY=$candidate
+    fi
+  done
+fi
+if [ -z "${APMNET_LIBRARY:-}" ]; then
+  echo "bindings/dotnet/test.sh: no libapmnet.so; run 'cargo build --release' first or set APMNET_LIBRARY" >&2
+  exit 1
+fi
+export APMNET_LIBRARY
+echo "bindings/dotnet/test.sh: testing $APMNET_LIBRARY" >&2
+
+out=$root/target/dotnet
+mkdir -p "$out"
+references=(-noconfig -nologo -warnaserror -r:System.dll -r:System.Core.dll)
+mcs "${references[@]}" -target:library -out:"$out/Apmnet.dll" "$here"/src/*.cs
+mcs "${references[@]}" -r:"$out/Apmnet.dll" -out:"$out/Tests.exe" "$here"/tests/*.cs
+
+cd "$out"
+exec "$APMNET_DOTNET" exec --runtimeconfig "$APMNET_DOTNET_CONFIG" Tests.exe "$@"
