@@ -366,10 +366,12 @@ apm_status apm_stream_write(apm_stream *stream, const uint8_t *buffer, size_t bu
 // Read, blocking until at least one byte is available; writes how many (0 = end of stream).
 apm_status apm_stream_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *bytes_read);
 
-// CanRead: 1 if the stream is open and readable.
+// CanRead: 1 if the stream is open and readable; 0 once it is closed (as .NET after Dispose).
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not a stream handle).
 apm_status apm_stream_can_read(apm_stream *stream, int32_t *can_read);
 
-// CanWrite: 1 if the stream is open and writable.
+// CanWrite: 1 if the stream is open and writable; 0 once it is closed.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 apm_status apm_stream_can_write(apm_stream *stream, int32_t *can_write);
 
 // Close (Dispose): pending operations complete (callbacks run once; End reports

@@ -117,13 +117,21 @@ fn run_compiler(mut cmd: Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// The cdylib the C programs link against. `cargo test` builds the library only as an rlib for
+/// the test binaries, so build the cdylib here (same profile; a no-op when it is fresh).
 fn shared_library() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--lib", "--quiet"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir().file_name().and_then(|n| n.to_str()) == Some("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "cargo build --lib failed");
+    });
     let lib = profile_dir().join("libapmnet.so");
-    assert!(
-        lib.exists(),
-        "{} does not exist: the cdylib must be built before the C harness runs",
-        lib.display()
-    );
+    assert!(lib.exists(), "{} does not exist after cargo build --lib", lib.display());
     lib
 }
 
