@@ -23,6 +23,48 @@
 #define APM_VERSION_NUMBER ((APM_VERSION_MAJOR << 16) | (APM_VERSION_MINOR << 8) | APM_VERSION_PATCH)
 
 
+// SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
+#define APM_SSL_PROTOCOLS_NONE 0
+
+// SslProtocols.Ssl2 (not supported).
+#define APM_SSL_PROTOCOLS_SSL2 12
+
+// SslProtocols.Ssl3 (not supported).
+#define APM_SSL_PROTOCOLS_SSL3 48
+
+// SslProtocols.Tls (TLS 1.0; only when asked for explicitly).
+#define APM_SSL_PROTOCOLS_TLS 192
+
+// SslProtocols.Tls11 (only when asked for explicitly).
+#define APM_SSL_PROTOCOLS_TLS11 768
+
+// SslProtocols.Tls12.
+#define APM_SSL_PROTOCOLS_TLS12 3072
+
+// SslProtocols.Tls13.
+#define APM_SSL_PROTOCOLS_TLS13 12288
+
+// SslPolicyErrors.None.
+#define APM_SSL_POLICY_ERRORS_NONE 0
+
+// SslPolicyErrors.RemoteCertificateNotAvailable.
+#define APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NOT_AVAILABLE 1
+
+// SslPolicyErrors.RemoteCertificateNameMismatch.
+#define APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH 2
+
+// SslPolicyErrors.RemoteCertificateChainErrors.
+#define APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS 4
+
+// ChannelBindingKind.Unknown.
+#define APM_CHANNEL_BINDING_KIND_UNKNOWN 0
+
+// ChannelBindingKind.Unique (0x19): tls-unique, the first Finished message.
+#define APM_CHANNEL_BINDING_KIND_UNIQUE 25
+
+// ChannelBindingKind.Endpoint (0x1A): tls-server-end-point, the hash of the server certificate.
+#define APM_CHANNEL_BINDING_KIND_ENDPOINT 26
+
 // AddressFamily.InterNetwork (IPv4).
 #define APM_ADDRESS_FAMILY_INTER_NETWORK 2
 
@@ -215,9 +257,19 @@
 // SocketError.NoData.
 #define APM_SOCKET_ERROR_NO_DATA 11004
 
+// sizeof(SEC_CHANNEL_BINDINGS).
+#define HEADER_LEN 32
+
+// The channel bindings of one authenticated SslStream (a snapshot: they never change).
+typedef struct TransportContext TransportContext;
+
 // One asynchronous operation (IAsyncResult). Opaque; handed out by a Begin function and
 // released by the matching End function.
 typedef struct apm_async_result apm_async_result;
+
+// An X.509 certificate, with its private key when it was loaded with one
+// (X509Certificate2). Opaque; released by `apm_certificate_close`.
+typedef struct apm_certificate apm_certificate;
 
 // A socket (System.Net.Sockets.Socket). Opaque; released by `apm_socket_close`.
 typedef struct apm_socket apm_socket;
@@ -226,8 +278,38 @@ typedef struct apm_socket apm_socket;
 // caller defines). Opaque; released by `apm_stream_close`.
 typedef struct apm_stream apm_stream;
 
+// The TransportContext of an SslStream: its channel bindings. Opaque; released by
+// `apm_transport_context_close`.
+typedef struct apm_transport_context apm_transport_context;
+
 // A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind.
 typedef int32_t apm_status;
+
+// How the caller's stream reports that an operation ended: `apm_custom_stream_complete`.
+typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);
+
+// The functions of a stream defined by the caller. `ctx` is the pointer given to
+// `apm_stream_create_custom`.
+//
+// * `begin_read(ctx, buffer, count, complete, token)`: start reading up to `count` (> 0) bytes
+//   into `buffer`; when done, call `complete(token, APM_OK, bytes_read)` (0 = end of stream) or
+//   `complete(token, status, 0)` with a negative APM_E_* status. The buffer stays valid until
+//   then.
+// * `begin_write(ctx, buffer, count, complete, token)`: start writing `count` (> 0) bytes; when
+//   done, `complete(token, APM_OK, bytes_written)`. Fewer than `count` bytes is fine: the rest
+//   is asked for with another `begin_write`.
+// * `close(ctx)` (may be NULL): called once when the stream is closed. Operations still pending
+//   must still be completed (any status); their results then report APM_E_OBJECT_DISPOSED.
+//
+// `complete` may be called from any thread, also from inside `begin_read`/`begin_write`, and
+// exactly once per token. A `begin_*` that returns a status other than APM_OK started nothing
+// and must not complete its token. At most one read and one write are pending at a time when the
+// stream is used by an SslStream. `begin_read` and `begin_write` are required.
+typedef struct {
+  apm_status (*begin_read)(void *ctx, uint8_t *buffer, size_t count, apm_custom_complete_fn complete, uint64_t token);
+  apm_status (*begin_write)(void *ctx, const uint8_t *buffer, size_t count, apm_custom_complete_fn complete, uint64_t token);
+  void (*close)(void *ctx);
+} apm_stream_vtable;
 
 // AsyncCallback: called exactly once when the operation completes, with the result Begin
 // returned and the state given to Begin. It runs on the thread that called Begin, before Begin
@@ -241,6 +323,25 @@ typedef void (*apm_async_callback)(apm_async_result *result, void *state);
 // on the thread doing the transfer after each batch the kernel accepted, never after the
 // completion callback. `state` is the state given to Begin.
 typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_sent, void *state);
+
+// RemoteCertificateValidationCallback: decides whether the peer's certificate is accepted;
+// returns nonzero to accept. It runs once per handshake, as soon as the peer's certificate
+// arrived (or at the end of the handshake when none came), on the thread driving the handshake,
+// with no library lock held. `certificate` (NULL when the peer sent none) and the `chain_len`
+// handles of `chain` (from the peer's certificate towards the root) are valid during the call
+// only; `ssl_policy_errors` holds APM_SSL_POLICY_ERRORS_* flags. `sender` is the SslStream.
+// Without a callback a certificate is accepted only with no policy errors.
+typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender, apm_certificate *certificate, apm_certificate *const *chain, size_t chain_len, int32_t ssl_policy_errors, void *state);
+
+// LocalCertificateSelectionCallback: chooses the certificate to present. A client calls it when
+// the server asks for a certificate (`local_certificates` then holds the client certificate
+// given to authenticate, if any; `acceptable_issuers` the server's list of CA names;
+// `remote_certificate` the server's certificate when it already arrived, else NULL). A server
+// authenticated without a certificate calls it once the client's hello arrived (`target_host`
+// is then the SNI name, "" when none). All pointers are valid during the call only. Return a
+// certificate handle with a private key (it stays the caller's to close; the stream keeps its own
+// reference), or NULL for none. Runs with no library lock held.
+typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream *sender, const char *target_host, apm_certificate *const *local_certificates, size_t local_len, apm_certificate *remote_certificate, const char *const *acceptable_issuers, size_t issuers_len, void *state);
 
 // Success.
 #define APM_OK 0
@@ -304,6 +405,8 @@ typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_s
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -326,6 +429,74 @@ apm_status apm_async_result_wait(const apm_async_result *result, int32_t timeout
 // AsyncState: writes the state pointer given to Begin (the same one the callback receives).
 // Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 apm_status apm_async_result_state(const apm_async_result *result, void **state);
+
+// Loads a certificate from a PEM file (`new X509Certificate2(path)` /
+// `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
+// ones its chain (sent along by a server or client). The private key comes from `key_path`
+// (PEM, PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path`
+// itself if it holds one. The caller owns `*certificate` (`apm_certificate_close`).
+// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PEM, no certificate, a key that does not
+// match; OpenSSL's reason is the inner message).
+apm_status apm_certificate_load_pem_file(const char *cert_path, const char *key_path, apm_certificate **certificate);
+
+// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem`
+// may be NULL (then a key inside `cert_pem` is used when there is one).
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+apm_status apm_certificate_load_pem(const uint8_t *cert_pem, size_t cert_len, const uint8_t *key_pem, size_t key_len, apm_certificate **certificate);
+
+// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`).
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+apm_status apm_certificate_load_der(const uint8_t *der, size_t der_len, apm_certificate **certificate);
+
+// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file
+// (`new X509Certificate2(path, password)`); `password` NULL means the empty password.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PKCS#12), APM_E_INVALID_CREDENTIAL (wrong
+// password: "The certificate data cannot be read with the provided password, the password may be
+// incorrect.").
+apm_status apm_certificate_load_pkcs12_file(const char *path, const char *password, apm_certificate **certificate);
+
+// Releases a certificate handle. Streams that use the certificate keep their own reference, so
+// it may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+apm_status apm_certificate_close(apm_certificate *certificate);
+
+// Subject: the distinguished name as .NET writes it, most specific part first
+// ("CN=localhost, O=apmnet, C=US"). Copied as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+apm_status apm_certificate_get_subject(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *subject_len);
+
+// Issuer, formatted as the subject.
+apm_status apm_certificate_get_issuer(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *issuer_len);
+
+// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits.
+apm_status apm_certificate_get_thumbprint(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *thumbprint_len);
+
+// RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
+// `data_len` (call with a NULL buffer and 0 to learn the size).
+apm_status apm_certificate_get_raw_data(apm_certificate *certificate, uint8_t *buffer, size_t buffer_len, size_t *data_len);
+
+// HasPrivateKey: 1 when the certificate was loaded with its private key.
+apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t *has_private_key);
+
+// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
+apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
+
+// Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
+// System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` must stay
+// valid until `close` was called. The stream can read and write, and works with every
+// `apm_stream_*` function and as the inner stream of an SslStream. The caller owns `*stream`
+// (`apm_stream_close`).
+// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing).
+apm_status apm_stream_create_custom(const apm_stream_vtable *vtable, void *ctx, apm_stream **stream);
+
+// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end
+// of stream) or written, or a negative APM_E_* status (the operation then fails with it; an
+// unknown value is reported as APM_E_IO). Callable from any thread, once per token; the
+// operation's callback may run inside this call.
+// Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
+apm_status apm_custom_stream_complete(uint64_t token, apm_status status, size_t bytes);
 
 // `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE
 // or _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the
@@ -552,6 +723,162 @@ apm_status apm_socket_begin_send_file_with_progress(apm_socket *socket, const ch
 // EndSendFile: waits, releases `result`, reports the transfer's outcome. After a Disconnect the
 // socket is no longer Connected. Errors: the End rules, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_end_send_file(apm_socket *socket, apm_async_result *result);
+
+// `new SslStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing the
+// SslStream closes the inner stream and releases its handle too (as a NetworkStream that owns
+// its socket does). `inner` may be any stream: a NetworkStream, a custom stream, another
+// SslStream. The caller owns `*stream` (`apm_stream_close`).
+// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_OBJECT_DISPOSED (a closed inner stream),
+// APM_E_ARGUMENT ("The stream has to be read/write.").
+apm_status apm_ssl_stream_create(apm_stream *inner, int32_t leave_inner_stream_open, apm_stream **stream);
+
+// Sets the RemoteCertificateValidationCallback (NULL removes it); only before authentication.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an SslStream), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (authentication already started).
+apm_status apm_ssl_stream_set_validation_callback(apm_stream *stream, apm_remote_certificate_validation_callback callback, void *state);
+
+// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
+// Errors as `apm_ssl_stream_set_validation_callback`.
+apm_status apm_ssl_stream_set_selection_callback(apm_stream *stream, apm_local_certificate_selection_callback callback, void *state);
+
+// Trusts exactly the CA certificates of the PEM file at `path` instead of the system trust store
+// when validating the peer (NULL: the system store again); only before authentication. For
+// private CAs and tests.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (no certificate in the file), APM_E_INVALID_OPERATION.
+apm_status apm_ssl_stream_set_trusted_ca_file(apm_stream *stream, const char *path);
+
+// SslClientAuthenticationOptions/SslServerAuthenticationOptions.ApplicationProtocols: the ALPN
+// protocol names (`count` NUL-terminated strings, e.g. "h2", "http/1.1") offered by a client, or
+// accepted by a server (in the server's order of preference); only before authentication.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a name empty or longer than 255 bytes),
+// APM_E_INVALID_OPERATION.
+apm_status apm_ssl_stream_set_application_protocols(apm_stream *stream, const char *const *protocols, size_t count);
+
+// AuthenticateAsClient(targetHost, clientCertificates, enabledSslProtocols,
+// checkCertificateRevocation), blocking until the handshake is done. `target_host` is sent as
+// SNI (unless it is an IP address) and the server certificate must match it (NULL or "": no SNI
+// and no name check). `client_certificate` (NULL: none) is presented when the server asks for
+// one. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
+// `check_certificate_revocation` the chain must come with CRLs in the trust store (there is no
+// network fetching), as .NET's offline revocation check. The peer is validated against the
+// system trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+// (already authenticated), APM_E_NOT_SUPPORTED (an authentication is running; no supported
+// protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE (unknown protocol flags),
+// APM_E_AUTHENTICATION (the handshake or the certificate validation failed; OpenSSL's reason is
+// the inner message), APM_E_IO (the transport failed or closed: "Authentication failed because
+// the remote party has closed the transport stream."). A failed authentication is stored: every
+// later call on the stream reports it.
+apm_status apm_ssl_stream_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
+
+// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously. Errors
+// of the arguments and of the stream's state come from Begin (no callback runs); the handshake's
+// outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+apm_status apm_ssl_stream_begin_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome (the
+// errors of `apm_ssl_stream_authenticate_as_client`), after the End checks (APM_E_ARGUMENT_NULL,
+// APM_E_ARGUMENT for a foreign result, APM_E_INVALID_OPERATION for a second End).
+apm_status apm_ssl_stream_end_authenticate_as_client(apm_stream *stream, apm_async_result *result);
+
+// AuthenticateAsServer(serverCertificate, clientCertificateRequired, enabledSslProtocols,
+// checkCertificateRevocation), blocking. `server_certificate` must have its private key; it may
+// be NULL only when a selection callback is set (it then chooses, knowing the client's SNI).
+// With `client_certificate_required` the client is asked for a certificate and one is required
+// unless the validation callback accepts its absence. Errors as the client form, plus
+// APM_E_ARGUMENT_NULL ("serverCertificate") and APM_E_AUTHENTICATION ("The server mode SSL must
+// use a certificate with the associated private key.").
+apm_status apm_ssl_stream_authenticate_as_server(apm_stream *stream, apm_certificate *server_certificate, int32_t client_certificate_required, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
+
+// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously.
+apm_status apm_ssl_stream_begin_authenticate_as_server(apm_stream *stream, apm_certificate *server_certificate, int32_t client_certificate_required, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndAuthenticateAsServer: as `apm_ssl_stream_end_authenticate_as_client`.
+apm_status apm_ssl_stream_end_authenticate_as_server(apm_stream *stream, apm_async_result *result);
+
+// ShutdownAsync, blocking: sends the TLS close_notify alert (after a pending write, if any);
+// later writes fail with APM_E_INVALID_OPERATION ("Write operations are not allowed after the
+// channel was shutdown."). Reads go on. Closing without shutdown sends no close_notify (as .NET).
+// Errors: APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already),
+// the stored authentication failure, APM_E_IO (the transport failed).
+apm_status apm_ssl_stream_shutdown(apm_stream *stream);
+
+// Begin form of `apm_ssl_stream_shutdown`.
+apm_status apm_ssl_stream_begin_shutdown(apm_stream *stream, apm_async_callback callback, void *state, apm_async_result **result);
+
+// End form of `apm_ssl_stream_shutdown`.
+apm_status apm_ssl_stream_end_shutdown(apm_stream *stream, apm_async_result *result);
+
+// IsAuthenticated: 1 after a successful handshake.
+// Errors (all property getters): APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+apm_status apm_ssl_stream_is_authenticated(apm_stream *stream, int32_t *value);
+
+// IsServer: 1 when the stream authenticated (or is authenticating) as the server.
+apm_status apm_ssl_stream_is_server(apm_stream *stream, int32_t *value);
+
+// IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
+apm_status apm_ssl_stream_is_encrypted(apm_stream *stream, int32_t *value);
+
+// IsSigned: 1 once authenticated.
+apm_status apm_ssl_stream_is_signed(apm_stream *stream, int32_t *value);
+
+// IsMutuallyAuthenticated: 1 when both sides presented a certificate.
+apm_status apm_ssl_stream_is_mutually_authenticated(apm_stream *stream, int32_t *value);
+
+// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
+// Errors: as the other getters, plus the not-authenticated error (APM_E_INVALID_OPERATION) and
+// the stored authentication failure (the getters of the negotiated session all do this).
+apm_status apm_ssl_stream_get_ssl_protocol(apm_stream *stream, int32_t *protocol);
+
+// NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
+// TLS_AES_256_GCM_SHA384).
+apm_status apm_ssl_stream_get_cipher_suite(apm_stream *stream, int32_t *cipher_suite);
+
+// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied as
+// `apm_last_error_message` copies.
+apm_status apm_ssl_stream_get_cipher_suite_name(apm_stream *stream, char *buffer, size_t buffer_len, size_t *name_len);
+
+// NegotiatedApplicationProtocol: the ALPN protocol agreed on (no bytes when none). Copies up to
+// `buffer_len` bytes and writes the full length to `protocol_len`.
+apm_status apm_ssl_stream_get_application_protocol(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t *protocol_len);
+
+// TargetHostName: the client's target host; on a server, the SNI name the client sent ("" when
+// none). Copied as `apm_last_error_message` copies.
+apm_status apm_ssl_stream_get_target_host_name(apm_stream *stream, char *buffer, size_t buffer_len, size_t *name_len);
+
+// RemoteCertificate: a new handle for the peer's certificate (the caller closes it), or NULL
+// when there is none or the stream is not authenticated.
+apm_status apm_ssl_stream_get_remote_certificate(apm_stream *stream, apm_certificate **certificate);
+
+// LocalCertificate: a new handle for the certificate this side presented, or NULL.
+apm_status apm_ssl_stream_get_local_certificate(apm_stream *stream, apm_certificate **certificate);
+
+// TransportContext: a new handle (the caller closes it with `apm_transport_context_close`)
+// whose channel bindings are those of the authenticated session; before authentication it
+// holds none (.NET's GetChannelBinding returning null).
+apm_status apm_ssl_stream_get_transport_context(apm_stream *stream, apm_transport_context **context);
+
+// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
+// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32
+// set, native byte order), then "tls-unique:" or "tls-server-end-point:" and the token.
+// `kind`: APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or
+// _ENDPOINT (the hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both
+// sides use the server's certificate). Copies up to `buffer_len` bytes and writes the full size
+// to `binding_len`; 0 means there is no binding of that kind (null in .NET: not authenticated,
+// or an unknown kind).
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a bad handle; a server certificate whose
+// signature algorithm names no single hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
+apm_status apm_transport_context_get_channel_binding(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *binding_len);
+
+// The raw token of a channel binding (no header, no prefix): the Finished message for
+// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
+// `apm_transport_context_get_channel_binding`.
+apm_status apm_transport_context_get_channel_binding_token(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *token_len);
+
+// Releases a TransportContext handle; closing a closed one is a no-op.
+// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+apm_status apm_transport_context_close(apm_transport_context *context);
 
 // The library version, "MAJOR.MINOR.PATCH" (static storage; never free it).
 const char *apm_version(void);

@@ -20,6 +20,10 @@ pub enum Kind {
     Socket = 1,
     AsyncResult = 2,
     NetworkStream = 3,
+    SslStream = 4,
+    Certificate = 5,
+    TransportContext = 6,
+    CustomStream = 7,
 }
 
 impl Kind {
@@ -28,6 +32,10 @@ impl Kind {
             1 => Some(Kind::Socket),
             2 => Some(Kind::AsyncResult),
             3 => Some(Kind::NetworkStream),
+            4 => Some(Kind::SslStream),
+            5 => Some(Kind::Certificate),
+            6 => Some(Kind::TransportContext),
+            7 => Some(Kind::CustomStream),
             _ => None,
         }
     }
@@ -38,6 +46,10 @@ impl Kind {
             Kind::Socket => "System.Net.Sockets.Socket",
             Kind::AsyncResult => "System.IAsyncResult",
             Kind::NetworkStream => "System.Net.Sockets.NetworkStream",
+            Kind::SslStream => "System.Net.Security.SslStream",
+            Kind::Certificate => "System.Security.Cryptography.X509Certificates.X509Certificate2",
+            Kind::TransportContext => "System.Net.TransportContext",
+            Kind::CustomStream => "System.IO.Stream",
         }
     }
 }
@@ -48,6 +60,8 @@ pub enum Object {
     Socket(Arc<Socket>),
     AsyncResult(Arc<AsyncResult>),
     Stream(Arc<dyn Stream>),
+    Certificate(Arc<crate::tls::Certificate>),
+    TransportContext(Arc<crate::tls::TransportContext>),
 }
 
 /// A handle value.

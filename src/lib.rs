@@ -6,9 +6,11 @@
 //! knows nothing of sockets.
 
 pub mod async_result;
+pub mod custom_stream;
 pub mod engine;
 pub mod error;
 pub mod ffi;
 pub mod handle;
 pub mod net;
 pub mod stream;
+pub mod tls;

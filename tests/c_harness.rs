@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 /// The areas with their own `#[test]`; any other `ffi-tests/*.c` file runs
 /// in `ffi_other_areas`.
-const KNOWN_AREAS: &[&str] = &["errors", "async_result", "socket", "send_file", "stream"];
+const KNOWN_AREAS: &[&str] = &["errors", "async_result", "socket", "send_file", "stream", "ssl"];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -556,6 +556,11 @@ fn ffi_send_file() {
 #[test]
 fn ffi_stream() {
     run_area("stream");
+}
+
+#[test]
+fn ffi_ssl() {
+    run_area("ssl");
 }
 
 /// Area files added later (one per C class) run here until they get their own #[test].

@@ -4,9 +4,12 @@
 #![allow(non_camel_case_types)]
 
 pub mod async_result;
+pub mod certificate;
+pub mod custom_stream;
 pub mod network_stream;
 pub mod runtime;
 pub mod socket;
+pub mod ssl_stream;
 pub mod status;
 
 use crate::async_result::{AsyncResult, Completion, OpKind, Outcome};
@@ -101,7 +104,7 @@ pub(crate) fn socket_of(p: *const apm_socket) -> Result<Arc<Socket>> {
 }
 
 fn is_stream_kind(kind: Kind) -> bool {
-    matches!(kind, Kind::NetworkStream)
+    matches!(kind, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream)
 }
 
 pub(crate) fn stream_of(p: *const apm_stream) -> Result<Arc<dyn Stream>> {

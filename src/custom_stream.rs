@@ -1,0 +1,206 @@
+//! A Stream whose reads and writes are done by the caller (System.IO.Stream subclassed in C).
+//!
+//! The caller's functions start an operation and report its end later (or at once) through
+//! `complete(token, status, bytes)`: the token names the pending operation, and a token that is
+//! unknown or already completed is refused, so a confused caller gets an error instead of
+//! corrupting another operation. A write reported as partly done is continued with the rest.
+
+use crate::async_result::{Completion, Value};
+use crate::error::{code, Error, Result};
+use crate::handle::Kind;
+use crate::stream::{ConstBuf, MutBuf, Stream};
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
+
+pub const CLASS_NAME: &str = "System.IO.Stream";
+
+/// The caller's side of a custom stream.
+pub trait CustomOps: Send + Sync {
+    /// Starts reading up to `buf.len` bytes; the end is reported with `complete(token, ...)`.
+    /// Err: nothing was started (and `complete` must not be called for `token`).
+    fn begin_read(&self, buf: MutBuf, token: u64) -> Result<()>;
+    /// Starts writing `buf`; the end (bytes written) is reported with `complete(token, ...)`.
+    fn begin_write(&self, buf: ConstBuf, token: u64) -> Result<()>;
+    /// The stream is closed (called once).
+    fn close(&self);
+}
+
+enum Pending {
+    Read { done: Completion },
+    Write { buf: ConstBuf, pos: usize, done: Completion },
+}
+
+struct Entry {
+    stream: Arc<CustomStream>,
+    op: Pending,
+}
+
+static TOKENS: LazyLock<Mutex<HashMap<u64, Entry>>> = LazyLock::new(Default::default);
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+pub struct CustomStream {
+    me: Weak<CustomStream>,
+    ops: Box<dyn CustomOps>,
+    closed: AtomicBool,
+}
+
+fn failure(status: i32, what: &str) -> Error {
+    let known = crate::error::code::name(status) != "APM_UNKNOWN" && status != code::OK;
+    let status = if known { status } else { code::IO };
+    Error::new(status, format!("The custom stream's {what} operation failed ({}).", crate::error::code::name(status)))
+}
+
+impl CustomStream {
+    pub fn new(ops: Box<dyn CustomOps>) -> Arc<CustomStream> {
+        Arc::new_cyclic(|me| CustomStream { me: me.clone(), ops, closed: AtomicBool::new(false) })
+    }
+
+    fn arc(&self) -> Arc<CustomStream> {
+        self.me.upgrade().expect("a custom stream in use is alive")
+    }
+
+    /// Starts `op`; on failure nothing is pending and the operation comes back with the error.
+    fn begin(&self, op: Pending, read_target: Option<MutBuf>) -> std::result::Result<(), (Error, Option<Pending>)> {
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let write_target = match &op {
+            // SAFETY: pos <= len within the caller's buffer.
+            Pending::Write { buf, pos, .. } => Some(ConstBuf { ptr: unsafe { buf.ptr.add(*pos) }, len: buf.len - pos }),
+            Pending::Read { .. } => None,
+        };
+        TOKENS.lock().insert(token, Entry { stream: self.arc(), op });
+        let started = match (read_target, write_target) {
+            (Some(b), _) => self.ops.begin_read(b, token),
+            (None, Some(b)) => self.ops.begin_write(b, token),
+            (None, None) => Err(Error::internal("an operation with no buffer")),
+        };
+        if let Err(e) = started {
+            // Nothing started: take the operation back (unless the caller completed it anyway).
+            if let Some(entry) = TOKENS.lock().remove(&token) {
+                return Err((e, Some(entry.op)));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::disposed(CLASS_NAME))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Reports the end of the operation `token`: `status` APM_OK (0) with the bytes read (0 = end of
+/// stream) or written, or a failure status.
+pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
+    let entry = TOKENS
+        .lock()
+        .remove(&token)
+        .ok_or_else(|| Error::argument("The token does not name a pending operation of a custom stream."))?;
+    let Entry { stream, op } = entry;
+    let closed = stream.closed.load(Ordering::Acquire);
+    match op {
+        Pending::Read { done } => {
+            let outcome = if closed {
+                Err(Error::disposed(CLASS_NAME))
+            } else if status != code::OK {
+                Err(failure(status, "read"))
+            } else {
+                Ok(Value::Bytes(bytes))
+            };
+            done(outcome);
+        }
+        Pending::Write { buf, pos, done } => {
+            let left = buf.len - pos;
+            if closed {
+                done(Err(Error::disposed(CLASS_NAME)));
+            } else if status != code::OK {
+                done(Err(failure(status, "write")));
+            } else if bytes > left {
+                done(Err(Error::new(code::IO, "The custom stream reported more bytes written than it was given.")));
+            } else if bytes == left {
+                done(Ok(Value::Bytes(buf.len)));
+            } else if bytes == 0 {
+                done(Err(Error::new(code::IO, "The custom stream wrote nothing (0 bytes) for a write.")));
+            } else {
+                // A partial write: the rest goes out as a new operation.
+                let rest = Pending::Write { buf, pos: pos + bytes, done };
+                if let Err((e, Some(Pending::Write { done, .. }))) = stream.begin(rest, None) {
+                    done(Err(e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits for an operation started with `start`.
+fn wait_for(start: impl FnOnce(Completion) -> Result<()>) -> Result<Value> {
+    let slot = Arc::new((Mutex::new(None), Condvar::new()));
+    let s = slot.clone();
+    start(Box::new(move |o| {
+        *s.0.lock() = Some(o);
+        s.1.notify_all();
+    }))?;
+    let mut g = slot.0.lock();
+    while g.is_none() {
+        slot.1.wait(&mut g);
+    }
+    g.take().unwrap_or_else(|| Err(Error::internal("an operation left no outcome")))
+}
+
+impl Stream for CustomStream {
+    fn kind(&self) -> Kind {
+        Kind::CustomStream
+    }
+
+    fn can_read(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
+    fn can_write(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
+    fn check(&self, _writing: bool) -> Result<()> {
+        self.check_open()
+    }
+
+    fn begin_write(&self, buf: ConstBuf, done: Completion) -> Result<()> {
+        self.check_open()?;
+        if buf.len == 0 {
+            done(Ok(Value::Bytes(0)));
+            return Ok(());
+        }
+        self.begin(Pending::Write { buf, pos: 0, done }, None).map_err(|(e, _)| e)
+    }
+
+    fn begin_read(&self, buf: MutBuf, done: Completion) -> Result<()> {
+        self.check_open()?;
+        if buf.len == 0 {
+            done(Ok(Value::Bytes(0)));
+            return Ok(());
+        }
+        self.begin(Pending::Read { done }, Some(buf)).map_err(|(e, _)| e)
+    }
+
+    fn write(&self, buf: ConstBuf) -> Result<()> {
+        wait_for(|done| self.begin_write(buf, done)).map(drop)
+    }
+
+    fn read(&self, buf: MutBuf) -> Result<usize> {
+        match wait_for(|done| self.begin_read(buf, done))? {
+            Value::Bytes(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.ops.close();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! X509Certificate2, as C sees it: load from PEM, DER or PKCS#12, read its properties, close.
+//! The buffer getters follow apm_last_error_message: text is copied NUL-terminated and truncated
+//! to the buffer, binary data is copied up to the buffer's size, and the optional length
+//! out-parameter receives the full length (without the NUL), so a caller can size a second call.
+
+use super::*;
+use crate::tls::Certificate;
+
+/// An X.509 certificate, with its private key when it was loaded with one
+/// (X509Certificate2). Opaque; released by `apm_certificate_close`.
+pub struct apm_certificate {
+    _private: [u8; 0],
+}
+
+pub(crate) fn certificate_of(p: *const apm_certificate) -> Result<Arc<Certificate>> {
+    if p.is_null() {
+        return Err(Error::argument_null("certificate"));
+    }
+    match handle::get(handle_of(p)) {
+        Lookup::Live(Object::Certificate(c)) => Ok(c),
+        Lookup::Stale(Kind::Certificate) => Err(Error::disposed(Kind::Certificate.class_name())),
+        _ => Err(wrong_kind("apm_certificate")),
+    }
+}
+
+/// An optional certificate argument: NULL means none.
+pub(crate) fn optional_certificate(p: *const apm_certificate) -> Result<Option<Arc<Certificate>>> {
+    if p.is_null() { Ok(None) } else { certificate_of(p).map(Some) }
+}
+
+/// A new handle for `cert` (the caller of the C function owns it).
+pub(crate) fn certificate_handle(cert: Arc<Certificate>) -> Result<*mut apm_certificate> {
+    let h = handle::insert(Kind::Certificate, Object::Certificate(cert))
+        .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
+    Ok(pointer_of(h))
+}
+
+fn hand_out(cert: Certificate, out: *mut *mut apm_certificate) -> Result<()> {
+    let p = certificate_handle(Arc::new(cert))?;
+    write_out(out, "certificate", p)
+}
+
+/// Copies `text` NUL-terminated into `buffer` (truncated) and writes its full length.
+pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text_len: *mut usize) -> Result<()> {
+    if buffer.is_null() && buffer_len > 0 {
+        return Err(Error::argument_null("buffer"));
+    }
+    if buffer_len > 0 {
+        let n = text.len().min(buffer_len - 1);
+        // SAFETY: the caller's buffer holds buffer_len bytes; we write n + 1 <= buffer_len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buffer as *mut u8, n);
+            *buffer.add(n) = 0;
+        }
+    }
+    if !text_len.is_null() {
+        // SAFETY: optional out-parameter, checked non-NULL.
+        unsafe { *text_len = text.len() };
+    }
+    Ok(())
+}
+
+/// Copies up to `buffer_len` bytes of `data` into `buffer` and writes the full length.
+pub(crate) fn copy_bytes(data: &[u8], buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> Result<()> {
+    if buffer.is_null() && buffer_len > 0 {
+        return Err(Error::argument_null("buffer"));
+    }
+    let n = data.len().min(buffer_len);
+    if n > 0 {
+        // SAFETY: the caller's buffer holds buffer_len >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buffer, n) };
+    }
+    if !data_len.is_null() {
+        // SAFETY: optional out-parameter, checked non-NULL.
+        unsafe { *data_len = data.len() };
+    }
+    Ok(())
+}
+
+fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(Error::argument_null(name));
+    }
+    // SAFETY: the caller passes `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Loads a certificate from a PEM file (`new X509Certificate2(path)` /
+/// `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
+/// ones its chain (sent along by a server or client). The private key comes from `key_path`
+/// (PEM, PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path`
+/// itself if it holds one. The caller owns `*certificate` (`apm_certificate_close`).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PEM, no certificate, a key that does not
+/// match; OpenSSL's reason is the inner message).
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_load_pem_file(cert_path: *const c_char, key_path: *const c_char, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({
+        need_out(certificate, "certificate")?;
+        let cert_path = str_arg(cert_path, "cert_path")?;
+        let key_path = if key_path.is_null() { None } else { Some(str_arg(key_path, "key_path")?) };
+        hand_out(Certificate::from_pem_files(cert_path, key_path)?, certificate)
+    })
+}
+
+/// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem`
+/// may be NULL (then a key inside `cert_pem` is used when there is one).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_load_pem(cert_pem: *const u8, cert_len: usize, key_pem: *const u8, key_len: usize, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({
+        need_out(certificate, "certificate")?;
+        let cert = bytes_arg(cert_pem, cert_len, "cert_pem")?;
+        let key = if key_pem.is_null() { None } else { Some(bytes_arg(key_pem, key_len, "key_pem")?) };
+        hand_out(Certificate::from_pem(cert, key)?, certificate)
+    })
+}
+
+/// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_load_der(der: *const u8, der_len: usize, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({
+        need_out(certificate, "certificate")?;
+        hand_out(Certificate::from_der(bytes_arg(der, der_len, "der")?)?, certificate)
+    })
+}
+
+/// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file
+/// (`new X509Certificate2(path, password)`); `password` NULL means the empty password.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PKCS#12), APM_E_INVALID_CREDENTIAL (wrong
+/// password: "The certificate data cannot be read with the provided password, the password may be
+/// incorrect.").
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(path: *const c_char, password: *const c_char, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({
+        need_out(certificate, "certificate")?;
+        let path = str_arg(path, "path")?;
+        let password = if password.is_null() { "" } else { str_arg(password, "password")? };
+        hand_out(Certificate::from_pkcs12_file(path, password)?, certificate)
+    })
+}
+
+/// Releases a certificate handle. Streams that use the certificate keep their own reference, so
+/// it may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_close(certificate: *mut apm_certificate) -> apm_status {
+    boundary!({
+        match certificate_of(certificate) {
+            Ok(_) => {
+                handle::remove(handle_of(certificate));
+                Ok(())
+            }
+            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// Subject: the distinguished name as .NET writes it, most specific part first
+/// ("CN=localhost, O=apmnet, C=US"). Copied as `apm_last_error_message` copies.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_get_subject(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, subject_len: *mut usize) -> apm_status {
+    boundary!({ copy_text(&certificate_of(certificate)?.subject(), buffer, buffer_len, subject_len) })
+}
+
+/// Issuer, formatted as the subject.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_get_issuer(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, issuer_len: *mut usize) -> apm_status {
+    boundary!({ copy_text(&certificate_of(certificate)?.issuer(), buffer, buffer_len, issuer_len) })
+}
+
+/// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_get_thumbprint(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, thumbprint_len: *mut usize) -> apm_status {
+    boundary!({ copy_text(&certificate_of(certificate)?.thumbprint(), buffer, buffer_len, thumbprint_len) })
+}
+
+/// RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
+/// `data_len` (call with a NULL buffer and 0 to learn the size).
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_get_raw_data(certificate: *mut apm_certificate, buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> apm_status {
+    boundary!({ copy_bytes(&certificate_of(certificate)?.der(), buffer, buffer_len, data_len) })
+}
+
+/// HasPrivateKey: 1 when the certificate was loaded with its private key.
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_has_private_key(certificate: *mut apm_certificate, has_private_key: *mut i32) -> apm_status {
+    boundary!({ write_out(has_private_key, "has_private_key", certificate_of(certificate)?.has_private_key() as i32) })
+}
+
+/// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
+#[no_mangle]
+pub unsafe extern "C" fn apm_certificate_get_validity(certificate: *mut apm_certificate, not_before: *mut i64, not_after: *mut i64) -> apm_status {
+    boundary!({
+        need_out(not_before, "not_before")?;
+        need_out(not_after, "not_after")?;
+        let (b, a) = certificate_of(certificate)?.validity()?;
+        write_out(not_before, "not_before", b)?;
+        write_out(not_after, "not_after", a)
+    })
+}

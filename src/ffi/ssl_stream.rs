@@ -1,0 +1,552 @@
+//! SslStream, as C sees it: creation over any apm_stream, the validation and selection callbacks,
+//! authentication as client or server (sync and Begin/End), shutdown, the properties and the
+//! TransportContext. Reads, writes and close are the shared `apm_stream_*` functions.
+//!
+//! Where .NET versions differ we follow .NET Framework (DESIGN.md section 1): a second BeginWrite
+//! while one is pending fails from BeginWrite with APM_E_NOT_SUPPORTED, and a second
+//! BeginAuthenticate while one runs fails from Begin the same way.
+
+use super::certificate::{apm_certificate, certificate_handle, certificate_of, copy_bytes, copy_text, optional_certificate};
+use super::*;
+use crate::tls::AuthOptions;
+use crate::tls::ssl_stream::{Mode, Session};
+use crate::tls::{SelectionArgs, SslStream, TransportContext, ValidationArgs};
+use std::ffi::CString;
+
+/// SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
+pub const APM_SSL_PROTOCOLS_NONE: i32 = 0;
+/// SslProtocols.Ssl2 (not supported).
+pub const APM_SSL_PROTOCOLS_SSL2: i32 = 12;
+/// SslProtocols.Ssl3 (not supported).
+pub const APM_SSL_PROTOCOLS_SSL3: i32 = 48;
+/// SslProtocols.Tls (TLS 1.0; only when asked for explicitly).
+pub const APM_SSL_PROTOCOLS_TLS: i32 = 192;
+/// SslProtocols.Tls11 (only when asked for explicitly).
+pub const APM_SSL_PROTOCOLS_TLS11: i32 = 768;
+/// SslProtocols.Tls12.
+pub const APM_SSL_PROTOCOLS_TLS12: i32 = 3072;
+/// SslProtocols.Tls13.
+pub const APM_SSL_PROTOCOLS_TLS13: i32 = 12288;
+/// SslPolicyErrors.None.
+pub const APM_SSL_POLICY_ERRORS_NONE: i32 = 0;
+/// SslPolicyErrors.RemoteCertificateNotAvailable.
+pub const APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NOT_AVAILABLE: i32 = 1;
+/// SslPolicyErrors.RemoteCertificateNameMismatch.
+pub const APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH: i32 = 2;
+/// SslPolicyErrors.RemoteCertificateChainErrors.
+pub const APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS: i32 = 4;
+/// ChannelBindingKind.Unknown.
+pub const APM_CHANNEL_BINDING_KIND_UNKNOWN: i32 = 0;
+/// ChannelBindingKind.Unique (0x19): tls-unique, the first Finished message.
+pub const APM_CHANNEL_BINDING_KIND_UNIQUE: i32 = 0x19;
+/// ChannelBindingKind.Endpoint (0x1A): tls-server-end-point, the hash of the server certificate.
+pub const APM_CHANNEL_BINDING_KIND_ENDPOINT: i32 = 0x1a;
+
+/// The TransportContext of an SslStream: its channel bindings. Opaque; released by
+/// `apm_transport_context_close`.
+pub struct apm_transport_context {
+    _private: [u8; 0],
+}
+
+/// RemoteCertificateValidationCallback: decides whether the peer's certificate is accepted;
+/// returns nonzero to accept. It runs once per handshake, as soon as the peer's certificate
+/// arrived (or at the end of the handshake when none came), on the thread driving the handshake,
+/// with no library lock held. `certificate` (NULL when the peer sent none) and the `chain_len`
+/// handles of `chain` (from the peer's certificate towards the root) are valid during the call
+/// only; `ssl_policy_errors` holds APM_SSL_POLICY_ERRORS_* flags. `sender` is the SslStream.
+/// Without a callback a certificate is accepted only with no policy errors.
+pub type apm_remote_certificate_validation_callback = Option<
+    unsafe extern "C" fn(
+        sender: *mut apm_stream,
+        certificate: *mut apm_certificate,
+        chain: *const *mut apm_certificate,
+        chain_len: usize,
+        ssl_policy_errors: i32,
+        state: *mut c_void,
+    ) -> i32,
+>;
+
+/// LocalCertificateSelectionCallback: chooses the certificate to present. A client calls it when
+/// the server asks for a certificate (`local_certificates` then holds the client certificate
+/// given to authenticate, if any; `acceptable_issuers` the server's list of CA names;
+/// `remote_certificate` the server's certificate when it already arrived, else NULL). A server
+/// authenticated without a certificate calls it once the client's hello arrived (`target_host`
+/// is then the SNI name, "" when none). All pointers are valid during the call only. Return a
+/// certificate handle with a private key (it stays the caller's to close; the stream keeps its own
+/// reference), or NULL for none. Runs with no library lock held.
+pub type apm_local_certificate_selection_callback = Option<
+    unsafe extern "C" fn(
+        sender: *mut apm_stream,
+        target_host: *const c_char,
+        local_certificates: *const *mut apm_certificate,
+        local_len: usize,
+        remote_certificate: *mut apm_certificate,
+        acceptable_issuers: *const *const c_char,
+        issuers_len: usize,
+        state: *mut c_void,
+    ) -> *mut apm_certificate,
+>;
+
+pub(crate) fn ssl_of(p: *const apm_stream) -> Result<Arc<SslStream>> {
+    let s = stream_of(p)?;
+    SslStream::downcast(&s).ok_or_else(|| wrong_kind("SslStream"))
+}
+
+fn transport_context_of(p: *const apm_transport_context) -> Result<Arc<TransportContext>> {
+    if p.is_null() {
+        return Err(Error::argument_null("context"));
+    }
+    match handle::get(handle_of(p)) {
+        Lookup::Live(Object::TransportContext(c)) => Ok(c),
+        Lookup::Stale(Kind::TransportContext) => Err(Error::disposed(Kind::TransportContext.class_name())),
+        _ => Err(wrong_kind("apm_transport_context")),
+    }
+}
+
+/// Certificate handles that live for one callback.
+struct TempHandles(Vec<Handle>);
+
+impl TempHandles {
+    fn add(&mut self, c: &Arc<crate::tls::Certificate>) -> *mut apm_certificate {
+        match certificate_handle(c.clone()) {
+            Ok(p) => {
+                self.0.push(handle_of(p));
+                p
+            }
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+}
+
+impl Drop for TempHandles {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            handle::remove(*h);
+        }
+    }
+}
+
+/// `new SslStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing the
+/// SslStream closes the inner stream and releases its handle too (as a NetworkStream that owns
+/// its socket does). `inner` may be any stream: a NetworkStream, a custom stream, another
+/// SslStream. The caller owns `*stream` (`apm_stream_close`).
+/// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_OBJECT_DISPOSED (a closed inner stream),
+/// APM_E_ARGUMENT ("The stream has to be read/write.").
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_create(inner: *mut apm_stream, leave_inner_stream_open: i32, stream: *mut *mut apm_stream) -> apm_status {
+    boundary!({
+        need_out(stream, "stream")?;
+        if inner.is_null() {
+            return Err(Error::argument_null("innerStream"));
+        }
+        let inner_stream = stream_of(inner)?;
+        let s = SslStream::new(inner_stream, leave_inner_stream_open != 0)?;
+        if leave_inner_stream_open == 0 {
+            let inner_handle = inner as usize;
+            s.set_on_close(Box::new(move || {
+                // SAFETY: a handle value; a stale one is recognised and ignored.
+                unsafe { super::network_stream::apm_stream_close(inner_handle as *mut apm_stream) };
+            }));
+        }
+        let dyn_s: Arc<dyn Stream> = s;
+        let h = handle::insert(Kind::SslStream, Object::Stream(dyn_s))
+            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
+        write_out(stream, "stream", to_pointer(h))
+    })
+}
+
+/// Sets the RemoteCertificateValidationCallback (NULL removes it); only before authentication.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an SslStream), APM_E_OBJECT_DISPOSED,
+/// APM_E_INVALID_OPERATION (authentication already started).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(stream: *mut apm_stream, callback: apm_remote_certificate_validation_callback, state: *mut c_void) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        let sender = stream as usize;
+        let state = state as usize;
+        let cb = callback.map(|f| {
+            Arc::new(move |args: &ValidationArgs| -> bool {
+                let mut temp = TempHandles(Vec::new());
+                let cert = args.certificate.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
+                let chain: Vec<*mut apm_certificate> = args.chain.iter().map(|c| temp.add(c)).collect();
+                // SAFETY: the caller's callback with handles valid for the call and its own state.
+                let r = unsafe { f(sender as *mut apm_stream, cert, chain.as_ptr(), chain.len(), args.errors, state as *mut c_void) };
+                r != 0
+            }) as crate::tls::ValidationCallback
+        });
+        s.set_validation_callback(cb)
+    })
+}
+
+/// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
+/// Errors as `apm_ssl_stream_set_validation_callback`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(stream: *mut apm_stream, callback: apm_local_certificate_selection_callback, state: *mut c_void) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        let sender = stream as usize;
+        let state = state as usize;
+        let cb = callback.map(|f| {
+            Arc::new(move |args: &SelectionArgs| -> Option<Arc<crate::tls::Certificate>> {
+                let mut temp = TempHandles(Vec::new());
+                let host = CString::new(args.target_host.replace('\0', "")).unwrap_or_default();
+                let local: Vec<*mut apm_certificate> = args.local.iter().map(|c| temp.add(c)).collect();
+                let remote = args.remote.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
+                let issuers: Vec<CString> = args.acceptable_issuers.iter().map(|i| CString::new(i.replace('\0', "")).unwrap_or_default()).collect();
+                let issuer_ptrs: Vec<*const c_char> = issuers.iter().map(|i| i.as_ptr()).collect();
+                // SAFETY: the caller's callback; every pointer is valid for the call.
+                let chosen = unsafe {
+                    f(sender as *mut apm_stream, host.as_ptr(), local.as_ptr(), local.len(), remote, issuer_ptrs.as_ptr(), issuer_ptrs.len(), state as *mut c_void)
+                };
+                if chosen.is_null() { None } else { certificate_of(chosen).ok() }
+            }) as crate::tls::SelectionCallback
+        });
+        s.set_selection_callback(cb)
+    })
+}
+
+/// Trusts exactly the CA certificates of the PEM file at `path` instead of the system trust store
+/// when validating the peer (NULL: the system store again); only before authentication. For
+/// private CAs and tests.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
+/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (no certificate in the file), APM_E_INVALID_OPERATION.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(stream: *mut apm_stream, path: *const c_char) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        if path.is_null() {
+            return s.set_trusted_cas(None);
+        }
+        let cert = crate::tls::Certificate::from_pem_files(str_arg(path, "path")?, None)?;
+        let mut cas = vec![cert.x509.clone()];
+        cas.extend(cert.chain.iter().cloned());
+        s.set_trusted_cas(Some(cas))
+    })
+}
+
+/// SslClientAuthenticationOptions/SslServerAuthenticationOptions.ApplicationProtocols: the ALPN
+/// protocol names (`count` NUL-terminated strings, e.g. "h2", "http/1.1") offered by a client, or
+/// accepted by a server (in the server's order of preference); only before authentication.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a name empty or longer than 255 bytes),
+/// APM_E_INVALID_OPERATION.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(stream: *mut apm_stream, protocols: *const *const c_char, count: usize) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        if protocols.is_null() && count > 0 {
+            return Err(Error::argument_null("protocols"));
+        }
+        let mut list = Vec::with_capacity(count);
+        for i in 0..count {
+            // SAFETY: the caller passes `count` string pointers.
+            let p = unsafe { *protocols.add(i) };
+            list.push(str_arg(p, "protocols")?.as_bytes().to_vec());
+        }
+        s.set_application_protocols(list)
+    })
+}
+
+fn client_options(target_host: *const c_char, client_certificate: *mut apm_certificate, protocols: i32, check_revocation: i32) -> Result<AuthOptions> {
+    // .NET 7+: a null target host is "".
+    let host = if target_host.is_null() { "" } else { str_arg(target_host, "targetHost")? };
+    Ok(AuthOptions {
+        is_server: false,
+        target_host: host.to_string(),
+        certificate: optional_certificate(client_certificate)?,
+        protocols,
+        check_revocation: check_revocation != 0,
+        client_certificate_required: false,
+    })
+}
+
+fn server_options(server_certificate: *mut apm_certificate, client_certificate_required: i32, protocols: i32, check_revocation: i32) -> Result<AuthOptions> {
+    Ok(AuthOptions {
+        is_server: true,
+        target_host: String::new(),
+        certificate: optional_certificate(server_certificate)?,
+        protocols,
+        check_revocation: check_revocation != 0,
+        client_certificate_required: client_certificate_required != 0,
+    })
+}
+
+/// AuthenticateAsClient(targetHost, clientCertificates, enabledSslProtocols,
+/// checkCertificateRevocation), blocking until the handshake is done. `target_host` is sent as
+/// SNI (unless it is an IP address) and the server certificate must match it (NULL or "": no SNI
+/// and no name check). `client_certificate` (NULL: none) is presented when the server asks for
+/// one. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
+/// `check_certificate_revocation` the chain must come with CRLs in the trust store (there is no
+/// network fetching), as .NET's offline revocation check. The peer is validated against the
+/// system trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+/// (already authenticated), APM_E_NOT_SUPPORTED (an authentication is running; no supported
+/// protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE (unknown protocol flags),
+/// APM_E_AUTHENTICATION (the handshake or the certificate validation failed; OpenSSL's reason is
+/// the inner message), APM_E_IO (the transport failed or closed: "Authentication failed because
+/// the remote party has closed the transport stream."). A failed authentication is stored: every
+/// later call on the stream reports it.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(stream: *mut apm_stream, target_host: *const c_char, client_certificate: *mut apm_certificate, enabled_ssl_protocols: i32, check_certificate_revocation: i32) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        s.authenticate(client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?)
+    })
+}
+
+/// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously. Errors
+/// of the arguments and of the stream's state come from Begin (no callback runs); the handshake's
+/// outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(stream: *mut apm_stream, target_host: *const c_char, client_certificate: *mut apm_certificate, enabled_ssl_protocols: i32, check_certificate_revocation: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        let opts = client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?;
+        begin(handle_of(stream), OpKind::AuthenticateAsClient, callback, state, result, |done| s.begin_authenticate(opts, done, Mode::Async))
+    })
+}
+
+fn end_ssl(stream: *const apm_stream, result: *const apm_async_result, op: OpKind) -> Result<()> {
+    let (owner, disposed, check) = owner_for_end(stream, |p| ssl_of(p).map(drop));
+    check?;
+    end(owner, disposed, result, op).map(drop)
+}
+
+/// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome (the
+/// errors of `apm_ssl_stream_authenticate_as_client`), after the End checks (APM_E_ARGUMENT_NULL,
+/// APM_E_ARGUMENT for a foreign result, APM_E_INVALID_OPERATION for a second End).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+    boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsClient) })
+}
+
+/// AuthenticateAsServer(serverCertificate, clientCertificateRequired, enabledSslProtocols,
+/// checkCertificateRevocation), blocking. `server_certificate` must have its private key; it may
+/// be NULL only when a selection callback is set (it then chooses, knowing the client's SNI).
+/// With `client_certificate_required` the client is asked for a certificate and one is required
+/// unless the validation callback accepts its absence. Errors as the client form, plus
+/// APM_E_ARGUMENT_NULL ("serverCertificate") and APM_E_AUTHENTICATION ("The server mode SSL must
+/// use a certificate with the associated private key.").
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(stream: *mut apm_stream, server_certificate: *mut apm_certificate, client_certificate_required: i32, enabled_ssl_protocols: i32, check_certificate_revocation: i32) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        s.authenticate(server_options(server_certificate, client_certificate_required, enabled_ssl_protocols, check_certificate_revocation)?)
+    })
+}
+
+/// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(stream: *mut apm_stream, server_certificate: *mut apm_certificate, client_certificate_required: i32, enabled_ssl_protocols: i32, check_certificate_revocation: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        let opts = server_options(server_certificate, client_certificate_required, enabled_ssl_protocols, check_certificate_revocation)?;
+        begin(handle_of(stream), OpKind::AuthenticateAsServer, callback, state, result, |done| s.begin_authenticate(opts, done, Mode::Async))
+    })
+}
+
+/// EndAuthenticateAsServer: as `apm_ssl_stream_end_authenticate_as_client`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+    boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsServer) })
+}
+
+/// ShutdownAsync, blocking: sends the TLS close_notify alert (after a pending write, if any);
+/// later writes fail with APM_E_INVALID_OPERATION ("Write operations are not allowed after the
+/// channel was shutdown."). Reads go on. Closing without shutdown sends no close_notify (as .NET).
+/// Errors: APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already),
+/// the stored authentication failure, APM_E_IO (the transport failed).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_shutdown(stream: *mut apm_stream) -> apm_status {
+    boundary!({ ssl_of(stream)?.shutdown() })
+}
+
+/// Begin form of `apm_ssl_stream_shutdown`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(stream: *mut apm_stream, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+    boundary!({
+        let s = ssl_of(stream)?;
+        begin(handle_of(stream), OpKind::Shutdown, callback, state, result, |done| s.begin_shutdown(done, Mode::Async))
+    })
+}
+
+/// End form of `apm_ssl_stream_shutdown`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+    boundary!({ end_ssl(stream, result, OpKind::Shutdown) })
+}
+
+/// IsAuthenticated: 1 after a successful handshake.
+/// Errors (all property getters): APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+}
+
+/// IsServer: 1 when the stream authenticated (or is authenticating) as the server.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_server(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", ssl_of(stream)?.is_server() as i32) })
+}
+
+/// IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_encrypted(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+}
+
+/// IsSigned: 1 once authenticated.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_signed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+}
+
+/// IsMutuallyAuthenticated: 1 when both sides presented a certificate.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({
+        let v = ssl_of(stream)?.session_if_any()?.is_some_and(|s| s.mutually_authenticated);
+        write_out(value, "value", v as i32)
+    })
+}
+
+fn session_of(stream: *const apm_stream) -> Result<Arc<Session>> {
+    ssl_of(stream)?.session()
+}
+
+/// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
+/// Errors: as the other getters, plus the not-authenticated error (APM_E_INVALID_OPERATION) and
+/// the stored authentication failure (the getters of the negotiated session all do this).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_ssl_protocol(stream: *mut apm_stream, protocol: *mut i32) -> apm_status {
+    boundary!({ write_out(protocol, "protocol", session_of(stream)?.protocol) })
+}
+
+/// NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
+/// TLS_AES_256_GCM_SHA384).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(stream: *mut apm_stream, cipher_suite: *mut i32) -> apm_status {
+    boundary!({ write_out(cipher_suite, "cipher_suite", session_of(stream)?.cipher_suite) })
+}
+
+/// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied as
+/// `apm_last_error_message` copies.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite_name(stream: *mut apm_stream, buffer: *mut c_char, buffer_len: usize, name_len: *mut usize) -> apm_status {
+    boundary!({ copy_text(&session_of(stream)?.cipher_name, buffer, buffer_len, name_len) })
+}
+
+/// NegotiatedApplicationProtocol: the ALPN protocol agreed on (no bytes when none). Copies up to
+/// `buffer_len` bytes and writes the full length to `protocol_len`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_application_protocol(stream: *mut apm_stream, buffer: *mut u8, buffer_len: usize, protocol_len: *mut usize) -> apm_status {
+    boundary!({ copy_bytes(&session_of(stream)?.alpn, buffer, buffer_len, protocol_len) })
+}
+
+/// TargetHostName: the client's target host; on a server, the SNI name the client sent ("" when
+/// none). Copied as `apm_last_error_message` copies.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_target_host_name(stream: *mut apm_stream, buffer: *mut c_char, buffer_len: usize, name_len: *mut usize) -> apm_status {
+    boundary!({ copy_text(&session_of(stream)?.target_host, buffer, buffer_len, name_len) })
+}
+
+fn hand_out_certificate(cert: Option<Arc<crate::tls::Certificate>>, out: *mut *mut apm_certificate) -> Result<()> {
+    need_out(out, "certificate")?;
+    let p = match cert {
+        Some(c) => certificate_handle(c)?,
+        None => std::ptr::null_mut(),
+    };
+    write_out(out, "certificate", p)
+}
+
+/// RemoteCertificate: a new handle for the peer's certificate (the caller closes it), or NULL
+/// when there is none or the stream is not authenticated.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(stream: *mut apm_stream, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({ hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate) })
+}
+
+/// LocalCertificate: a new handle for the certificate this side presented, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(stream: *mut apm_stream, certificate: *mut *mut apm_certificate) -> apm_status {
+    boundary!({ hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate) })
+}
+
+/// TransportContext: a new handle (the caller closes it with `apm_transport_context_close`)
+/// whose channel bindings are those of the authenticated session; before authentication it
+/// holds none (.NET's GetChannelBinding returning null).
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(stream: *mut apm_stream, context: *mut *mut apm_transport_context) -> apm_status {
+    boundary!({
+        need_out(context, "context")?;
+        let ctx = ssl_of(stream)?.transport_context()?;
+        let h = handle::insert(Kind::TransportContext, Object::TransportContext(ctx))
+            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
+        write_out(context, "context", to_pointer(h))
+    })
+}
+
+/// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
+/// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32
+/// set, native byte order), then "tls-unique:" or "tls-server-end-point:" and the token.
+/// `kind`: APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or
+/// _ENDPOINT (the hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both
+/// sides use the server's certificate). Copies up to `buffer_len` bytes and writes the full size
+/// to `binding_len`; 0 means there is no binding of that kind (null in .NET: not authenticated,
+/// or an unknown kind).
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a bad handle; a server certificate whose
+/// signature algorithm names no single hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_transport_context_get_channel_binding(context: *mut apm_transport_context, kind: i32, buffer: *mut u8, buffer_len: usize, binding_len: *mut usize) -> apm_status {
+    boundary!({
+        let b = transport_context_of(context)?.binding(kind)?.unwrap_or_default();
+        copy_bytes(&b, buffer, buffer_len, binding_len)
+    })
+}
+
+/// The raw token of a channel binding (no header, no prefix): the Finished message for
+/// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
+/// `apm_transport_context_get_channel_binding`.
+#[no_mangle]
+pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(context: *mut apm_transport_context, kind: i32, buffer: *mut u8, buffer_len: usize, token_len: *mut usize) -> apm_status {
+    boundary!({
+        let t = transport_context_of(context)?.token(kind)?.unwrap_or_default();
+        copy_bytes(&t, buffer, buffer_len, token_len)
+    })
+}
+
+/// Releases a TransportContext handle; closing a closed one is a no-op.
+/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
+    boundary!({
+        match transport_context_of(context) {
+            Ok(_) => {
+                handle::remove(handle_of(context));
+                Ok(())
+            }
+            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{channel_binding_kind, ssl_policy_errors, ssl_protocols};
+
+    #[test]
+    fn the_c_constants_are_the_dotnet_values() {
+        assert_eq!(APM_SSL_PROTOCOLS_TLS12, ssl_protocols::TLS12);
+        assert_eq!(APM_SSL_PROTOCOLS_TLS13, ssl_protocols::TLS13);
+        assert_eq!(APM_SSL_PROTOCOLS_TLS11, ssl_protocols::TLS11);
+        assert_eq!(APM_SSL_PROTOCOLS_TLS, ssl_protocols::TLS);
+        assert_eq!(APM_SSL_PROTOCOLS_SSL3, ssl_protocols::SSL3);
+        assert_eq!(APM_SSL_PROTOCOLS_SSL2, ssl_protocols::SSL2);
+        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS, ssl_policy_errors::REMOTE_CERTIFICATE_CHAIN_ERRORS);
+        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH, ssl_policy_errors::REMOTE_CERTIFICATE_NAME_MISMATCH);
+        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NOT_AVAILABLE, ssl_policy_errors::REMOTE_CERTIFICATE_NOT_AVAILABLE);
+        assert_eq!(APM_CHANNEL_BINDING_KIND_UNIQUE, channel_binding_kind::UNIQUE);
+        assert_eq!(APM_CHANNEL_BINDING_KIND_ENDPOINT, channel_binding_kind::ENDPOINT);
+    }
+}

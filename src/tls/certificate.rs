@@ -1,0 +1,173 @@
+//! X509Certificate2: a certificate, its private key when there is one, and the chain it was
+//! loaded with. Loaded from PEM (buffers or files), DER or PKCS#12, read through OpenSSL.
+
+use super::openssl_reason;
+use crate::error::{code, Error, Result};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::{X509NameRef, X509};
+use std::io::Read;
+
+pub struct Certificate {
+    pub x509: X509,
+    pub key: Option<PKey<Private>>,
+    /// Further certificates loaded with it (intermediates), sent along as the chain.
+    pub chain: Vec<X509>,
+}
+
+fn invalid_data(what: &str, e: &openssl::error::ErrorStack) -> Error {
+    Error { inner: Some(openssl_reason(e, "unknown OpenSSL error")), ..Error::argument(format!("The {what} data is not valid.")) }
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>> {
+    let mut file = crate::net::send_file::open(path)?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(|e| Error::new(code::IO, e.to_string()))?;
+    Ok(data)
+}
+
+impl Certificate {
+    /// A certificate from the peer or a chain: no key.
+    pub fn public(x509: X509) -> Certificate {
+        Certificate { x509, key: None, chain: Vec::new() }
+    }
+
+    /// PEM certificates (the first is the certificate, the rest its chain) and an optional PEM
+    /// private key; without `key_pem`, a key in `cert_pem` itself is used when there is one.
+    pub fn from_pem(cert_pem: &[u8], key_pem: Option<&[u8]>) -> Result<Certificate> {
+        let mut certs = X509::stack_from_pem(cert_pem).map_err(|e| invalid_data("certificate", &e))?;
+        if certs.is_empty() {
+            return Err(Error::argument("The certificate data is not valid: no certificate was found."));
+        }
+        let x509 = certs.remove(0);
+        let key = match key_pem {
+            Some(k) => Some(PKey::private_key_from_pem(k).map_err(|e| invalid_data("private key", &e))?),
+            None if contains_private_key(cert_pem) => {
+                Some(PKey::private_key_from_pem(cert_pem).map_err(|e| invalid_data("private key", &e))?)
+            }
+            None => None,
+        };
+        let cert = Certificate { x509, key, chain: certs };
+        cert.check_key()?;
+        Ok(cert)
+    }
+
+    pub fn from_pem_files(cert_path: &str, key_path: Option<&str>) -> Result<Certificate> {
+        let cert = read_file(cert_path)?;
+        let key = key_path.map(read_file).transpose()?;
+        Certificate::from_pem(&cert, key.as_deref())
+    }
+
+    pub fn from_der(der: &[u8]) -> Result<Certificate> {
+        Ok(Certificate::public(X509::from_der(der).map_err(|e| invalid_data("certificate", &e))?))
+    }
+
+    /// A PKCS#12 (.pfx) file; a wrong password is InvalidCredential.
+    pub fn from_pkcs12(data: &[u8], password: &str) -> Result<Certificate> {
+        let p12 = Pkcs12::from_der(data).map_err(|e| invalid_data("PKCS#12", &e))?;
+        let parsed = p12.parse2(password).map_err(|e| Error {
+            inner: Some(openssl_reason(&e, "mac verify failure")),
+            ..Error::new(
+                code::INVALID_CREDENTIAL,
+                "The certificate data cannot be read with the provided password, the password may be incorrect.",
+            )
+        })?;
+        let x509 = parsed.cert.ok_or_else(|| Error::argument("The PKCS#12 data holds no certificate."))?;
+        let chain = parsed.ca.map(|s| s.into_iter().collect()).unwrap_or_default();
+        let cert = Certificate { x509, key: parsed.pkey, chain };
+        cert.check_key()?;
+        Ok(cert)
+    }
+
+    pub fn from_pkcs12_file(path: &str, password: &str) -> Result<Certificate> {
+        Certificate::from_pkcs12(&read_file(path)?, password)
+    }
+
+    fn check_key(&self) -> Result<()> {
+        if let Some(key) = &self.key {
+            let matches = self.x509.public_key().map(|p| p.public_eq(key)).unwrap_or(false);
+            if !matches {
+                return Err(Error::argument("The certificate and the private key do not match."));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has_private_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Subject as .NET's X500DistinguishedName.Name writes it: "CN=host, O=org, C=US".
+    pub fn subject(&self) -> String {
+        format_name(self.x509.subject_name())
+    }
+
+    pub fn issuer(&self) -> String {
+        format_name(self.x509.issuer_name())
+    }
+
+    /// SHA-1 of the DER, upper-case hex (X509Certificate2.Thumbprint).
+    pub fn thumbprint(&self) -> String {
+        self.x509.digest(MessageDigest::sha1()).map(|d| hex_upper(&d)).unwrap_or_default()
+    }
+
+    pub fn der(&self) -> Vec<u8> {
+        self.x509.to_der().unwrap_or_default()
+    }
+
+    /// NotBefore and NotAfter as Unix times (seconds).
+    pub fn validity(&self) -> Result<(i64, i64)> {
+        let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| Error::internal(e.to_string()))?;
+        let secs = |t: &openssl::asn1::Asn1TimeRef| -> Result<i64> {
+            let d = epoch.diff(t).map_err(|e| Error::internal(e.to_string()))?;
+            Ok(d.days as i64 * 86_400 + d.secs as i64)
+        };
+        Ok((secs(self.x509.not_before())?, secs(self.x509.not_after())?))
+    }
+}
+
+fn contains_private_key(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.contains("PRIVATE KEY-----")
+}
+
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A distinguished name, most specific part first, in .NET's short names.
+pub fn format_name(name: &X509NameRef) -> String {
+    let mut parts: Vec<String> = name
+        .entries()
+        .map(|e| {
+            let nid = e.object().nid();
+            let key = match nid {
+                Nid::COMMONNAME => "CN".to_string(),
+                Nid::ORGANIZATIONNAME => "O".to_string(),
+                Nid::ORGANIZATIONALUNITNAME => "OU".to_string(),
+                Nid::COUNTRYNAME => "C".to_string(),
+                Nid::LOCALITYNAME => "L".to_string(),
+                Nid::STATEORPROVINCENAME => "S".to_string(),
+                Nid::PKCS9_EMAILADDRESS => "E".to_string(),
+                Nid::DOMAINCOMPONENT => "DC".to_string(),
+                Nid::STREETADDRESS => "STREET".to_string(),
+                Nid::SERIALNUMBER => "SERIALNUMBER".to_string(),
+                Nid::GIVENNAME => "G".to_string(),
+                Nid::SURNAME => "SN".to_string(),
+                Nid::TITLE => "T".to_string(),
+                _ => format!("OID.{}", e.object()),
+            };
+            let value = e.data().to_string().unwrap_or_default();
+            let quoted = if value.contains([',', '+', '=', '"', '\n', '<', '>', '#', ';']) {
+                format!("\"{}\"", value.replace('"', "\"\""))
+            } else {
+                value
+            };
+            format!("{key}={quoted}")
+        })
+        .collect();
+    parts.reverse();
+    parts.join(", ")
+}

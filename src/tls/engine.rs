@@ -1,0 +1,126 @@
+//! The sans-IO side of the TLS engine: OpenSSL reads ciphertext from and writes ciphertext to
+//! these memory buffers, and the SslStream moves them to and from the inner stream.
+
+use std::io::{self, Read, Write};
+
+/// The in-memory transport under OpenSSL. Reading an empty buffer reports WouldBlock (OpenSSL's
+/// WANT_READ): end of stream is decided by the SslStream, never by OpenSSL.
+#[derive(Default)]
+pub(crate) struct MemIo {
+    rd: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Ciphertext produced since the last `take_output`.
+    pub wr: Vec<u8>,
+}
+
+impl MemIo {
+    /// Appends `n` bytes read into `buf`; returns a buffer for the next inner read (the old one
+    /// when it had been consumed, so steady reading copies nothing).
+    pub fn feed(&mut self, mut buf: Vec<u8>, n: usize) -> Vec<u8> {
+        if self.pos == self.end {
+            std::mem::swap(&mut self.rd, &mut buf);
+            self.pos = 0;
+            self.end = n;
+        } else {
+            self.rd.truncate(self.end);
+            self.rd.drain(..self.pos);
+            self.rd.extend_from_slice(&buf[..n]);
+            self.pos = 0;
+            self.end = self.rd.len();
+        }
+        buf
+    }
+
+    /// The ciphertext written so far, replacing the buffer with `spare`.
+    pub fn take_output(&mut self, spare: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.wr, spare)
+    }
+}
+
+impl Read for MemIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.end - self.pos);
+        buf[..n].copy_from_slice(&self.rd[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for MemIo {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.wr.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Follows TLS record boundaries in the ciphertext received, so that the end of the inner
+/// stream can be told apart: between records it is a clean end, inside one it is truncation.
+#[derive(Default)]
+pub(crate) struct Framer {
+    header: [u8; 5],
+    have: usize,
+    body_left: usize,
+}
+
+impl Framer {
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(data.len());
+                self.body_left -= n;
+                data = &data[n..];
+            } else {
+                self.header[self.have] = data[0];
+                self.have += 1;
+                data = &data[1..];
+                if self.have == 5 {
+                    self.body_left = u16::from_be_bytes([self.header[3], self.header[4]]) as usize;
+                    self.have = 0;
+                }
+            }
+        }
+    }
+
+    pub fn at_boundary(&self) -> bool {
+        self.have == 0 && self.body_left == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framer_follows_records_across_pieces() {
+        let mut f = Framer::default();
+        let record = [0x17, 3, 3, 0, 4, 1, 2, 3, 4];
+        f.feed(&record[..3]);
+        assert!(!f.at_boundary());
+        f.feed(&record[3..7]);
+        assert!(!f.at_boundary());
+        f.feed(&record[7..]);
+        assert!(f.at_boundary());
+    }
+
+    #[test]
+    fn memio_swaps_consumed_buffers_and_appends_otherwise() {
+        let mut m = MemIo::default();
+        let spare = m.feed(vec![1, 2, 3, 0, 0], 3);
+        assert!(spare.is_empty());
+        let mut two = [0u8; 2];
+        assert_eq!(m.read(&mut two).unwrap(), 2);
+        let _ = m.feed(vec![4, 5, 0], 2);
+        let mut rest = [0u8; 8];
+        assert_eq!(m.read(&mut rest).unwrap(), 3);
+        assert_eq!(&rest[..3], &[3, 4, 5]);
+        assert_eq!(m.read(&mut rest).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+}

@@ -1,0 +1,104 @@
+//! SslStream on OpenSSL (reference/dotnet-semantics.md section 4): certificates, the shared
+//! OpenSSL contexts, the stream itself (sans-IO: OpenSSL works on memory buffers and the inner
+//! stream is driven with its own Begin/End), and the TransportContext's channel bindings.
+
+pub mod certificate;
+pub mod channel_binding;
+mod context;
+mod engine;
+pub mod ssl_stream;
+mod sys;
+
+pub use certificate::Certificate;
+pub use channel_binding::TransportContext;
+pub use context::AuthOptions;
+pub use ssl_stream::SslStream;
+
+use std::sync::Arc;
+
+/// .NET's SslProtocols flags.
+pub mod ssl_protocols {
+    pub(crate) const NONE: i32 = 0;
+    pub(crate) const SSL2: i32 = 12;
+    pub(crate) const SSL3: i32 = 48;
+    pub(crate) const TLS: i32 = 192;
+    pub(crate) const TLS11: i32 = 768;
+    pub(crate) const TLS12: i32 = 3072;
+    pub(crate) const TLS13: i32 = 12288;
+    pub(crate) const ALL: i32 = SSL2 | SSL3 | TLS | TLS11 | TLS12 | TLS13;
+}
+
+/// .NET's SslPolicyErrors flags.
+pub mod ssl_policy_errors {
+    pub(crate) const NONE: i32 = 0;
+    pub(crate) const REMOTE_CERTIFICATE_NOT_AVAILABLE: i32 = 1;
+    pub(crate) const REMOTE_CERTIFICATE_NAME_MISMATCH: i32 = 2;
+    pub(crate) const REMOTE_CERTIFICATE_CHAIN_ERRORS: i32 = 4;
+
+    /// The flags as .NET's `Enum.ToString()` writes them ("RemoteCertificateNameMismatch, ...").
+    pub fn describe(errors: i32) -> String {
+        let names = [
+            (REMOTE_CERTIFICATE_NOT_AVAILABLE, "RemoteCertificateNotAvailable"),
+            (REMOTE_CERTIFICATE_NAME_MISMATCH, "RemoteCertificateNameMismatch"),
+            (REMOTE_CERTIFICATE_CHAIN_ERRORS, "RemoteCertificateChainErrors"),
+        ];
+        let parts: Vec<&str> = names.iter().filter(|(f, _)| errors & f != 0).map(|(_, n)| *n).collect();
+        if parts.is_empty() { "None".to_string() } else { parts.join(", ") }
+    }
+}
+
+/// .NET's ChannelBindingKind values (the SEC_ATTR_*_BINDINGS numbers).
+pub mod channel_binding_kind {
+    pub(crate) const UNIQUE: i32 = 0x19;
+    pub(crate) const ENDPOINT: i32 = 0x1a;
+}
+
+/// The .NET message texts of SslStream.
+pub mod msg {
+    pub(crate) const NOT_AUTHENTICATED: &str = "This operation is only allowed using a successfully authenticated context.";
+    pub(crate) const REAUTH: &str = "This operation is not allowed on a security context that has already been authenticated.";
+    pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
+    pub(crate) const AUTH_EOF: &str = "Authentication failed because the remote party has closed the transport stream.";
+    pub(crate) const IO_EOF: &str = " Received an unexpected EOF or 0 bytes from the transport stream.";
+    pub(crate) const ENCRYPT: &str = "The encryption operation failed, see inner exception.";
+    pub(crate) const DECRYPT: &str = "The decryption operation failed, see inner exception.";
+    pub(crate) const WRITE_FAILED: &str = "The write operation failed, see inner exception.";
+    pub(crate) const READ_FAILED: &str = "The read operation failed, see inner exception.";
+    pub(crate) const ALREADY_SHUTDOWN: &str = "Write operations are not allowed after the channel was shutdown.";
+    pub(crate) const READ_WRITE_INNER: &str = "The stream has to be read/write.";
+    pub(crate) const SERVER_CERT_KEY: &str = "The server mode SSL must use a certificate with the associated private key.";
+    pub(crate) const REJECTED_BY_CALLBACK: &str = "The remote certificate was rejected by the provided RemoteCertificateValidationCallback.";
+    pub(crate) const PROTOCOL_NOT_SUPPORTED: &str = "The requested security protocol is not supported.";
+
+    /// net_io_invalidnestedcall as .NET Framework words it (leading space included).
+    pub fn nested(method: &str, what: &str) -> String {
+        format!(" The {method} method cannot be called when another {what} operation is pending.")
+    }
+}
+
+/// RemoteCertificateValidationCallback: what the user's callback sees.
+pub struct ValidationArgs<'a> {
+    pub certificate: Option<&'a Arc<Certificate>>,
+    /// The chain from the peer's certificate towards the root, as OpenSSL built or received it.
+    pub chain: &'a [Arc<Certificate>],
+    pub errors: i32,
+}
+
+/// LocalCertificateSelectionCallback: what the user's callback sees.
+pub struct SelectionArgs<'a> {
+    pub target_host: &'a str,
+    pub local: &'a [Arc<Certificate>],
+    pub remote: Option<&'a Arc<Certificate>>,
+    pub acceptable_issuers: &'a [String],
+}
+
+/// Returns whether the remote certificate is accepted.
+pub type ValidationCallback = Arc<dyn Fn(&ValidationArgs) -> bool + Send + Sync>;
+/// Returns the certificate to present, or None.
+pub type SelectionCallback = Arc<dyn Fn(&SelectionArgs) -> Option<Arc<Certificate>> + Send + Sync>;
+
+/// OpenSSL's reason for the errors on this thread's OpenSSL error queue (emptied), or `fallback`.
+pub(crate) fn openssl_reason(stack: &openssl::error::ErrorStack, fallback: &str) -> String {
+    let parts: Vec<String> = stack.errors().iter().map(|e| e.to_string()).collect();
+    if parts.is_empty() { fallback.to_string() } else { parts.join("; ") }
+}
