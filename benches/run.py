@@ -15,6 +15,8 @@ Environment:
   BENCH_NO_INSTALL=1      never apt-get/pip install missing peers (libuv1-dev, .NET 8); skip their rows
   BENCH_NO_DOTNET=1       skip the .NET 8 rows
   APMNET_PEERS_CACHE=DIR  where benches/dotnet/dotnet.sh keeps .NET 8 (default ~/.cache/apmnet-peers)
+  BENCH_APM_LIBDIR=DIR    measure the libapmnet.so in DIR instead of building this tree's (no cargo build)
+  BENCH_APM_INCLUDE=DIR   the apmnet.h to compile the apmnet client against (default include/)
   CC                      C compiler (default cc)
 """
 import json
@@ -43,7 +45,7 @@ TLS_MIB = 128 if QUICK else 1024
 ECHO_SECS, ECHO_WARM = (1.0, 0.2) if QUICK else (3.0, 0.5)
 LAT_SAMPLES = 200 if QUICK else 1000
 MEM_CONNS = 1000 if QUICK else 10000
-TIMEOUT = 60 if QUICK else 120
+TIMEOUT = 60
 
 T_START = time.time()
 
@@ -123,10 +125,15 @@ def build():
         if not ok:
             t.skip["libuv"] = "uv.c does not build: " + tail
 
-    log("cargo build --release")
-    ok, tail = run_logged(["cargo", "build", "--release"], "cargo-build.log", timeout=1800)
-    header = os.path.join(ROOT, "include", "apmnet.h")
-    libdir = os.path.join(ROOT, "target", "release")
+    incdir = os.environ.get("BENCH_APM_INCLUDE") or os.path.join(ROOT, "include")
+    libdir = os.environ.get("BENCH_APM_LIBDIR")
+    if libdir:
+        ok, tail = os.path.exists(os.path.join(libdir, "libapmnet.so")), "no libapmnet.so in BENCH_APM_LIBDIR"
+    else:
+        log("cargo build --release")
+        ok, tail = run_logged(["cargo", "build", "--release"], "cargo-build.log", timeout=1800)
+        libdir = os.path.join(ROOT, "target", "release")
+    header = os.path.join(incdir, "apmnet.h")
     if not ok:
         t.skip["apmnet"] = "library does not build (target/bench/cargo-build.log): " + tail
     elif not os.path.exists(header):
@@ -134,19 +141,13 @@ def build():
     else:
         libdir = stage_library(libdir)
         ok, tail = cc("apm", "apm.c", "-L" + libdir, "-lapmnet", "-lpthread",
-                      extra=("-I" + os.path.join(ROOT, "include"), "-Wl,-rpath," + libdir))
+                      extra=("-I" + incdir, "-Wl,-rpath," + libdir))
         if not ok:
-            t.skip["apmnet"] = "apm.c does not build against include/apmnet.h: " + tail
+            t.skip["apmnet"] = "apm.c does not build against %s: %s" % (rel(header), tail)
         with open(header, errors="replace") as f:
             text = f.read()
-        if "apm_ssl_stream_" in text:
-            tls_src = os.path.join(BENCHES, "c", "apm_tls.c")
-            if not os.path.exists(tls_src):
-                t.apm_tls = "SslStream landed; benches/c/apm_tls.c not written yet"
-            else:
-                ok, tail = cc("apm_tls", "apm_tls.c", "-L" + libdir, "-lapmnet", "-lpthread",
-                              extra=("-I" + os.path.join(ROOT, "include"), "-Wl,-rpath," + libdir))
-                t.apm_tls = None if ok else "apm_tls.c does not build: " + tail
+        if "apm_ssl_stream_create" in text and "APM_SSL_PROTOCOLS_TLS13" in text:
+            t.apm_tls = None
 
     if os.environ.get("BENCH_NO_DOTNET", "") not in ("", "0"):
         t.skip["dotnet"] = "BENCH_NO_DOTNET set"
@@ -263,7 +264,6 @@ def workloads(t, srv, path):
     raw = [os.path.join(OUT, "raw")]
     uv = [os.path.join(OUT, "uv")]
     apm = [os.path.join(OUT, "apm")]
-    apm_tls = [os.path.join(OUT, "apm_tls")]
     net = None
     if t.dotnet_env:
         net = [t.dotnet_env["APMNET_DOTNET"], "exec", "--runtimeconfig", t.dotnet_env["APMNET_DOTNET_CONFIG"],
@@ -301,7 +301,9 @@ def workloads(t, srv, path):
              cpu="s", members=[
                  (RAW, "raw SSL_write", raw + ["tls", T, tmib, "16384"], None),
                  (APM, "apmnet SslStream BeginWrite",
-                  None if t.apm_tls else apm_tls + ["tls", T, tmib, "16384"], None),
+                  None if t.apm_tls else apm + ["tls", T, tmib, "16384"], None),
+                 (APM, "apmnet SslStream BeginWrite 64 KiB",
+                  None if t.apm_tls else apm + ["tls", T, tmib, "65536"], None),
                  (NET, ".NET 8 SslStream BeginWrite", net and net + ["tls", T, tmib, "16384"], None),
                  (NET, ".NET 8 SslStream BeginWrite 64 KiB", net and net + ["tls", T, tmib, "65536"], None),
              ]),
@@ -312,7 +314,9 @@ def workloads(t, srv, path):
              metrics=[("RESULT", "lat.arrival.p50", "data arrival -> callback, p50"),
                       ("p99", "lat.arrival.p99", "data arrival -> callback, p99"),
                       ("begin_p50", "lat.begin.p50", "Begin -> callback (op waits), p50"),
-                      ("begin_p99", "lat.begin.p99", "Begin -> callback (op waits), p99")],
+                      ("begin_p99", "lat.begin.p99", "Begin -> callback (op waits), p99"),
+                      ("hot_p50", "lat.hot.p50", "data arrival -> callback, 10 us after the last one, p50"),
+                      ("hot_p99", "lat.hot.p99", "data arrival -> callback, 10 us after the last one, p99")],
              members=[
                  (RAW, "raw epoll_wait thread", raw + ["latency", lat], None),
                  (UV, "libuv read callback", uv + ["latency", lat], None),
@@ -413,7 +417,9 @@ def run_all(t, wls, only):
                 if err:
                     m["errors"].append(err)
                     log("  round %d %s: %s" % (r + 1, m["name"], err))
-                    if len(m["errors"]) >= 2 and all(x is None for x in m["runs"][:r + 1]):
+                    if err.startswith("timed out"):
+                        m["skip"] = err + " (later rounds skipped)"
+                    elif len(m["errors"]) >= 2 and all(x is None for x in m["runs"][:r + 1]):
                         m["skip"] = "failed every round: " + err
                 else:
                     log("  round %d %-36s %.4g %s" % (r + 1, m["name"], res["value"], res["unit"]))
@@ -549,6 +555,8 @@ def report(results, t):
                skipped_kinds=t.skip, foreign_cpu_load=LOADS, rows=data, table="\n".join(lines))
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
+    with open(os.path.join(OUT, "results.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
     log("wrote %s" % rel(os.path.join(OUT, "results.json")))
 
 

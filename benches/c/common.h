@@ -144,6 +144,22 @@ static inline void sleep_gap_us(unsigned lo, unsigned hi) {
   nanosleep(&ts, NULL);
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Busy-waits (never sleeps) until the monotonic clock reaches t. */
+static inline void spin_until_ns(uint64_t t) {
+  while (now_ns() < t) cpu_relax();
+}
+
+/* The "hot" latency sample: the next datum is sent this long after the previous callback was
+ * seen, by a thread that never slept in between (an engine that spins or polls catches it without
+ * a wake-up; one that parked at once pays the wake-up). */
+#define HOT_GAP_NS 10000u
+
 static inline void die(const char *what) {
   perror(what);
   exit(1);
