@@ -552,7 +552,7 @@ apm_status apm_stream_can_write(apm_stream *stream, int32_t *can_write);
 apm_status apm_stream_close(apm_stream *stream);
 
 // Configures the engine before its first use: `threads` event-loop threads (0 = the
-// APMNET_THREADS environment variable, else one per CPU; at most 64) and `spin_us`, how many
+// APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, how many
 // microseconds an idle loop polls before it sleeps (0 = never spin; the default is 50).
 // Errors: APM_E_ARGUMENT_OUT_OF_RANGE; APM_E_INVALID_OPERATION once the engine has started.
 // Thread-safe.

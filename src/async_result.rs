@@ -65,12 +65,12 @@ pub type Outcome = Result<Value>;
 /// The continuation an operation calls once with its outcome.
 pub type Completion = Box<dyn FnOnce(Outcome) + Send>;
 
-/// The user's callback, bound by the C layer to its function pointer and state.
-pub type Callback = Box<dyn FnOnce(Handle) + Send>;
+/// The user's callback: the C function pointer itself (the one type from the C surface the core
+/// holds), so starting an operation allocates nothing for it.
+pub type Callback = unsafe extern "C" fn(result: *mut crate::ffi::apm_async_result, state: *mut std::ffi::c_void);
 
 struct Inner {
     outcome: Option<Outcome>,
-    callback: Option<Callback>,
 }
 
 pub struct AsyncResult {
@@ -79,6 +79,7 @@ pub struct AsyncResult {
     pub op: OpKind,
     /// The caller's state pointer, as an integer (the library never dereferences it).
     pub state: usize,
+    callback: Option<Callback>,
     handle: AtomicU64,
     completed: AtomicBool,
     completed_synchronously: AtomicBool,
@@ -98,10 +99,11 @@ impl AsyncResult {
             owner,
             op,
             state,
+            callback,
             handle: AtomicU64::new(0),
             completed: AtomicBool::new(false),
             completed_synchronously: AtomicBool::new(false),
-            inner: Mutex::new(Inner { outcome: None, callback }),
+            inner: Mutex::new(Inner { outcome: None }),
             done: Condvar::new(),
         })
     }
@@ -131,7 +133,7 @@ impl AsyncResult {
         // guard sends to an engine thread runs after Begin returned, so it is not.
         let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
         let synchronous = inline && BEGINNING.with(|b| b.get() == Arc::as_ptr(self));
-        let callback = {
+        {
             let mut inner = self.inner.lock();
             if self.completed.load(Ordering::Acquire) {
                 debug_assert!(false, "an operation completed twice");
@@ -141,14 +143,14 @@ impl AsyncResult {
             self.completed_synchronously.store(synchronous, Ordering::Release);
             self.completed.store(true, Ordering::Release);
             self.done.notify_all();
-            inner.callback.take()
-        };
-        let Some(callback) = callback else { return };
-        let handle = self.handle();
+        }
+        // The completed flag above lets only one completion through: the callback runs once.
+        let Some(callback) = self.callback else { return };
+        let (handle, state) = (self.handle(), self.state);
         if inline {
-            run_callback(callback, handle);
+            run_callback(callback, handle, state);
         } else {
-            crate::engine::post(Box::new(move || run_callback(callback, handle)));
+            crate::engine::post(Box::new(move || run_callback(callback, handle, state)));
         }
     }
 
@@ -196,9 +198,10 @@ pub fn current_beginning_handle() -> Handle {
     })
 }
 
-fn run_callback(callback: Callback, handle: Handle) {
+fn run_callback(callback: Callback, handle: Handle, state: usize) {
     INLINE_DEPTH.with(|d| d.set(d.get() + 1));
-    callback(handle);
+    // SAFETY: the caller's callback with the result's handle and the caller's own state.
+    unsafe { callback(handle.0 as usize as *mut crate::ffi::apm_async_result, state as *mut std::ffi::c_void) };
     INLINE_DEPTH.with(|d| d.set(d.get() - 1));
 }
 
@@ -209,11 +212,13 @@ mod tests {
 
     #[test]
     fn completion_inside_begin_is_synchronous_and_runs_the_callback_inline() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = calls.clone();
-        let r = AsyncResult::new(Handle::NULL, OpKind::Write, 7, Some(Box::new(move |_| {
-            c.fetch_add(1, Ordering::SeqCst);
-        })));
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn count(_: *mut crate::ffi::apm_async_result, state: *mut std::ffi::c_void) {
+            assert_eq!(state as usize, 7);
+            CALLS.fetch_add(1, Ordering::SeqCst);
+        }
+        let calls = &CALLS;
+        let r = AsyncResult::new(Handle::NULL, OpKind::Write, 7, Some(count));
         r.begin(|done| {
             done(Ok(Value::Bytes(3)));
             Ok(())

@@ -144,6 +144,61 @@ pub fn get(handle: Handle) -> Lookup {
     }
 }
 
+/// A borrowed look at the object behind a handle.
+pub enum LookupRef<'a> {
+    Live(&'a Object),
+    Stale(Kind),
+    Invalid,
+}
+
+/// Runs `f` on the object behind `handle` under the table's read lock, without cloning it: for
+/// the calls that only read a flag. `f` must not call back into the table.
+pub fn with<R>(handle: Handle, f: impl FnOnce(LookupRef<'_>) -> R) -> R {
+    let Some(kind) = handle.kind() else { return f(LookupRef::Invalid) };
+    let table = TABLE.read();
+    let Some(slot) = table.slots.get(handle.index()) else { return f(LookupRef::Invalid) };
+    if handle.generation() == 0 || handle.generation() > slot.generation {
+        return f(LookupRef::Invalid);
+    }
+    match &slot.object {
+        Some(object) if slot.generation == handle.generation() => f(LookupRef::Live(object)),
+        _ => f(LookupRef::Stale(kind)),
+    }
+}
+
+/// What `take_if` found.
+pub enum Taken {
+    /// The object, now released from the table.
+    Object(Object),
+    /// A live object that `accept` refused; it stays in the table.
+    Refused,
+    Stale(Kind),
+    Invalid,
+}
+
+/// Releases `handle` if `accept` approves of its object, in one step under the write lock (End's
+/// check and release, so two racing Ends cannot both succeed).
+pub fn take_if(handle: Handle, accept: impl FnOnce(&Object) -> bool) -> Taken {
+    let Some(kind) = handle.kind() else { return Taken::Invalid };
+    let mut table = TABLE.write();
+    let index = handle.index();
+    let Some(slot) = table.slots.get_mut(index) else { return Taken::Invalid };
+    if handle.generation() == 0 || handle.generation() > slot.generation {
+        return Taken::Invalid;
+    }
+    match &slot.object {
+        Some(object) if slot.generation == handle.generation() => {
+            if !accept(object) {
+                return Taken::Refused;
+            }
+            let object = slot.object.take().expect("checked above");
+            table.free.push(index as u32);
+            Taken::Object(object)
+        }
+        _ => Taken::Stale(kind),
+    }
+}
+
 /// Releases `handle`; returns the object when the handle was live.
 pub fn remove(handle: Handle) -> Option<Object> {
     let mut table = TABLE.write();

@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAKE_TOKEN: u64 = 0;
+
+/// Only one loop spins at a time: on a small machine a second spinner would take the CPU that
+/// the peer (or the application) needs, and one spinning loop already catches the quick answers.
+static SPINNER: AtomicBool = AtomicBool::new(false);
 const MAX_EVENTS: usize = 256;
 
 struct Tasks {
@@ -183,18 +187,20 @@ impl EventLoop {
             if n < 0 { 0 } else { n as usize }
         };
         let n = poll(0, events);
-        if n > 0 || self.spin.is_zero() {
-            return if n > 0 { n } else { poll(-1, events) };
+        if n > 0 {
+            return n;
+        }
+        if self.spin.is_zero() || SPINNER.swap(true, Ordering::Acquire) {
+            return poll(-1, events);
         }
         let deadline = Instant::now() + self.spin;
-        while Instant::now() < deadline {
+        let mut n = 0;
+        while n == 0 && Instant::now() < deadline {
             std::hint::spin_loop();
-            let n = poll(0, events);
-            if n > 0 {
-                return n;
-            }
+            n = poll(0, events);
         }
-        poll(-1, events)
+        SPINNER.store(false, Ordering::Release);
+        if n > 0 { n } else { poll(-1, events) }
     }
 
     fn drain_wake_fd(&self) {

@@ -4,10 +4,30 @@
 use super::{apm_async_result, apm_status, boundary, write_out};
 use crate::async_result::AsyncResult;
 use crate::error::{Error, Result};
-use crate::handle::{self, Kind, Lookup, Object};
+use crate::handle::{self, Kind, Lookup, LookupRef, Object};
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Reads something of a live result under the table's lock, without taking a reference.
+fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&AsyncResult) -> R) -> Result<R> {
+    if p.is_null() {
+        return Err(Error::argument_null("asyncResult"));
+    }
+    handle::with(super::c_void_handle(p), |found| match found {
+        LookupRef::Live(Object::AsyncResult(r)) => Ok(f(r)),
+        LookupRef::Stale(Kind::AsyncResult) => Err(ended()),
+        _ => Err(not_a_result()),
+    })
+}
+
+fn ended() -> Error {
+    Error::argument("The IAsyncResult was already ended (End released it).")
+}
+
+fn not_a_result() -> Error {
+    Error::argument("The handle is not a valid apm_async_result handle.")
+}
 
 fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
     if p.is_null() {
@@ -15,8 +35,8 @@ fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
     }
     match handle::get(super::c_void_handle(p)) {
         Lookup::Live(Object::AsyncResult(r)) => Ok(r),
-        Lookup::Stale(Kind::AsyncResult) => Err(Error::argument("The IAsyncResult was already ended (End released it).")),
-        _ => Err(Error::argument("The handle is not a valid apm_async_result handle.")),
+        Lookup::Stale(Kind::AsyncResult) => Err(ended()),
+        _ => Err(not_a_result()),
     }
 }
 
@@ -24,7 +44,7 @@ fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (an ended or invalid result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_is_completed(result: *const apm_async_result, completed: *mut i32) -> apm_status {
-    boundary!({ write_out(completed, "completed", result_of(result)?.is_completed() as i32) })
+    boundary!({ write_out(completed, "completed", read_result(result, |r| r.is_completed() as i32)?) })
 }
 
 /// CompletedSynchronously: writes 1 when the operation finished inside Begin (its callback ran
@@ -32,7 +52,7 @@ pub unsafe extern "C" fn apm_async_result_is_completed(result: *const apm_async_
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_completed_synchronously(result: *const apm_async_result, completed_synchronously: *mut i32) -> apm_status {
-    boundary!({ write_out(completed_synchronously, "completed_synchronously", result_of(result)?.completed_synchronously() as i32) })
+    boundary!({ write_out(completed_synchronously, "completed_synchronously", read_result(result, |r| r.completed_synchronously() as i32)?) })
 }
 
 /// AsyncWaitHandle.WaitOne: blocks until the operation completes or `timeout_ms` passes
@@ -57,5 +77,5 @@ pub unsafe extern "C" fn apm_async_result_wait(result: *const apm_async_result, 
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_state(result: *const apm_async_result, state: *mut *mut c_void) -> apm_status {
-    boundary!({ write_out(state, "state", result_of(result)?.state as *mut c_void) })
+    boundary!({ write_out(state, "state", read_result(result, |r| r.state)? as *mut c_void) })
 }

@@ -175,12 +175,6 @@ pub(crate) fn begin(
 ) -> Result<()> {
     need_out(out, "result")?;
     let state = state as usize;
-    let callback = callback.map(|f| {
-        Box::new(move |h: Handle| {
-            // SAFETY: the caller's callback, called with the result handle and its own state.
-            unsafe { f(pointer_of(h), state as *mut c_void) }
-        }) as crate::async_result::Callback
-    });
     let result = AsyncResult::new(owner, op, state, callback);
     let h = handle::insert(Kind::AsyncResult, Object::AsyncResult(result.clone()))
         .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
@@ -201,15 +195,12 @@ pub(crate) fn end(owner: Handle, owner_error: Option<Error>, result: *const apm_
         return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
     }
     let h = handle_of(result);
-    let r = match handle::get(h) {
-        Lookup::Live(Object::AsyncResult(r)) if r.owner == owner && r.op == op => r,
-        Lookup::Stale(Kind::AsyncResult) => return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name()))),
+    let r = match handle::take_if(h, |o| matches!(o, Object::AsyncResult(r) if r.owner == owner && r.op == op)) {
+        handle::Taken::Object(Object::AsyncResult(r)) => r,
+        // A second End, or another thread's End got there first.
+        handle::Taken::Stale(Kind::AsyncResult) => return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name()))),
         _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
     };
-    if handle::remove(h).is_none() {
-        // Another thread's End got there first.
-        return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())));
-    }
     let outcome = r.take_outcome();
     match owner_error {
         Some(e) => Err(e),

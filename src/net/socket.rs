@@ -283,6 +283,7 @@ impl Socket {
     /// Sends all of `buf` (completes only when every byte is in the kernel, or on error).
     pub fn begin_send(self: &Arc<Self>, buf: ConstBuf, done: Completion) -> Result<Option<OpId>> {
         self.check_transfer()?;
+        let this = self.clone();
         let mut sent = 0usize;
         let attempt = move |fd: RawFd| -> Poll {
             let buf = buf; // the whole view, not its fields (closures capture fields apart)
@@ -296,17 +297,18 @@ impl Socket {
                 match errno() {
                     libc::EINTR => continue,
                     libc::EAGAIN => return Poll::Pending,
-                    e => return Poll::Ready(Err(Error::socket(e))),
+                    e => return Poll::Ready(Err(this.noted(Error::socket(e)))),
                 }
             }
             Poll::Ready(Ok(Value::Bytes(sent)))
         };
-        Ok(self.core.submit(Direction::Write, attempt, self.noting_errors(done), None))
+        Ok(self.core.submit(Direction::Write, attempt, done, None))
     }
 
     /// Receives what is available, up to `buf.len` bytes; 0 at the end of the stream.
     pub fn begin_receive(self: &Arc<Self>, buf: MutBuf, done: Completion) -> Result<Option<OpId>> {
         self.check_transfer()?;
+        let this = self.clone();
         let attempt = move |fd: RawFd| -> Poll {
             let buf = buf; // the whole view, not its fields
             loop {
@@ -318,22 +320,17 @@ impl Socket {
                 match errno() {
                     libc::EINTR => continue,
                     libc::EAGAIN => return Poll::Pending,
-                    e => return Poll::Ready(Err(Error::socket(e))),
+                    e => return Poll::Ready(Err(this.noted(Error::socket(e)))),
                 }
             }
         };
-        Ok(self.core.submit(Direction::Read, attempt, self.noting_errors(done), None))
+        Ok(self.core.submit(Direction::Read, attempt, done, None))
     }
 
-    /// Wraps a completion so a failure updates the Connected flag first.
-    pub(crate) fn noting_errors(self: &Arc<Self>, done: Completion) -> Completion {
-        let this = self.clone();
-        Box::new(move |outcome: Outcome| {
-            if let Err(e) = &outcome {
-                this.note_error(e);
-            }
-            done(outcome)
-        })
+    /// Updates the Connected flag for `e` and passes it on.
+    fn noted(&self, e: Error) -> Error {
+        self.note_error(&e);
+        e
     }
 
     pub fn send(self: &Arc<Self>, buf: ConstBuf) -> Result<usize> {
