@@ -189,6 +189,22 @@ impl AsyncResult {
     }
 }
 
+/// Runs an operation started by `start` to its outcome, blocking the calling thread: the
+/// synchronous form of streams whose Begin does the work (a custom stream, an SslStream).
+pub fn wait_for(start: impl FnOnce(Completion) -> Result<()>) -> Outcome {
+    let slot = Arc::new((Mutex::new(None::<Outcome>), Condvar::new()));
+    let s = slot.clone();
+    start(Box::new(move |o| {
+        *s.0.lock() = Some(o);
+        s.1.notify_all();
+    }))?;
+    let mut g = slot.0.lock();
+    while g.is_none() {
+        slot.1.wait(&mut g);
+    }
+    g.take().unwrap_or_else(|| Err(Error::internal("an operation left no outcome")))
+}
+
 /// The handle of the result whose Begin is running on this thread (NULL outside a Begin).
 pub fn current_beginning_handle() -> Handle {
     BEGINNING.with(|b| {

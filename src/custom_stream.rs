@@ -9,7 +9,7 @@ use crate::async_result::{Completion, Value};
 use crate::error::{code, Error, Result};
 use crate::handle::Kind;
 use crate::stream::{ConstBuf, MutBuf, Stream};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
@@ -137,21 +137,6 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Waits for an operation started with `start`.
-fn wait_for(start: impl FnOnce(Completion) -> Result<()>) -> Result<Value> {
-    let slot = Arc::new((Mutex::new(None), Condvar::new()));
-    let s = slot.clone();
-    start(Box::new(move |o| {
-        *s.0.lock() = Some(o);
-        s.1.notify_all();
-    }))?;
-    let mut g = slot.0.lock();
-    while g.is_none() {
-        slot.1.wait(&mut g);
-    }
-    g.take().unwrap_or_else(|| Err(Error::internal("an operation left no outcome")))
-}
-
 impl Stream for CustomStream {
     fn kind(&self) -> Kind {
         Kind::CustomStream
@@ -188,11 +173,11 @@ impl Stream for CustomStream {
     }
 
     fn write(&self, buf: ConstBuf) -> Result<()> {
-        wait_for(|done| self.begin_write(buf, done)).map(drop)
+        crate::async_result::wait_for(|done| self.begin_write(buf, done)).map(drop)
     }
 
     fn read(&self, buf: MutBuf) -> Result<usize> {
-        match wait_for(|done| self.begin_read(buf, done))? {
+        match crate::async_result::wait_for(|done| self.begin_read(buf, done))? {
             Value::Bytes(n) => Ok(n),
             _ => Ok(0),
         }

@@ -40,26 +40,6 @@ fn hand_out(cert: Certificate, out: *mut *mut apm_certificate) -> Result<()> {
     write_out(out, "certificate", p)
 }
 
-/// Copies `text` NUL-terminated into `buffer` (truncated) and writes its full length.
-pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text_len: *mut usize) -> Result<()> {
-    if buffer.is_null() && buffer_len > 0 {
-        return Err(Error::argument_null("buffer"));
-    }
-    if buffer_len > 0 {
-        let n = text.len().min(buffer_len - 1);
-        // SAFETY: the caller's buffer holds buffer_len bytes; we write n + 1 <= buffer_len.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buffer as *mut u8, n);
-            *buffer.add(n) = 0;
-        }
-    }
-    if !text_len.is_null() {
-        // SAFETY: optional out-parameter, checked non-NULL.
-        unsafe { *text_len = text.len() };
-    }
-    Ok(())
-}
-
 /// Copies up to `buffer_len` bytes of `data` into `buffer` and writes the full length.
 pub(crate) fn copy_bytes(data: &[u8], buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> Result<()> {
     if buffer.is_null() && buffer_len > 0 {
@@ -148,14 +128,7 @@ pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(path: *const c_char, p
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_close(certificate: *mut apm_certificate) -> apm_status {
     boundary!({
-        match certificate_of(certificate) {
-            Ok(_) => {
-                handle::remove(handle_of(certificate));
-                Ok(())
-            }
-            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
-            Err(e) => Err(e),
-        }
+        close_handle(certificate, certificate_of, |_, _| ())
     })
 }
 

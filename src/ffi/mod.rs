@@ -118,6 +118,21 @@ pub(crate) fn stream_of(p: *const apm_stream) -> Result<Arc<dyn Stream>> {
     }
 }
 
+/// Dispose for every handle kind: a live handle is released and `dispose` runs on its object; a
+/// closed (stale) handle is a no-op, as a second Dispose is in .NET.
+pub(crate) fn close_handle<P, T>(p: *const P, lookup: impl FnOnce(*const P) -> Result<T>, dispose: impl FnOnce(Handle, T)) -> Result<()> {
+    match lookup(p) {
+        Ok(object) => {
+            let h = handle_of(p);
+            handle::remove(h);
+            dispose(h, object);
+            Ok(())
+        }
+        Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A NUL-terminated UTF-8 string argument.
 pub(crate) fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
     if p.is_null() {
@@ -125,6 +140,26 @@ pub(crate) fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
     }
     // SAFETY: the caller passes a NUL-terminated string that outlives the call.
     unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| Error::argument(format!("The string '{name}' is not valid UTF-8.")))
+}
+
+/// Copies `text` NUL-terminated into `buffer` (truncated) and writes its full length.
+pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text_len: *mut usize) -> Result<()> {
+    if buffer.is_null() && buffer_len > 0 {
+        return Err(Error::argument_null("buffer"));
+    }
+    if buffer_len > 0 {
+        let n = text.len().min(buffer_len - 1);
+        // SAFETY: the caller's buffer holds buffer_len bytes; we write n + 1 <= buffer_len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buffer as *mut u8, n);
+            *buffer.add(n) = 0;
+        }
+    }
+    if !text_len.is_null() {
+        // SAFETY: optional out-parameter, checked non-NULL.
+        unsafe { *text_len = text.len() };
+    }
+    Ok(())
 }
 
 /// The .NET (buffer, offset, count) checks, in .NET's order.

@@ -149,18 +149,11 @@ pub unsafe extern "C" fn apm_stream_can_write(stream: *mut apm_stream, can_write
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_close(stream: *mut apm_stream) -> apm_status {
     boundary!({
-        let h = handle_of(stream);
-        match stream_of(stream) {
-            Ok(s) => {
-                handle::remove(h);
-                s.close();
-                if let Some(socket) = OWNED_SOCKETS.lock().remove(&h) {
-                    handle::remove(socket);
-                }
-                Ok(())
+        close_handle(stream, stream_of, |h, s| {
+            s.close();
+            if let Some(socket) = OWNED_SOCKETS.lock().remove(&h) {
+                handle::remove(socket);
             }
-            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
-            Err(e) => Err(e),
-        }
+        })
     })
 }

@@ -216,15 +216,7 @@ pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) 
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status {
     boundary!({
-        match socket_of(socket) {
-            Ok(s) => {
-                handle::remove(handle_of(socket));
-                s.close();
-                Ok(())
-            }
-            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
-            Err(e) => Err(e),
-        }
+        close_handle(socket, socket_of, |_, s| s.close())
     })
 }
 

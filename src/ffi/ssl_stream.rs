@@ -6,7 +6,7 @@
 //! while one is pending fails from BeginWrite with APM_E_NOT_SUPPORTED, and a second
 //! BeginAuthenticate while one runs fails from Begin the same way.
 
-use super::certificate::{apm_certificate, certificate_handle, certificate_of, copy_bytes, copy_text, optional_certificate};
+use super::certificate::{apm_certificate, certificate_handle, certificate_of, copy_bytes, optional_certificate};
 use super::*;
 use crate::tls::AuthOptions;
 use crate::tls::ssl_stream::{Mode, Session};
@@ -519,14 +519,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(context
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
     boundary!({
-        match transport_context_of(context) {
-            Ok(_) => {
-                handle::remove(handle_of(context));
-                Ok(())
-            }
-            Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
-            Err(e) => Err(e),
-        }
+        close_handle(context, transport_context_of, |_, _| ())
     })
 }
 

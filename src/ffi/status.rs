@@ -1,8 +1,8 @@
 //! Status codes, .NET enum values, the last-error record and the version, as C sees them.
 //! The numbers are literals here so cbindgen can emit them; a test ties them to `error::code`.
 
-use super::boundary;
-use crate::error::{self, code, Error};
+use super::{boundary, copy_text};
+use crate::error::{self, code};
 use std::ffi::{c_char, CStr};
 
 /// A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind.
@@ -207,26 +207,6 @@ static NAMES: &[&CStr] = &[
     c"APM_E_DIRECTORY_NOT_FOUND", c"APM_E_PLATFORM_NOT_SUPPORTED", c"APM_E_TIMEOUT", c"APM_E_OUT_OF_MEMORY",
     c"APM_E_INTERNAL", c"APM_E_UNAUTHORIZED_ACCESS",
 ];
-
-/// Copies `text` as a NUL-terminated string into buf (truncating) and reports its full length.
-fn copy_text(text: &str, buf: *mut c_char, buf_len: usize, text_len: *mut usize) -> error::Result<()> {
-    if buf.is_null() && buf_len > 0 {
-        return Err(Error::argument_null("buffer"));
-    }
-    if buf_len > 0 {
-        let n = text.len().min(buf_len - 1);
-        // SAFETY: buf holds buf_len bytes (the caller's promise); we write n + 1 <= buf_len.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, n);
-            *buf.add(n) = 0;
-        }
-    }
-    if !text_len.is_null() {
-        // SAFETY: optional out-parameter, checked non-NULL.
-        unsafe { *text_len = text.len() };
-    }
-    Ok(())
-}
 
 /// Copies the message of the calling thread's last failure (the .NET exception's message, UTF-8)
 /// into `buffer`, truncated to `buffer_len - 1` bytes and always NUL-terminated when

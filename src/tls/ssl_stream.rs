@@ -28,7 +28,7 @@ use crate::handle::Kind;
 use crate::stream::{ConstBuf, MutBuf, Stream};
 use openssl::ssl::{ErrorCode, NameType, SslVersion};
 use openssl::x509::X509;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Weak};
@@ -229,21 +229,6 @@ fn inline_or_later<T: Send + 'static>(
         Slot::Inline(v) => Some(v),
         _ => None,
     }
-}
-
-/// Runs an asynchronous operation and waits for its outcome.
-fn run_sync(start: impl FnOnce(Completion) -> Result<()>) -> Outcome {
-    let slot = Arc::new((Mutex::new(None::<Outcome>), Condvar::new()));
-    let s = slot.clone();
-    start(Box::new(move |o| {
-        *s.0.lock() = Some(o);
-        s.1.notify_all();
-    }))?;
-    let mut g = slot.0.lock();
-    while g.is_none() {
-        slot.1.wait(&mut g);
-    }
-    g.take().unwrap_or_else(|| Err(Error::internal("an operation left no outcome")))
 }
 
 /// An inner stream's failure, as SslStream reports it (an IOException).
@@ -666,7 +651,7 @@ impl SslStream {
     }
 
     pub fn authenticate(self: &Arc<Self>, opts: AuthOptions) -> Result<()> {
-        run_sync(|done| self.begin_authenticate(opts, done, Mode::Sync)).map(drop)
+        crate::async_result::wait_for(|done| self.begin_authenticate(opts, done, Mode::Sync)).map(drop)
     }
 
     fn hs_loop(self: &Arc<Self>, mut op: HsOp, mut pending: Option<HsStep>) {
@@ -1112,7 +1097,7 @@ impl SslStream {
     }
 
     pub fn shutdown(self: &Arc<Self>) -> Result<()> {
-        run_sync(|done| self.begin_shutdown(done, Mode::Sync)).map(drop)
+        crate::async_result::wait_for(|done| self.begin_shutdown(done, Mode::Sync)).map(drop)
     }
 
     fn send_close_notify(self: &Arc<Self>, done: Completion, mode: Mode) {
@@ -1213,12 +1198,12 @@ impl Stream for SslStream {
 
     fn write(&self, buf: ConstBuf) -> Result<()> {
         let me = self.arc();
-        run_sync(|done| me.start_write(buf, done, Mode::Sync)).map(drop)
+        crate::async_result::wait_for(|done| me.start_write(buf, done, Mode::Sync)).map(drop)
     }
 
     fn read(&self, buf: MutBuf) -> Result<usize> {
         let me = self.arc();
-        match run_sync(|done| me.start_read(buf, done, Mode::Sync))? {
+        match crate::async_result::wait_for(|done| me.start_read(buf, done, Mode::Sync))? {
             Value::Bytes(n) => Ok(n),
             _ => Ok(0),
         }
