@@ -28,6 +28,17 @@ namespace Apmnet.Interop
         protected override bool ReleaseHandle() { return NativeMethods.apm_stream_close(handle) == 0; }
     }
 
+    /// <summary>Owns one apm_transport_context handle (apm_transport_context_close).</summary>
+    internal sealed class TransportContextHandle : SafeHandle
+    {
+        public TransportContextHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { return NativeMethods.apm_transport_context_close(handle) == 0; }
+    }
+
+    /// <summary>A library function that copies text or bytes out: (buffer, buffer length, out full length).</summary>
+    internal delegate int CopyOut(byte[] buffer, UIntPtr bufferLength, out UIntPtr fullLength);
+
     /// <summary>Finds libapmnet and shuts its runtime down when the process exits.</summary>
     internal static class Library
     {
@@ -122,6 +133,28 @@ namespace Apmnet.Interop
         internal static int ToInt(UIntPtr value)
         {
             return checked((int)value.ToUInt64());
+        }
+
+        /// <summary>The bytes a CopyOut function gives: asks for the size first, then fills a buffer.</summary>
+        internal static byte[] CopyBytes(CopyOut copy)
+        {
+            UIntPtr length;
+            ApmError.Check(copy(null, UIntPtr.Zero, out length));
+            byte[] buffer = new byte[checked((int)length.ToUInt64())];
+            if (buffer.Length == 0) return buffer;
+            ApmError.Check(copy(buffer, Length(buffer), out length));
+            return buffer;
+        }
+
+        /// <summary>The UTF-8 text a CopyOut function gives (it NUL-terminates: one more byte).</summary>
+        internal static string CopyText(CopyOut copy)
+        {
+            UIntPtr length;
+            ApmError.Check(copy(null, UIntPtr.Zero, out length));
+            int size = checked((int)length.ToUInt64());
+            byte[] buffer = new byte[size + 1];
+            ApmError.Check(copy(buffer, Length(buffer), out length));
+            return Encoding.UTF8.GetString(buffer, 0, size);
         }
 
         /// <summary>A static NUL-terminated ASCII/UTF-8 string owned by the library.</summary>

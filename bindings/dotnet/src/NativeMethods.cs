@@ -15,6 +15,39 @@ namespace Apmnet.Interop
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate void ApmSendFileProgress(IntPtr result, long bytesSent, IntPtr state);
 
+    /// <summary>typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender, apm_certificate *certificate,
+    /// apm_certificate *const *chain, size_t chain_len, int32_t ssl_policy_errors, void *state);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate int ApmValidationCallback(IntPtr sender, IntPtr certificate, IntPtr chain, UIntPtr chainLength, int sslPolicyErrors, IntPtr state);
+
+    /// <summary>typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream *sender, const char *target_host,
+    /// apm_certificate *const *local_certificates, size_t local_len, apm_certificate *remote_certificate,
+    /// const char *const *acceptable_issuers, size_t issuers_len, void *state);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate IntPtr ApmSelectionCallback(IntPtr sender, IntPtr targetHost, IntPtr localCertificates, UIntPtr localLength,
+        IntPtr remoteCertificate, IntPtr acceptableIssuers, UIntPtr issuersLength, IntPtr state);
+
+    /// <summary>typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate int ApmCustomComplete(ulong token, int status, UIntPtr bytes);
+
+    /// <summary>apm_stream_vtable.begin_read and .begin_write: (ctx, buffer, count, complete, token) -&gt; apm_status.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate int ApmCustomBegin(IntPtr ctx, IntPtr buffer, UIntPtr count, IntPtr complete, ulong token);
+
+    /// <summary>apm_stream_vtable.close: (ctx).</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void ApmCustomClose(IntPtr ctx);
+
+    /// <summary>apm_stream_vtable: the functions of a stream defined by the caller (copied by the library).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct ApmStreamVtable
+    {
+        public IntPtr BeginRead;
+        public IntPtr BeginWrite;
+        public IntPtr Close;
+    }
+
     internal static class NativeMethods
     {
         internal const string Library = "apmnet";
@@ -96,5 +129,56 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_can_read(IntPtr stream, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_can_write(IntPtr stream, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_close(IntPtr stream);
+
+        // Streams defined by the caller
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_stream_create_custom(ref ApmStreamVtable vtable, IntPtr ctx, out StreamHandle stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_custom_stream_complete(ulong token, int status, UIntPtr bytes);
+
+        // Certificates
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_load_pem_file(byte[] certPath, byte[] keyPath, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_load_pem(byte[] certPem, UIntPtr certLength, byte[] keyPem, UIntPtr keyLength, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_load_der(byte[] der, UIntPtr derLength, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_load_pkcs12_file(byte[] path, byte[] password, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_close(IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_subject(IntPtr certificate, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_issuer(IntPtr certificate, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_thumbprint(IntPtr certificate, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_raw_data(IntPtr certificate, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_has_private_key(IntPtr certificate, out int hasPrivateKey);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_validity(IntPtr certificate, out long notBefore, out long notAfter);
+
+        // SslStream
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_create(IntPtr inner, int leaveInnerStreamOpen, out StreamHandle stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_validation_callback(IntPtr stream, ApmValidationCallback callback, IntPtr state);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_selection_callback(IntPtr stream, ApmSelectionCallback callback, IntPtr state);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_trusted_ca_file(IntPtr stream, byte[] path);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_application_protocols(IntPtr stream, IntPtr[] protocols, UIntPtr count);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_authenticate_as_client(IntPtr stream, byte[] targetHost, IntPtr clientCertificate, int enabledSslProtocols, int checkCertificateRevocation);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_begin_authenticate_as_client(IntPtr stream, byte[] targetHost, IntPtr clientCertificate, int enabledSslProtocols, int checkCertificateRevocation, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_end_authenticate_as_client(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_authenticate_as_server(IntPtr stream, IntPtr serverCertificate, int clientCertificateRequired, int enabledSslProtocols, int checkCertificateRevocation);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_begin_authenticate_as_server(IntPtr stream, IntPtr serverCertificate, int clientCertificateRequired, int enabledSslProtocols, int checkCertificateRevocation, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_end_authenticate_as_server(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_shutdown(IntPtr stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_begin_shutdown(IntPtr stream, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_end_shutdown(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_authenticated(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_server(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_encrypted(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_signed(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_mutually_authenticated(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_ssl_protocol(IntPtr stream, out int protocol);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_cipher_suite(IntPtr stream, out int cipherSuite);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_cipher_suite_name(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_application_protocol(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_target_host_name(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_remote_certificate(IntPtr stream, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_local_certificate(IntPtr stream, out IntPtr certificate);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_transport_context(IntPtr stream, out TransportContextHandle context);
+
+        // TransportContext
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_transport_context_get_channel_binding(IntPtr context, int kind, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_transport_context_get_channel_binding_token(IntPtr context, int kind, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_transport_context_close(IntPtr context);
     }
 }

@@ -9,7 +9,7 @@ namespace Apmnet
     /// override Stream's, so Task.Factory.FromAsync, ReadAsync/WriteAsync, CopyTo and StreamReader use
     /// the library's asynchronous operations. One read and one write may be pending at once; several
     /// pending writes are sent in order, never interleaved.</summary>
-    public class NetworkStream : Stream
+    public class NetworkStream : Stream, INativeStream
     {
         const string NoSeek = "This stream does not support seek operations.";
         readonly StreamHandle safeHandle;
@@ -34,6 +34,8 @@ namespace Apmnet
             handle = created.DangerousGetHandle();
             this.socket = socket;
         }
+
+        IntPtr INativeStream.NativeStreamHandle { get { return handle; } }
 
         /// <summary>The underlying socket.</summary>
         public Socket Socket { get { return socket; } }

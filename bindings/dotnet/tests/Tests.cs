@@ -13,7 +13,7 @@ using ApmStream = Apmnet.NetworkStream;
 
 namespace Apmnet.Tests
 {
-    static class Tests
+    static partial class Tests
     {
         const int HangGuard = Program.HangGuard;
 

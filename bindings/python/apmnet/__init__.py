@@ -6,6 +6,12 @@
         with apmnet.NetworkStream(sock) as stream:
             stream.end_write(stream.begin_write(b"hello"))
 
+    with apmnet.Socket() as sock:
+        sock.connect("127.0.0.1", 8443)
+        with apmnet.SslStream(apmnet.NetworkStream(sock)) as tls:
+            tls.authenticate_as_client("localhost")
+            tls.write(b"hello")
+
 The shared library is found through ``APMNET_LIBRARY``, then next to this package, then in the
 repository's ``target/release`` or ``target/debug`` (when imported from a checkout), then as the
 system's ``libapmnet.so.0``. At exit, an ``atexit`` hook calls ``apm_runtime_shutdown`` so pending
@@ -19,7 +25,8 @@ import warnings
 from . import _native
 from ._async import AsyncResult
 from ._native import check, lib, library_path
-from .enums import (AddressFamily, FileAccess, ProtocolType, SocketError, SocketShutdown, SocketType,
+from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, FileAccess, ProtocolType,
+                    SocketError, SocketShutdown, SocketType, SslPolicyErrors, SslProtocols,
                     TransmitFileOptions)
 from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRangeError,
                      AuthenticationError, DirectoryNotFoundException, FileNotFoundException,
@@ -27,7 +34,9 @@ from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRa
                      NotSupportedError, ObjectDisposedError, OutOfMemoryError,
                      PlatformNotSupportedError, ProtocolViolationError, SocketException, Status,
                      TimeoutException, UnauthorizedAccessError, WebError)
+from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
+from .streams import Stream
 
 __version__ = "0.1.0"
 
@@ -36,14 +45,15 @@ API_VERSION = (0, 1)
 
 __all__ = [
     "AddressFamily", "ApmError", "ArgumentError", "ArgumentNullError", "ArgumentOutOfRangeError",
-    "AsyncResult", "AuthenticationError", "DirectoryNotFoundException", "FileAccess",
-    "FileNotFoundException", "IOException", "InternalError", "InvalidCredentialError",
-    "InvalidOperationError", "LingerOption", "NetworkStream", "NotSupportedError",
-    "ObjectDisposedError", "OutOfMemoryError", "PlatformNotSupportedError", "ProtocolType",
-    "ProtocolViolationError", "Socket", "SocketError", "SocketException", "SocketShutdown",
-    "SocketType", "Status", "TimeoutException", "TransmitFileOptions", "UnauthorizedAccessError",
-    "WebError", "library_path", "library_version", "runtime_configure", "runtime_shutdown",
-    "status_name",
+    "AsyncResult", "AuthenticationError", "ChannelBinding", "ChannelBindingKind",
+    "CipherAlgorithmType", "DirectoryNotFoundException", "FileAccess", "FileNotFoundException",
+    "IOException", "InternalError", "InvalidCredentialError", "InvalidOperationError",
+    "LingerOption", "NetworkStream", "NotSupportedError", "ObjectDisposedError", "OutOfMemoryError",
+    "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",
+    "SocketException", "SocketShutdown", "SocketType", "SslPolicyErrors", "SslProtocols",
+    "SslStream", "Status", "Stream", "TimeoutException", "TransmitFileOptions", "TransportContext",
+    "UnauthorizedAccessError", "WebError", "X509Certificate2", "library_path", "library_version",
+    "runtime_configure", "runtime_shutdown", "status_name",
 ]
 
 

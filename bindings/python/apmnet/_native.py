@@ -8,16 +8,47 @@ the library's engine threads can run Python callbacks while a Python thread wait
 import ctypes
 import os
 import pathlib
-from ctypes import POINTER, c_char, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_void_p
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint32,
+                    c_uint64, c_void_p)
 
 from .errors import EXCEPTION_FOR_STATUS, ApmError, SocketException, Status
 
-__all__ = ["lib", "library_path", "check", "raise_last_error", "ASYNC_CALLBACK", "PROGRESS_CALLBACK"]
+__all__ = ["lib", "library_path", "check", "raise_last_error", "ASYNC_CALLBACK", "PROGRESS_CALLBACK",
+           "VALIDATION_CALLBACK", "SELECTION_CALLBACK", "CUSTOM_COMPLETE", "CUSTOM_BEGIN_READ",
+           "CUSTOM_BEGIN_WRITE", "CUSTOM_CLOSE", "StreamVtable"]
 
 #: ``typedef void (*apm_async_callback)(apm_async_result *result, void *state);``
 ASYNC_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
 #: ``typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_sent, void *state);``
 PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_int64, c_void_p)
+#: ``typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender,
+#: apm_certificate *certificate, apm_certificate *const *chain, size_t chain_len,
+#: int32_t ssl_policy_errors, void *state);``
+VALIDATION_CALLBACK = ctypes.CFUNCTYPE(c_int32, c_void_p, c_void_p, POINTER(c_void_p), c_size_t, c_int32,
+                                       c_void_p)
+#: ``typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream *sender,
+#: const char *target_host, apm_certificate *const *local_certificates, size_t local_len,
+#: apm_certificate *remote_certificate, const char *const *acceptable_issuers, size_t issuers_len,
+#: void *state);`` (the restype is c_size_t rather than c_void_p: ctypes callbacks cannot return
+#: c_void_p; both are a pointer-sized integer)
+SELECTION_CALLBACK = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_char_p, POINTER(c_void_p), c_size_t, c_void_p,
+                                      POINTER(c_char_p), c_size_t, c_void_p)
+#: ``typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);``
+CUSTOM_COMPLETE = ctypes.CFUNCTYPE(c_int32, c_uint64, c_int32, c_size_t)
+#: ``apm_stream_vtable.begin_read``: (ctx, buffer, count, complete, token) -> apm_status
+CUSTOM_BEGIN_READ = ctypes.CFUNCTYPE(c_int32, c_void_p, c_void_p, c_size_t, CUSTOM_COMPLETE, c_uint64)
+#: ``apm_stream_vtable.begin_write``: (ctx, const buffer, count, complete, token) -> apm_status
+CUSTOM_BEGIN_WRITE = ctypes.CFUNCTYPE(c_int32, c_void_p, c_void_p, c_size_t, CUSTOM_COMPLETE, c_uint64)
+#: ``apm_stream_vtable.close``: (ctx)
+CUSTOM_CLOSE = ctypes.CFUNCTYPE(None, c_void_p)
+
+
+class StreamVtable(Structure):
+    """``apm_stream_vtable``: the functions of a stream defined by the caller."""
+
+    _fields_ = [("begin_read", CUSTOM_BEGIN_READ), ("begin_write", CUSTOM_BEGIN_WRITE),
+                ("close", CUSTOM_CLOSE)]
+
 
 _status = c_int32
 _handle = c_void_p  # apm_socket *, apm_stream *, apm_async_result * (opaque)
@@ -29,6 +60,8 @@ _bytes_out = POINTER(c_uint8)  # uint8_t *
 _text_out = POINTER(c_char)  # char * (a caller buffer the library fills)
 _cb = ASYNC_CALLBACK
 _progress = PROGRESS_CALLBACK
+_i64p = POINTER(c_int64)
+_names_in = POINTER(c_char_p)  # const char *const *
 
 #: name -> (restype, argtypes), in the order of the C API specification.
 PROTOTYPES = {
@@ -112,6 +145,57 @@ PROTOTYPES = {
     "apm_stream_can_read": (_status, [_handle, _i32p]),
     "apm_stream_can_write": (_status, [_handle, _i32p]),
     "apm_stream_close": (_status, [_handle]),
+    # certificates
+    "apm_certificate_load_pem_file": (_status, [c_char_p, c_char_p, _out_handle]),
+    "apm_certificate_load_pem": (_status, [_bytes_in, c_size_t, _bytes_in, c_size_t, _out_handle]),
+    "apm_certificate_load_der": (_status, [_bytes_in, c_size_t, _out_handle]),
+    "apm_certificate_load_pkcs12_file": (_status, [c_char_p, c_char_p, _out_handle]),
+    "apm_certificate_close": (_status, [_handle]),
+    "apm_certificate_get_subject": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_certificate_get_issuer": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_certificate_get_thumbprint": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_certificate_get_raw_data": (_status, [_handle, _bytes_out, c_size_t, _sizep]),
+    "apm_certificate_has_private_key": (_status, [_handle, _i32p]),
+    "apm_certificate_get_validity": (_status, [_handle, _i64p, _i64p]),
+    # streams defined by the caller
+    "apm_stream_create_custom": (_status, [POINTER(StreamVtable), c_void_p, _out_handle]),
+    "apm_custom_stream_complete": (_status, [c_uint64, _status, c_size_t]),
+    # SslStream
+    "apm_ssl_stream_create": (_status, [_handle, c_int32, _out_handle]),
+    "apm_ssl_stream_set_validation_callback": (_status, [_handle, VALIDATION_CALLBACK, c_void_p]),
+    "apm_ssl_stream_set_selection_callback": (_status, [_handle, SELECTION_CALLBACK, c_void_p]),
+    "apm_ssl_stream_set_trusted_ca_file": (_status, [_handle, c_char_p]),
+    "apm_ssl_stream_set_application_protocols": (_status, [_handle, _names_in, c_size_t]),
+    "apm_ssl_stream_authenticate_as_client": (_status, [_handle, c_char_p, _handle, c_int32, c_int32]),
+    "apm_ssl_stream_begin_authenticate_as_client": (
+        _status, [_handle, c_char_p, _handle, c_int32, c_int32, _cb, c_void_p, _out_handle]),
+    "apm_ssl_stream_end_authenticate_as_client": (_status, [_handle, _handle]),
+    "apm_ssl_stream_authenticate_as_server": (_status, [_handle, _handle, c_int32, c_int32, c_int32]),
+    "apm_ssl_stream_begin_authenticate_as_server": (
+        _status, [_handle, _handle, c_int32, c_int32, c_int32, _cb, c_void_p, _out_handle]),
+    "apm_ssl_stream_end_authenticate_as_server": (_status, [_handle, _handle]),
+    "apm_ssl_stream_shutdown": (_status, [_handle]),
+    "apm_ssl_stream_begin_shutdown": (_status, [_handle, _cb, c_void_p, _out_handle]),
+    "apm_ssl_stream_end_shutdown": (_status, [_handle, _handle]),
+    "apm_ssl_stream_is_authenticated": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_is_server": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_is_encrypted": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_is_signed": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_is_mutually_authenticated": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_get_ssl_protocol": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_get_cipher_suite": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_get_cipher_suite_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_ssl_stream_get_application_protocol": (_status, [_handle, _bytes_out, c_size_t, _sizep]),
+    "apm_ssl_stream_get_target_host_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_ssl_stream_get_remote_certificate": (_status, [_handle, _out_handle]),
+    "apm_ssl_stream_get_local_certificate": (_status, [_handle, _out_handle]),
+    "apm_ssl_stream_get_transport_context": (_status, [_handle, _out_handle]),
+    # TransportContext
+    "apm_transport_context_get_channel_binding": (
+        _status, [_handle, c_int32, _bytes_out, c_size_t, _sizep]),
+    "apm_transport_context_get_channel_binding_token": (
+        _status, [_handle, c_int32, _bytes_out, c_size_t, _sizep]),
+    "apm_transport_context_close": (_status, [_handle]),
 }
 
 _LIBRARY_NAMES = ("libapmnet.so", "libapmnet.so.0")

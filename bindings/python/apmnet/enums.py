@@ -1,4 +1,7 @@
-"""The System.Net enumerations, with .NET's numeric values (the C API uses the same numbers)."""
+"""The System.Net enumerations, with .NET's numeric values (the C API uses the same numbers).
+
+.NET's ``None`` members are spelled ``None_`` (``None`` is a keyword in Python).
+"""
 
 import enum
 
@@ -10,6 +13,10 @@ __all__ = [
     "TransmitFileOptions",
     "FileAccess",
     "SocketError",
+    "SslProtocols",
+    "SslPolicyErrors",
+    "ChannelBindingKind",
+    "CipherAlgorithmType",
 ]
 
 
@@ -110,3 +117,49 @@ class SocketError(enum.IntEnum):
     TryAgain = 11002
     NoRecovery = 11003
     NoData = 11004
+
+
+class SslProtocols(enum.IntFlag):
+    """System.Security.Authentication.SslProtocols. ``None_`` (0) lets the library choose (TLS 1.2
+    and TLS 1.3); Tls and Tls11 are used only when asked for; Ssl2 and Ssl3 are not supported."""
+
+    None_ = 0
+    Ssl2 = 12
+    Ssl3 = 48
+    Tls = 192
+    Tls11 = 768
+    Tls12 = 3072
+    Tls13 = 12288
+
+
+class SslPolicyErrors(enum.IntFlag):
+    """System.Net.Security.SslPolicyErrors: what a validation callback is told about the peer's
+    certificate."""
+
+    None_ = 0
+    RemoteCertificateNotAvailable = 1
+    RemoteCertificateNameMismatch = 2
+    RemoteCertificateChainErrors = 4
+
+
+class ChannelBindingKind(enum.IntEnum):
+    """System.Security.Authentication.ExtendedProtection.ChannelBindingKind."""
+
+    Unknown = 0
+    Unique = 0x19  # tls-unique: the first Finished message of the handshake
+    Endpoint = 0x1A  # tls-server-end-point: the hash of the server certificate
+
+
+class CipherAlgorithmType(enum.IntEnum):
+    """System.Security.Authentication.CipherAlgorithmType (SslStream.CipherAlgorithm)."""
+
+    None_ = 0
+    Null = 24576
+    Des = 26113
+    Rc2 = 26114
+    TripleDes = 26115
+    Aes128 = 26126
+    Aes192 = 26127
+    Aes256 = 26128
+    Aes = 26129
+    Rc4 = 26625

@@ -2,15 +2,15 @@
 
 import collections
 import ctypes
-import os
 from ctypes import byref, c_int32, c_size_t, c_void_p
 
-from . import _async, _native
+from . import _async
 from ._async import await_operation, readable_buffer, span, writable_buffer
+from ._handle import _Handle, _path, _text
 from ._native import check, lib
 from .enums import (AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType,
                     TransmitFileOptions)
-from .errors import Status
+from .streams import Stream
 
 __all__ = ["Socket", "NetworkStream", "LingerOption"]
 
@@ -20,15 +20,6 @@ LingerOption = collections.namedtuple("LingerOption", "enabled linger_time")
 _ENDPOINT_TEXT = 64  # an IPv6 literal needs 46 bytes with its NUL
 
 
-def _text(value):
-    """A NUL-terminated UTF-8 argument (None stays NULL)."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode("utf-8")
-
-
 def _end_point(address, port):
     """``(address, port)`` from separate arguments or from an end point tuple in ``address``."""
     if port is None and isinstance(address, tuple):
@@ -36,53 +27,6 @@ def _end_point(address, port):
     if port is None:
         raise TypeError("a port is required (or an (address, port) end point)")
     return address, port
-
-
-def _path(value):
-    """A file name argument: str, bytes or os.PathLike, in the file system's encoding."""
-    if value is None:
-        return None
-    return os.fsencode(value)
-
-
-class _Handle:
-    """Holds one library handle. After close the (stale) value is still passed to the library,
-    which reports ObjectDisposedError with its own message: its handle table makes that safe."""
-
-    def __init__(self, handle):
-        self._handle = handle
-        self._closed = False
-
-    def _close_native(self):
-        raise NotImplementedError
-
-    def close(self):
-        """Close the handle (idempotent). Pending operations complete; their End raises
-        ObjectDisposedError."""
-        if not self._closed:
-            self._closed = True
-            check(self._close_native())
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def __del__(self):
-        # Pending operations keep their owner alive (see _async), so this runs only when no
-        # callback can still come. Once apmnet's atexit hook has shut the runtime down, the handles
-        # are left to the process exit rather than waking the runtime up again.
-        try:
-            if not self._closed and not _native.finalizing:
-                self.close()
-        except Exception:
-            pass
-
-    def _get_i32(self, function):
-        out = c_int32(0)
-        check(function(self._handle, byref(out)))
-        return out.value
 
 
 class Socket(_Handle):
@@ -311,14 +255,12 @@ class Socket(_Handle):
         check(lib.apm_socket_set_linger(self._handle, int(bool(enabled)), int(seconds)))
 
 
-class NetworkStream(_Handle):
+class NetworkStream(Stream):
     """System.Net.Sockets.NetworkStream over a connected Socket.
 
-    One read and one write may be pending at once; several pending writes go out in order.
+    One read and one write may be pending at once; several pending writes go out in order. The
+    reads and writes (sync, Begin/End and coroutines) come from :class:`Stream`.
     """
-
-    def _close_native(self):
-        return lib.apm_stream_close(self._handle)
 
     def __init__(self, socket, access=FileAccess.ReadWrite, owns_socket=False):
         out = c_void_p()
@@ -329,85 +271,11 @@ class NetworkStream(_Handle):
         self.socket = socket
         self.owns_socket = bool(owns_socket)
 
-    def __repr__(self):
-        state = "closed" if self._closed else "open"
-        return f"<apmnet.NetworkStream {state}>"
-
     def close(self):
         super().close()
+        self._mark_closed()
+
+    def _mark_closed(self):
+        super()._mark_closed()
         if self.owns_socket and self.socket is not None:
-            self.socket._closed = True  # the library closed it with the stream
-
-    @property
-    def can_read(self):
-        """False once the stream is closed, as in .NET."""
-        return self._flag(lib.apm_stream_can_read)
-
-    @property
-    def can_write(self):
-        """False once the stream is closed, as in .NET."""
-        return self._flag(lib.apm_stream_can_write)
-
-    def _flag(self, function):
-        out = c_int32(0)
-        status = function(self._handle, byref(out))
-        if status == Status.OBJECT_DISPOSED:
-            return False
-        check(status)
-        return bool(out.value)
-
-    def write(self, buffer, offset=0, count=None):
-        """Write ``buffer[offset:offset+count]``; returns when all of it was sent."""
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        check(lib.apm_stream_write(self._handle, pointer, length, offset, count))
-
-    def read(self, size):
-        """Read up to ``size`` bytes; ``b""`` at the end of the stream."""
-        buffer = bytearray(size)
-        count = self.readinto(buffer)
-        return bytes(buffer[:count])
-
-    def readinto(self, buffer, offset=0, count=None):
-        """Read into writable ``buffer`` at ``offset``; return the byte count (0 = end of stream)."""
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        received = c_size_t(0)
-        check(lib.apm_stream_read(self._handle, pointer, length, offset, count, byref(received)))
-        return received.value
-
-    def begin_write(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_stream_begin_write, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
-
-    def end_write(self, async_result):
-        _async.end(lib.apm_stream_end_write, self._handle, async_result)
-
-    def begin_read(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_stream_begin_read, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
-
-    def end_read(self, async_result):
-        received = c_size_t(0)
-        _async.end(lib.apm_stream_end_read, self._handle, async_result, byref(received))
-        return received.value
-
-    async def write_async(self, data, offset=0, count=None):
-        """Coroutine: write all of ``data`` (BeginWrite/EndWrite)."""
-        return await await_operation(lambda cb: self.begin_write(data, offset, count, cb),
-                                     self.end_write)
-
-    async def read_async(self, size):
-        """Coroutine: read up to ``size`` bytes (BeginRead/EndRead); ``b""`` at the end."""
-        buffer = bytearray(size)
-        count = await await_operation(lambda cb: self.begin_read(buffer, 0, size, cb),
-                                      self.end_read)
-        return bytes(buffer[:count])
-
-    async def readinto_async(self, buffer, offset=0, count=None):
-        return await await_operation(lambda cb: self.begin_read(buffer, offset, count, cb),
-                                     self.end_read)
+            self.socket._mark_closed()  # the library closed it with the stream

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import apmnet
+import pki as pki_module
 
 #: Upper bound for any wait in the tests. It only turns a hang into a failure; nothing is timed.
 HANG_GUARD = 120
@@ -159,3 +160,11 @@ def closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A test PKI (see pki.py), made once per run with the openssl tool in a temporary folder."""
+    if not pki_module.available():
+        pytest.skip("the openssl command-line tool is not installed")
+    return pki_module.Pki(tmp_path_factory.mktemp("pki"))

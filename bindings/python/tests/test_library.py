@@ -30,10 +30,18 @@ def _ctype(text):
         return "ASYNC_CALLBACK"
     if base == "apm_send_file_progress" and not stars:
         return "PROGRESS_CALLBACK"
+    if base == "apm_remote_certificate_validation_callback" and not stars:
+        return "VALIDATION_CALLBACK"
+    if base == "apm_local_certificate_selection_callback" and not stars:
+        return "SELECTION_CALLBACK"
+    if base == "apm_stream_vtable" and stars == 1:
+        return "StreamVtable*"
     if base.startswith("apm_") and base != "apm_status" and stars:
         base, stars = "void", stars  # opaque handle: T * -> void *, T ** -> void **
     if base == "char" and stars == 1:
         return "c_char_p|char*"
+    if base == "char" and stars == 2:
+        return "c_char_p|char**"
     if base == "uint8_t" and stars == 1:
         return "uint8*"
     if base == "void":
@@ -49,6 +57,12 @@ def _describe(t):
         return "ASYNC_CALLBACK"
     if t is _native.PROGRESS_CALLBACK:
         return "PROGRESS_CALLBACK"
+    if t is _native.VALIDATION_CALLBACK:
+        return "VALIDATION_CALLBACK"
+    if t is _native.SELECTION_CALLBACK:
+        return "SELECTION_CALLBACK"
+    if t is ctypes.POINTER(_native.StreamVtable):
+        return "StreamVtable*"
     if t is ctypes.c_char_p or t is ctypes.POINTER(ctypes.c_char):
         return "c_char_p|char*"
     if t is ctypes.POINTER(ctypes.c_uint8):
@@ -91,14 +105,13 @@ def test_declarations_match_the_header():
 
 
 @pytest.mark.skipif(not HEADER.exists(), reason="include/apmnet.h is not in this checkout")
-def test_foundation_functions_of_the_header_are_all_bound():
-    foundation = re.compile(r"apm_(socket|network_stream|async_result|last_error|runtime|version|"
-                            r"status_name)")
-    stream_functions = {n for n in _native.PROTOTYPES if n.startswith("apm_stream_")}
-    unbound = [n for n in _header_prototypes()
-               if foundation.match(n) and n not in _native.PROTOTYPES]
+def test_the_covered_areas_of_the_header_are_all_bound():
+    covered = re.compile(r"apm_(socket|network_stream|async_result|last_error|runtime|version|"
+                         r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context)")
+    header = _header_prototypes()
+    unbound = [n for n in header if covered.match(n) and n not in _native.PROTOTYPES]
     assert unbound == [], "header functions without a Python declaration"
-    assert stream_functions  # the generic stream functions NetworkStream uses are declared
+    assert "apm_ssl_stream_authenticate_as_client" in header
 
 
 @pytest.mark.skipif(not HEADER.exists(), reason="include/apmnet.h is not in this checkout")
@@ -117,11 +130,18 @@ def test_enum_values_match_the_header_defines():
         ("APM_FILE_ACCESS_", apmnet.FileAccess),
         ("APM_SOCKET_ERROR_", apmnet.SocketError),
         ("APM_TRANSMIT_FILE_", apmnet.TransmitFileOptions),
+        ("APM_SSL_PROTOCOLS_", apmnet.SslProtocols),
+        ("APM_SSL_POLICY_ERRORS_", apmnet.SslPolicyErrors),
+        ("APM_CHANNEL_BINDING_KIND_", apmnet.ChannelBindingKind),
     ]
     compared = 0
     for prefix, enum in checks:
-        for member in enum:
-            key = prefix + snake(member.name)
+        names = [key for key in defines if key.startswith(prefix)]
+        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_")):  # every define has its member
+            assert sorted(names) == sorted(prefix + snake(name.rstrip("_"))
+                                           for name in enum.__members__), prefix
+        for name, member in enum.__members__.items():  # flags: multi-bit members and 0 too
+            key = prefix + snake(name.rstrip("_"))
             if key in defines:
                 assert defines[key] == member.value, key
                 compared += 1
@@ -130,7 +150,8 @@ def test_enum_values_match_the_header_defines():
         assert defines.get(key) == status.value, key
         compared += 1
     assert defines.get("APM_SOCKET_ERROR_CONNECTION_REFUSED") == 10061
-    assert compared > 40
+    assert defines.get("APM_SSL_PROTOCOLS_TLS13") == apmnet.SslProtocols.Tls13 == 12288
+    assert compared > 55
 
 
 def test_status_names():
