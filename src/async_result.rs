@@ -62,8 +62,28 @@ pub enum Value {
 
 pub type Outcome = Result<Value>;
 
-/// The continuation an operation calls once with its outcome.
-pub type Completion = Box<dyn FnOnce(Outcome) + Send>;
+/// The continuation an operation calls once with its outcome: an IAsyncResult to complete (no
+/// allocation: the common case, one per Begin) or any closure (layered streams, sync waits).
+pub struct Completion(Target);
+
+enum Target {
+    Result(Arc<AsyncResult>),
+    Func(Box<dyn FnOnce(Outcome) + Send>),
+}
+
+impl Completion {
+    pub fn new(f: impl FnOnce(Outcome) + Send + 'static) -> Completion {
+        Completion(Target::Func(Box::new(f)))
+    }
+
+    /// Delivers the outcome (consumes the completion: it runs once).
+    pub fn complete(self, outcome: Outcome) {
+        match self.0 {
+            Target::Result(r) => r.complete(outcome),
+            Target::Func(f) => f(outcome),
+        }
+    }
+}
 
 /// The user's callback: the C function pointer itself (the one type from the C surface the core
 /// holds), so starting an operation allocates nothing for it.
@@ -121,8 +141,7 @@ impl AsyncResult {
     /// synchronous. `start` returns Err only when it started nothing (the completion is dropped).
     pub fn begin(self: &Arc<Self>, start: impl FnOnce(Completion) -> Result<()>) -> Result<()> {
         let previous = BEGINNING.with(|b| b.replace(Arc::as_ptr(self)));
-        let this = self.clone();
-        let result = start(Box::new(move |outcome| this.complete(outcome)));
+        let result = start(Completion(Target::Result(self.clone())));
         BEGINNING.with(|b| b.set(previous));
         result
     }
@@ -194,7 +213,7 @@ impl AsyncResult {
 pub fn wait_for(start: impl FnOnce(Completion) -> Result<()>) -> Outcome {
     let slot = Arc::new((Mutex::new(None::<Outcome>), Condvar::new()));
     let s = slot.clone();
-    start(Box::new(move |o| {
+    start(Completion::new(move |o| {
         *s.0.lock() = Some(o);
         s.1.notify_all();
     }))?;
@@ -236,7 +255,7 @@ mod tests {
         let calls = &CALLS;
         let r = AsyncResult::new(Handle::NULL, OpKind::Write, 7, Some(count));
         r.begin(|done| {
-            done(Ok(Value::Bytes(3)));
+            done.complete(Ok(Value::Bytes(3)));
             Ok(())
         })
         .unwrap();
@@ -256,7 +275,7 @@ mod tests {
         .unwrap();
         assert!(!r.wait(Some(Duration::from_millis(10))));
         let done = keep.take().unwrap();
-        std::thread::spawn(move || done(Ok(Value::Unit))).join().unwrap();
+        std::thread::spawn(move || done.complete(Ok(Value::Unit))).join().unwrap();
         assert!(r.wait(None));
         assert!(!r.completed_synchronously());
     }

@@ -111,25 +111,25 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
             } else {
                 Ok(Value::Bytes(bytes))
             };
-            done(outcome);
+            done.complete(outcome);
         }
         Pending::Write { buf, pos, done } => {
             let left = buf.len - pos;
             if closed {
-                done(Err(Error::disposed(CLASS_NAME)));
+                done.complete(Err(Error::disposed(CLASS_NAME)));
             } else if status != code::OK {
-                done(Err(failure(status, "write")));
+                done.complete(Err(failure(status, "write")));
             } else if bytes > left {
-                done(Err(Error::new(code::IO, "The custom stream reported more bytes written than it was given.")));
+                done.complete(Err(Error::new(code::IO, "The custom stream reported more bytes written than it was given.")));
             } else if bytes == left {
-                done(Ok(Value::Bytes(buf.len)));
+                done.complete(Ok(Value::Bytes(buf.len)));
             } else if bytes == 0 {
-                done(Err(Error::new(code::IO, "The custom stream wrote nothing (0 bytes) for a write.")));
+                done.complete(Err(Error::new(code::IO, "The custom stream wrote nothing (0 bytes) for a write.")));
             } else {
                 // A partial write: the rest goes out as a new operation.
                 let rest = Pending::Write { buf, pos: pos + bytes, done };
                 if let Err((e, Some(Pending::Write { done, .. }))) = stream.begin(rest, None) {
-                    done(Err(e));
+                    done.complete(Err(e));
                 }
             }
         }
@@ -157,7 +157,7 @@ impl Stream for CustomStream {
     fn begin_write(&self, buf: ConstBuf, done: Completion) -> Result<()> {
         self.check_open()?;
         if buf.len == 0 {
-            done(Ok(Value::Bytes(0)));
+            done.complete(Ok(Value::Bytes(0)));
             return Ok(());
         }
         self.begin(Pending::Write { buf, pos: 0, done }, None).map_err(|(e, _)| e)
@@ -166,7 +166,7 @@ impl Stream for CustomStream {
     fn begin_read(&self, buf: MutBuf, done: Completion) -> Result<()> {
         self.check_open()?;
         if buf.len == 0 {
-            done(Ok(Value::Bytes(0)));
+            done.complete(Ok(Value::Bytes(0)));
             return Ok(());
         }
         self.begin(Pending::Read { done }, Some(buf)).map_err(|(e, _)| e)

@@ -107,7 +107,7 @@ impl IoCore {
         let mut side = self.side(dir);
         if side.closed || self.lp.has_exited() {
             drop(side);
-            done(Err(Error::aborted()));
+            done.complete(Err(Error::aborted()));
             return None;
         }
         if side.queue.is_empty() {
@@ -117,7 +117,7 @@ impl IoCore {
                 if let Some(n) = notify {
                     n();
                 }
-                done(outcome);
+                done.complete(outcome);
                 return None;
             }
         }
@@ -152,7 +152,7 @@ impl IoCore {
                     if let Some(n) = notify {
                         n();
                     }
-                    (op.done)(outcome);
+                    op.done.complete(outcome);
                 }
             }
         }
@@ -164,7 +164,7 @@ impl IoCore {
         let Some(pos) = side.queue.iter().position(|q| q.id == id) else { return false };
         let op = side.queue.remove(pos).expect("position is valid");
         drop(side);
-        (op.done)(Err(error));
+        op.done.complete(Err(error));
         true
     }
 
@@ -173,7 +173,7 @@ impl IoCore {
         let mut ops: Vec<Queued> = self.write.lock().queue.drain(..).collect();
         ops.extend(self.read.lock().queue.drain(..));
         for op in ops {
-            (op.done)(Err(error.clone()));
+            op.done.complete(Err(error.clone()));
         }
     }
 
@@ -197,7 +197,7 @@ impl IoCore {
         drop(w);
         self.lp.release(self as *const IoCore);
         for op in ops {
-            (op.done)(Err(Error::aborted()));
+            op.done.complete(Err(Error::aborted()));
         }
         true
     }

@@ -43,7 +43,7 @@ impl NetworkStream {
 }
 
 fn wrapping(done: Completion, writing: bool) -> Completion {
-    Box::new(move |outcome: Outcome| done(outcome.map_err(|e| e.into_io(writing))))
+    Completion::new(move |outcome: Outcome| done.complete(outcome.map_err(|e| e.into_io(writing))))
 }
 
 impl Stream for NetworkStream {

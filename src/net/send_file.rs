@@ -184,7 +184,7 @@ impl Socket {
             }) as Arc<dyn Fn() + Send + Sync>
         });
         let this = self.clone();
-        let finish: Completion = Box::new(move |outcome: Outcome| {
+        let finish: Completion = Completion::new(move |outcome: Outcome| {
             let outcome = match outcome {
                 Ok(v) if flags & (tfo::DISCONNECT | tfo::REUSE_SOCKET) != 0 => this.disconnect(flags & tfo::REUSE_SOCKET != 0).map(|_| v),
                 other => other,
@@ -192,7 +192,7 @@ impl Socket {
             if let Err(e) = &outcome {
                 this.note_error(e);
             }
-            done(outcome)
+            done.complete(outcome)
         });
         Ok(self.core.submit(Direction::Write, move |fd| transfer.attempt(fd), finish, notify))
     }

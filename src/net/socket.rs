@@ -201,7 +201,7 @@ impl Socket {
     fn connect_each(self: &Arc<Self>, mut addrs: Vec<SocketAddr>, done: Completion) {
         let addr = addrs.remove(0);
         let this = self.clone();
-        self.begin_connect_one(addr, Box::new(move |outcome: Outcome| match outcome {
+        self.begin_connect_one(addr, Completion::new(move |outcome: Outcome| match outcome {
             Err(_) if !addrs.is_empty() && !this.is_closed() => this.connect_each(addrs, done),
             outcome => this.finish_connect(outcome, done),
         }));
@@ -210,7 +210,7 @@ impl Socket {
     /// Records a connect's outcome in the socket's state, then completes it.
     fn finish_connect(&self, outcome: Outcome, done: Completion) {
         self.record_connect(&outcome);
-        done(outcome)
+        done.complete(outcome)
     }
 
     fn record_connect(&self, outcome: &Outcome) {
@@ -247,11 +247,11 @@ impl Socket {
             }
         };
         let this = self.clone();
-        let renew: Completion = Box::new(move |outcome: Outcome| {
+        let renew: Completion = Completion::new(move |outcome: Outcome| {
             if outcome.is_err() && !this.is_closed() {
                 let _ = sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd));
             }
-            done(outcome)
+            done.complete(outcome)
         });
         self.core.submit(Direction::Write, attempt, renew, None)
     }

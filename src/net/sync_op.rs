@@ -23,7 +23,7 @@ pub fn run(
 ) -> Outcome {
     let slot: Arc<Mutex<Option<Outcome>>> = Arc::new(Mutex::new(None));
     let s = slot.clone();
-    let id = start(Box::new(move |outcome| *s.lock() = Some(outcome)))?;
+    let id = start(Completion::new(move |outcome| *s.lock() = Some(outcome)))?;
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
     loop {
         if let Some(outcome) = slot.lock().take() {

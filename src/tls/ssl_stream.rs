@@ -433,7 +433,7 @@ impl SslStream {
                 k(r);
                 Ok(())
             }
-            Mode::Async => self.inner.begin_write(buf, Box::new(move |o: Outcome| k(o.map(drop)))),
+            Mode::Async => self.inner.begin_write(buf, Completion::new(move |o: Outcome| k(o.map(drop)))),
         }
     }
 
@@ -446,7 +446,7 @@ impl SslStream {
             }
             Mode::Async => self.inner.begin_read(
                 buf,
-                Box::new(move |o: Outcome| {
+                Completion::new(move |o: Outcome| {
                     k(o.map(|v| match v {
                         Value::Bytes(n) => n,
                         _ => 0,
@@ -844,7 +844,7 @@ impl SslStream {
                 c.phase = Phase::Failed(e.clone());
             }
         }
-        (op.done)(Err(e));
+        op.done.complete(Err(e));
     }
 
     fn finish_auth(self: &Arc<Self>, op: HsOp) {
@@ -896,7 +896,7 @@ impl SslStream {
                 _ => Err(Error::disposed(CLASS_NAME)),
             }
         };
-        (op.done)(outcome);
+        op.done.complete(outcome);
     }
 
     // ------------------------------------------------------------------------------------
@@ -972,7 +972,7 @@ impl SslStream {
             c.pending_shutdown.take()
         };
         let len = op.buf.len;
-        (op.done)(r.map(|()| Value::Bytes(len)));
+        op.done.complete(r.map(|()| Value::Bytes(len)));
         if let Some((done, mode)) = shutdown {
             self.send_close_notify(done, mode);
         }
@@ -1064,7 +1064,7 @@ impl SslStream {
             match act {
                 Act::Done(r) => {
                     self.core.lock().reading = false;
-                    (op.done)(r.map(Value::Bytes));
+                    op.done.complete(r.map(Value::Bytes));
                     return;
                 }
                 Act::NeedInput => match self.fetch_input(op.mode, Waiter::Read(op)) {
@@ -1101,7 +1101,7 @@ impl SslStream {
     }
 
     fn send_close_notify(self: &Arc<Self>, done: Completion, mode: Mode) {
-        let then: Then = Box::new(move |r| done(r.map(|()| Value::Unit)));
+        let then: Then = Box::new(move |r| done.complete(r.map(|()| Value::Unit)));
         let start = {
             let mut c = self.core.lock();
             let blocked = if c.closed { Some(Error::disposed(CLASS_NAME)) } else { c.write_error.clone() };
@@ -1139,8 +1139,8 @@ impl SslStream {
         };
         let disposed = || Error::disposed(CLASS_NAME);
         match waiter {
-            Some(Waiter::Read(op)) => (op.done)(Err(disposed())),
-            Some(Waiter::Handshake(op)) => (op.done)(Err(disposed())),
+            Some(Waiter::Read(op)) => op.done.complete(Err(disposed())),
+            Some(Waiter::Handshake(op)) => op.done.complete(Err(disposed())),
             None => {}
         }
         if let Some(t) = inflight {
@@ -1150,7 +1150,7 @@ impl SslStream {
             t(Err(disposed()));
         }
         if let Some((done, _)) = shutdown {
-            done(Err(disposed()));
+            done.complete(Err(disposed()));
         }
         if !self.leave_inner_open {
             self.inner.close();
