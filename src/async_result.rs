@@ -229,7 +229,11 @@ pub fn current_beginning_handle() -> Handle {
     BEGINNING.with(|b| {
         let p = b.get();
         // SAFETY: a non-null pointer was set by `begin`, which holds an Arc to it meanwhile.
-        if p.is_null() { Handle::NULL } else { unsafe { (*p).handle() } }
+        if p.is_null() {
+            Handle::NULL
+        } else {
+            unsafe { (*p).handle() }
+        }
     })
 }
 

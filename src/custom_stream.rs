@@ -120,7 +120,10 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
             } else if status != code::OK {
                 done.complete(Err(failure(status, "write")));
             } else if bytes > left {
-                done.complete(Err(Error::new(code::IO, "The custom stream reported more bytes written than it was given.")));
+                done.complete(Err(Error::new(
+                    code::IO,
+                    "The custom stream reported more bytes written than it was given.",
+                )));
             } else if bytes == left {
                 done.complete(Ok(Value::Bytes(buf.len)));
             } else if bytes == 0 {

@@ -254,7 +254,11 @@ impl Error {
         if self.status == code::IO {
             return self;
         }
-        let what = if writing { "Unable to write data to the transport connection" } else { "Unable to read data from the transport connection" };
+        let what = if writing {
+            "Unable to write data to the transport connection"
+        } else {
+            "Unable to read data from the transport connection"
+        };
         Error {
             status: code::IO,
             message: format!("{what}: {}.", self.message.trim_end_matches('.')),

@@ -49,10 +49,7 @@ fn profile_dir() -> PathBuf {
 
 /// `<target>/ffi-tests`.
 fn out_dir() -> PathBuf {
-    let dir = profile_dir()
-        .parent()
-        .expect("profile dir has a parent")
-        .join("ffi-tests");
+    let dir = profile_dir().parent().expect("profile dir has a parent").join("ffi-tests");
     fs::create_dir_all(dir.join("logs")).expect("create target/ffi-tests");
     dir
 }
@@ -101,9 +98,7 @@ fn c_compiler() -> &'static cc::Tool {
 }
 
 fn run_compiler(mut cmd: Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run the compiler: {e}"))?;
+    let out = cmd.output().map_err(|e| format!("{what}: cannot run the compiler: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -157,10 +152,7 @@ fn link_dir() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let lib = shared_library();
         let profile = profile_dir();
-        let name = profile
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("lib");
+        let name = profile.file_name().and_then(|n| n.to_str()).unwrap_or("lib");
         let dir = out_dir().join(format!("lib-{name}"));
         fs::create_dir_all(&dir).expect("create the link directory");
         let mut names = vec!["libapmnet.so".to_string(), soname(&lib)];
@@ -168,8 +160,7 @@ fn link_dir() -> &'static PathBuf {
         for n in names {
             let link = dir.join(n);
             let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(&lib, &link)
-                .unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
+            std::os::unix::fs::symlink(&lib, &link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
         }
         dir
     })
@@ -182,23 +173,16 @@ fn build_area(area: &str) -> Result<PathBuf, String> {
     let exe = out_dir().join(area);
     let tool = c_compiler();
     let mut cmd = tool.to_command();
-    cmd.args([
-        "-std=c11",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-        "-pthread",
-    ])
-    .arg(format!("-I{}", root.join("include").display()))
-    .arg(format!("-I{}", root.join("ffi-tests").display()))
-    .arg(root.join("ffi-tests").join(format!("{area}.c")))
-    .arg(root.join("ffi-tests").join("harness.c"))
-    .arg("-o")
-    .arg(&exe)
-    .arg(format!("-L{}", libdir.display()))
-    .arg(format!("-Wl,-rpath,{}", libdir.display()))
-    .arg("-lapmnet");
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread"])
+        .arg(format!("-I{}", root.join("include").display()))
+        .arg(format!("-I{}", root.join("ffi-tests").display()))
+        .arg(root.join("ffi-tests").join(format!("{area}.c")))
+        .arg(root.join("ffi-tests").join("harness.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", libdir.display()))
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .arg("-lapmnet");
     run_compiler(cmd, &format!("compiling ffi-tests/{area}.c"))?;
     Ok(exe)
 }
@@ -232,15 +216,9 @@ struct Slots {
 fn slots() -> &'static Slots {
     static SLOTS: OnceLock<Slots> = OnceLock::new();
     SLOTS.get_or_init(|| {
-        let n = std::env::var("APMNET_TEST_JOBS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(2);
-        Slots {
-            free: Mutex::new(n),
-            cv: Condvar::new(),
-        }
+        let n =
+            std::env::var("APMNET_TEST_JOBS").ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0).unwrap_or(2);
+        Slots { free: Mutex::new(n), cv: Condvar::new() }
     })
 }
 
@@ -274,23 +252,12 @@ fn report(line: &str) {
 }
 
 fn timeout_secs() -> u64 {
-    std::env::var("APMNET_TEST_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if valgrind() { 900 } else { 60 })
+    std::env::var("APMNET_TEST_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(if valgrind() { 900 } else { 60 })
 }
 
 fn list_tests(exe: &Path) -> Vec<(String, bool)> {
-    let out = Command::new(exe)
-        .arg("--list")
-        .output()
-        .unwrap_or_else(|e| panic!("{} --list: {e}", exe.display()));
-    assert!(
-        out.status.success(),
-        "{} --list failed: {}",
-        exe.display(),
-        out.status
-    );
+    let out = Command::new(exe).arg("--list").output().unwrap_or_else(|e| panic!("{} --list: {e}", exe.display()));
+    assert!(out.status.success(), "{} --list failed: {}", exe.display(), out.status);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -315,12 +282,7 @@ fn exited_without_reaping(pid: i32) -> bool {
     // SAFETY: waitid with WNOWAIT only inspects our own child.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
+        let rc = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
         rc == 0 && info.si_pid() != 0
     }
 }
@@ -368,9 +330,7 @@ fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
 
     let _slot = SlotGuard::acquire();
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
     let pid = child.id() as i32;
     // The in-process alarm fires first; this is the backstop.
     let deadline = start + Duration::from_secs(timeout + 30);
@@ -453,10 +413,7 @@ fn run_area(area: &str) {
             }
             Outcome::Skipped => {
                 skipped += 1;
-                report(&format!(
-                    "c test {area}::{name} ... skipped ({})",
-                    tail(&log, 1).trim()
-                ));
+                report(&format!("c test {area}::{name} ... skipped ({})", tail(&log, 1).trim()));
             }
             Outcome::Failed(why) => {
                 report(&format!(
@@ -468,10 +425,7 @@ fn run_area(area: &str) {
             }
         }
     }
-    report(&format!(
-        "c area {area}: {passed} passed, {} failed, {skipped} skipped",
-        failures.len()
-    ));
+    report(&format!("c area {area}: {passed} passed, {} failed, {skipped} skipped", failures.len()));
     assert!(
         failures.is_empty(),
         "{} C test(s) failed in ffi-tests/{area}.c:\n  {}",
@@ -488,46 +442,21 @@ fn header_compiles_as_c99_and_cpp11() {
     let dir = out_dir();
 
     let c_src = dir.join("header_check.c");
-    fs::write(
-        &c_src,
-        "#include \"apmnet.h\"\nint main(void) { return apm_version() == 0; }\n",
-    )
-    .unwrap();
+    fs::write(&c_src, "#include \"apmnet.h\"\nint main(void) { return apm_version() == 0; }\n").unwrap();
     let mut cmd = c_compiler().to_command();
-    cmd.args([
-        "-x",
-        "c",
-        "-std=c99",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-        "-fsyntax-only",
-    ])
-    .arg(format!("-I{}", root.join("include").display()))
-    .arg(&c_src);
+    cmd.args(["-x", "c", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
+        .arg(format!("-I{}", root.join("include").display()))
+        .arg(&c_src);
     if let Err(e) = run_compiler(cmd, "include/apmnet.h as C99") {
         panic!("{e}");
     }
 
     let cpp_src = dir.join("header_check.cpp");
-    fs::write(
-        &cpp_src,
-        "#include \"apmnet.h\"\nint main() { return apm_version() == nullptr; }\n",
-    )
-    .unwrap();
+    fs::write(&cpp_src, "#include \"apmnet.h\"\nint main() { return apm_version() == nullptr; }\n").unwrap();
     let mut cmd = compiler(true).to_command();
-    cmd.args([
-        "-x",
-        "c++",
-        "-std=c++11",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-fsyntax-only",
-    ])
-    .arg(format!("-I{}", root.join("include").display()))
-    .arg(&cpp_src);
+    cmd.args(["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
+        .arg(format!("-I{}", root.join("include").display()))
+        .arg(&cpp_src);
     if let Err(e) = run_compiler(cmd, "include/apmnet.h as C++11") {
         panic!("{e}");
     }

@@ -20,9 +20,19 @@ fn committed_header_is_fresh() {
 #[test]
 fn exports_are_guarded_and_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
-    let cannot_panic = ["apm_version", "apm_version_number", "apm_status_name", "apm_last_error_message",
-        "apm_last_error_inner_message", "apm_last_error_status", "apm_last_error_socket_error", "apm_last_error_errno",
-        "apm_last_error_web_status", "apm_last_error_http_status", "apm_network_stream_create"];
+    let cannot_panic = [
+        "apm_version",
+        "apm_version_number",
+        "apm_status_name",
+        "apm_last_error_message",
+        "apm_last_error_inner_message",
+        "apm_last_error_status",
+        "apm_last_error_socket_error",
+        "apm_last_error_errno",
+        "apm_last_error_web_status",
+        "apm_last_error_http_status",
+        "apm_network_stream_create",
+    ];
     let mut problems = Vec::new();
     for entry in std::fs::read_dir(&root).unwrap().flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap();
@@ -40,7 +50,9 @@ fn exports_are_guarded_and_documented() {
             if j == 0 || !lines[j - 1].trim_start().starts_with("///") {
                 problems.push(format!("{name}: no doc comment"));
             }
-            let body = lines[i + 1..].iter().take(3).copied().collect::<Vec<_>>().join("\n");
+            // The body starts after the signature, which rustfmt may spread over several lines.
+            let open = (i..lines.len()).find(|&k| lines[k].trim_end().ends_with('{')).unwrap_or(i);
+            let body = lines[open + 1..].iter().take(3).copied().collect::<Vec<_>>().join("\n");
             if !body.contains("boundary!") && !cannot_panic.contains(&name.as_str()) {
                 problems.push(format!("{name}: body does not start with boundary!"));
             }

@@ -184,7 +184,11 @@ impl EventLoop {
         let poll = |timeout: i32, events: &mut [libc::epoll_event]| -> usize {
             // SAFETY: the buffer is valid for MAX_EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
-            if n < 0 { 0 } else { n as usize }
+            if n < 0 {
+                0
+            } else {
+                n as usize
+            }
         };
         let n = poll(0, events);
         if n > 0 {
@@ -200,7 +204,11 @@ impl EventLoop {
             n = poll(0, events);
         }
         SPINNER.store(false, Ordering::Release);
-        if n > 0 { n } else { poll(-1, events) }
+        if n > 0 {
+            n
+        } else {
+            poll(-1, events)
+        }
     }
 
     fn drain_wake_fd(&self) {

@@ -95,7 +95,12 @@ fn runtime() -> Result<Arc<Runtime>> {
         loops.push(lp);
         threads.push(thread);
     }
-    let rt = Arc::new(Runtime { loops, threads: Mutex::new(threads), next: AtomicUsize::new(0), blocking: blocking::Pool::new() });
+    let rt = Arc::new(Runtime {
+        loops,
+        threads: Mutex::new(threads),
+        next: AtomicUsize::new(0),
+        blocking: blocking::Pool::new(),
+    });
     *slot = Some(rt.clone());
     Ok(rt)
 }
@@ -130,7 +135,9 @@ pub fn on_engine_thread() -> bool {
 /// all threads are joined. The next use starts a new runtime.
 pub fn shutdown() -> Result<()> {
     if on_engine_thread() {
-        return Err(Error::invalid_operation("apm_runtime_shutdown cannot be called from a callback or an engine thread."));
+        return Err(Error::invalid_operation(
+            "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
+        ));
     }
     let Some(rt) = RUNTIME.lock().take() else { return Ok(()) };
     for lp in &rt.loops {

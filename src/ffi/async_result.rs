@@ -43,7 +43,10 @@ fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
 /// IsCompleted: writes 1 once the operation has finished (success or failure), else 0.
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (an ended or invalid result).
 #[no_mangle]
-pub unsafe extern "C" fn apm_async_result_is_completed(result: *const apm_async_result, completed: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_async_result_is_completed(
+    result: *const apm_async_result,
+    completed: *mut i32,
+) -> apm_status {
     boundary!({ write_out(completed, "completed", read_result(result, |r| r.is_completed() as i32)?) })
 }
 
@@ -51,8 +54,17 @@ pub unsafe extern "C" fn apm_async_result_is_completed(result: *const apm_async_
 /// on the Begin caller's thread before Begin returned), else 0.
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn apm_async_result_completed_synchronously(result: *const apm_async_result, completed_synchronously: *mut i32) -> apm_status {
-    boundary!({ write_out(completed_synchronously, "completed_synchronously", read_result(result, |r| r.completed_synchronously() as i32)?) })
+pub unsafe extern "C" fn apm_async_result_completed_synchronously(
+    result: *const apm_async_result,
+    completed_synchronously: *mut i32,
+) -> apm_status {
+    boundary!({
+        write_out(
+            completed_synchronously,
+            "completed_synchronously",
+            read_result(result, |r| r.completed_synchronously() as i32)?,
+        )
+    })
 }
 
 /// AsyncWaitHandle.WaitOne: blocks until the operation completes or `timeout_ms` passes
@@ -60,7 +72,11 @@ pub unsafe extern "C" fn apm_async_result_completed_synchronously(result: *const
 /// operation of the same engine thread can deadlock, as in .NET.
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_ARGUMENT_OUT_OF_RANGE (timeout < -1).
 #[no_mangle]
-pub unsafe extern "C" fn apm_async_result_wait(result: *const apm_async_result, timeout_ms: i32, signaled: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_async_result_wait(
+    result: *const apm_async_result,
+    timeout_ms: i32,
+    signaled: *mut i32,
+) -> apm_status {
     boundary!({
         super::need_out(signaled, "signaled")?;
         let r = result_of(result)?;
@@ -76,6 +92,9 @@ pub unsafe extern "C" fn apm_async_result_wait(result: *const apm_async_result, 
 /// AsyncState: writes the state pointer given to Begin (the same one the callback receives).
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn apm_async_result_state(result: *const apm_async_result, state: *mut *mut c_void) -> apm_status {
+pub unsafe extern "C" fn apm_async_result_state(
+    result: *const apm_async_result,
+    state: *mut *mut c_void,
+) -> apm_status {
     boundary!({ write_out(state, "state", read_result(result, |r| r.state)? as *mut c_void) })
 }

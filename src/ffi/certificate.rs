@@ -25,7 +25,11 @@ pub(crate) fn certificate_of(p: *const apm_certificate) -> Result<Arc<Certificat
 
 /// An optional certificate argument: NULL means none.
 pub(crate) fn optional_certificate(p: *const apm_certificate) -> Result<Option<Arc<Certificate>>> {
-    if p.is_null() { Ok(None) } else { certificate_of(p).map(Some) }
+    if p.is_null() {
+        Ok(None)
+    } else {
+        certificate_of(p).map(Some)
+    }
 }
 
 /// A new handle for `cert` (the caller of the C function owns it).
@@ -74,7 +78,11 @@ fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
 /// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PEM, no certificate, a key that does not
 /// match; OpenSSL's reason is the inner message).
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_load_pem_file(cert_path: *const c_char, key_path: *const c_char, certificate: *mut *mut apm_certificate) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_load_pem_file(
+    cert_path: *const c_char,
+    key_path: *const c_char,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
     boundary!({
         need_out(certificate, "certificate")?;
         let cert_path = str_arg(cert_path, "cert_path")?;
@@ -87,7 +95,13 @@ pub unsafe extern "C" fn apm_certificate_load_pem_file(cert_path: *const c_char,
 /// may be NULL (then a key inside `cert_pem` is used when there is one).
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_load_pem(cert_pem: *const u8, cert_len: usize, key_pem: *const u8, key_len: usize, certificate: *mut *mut apm_certificate) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_load_pem(
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
     boundary!({
         need_out(certificate, "certificate")?;
         let cert = bytes_arg(cert_pem, cert_len, "cert_pem")?;
@@ -99,7 +113,11 @@ pub unsafe extern "C" fn apm_certificate_load_pem(cert_pem: *const u8, cert_len:
 /// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`).
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_load_der(der: *const u8, der_len: usize, certificate: *mut *mut apm_certificate) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_load_der(
+    der: *const u8,
+    der_len: usize,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
     boundary!({
         need_out(certificate, "certificate")?;
         hand_out(Certificate::from_der(bytes_arg(der, der_len, "der")?)?, certificate)
@@ -113,7 +131,11 @@ pub unsafe extern "C" fn apm_certificate_load_der(der: *const u8, der_len: usize
 /// password: "The certificate data cannot be read with the provided password, the password may be
 /// incorrect.").
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(path: *const c_char, password: *const c_char, certificate: *mut *mut apm_certificate) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(
+    path: *const c_char,
+    password: *const c_char,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
     boundary!({
         need_out(certificate, "certificate")?;
         let path = str_arg(path, "path")?;
@@ -127,47 +149,72 @@ pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(path: *const c_char, p
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_close(certificate: *mut apm_certificate) -> apm_status {
-    boundary!({
-        close_handle(certificate, certificate_of, |_, _| ())
-    })
+    boundary!({ close_handle(certificate, certificate_of, |_, _| ()) })
 }
 
 /// Subject: the distinguished name as .NET writes it, most specific part first
 /// ("CN=localhost, O=apmnet, C=US"). Copied as `apm_last_error_message` copies.
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_get_subject(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, subject_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_get_subject(
+    certificate: *mut apm_certificate,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    subject_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_text(&certificate_of(certificate)?.subject(), buffer, buffer_len, subject_len) })
 }
 
 /// Issuer, formatted as the subject.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_get_issuer(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, issuer_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_get_issuer(
+    certificate: *mut apm_certificate,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    issuer_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_text(&certificate_of(certificate)?.issuer(), buffer, buffer_len, issuer_len) })
 }
 
 /// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_get_thumbprint(certificate: *mut apm_certificate, buffer: *mut c_char, buffer_len: usize, thumbprint_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_get_thumbprint(
+    certificate: *mut apm_certificate,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    thumbprint_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_text(&certificate_of(certificate)?.thumbprint(), buffer, buffer_len, thumbprint_len) })
 }
 
 /// RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
 /// `data_len` (call with a NULL buffer and 0 to learn the size).
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_get_raw_data(certificate: *mut apm_certificate, buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_get_raw_data(
+    certificate: *mut apm_certificate,
+    buffer: *mut u8,
+    buffer_len: usize,
+    data_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_bytes(&certificate_of(certificate)?.der(), buffer, buffer_len, data_len) })
 }
 
 /// HasPrivateKey: 1 when the certificate was loaded with its private key.
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_has_private_key(certificate: *mut apm_certificate, has_private_key: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_has_private_key(
+    certificate: *mut apm_certificate,
+    has_private_key: *mut i32,
+) -> apm_status {
     boundary!({ write_out(has_private_key, "has_private_key", certificate_of(certificate)?.has_private_key() as i32) })
 }
 
 /// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
 #[no_mangle]
-pub unsafe extern "C" fn apm_certificate_get_validity(certificate: *mut apm_certificate, not_before: *mut i64, not_after: *mut i64) -> apm_status {
+pub unsafe extern "C" fn apm_certificate_get_validity(
+    certificate: *mut apm_certificate,
+    not_before: *mut i64,
+    not_after: *mut i64,
+) -> apm_status {
     boundary!({
         need_out(not_before, "not_before")?;
         need_out(not_after, "not_after")?;

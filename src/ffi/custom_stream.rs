@@ -5,7 +5,8 @@ use super::*;
 use crate::custom_stream::{self, CustomOps, CustomStream};
 
 /// How the caller's stream reports that an operation ended: `apm_custom_stream_complete`.
-pub type apm_custom_complete_fn = Option<unsafe extern "C" fn(token: u64, status: apm_status, bytes: usize) -> apm_status>;
+pub type apm_custom_complete_fn =
+    Option<unsafe extern "C" fn(token: u64, status: apm_status, bytes: usize) -> apm_status>;
 
 /// The functions of a stream defined by the caller. `ctx` is the pointer given to
 /// `apm_stream_create_custom`.
@@ -26,8 +27,24 @@ pub type apm_custom_complete_fn = Option<unsafe extern "C" fn(token: u64, status
 /// stream is used by an SslStream. `begin_read` and `begin_write` are required.
 #[repr(C)]
 pub struct apm_stream_vtable {
-    pub begin_read: Option<unsafe extern "C" fn(ctx: *mut c_void, buffer: *mut u8, count: usize, complete: apm_custom_complete_fn, token: u64) -> apm_status>,
-    pub begin_write: Option<unsafe extern "C" fn(ctx: *mut c_void, buffer: *const u8, count: usize, complete: apm_custom_complete_fn, token: u64) -> apm_status>,
+    pub begin_read: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            buffer: *mut u8,
+            count: usize,
+            complete: apm_custom_complete_fn,
+            token: u64,
+        ) -> apm_status,
+    >,
+    pub begin_write: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            buffer: *const u8,
+            count: usize,
+            complete: apm_custom_complete_fn,
+            token: u64,
+        ) -> apm_status,
+    >,
     pub close: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
 }
 
@@ -39,21 +56,34 @@ struct CVtable {
 }
 
 fn begin_failed(status: apm_status, what: &str) -> Error {
-    let status = if status < 0 && crate::error::code::name(status) != "APM_UNKNOWN" { status } else { crate::error::code::IO };
+    let status =
+        if status < 0 && crate::error::code::name(status) != "APM_UNKNOWN" { status } else { crate::error::code::IO };
     Error::new(status, format!("The custom stream's {what} function failed ({}).", crate::error::code::name(status)))
 }
 
 impl CustomOps for CVtable {
     fn begin_read(&self, buf: MutBuf, token: u64) -> Result<()> {
         // SAFETY: the caller's function with its own context and a buffer valid until completion.
-        let st = unsafe { (self.begin_read)(self.ctx as *mut c_void, buf.ptr, buf.len, Some(apm_custom_stream_complete), token) };
-        if st == crate::error::code::OK { Ok(()) } else { Err(begin_failed(st, "begin_read")) }
+        let st = unsafe {
+            (self.begin_read)(self.ctx as *mut c_void, buf.ptr, buf.len, Some(apm_custom_stream_complete), token)
+        };
+        if st == crate::error::code::OK {
+            Ok(())
+        } else {
+            Err(begin_failed(st, "begin_read"))
+        }
     }
 
     fn begin_write(&self, buf: ConstBuf, token: u64) -> Result<()> {
         // SAFETY: as begin_read.
-        let st = unsafe { (self.begin_write)(self.ctx as *mut c_void, buf.ptr, buf.len, Some(apm_custom_stream_complete), token) };
-        if st == crate::error::code::OK { Ok(()) } else { Err(begin_failed(st, "begin_write")) }
+        let st = unsafe {
+            (self.begin_write)(self.ctx as *mut c_void, buf.ptr, buf.len, Some(apm_custom_stream_complete), token)
+        };
+        if st == crate::error::code::OK {
+            Ok(())
+        } else {
+            Err(begin_failed(st, "begin_write"))
+        }
     }
 
     fn close(&self) {
@@ -71,7 +101,11 @@ impl CustomOps for CVtable {
 /// (`apm_stream_close`).
 /// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing).
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_create_custom(vtable: *const apm_stream_vtable, ctx: *mut c_void, stream: *mut *mut apm_stream) -> apm_status {
+pub unsafe extern "C" fn apm_stream_create_custom(
+    vtable: *const apm_stream_vtable,
+    ctx: *mut c_void,
+    stream: *mut *mut apm_stream,
+) -> apm_status {
     boundary!({
         need_out(stream, "stream")?;
         if vtable.is_null() {

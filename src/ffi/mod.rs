@@ -55,7 +55,9 @@ macro_rules! boundary {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(run)) {
             Ok(Ok(())) => $crate::error::code::OK,
             Ok(Err(e)) => $crate::error::record(e),
-            Err(_) => $crate::error::record($crate::error::Error::internal("An internal error occurred in apmnet (a panic was caught).")),
+            Err(_) => $crate::error::record($crate::error::Error::internal(
+                "An internal error occurred in apmnet (a panic was caught).",
+            )),
         }
     }};
 }
@@ -120,7 +122,11 @@ pub(crate) fn stream_of(p: *const apm_stream) -> Result<Arc<dyn Stream>> {
 
 /// Dispose for every handle kind: a live handle is released and `dispose` runs on its object; a
 /// closed (stale) handle is a no-op, as a second Dispose is in .NET.
-pub(crate) fn close_handle<P, T>(p: *const P, lookup: impl FnOnce(*const P) -> Result<T>, dispose: impl FnOnce(Handle, T)) -> Result<()> {
+pub(crate) fn close_handle<P, T>(
+    p: *const P,
+    lookup: impl FnOnce(*const P) -> Result<T>,
+    dispose: impl FnOnce(Handle, T),
+) -> Result<()> {
     match lookup(p) {
         Ok(object) => {
             let h = handle_of(p);
@@ -139,7 +145,9 @@ pub(crate) fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
         return Err(Error::argument_null(name));
     }
     // SAFETY: the caller passes a NUL-terminated string that outlives the call.
-    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| Error::argument(format!("The string '{name}' is not valid UTF-8.")))
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error::argument(format!("The string '{name}' is not valid UTF-8.")))
 }
 
 /// Copies `text` NUL-terminated into `buffer` (truncated) and writes its full length.
@@ -233,7 +241,9 @@ pub(crate) fn end(owner: Handle, owner_error: Option<Error>, result: *const apm_
     let r = match handle::take_if(h, |o| matches!(o, Object::AsyncResult(r) if r.owner == owner && r.op == op)) {
         handle::Taken::Object(Object::AsyncResult(r)) => r,
         // A second End, or another thread's End got there first.
-        handle::Taken::Stale(Kind::AsyncResult) => return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name()))),
+        handle::Taken::Stale(Kind::AsyncResult) => {
+            return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
+        }
         _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
     };
     let outcome = r.take_outcome();
@@ -244,7 +254,10 @@ pub(crate) fn end(owner: Handle, owner_error: Option<Error>, result: *const apm_
 }
 
 /// The owner half of an End: the live owner, or the disposal error of a closed one.
-pub(crate) fn owner_for_end<T>(p: *const T, lookup: impl FnOnce(*const T) -> Result<()>) -> (Handle, Option<Error>, Result<()>) {
+pub(crate) fn owner_for_end<T>(
+    p: *const T,
+    lookup: impl FnOnce(*const T) -> Result<()>,
+) -> (Handle, Option<Error>, Result<()>) {
     let h = handle_of(p);
     match lookup(p) {
         Ok(()) => (h, None, Ok(())),

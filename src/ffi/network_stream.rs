@@ -28,7 +28,12 @@ fn end_stream(stream: *const apm_stream, result: *const apm_async_result, op: Op
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_OBJECT_DISPOSED (closed socket), APM_E_IO ("The operation
 /// is not allowed on non-connected sockets."), APM_E_ARGUMENT_OUT_OF_RANGE (access).
 #[no_mangle]
-pub unsafe extern "C" fn apm_network_stream_create_with_access(socket: *mut apm_socket, access: i32, owns_socket: i32, stream: *mut *mut apm_stream) -> apm_status {
+pub unsafe extern "C" fn apm_network_stream_create_with_access(
+    socket: *mut apm_socket,
+    access: i32,
+    owns_socket: i32,
+    stream: *mut *mut apm_stream,
+) -> apm_status {
     boundary!({
         need_out(stream, "stream")?;
         let s = socket_of(socket)?;
@@ -47,7 +52,11 @@ pub unsafe extern "C" fn apm_network_stream_create_with_access(socket: *mut apm_
 
 /// `new NetworkStream(socket, owns_socket)`: readable and writable.
 #[no_mangle]
-pub unsafe extern "C" fn apm_network_stream_create(socket: *mut apm_socket, owns_socket: i32, stream: *mut *mut apm_stream) -> apm_status {
+pub unsafe extern "C" fn apm_network_stream_create(
+    socket: *mut apm_socket,
+    owns_socket: i32,
+    stream: *mut *mut apm_stream,
+) -> apm_status {
     apm_network_stream_create_with_access(socket, file_access::READ_WRITE, owns_socket, stream)
 }
 
@@ -61,7 +70,16 @@ static OWNED_SOCKETS: std::sync::LazyLock<parking_lot::Mutex<std::collections::H
 /// (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset),
 /// APM_E_ARGUMENT_NULL (result). Transfer failures come from `apm_stream_end_write` as APM_E_IO.
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_begin_write(stream: *mut apm_stream, buffer: *const u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_stream_begin_write(
+    stream: *mut apm_stream,
+    buffer: *const u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = stream_of(stream)?;
         s.check(true)?;
@@ -84,7 +102,16 @@ pub unsafe extern "C" fn apm_stream_end_write(stream: *mut apm_stream, result: *
 /// the operation completes. Errors from Begin as `apm_stream_begin_write` (a write-only stream:
 /// APM_E_INVALID_OPERATION).
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_begin_read(stream: *mut apm_stream, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_stream_begin_read(
+    stream: *mut apm_stream,
+    buffer: *mut u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = stream_of(stream)?;
         s.check(false)?;
@@ -96,7 +123,11 @@ pub unsafe extern "C" fn apm_stream_begin_read(stream: *mut apm_stream, buffer: 
 /// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream). Errors as
 /// `apm_stream_end_write` ("Unable to read data from the transport connection: ...").
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_end_read(stream: *mut apm_stream, result: *mut apm_async_result, bytes_read: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_stream_end_read(
+    stream: *mut apm_stream,
+    result: *mut apm_async_result,
+    bytes_read: *mut usize,
+) -> apm_status {
     boundary!({
         need_out(bytes_read, "bytes_read")?;
         match end_stream(stream, result, OpKind::Read)? {
@@ -108,7 +139,13 @@ pub unsafe extern "C" fn apm_stream_end_read(stream: *mut apm_stream, result: *m
 
 /// Write, blocking until all `count` bytes are written. Errors as BeginWrite plus EndWrite.
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_write(stream: *mut apm_stream, buffer: *const u8, buffer_len: usize, offset: usize, count: usize) -> apm_status {
+pub unsafe extern "C" fn apm_stream_write(
+    stream: *mut apm_stream,
+    buffer: *const u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+) -> apm_status {
     boundary!({
         let s = stream_of(stream)?;
         s.check(true)?;
@@ -118,7 +155,14 @@ pub unsafe extern "C" fn apm_stream_write(stream: *mut apm_stream, buffer: *cons
 
 /// Read, blocking until at least one byte is available; writes how many (0 = end of stream).
 #[no_mangle]
-pub unsafe extern "C" fn apm_stream_read(stream: *mut apm_stream, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, bytes_read: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_stream_read(
+    stream: *mut apm_stream,
+    buffer: *mut u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    bytes_read: *mut usize,
+) -> apm_status {
     boundary!({
         let s = stream_of(stream)?;
         s.check(false)?;

@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 /// Progress of a long send file: `bytes_sent` so far (pre-buffer, file and post-buffer), called
 /// on the thread doing the transfer after each batch the kernel accepted, never after the
 /// completion callback. `state` is the state given to Begin.
-pub type apm_send_file_progress = Option<unsafe extern "C" fn(result: *mut apm_async_result, bytes_sent: i64, state: *mut c_void)>;
+pub type apm_send_file_progress =
+    Option<unsafe extern "C" fn(result: *mut apm_async_result, bytes_sent: i64, state: *mut c_void)>;
 
 fn register(socket: Arc<Socket>) -> Result<*mut apm_socket> {
     match handle::insert(Kind::Socket, Object::Socket(socket.clone())) {
@@ -42,7 +43,12 @@ fn size_of_value(v: Value) -> usize {
 /// Errors: APM_E_ARGUMENT_NULL; APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
 /// (AddressFamilyNotSupported, ProtocolNotSupported, TooManyOpenSockets).
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_create(address_family: i32, socket_type: i32, protocol_type: i32, socket: *mut *mut apm_socket) -> apm_status {
+pub unsafe extern "C" fn apm_socket_create(
+    address_family: i32,
+    socket_type: i32,
+    protocol_type: i32,
+    socket: *mut *mut apm_socket,
+) -> apm_status {
     boundary!({
         need_out(socket, "socket")?;
         let s = Socket::create(address_family, socket_type, protocol_type)?;
@@ -85,7 +91,12 @@ pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *m
 /// BeginAccept. State errors (not bound, not listening, closed) come from Begin; the accepted
 /// socket comes from `apm_socket_end_accept`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_accept(socket: *mut apm_socket, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_socket_begin_accept(
+    socket: *mut apm_socket,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         begin(handle_of(socket), OpKind::Accept, callback, state, result, |done| s.begin_accept(done).map(drop))
@@ -97,7 +108,11 @@ pub unsafe extern "C" fn apm_socket_begin_accept(socket: *mut apm_socket, callba
 /// APM_E_INVALID_OPERATION for a second End), APM_E_OBJECT_DISPOSED when the socket was closed,
 /// APM_E_SOCKET.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_end_accept(socket: *mut apm_socket, result: *mut apm_async_result, accepted: *mut *mut apm_socket) -> apm_status {
+pub unsafe extern "C" fn apm_socket_end_accept(
+    socket: *mut apm_socket,
+    result: *mut apm_async_result,
+    accepted: *mut *mut apm_socket,
+) -> apm_status {
     boundary!({
         need_out(accepted, "accepted")?;
         match end_socket(socket, result, OpKind::Accept)? {
@@ -123,7 +138,14 @@ pub unsafe extern "C" fn apm_socket_connect(socket: *mut apm_socket, host: *cons
 /// BeginConnect: as `apm_socket_connect`; argument and state errors come from Begin, the
 /// connection's outcome from `apm_socket_end_connect`. Names are resolved on a helper thread.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_connect(socket: *mut apm_socket, host: *const c_char, port: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_socket_begin_connect(
+    socket: *mut apm_socket,
+    host: *const c_char,
+    port: i32,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         let host = str_arg(host, "host")?;
@@ -143,7 +165,14 @@ pub unsafe extern "C" fn apm_socket_end_connect(socket: *mut apm_socket, result:
 /// Errors: APM_E_ARGUMENT_NULL (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len,
 /// count > buffer_len - offset), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_send(socket: *mut apm_socket, buffer: *const u8, buffer_len: usize, offset: usize, count: usize, sent: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_socket_send(
+    socket: *mut apm_socket,
+    buffer: *const u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    sent: *mut usize,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         let buf = const_buf(buffer, buffer_len, offset, count)?;
@@ -155,7 +184,16 @@ pub unsafe extern "C" fn apm_socket_send(socket: *mut apm_socket, buffer: *const
 /// BeginSend: sends all `count` bytes; the buffer must stay valid until the operation completes.
 /// Errors from Begin: as `apm_socket_send`'s argument checks; transfer errors from End.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_send(socket: *mut apm_socket, buffer: *const u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_socket_begin_send(
+    socket: *mut apm_socket,
+    buffer: *const u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         let buf = const_buf(buffer, buffer_len, offset, count)?;
@@ -165,7 +203,11 @@ pub unsafe extern "C" fn apm_socket_begin_send(socket: *mut apm_socket, buffer: 
 
 /// EndSend: waits, releases `result`, writes the bytes sent (all of them on success).
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_end_send(socket: *mut apm_socket, result: *mut apm_async_result, sent: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_socket_end_send(
+    socket: *mut apm_socket,
+    result: *mut apm_async_result,
+    sent: *mut usize,
+) -> apm_status {
     boundary!({
         need_out(sent, "sent")?;
         write_out(sent, "sent", size_of_value(end_socket(socket, result, OpKind::Send)?))
@@ -175,7 +217,14 @@ pub unsafe extern "C" fn apm_socket_end_send(socket: *mut apm_socket, result: *m
 /// Receive, blocking until some bytes arrive (or ReceiveTimeout passes); writes how many, 0 at
 /// the end of the stream. Errors: as `apm_socket_send`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_receive(socket: *mut apm_socket, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, received: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_socket_receive(
+    socket: *mut apm_socket,
+    buffer: *mut u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    received: *mut usize,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
@@ -186,7 +235,16 @@ pub unsafe extern "C" fn apm_socket_receive(socket: *mut apm_socket, buffer: *mu
 
 /// BeginReceive: the buffer must stay valid until the operation completes.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_receive(socket: *mut apm_socket, buffer: *mut u8, buffer_len: usize, offset: usize, count: usize, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_socket_begin_receive(
+    socket: *mut apm_socket,
+    buffer: *mut u8,
+    buffer_len: usize,
+    offset: usize,
+    count: usize,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
@@ -196,7 +254,11 @@ pub unsafe extern "C" fn apm_socket_begin_receive(socket: *mut apm_socket, buffe
 
 /// EndReceive: waits, releases `result`, writes the bytes received (0 = end of stream).
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_end_receive(socket: *mut apm_socket, result: *mut apm_async_result, received: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_socket_end_receive(
+    socket: *mut apm_socket,
+    result: *mut apm_async_result,
+    received: *mut usize,
+) -> apm_status {
     boundary!({
         need_out(received, "received")?;
         write_out(received, "received", size_of_value(end_socket(socket, result, OpKind::Receive)?))
@@ -215,9 +277,7 @@ pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) 
 /// Closing a closed socket is a no-op (APM_OK). Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status {
-    boundary!({
-        close_handle(socket, socket_of, |_, s| s.close())
-    })
+    boundary!({ close_handle(socket, socket_of, |_, s| s.close()) })
 }
 
 fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port: *mut i32) -> Result<()> {
@@ -238,14 +298,24 @@ fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port
 /// LocalEndPoint: writes the IP address as text (NUL-terminated; 46 bytes always suffice) and
 /// the port. Errors: APM_E_ARGUMENT (buffer too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_get_local_endpoint(socket: *mut apm_socket, address: *mut c_char, address_len: usize, port: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_socket_get_local_endpoint(
+    socket: *mut apm_socket,
+    address: *mut c_char,
+    address_len: usize,
+    port: *mut i32,
+) -> apm_status {
     boundary!({ write_endpoint(socket_of(socket)?.endpoint(false)?, address, address_len, port) })
 }
 
 /// RemoteEndPoint: as `apm_socket_get_local_endpoint`; APM_E_SOCKET (NotConnected) when there
 /// is no peer.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_get_remote_endpoint(socket: *mut apm_socket, address: *mut c_char, address_len: usize, port: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
+    socket: *mut apm_socket,
+    address: *mut c_char,
+    address_len: usize,
+    port: *mut i32,
+) -> apm_status {
     boundary!({ write_endpoint(socket_of(socket)?.endpoint(true)?, address, address_len, port) })
 }
 
@@ -356,7 +426,11 @@ pub unsafe extern "C" fn apm_socket_set_linger(socket: *mut apm_socket, enabled:
 
 /// LingerState: writes whether lingering is on and for how many seconds.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_get_linger(socket: *mut apm_socket, enabled: *mut i32, seconds: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_socket_get_linger(
+    socket: *mut apm_socket,
+    enabled: *mut i32,
+    seconds: *mut i32,
+) -> apm_status {
     boundary!({
         need_out(enabled, "enabled")?;
         need_out(seconds, "seconds")?;
@@ -387,7 +461,15 @@ fn open_file(file_name: *const c_char, empty_is_none: bool) -> Result<Option<std
 /// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (unknown flags),
 /// APM_E_SOCKET.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32) -> apm_status {
+pub unsafe extern "C" fn apm_socket_send_file(
+    socket: *mut apm_socket,
+    file_name: *const c_char,
+    pre: *const u8,
+    pre_len: usize,
+    post: *const u8,
+    post_len: usize,
+    flags: i32,
+) -> apm_status {
     boundary!({
         let s = socket_of(socket)?;
         s.check_send_file(flags)?;
@@ -396,7 +478,17 @@ pub unsafe extern "C" fn apm_socket_send_file(socket: *mut apm_socket, file_name
     })
 }
 
-fn begin_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: ConstBuf, post: ConstBuf, flags: i32, progress: apm_send_file_progress, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> Result<()> {
+fn begin_send_file(
+    socket: *mut apm_socket,
+    file_name: *const c_char,
+    pre: ConstBuf,
+    post: ConstBuf,
+    flags: i32,
+    progress: apm_send_file_progress,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> Result<()> {
     let s = socket_of(socket)?;
     s.check_send_file(flags)?;
     need_out(result, "result")?;
@@ -423,20 +515,70 @@ fn begin_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: Const
 /// completion. Flags as `apm_socket_send_file`. Errors from Begin: those of
 /// `apm_socket_send_file` but the transfer's; the transfer's from `apm_socket_end_send_file`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_send_file(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
-    boundary!({ begin_send_file(socket, file_name, optional_buf(pre, pre_len), optional_buf(post, post_len), flags, None, callback, state, result) })
+pub unsafe extern "C" fn apm_socket_begin_send_file(
+    socket: *mut apm_socket,
+    file_name: *const c_char,
+    pre: *const u8,
+    pre_len: usize,
+    post: *const u8,
+    post_len: usize,
+    flags: i32,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
+    boundary!({
+        begin_send_file(
+            socket,
+            file_name,
+            optional_buf(pre, pre_len),
+            optional_buf(post, post_len),
+            flags,
+            None,
+            callback,
+            state,
+            result,
+        )
+    })
 }
 
 /// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent
 /// so far after each batch the kernel accepted, on the thread doing the transfer.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_begin_send_file_with_progress(socket: *mut apm_socket, file_name: *const c_char, pre: *const u8, pre_len: usize, post: *const u8, post_len: usize, flags: i32, progress: apm_send_file_progress, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
-    boundary!({ begin_send_file(socket, file_name, optional_buf(pre, pre_len), optional_buf(post, post_len), flags, progress, callback, state, result) })
+pub unsafe extern "C" fn apm_socket_begin_send_file_with_progress(
+    socket: *mut apm_socket,
+    file_name: *const c_char,
+    pre: *const u8,
+    pre_len: usize,
+    post: *const u8,
+    post_len: usize,
+    flags: i32,
+    progress: apm_send_file_progress,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
+    boundary!({
+        begin_send_file(
+            socket,
+            file_name,
+            optional_buf(pre, pre_len),
+            optional_buf(post, post_len),
+            flags,
+            progress,
+            callback,
+            state,
+            result,
+        )
+    })
 }
 
 /// EndSendFile: waits, releases `result`, reports the transfer's outcome. After a Disconnect the
 /// socket is no longer Connected. Errors: the End rules, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
-pub unsafe extern "C" fn apm_socket_end_send_file(socket: *mut apm_socket, result: *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_socket_end_send_file(
+    socket: *mut apm_socket,
+    result: *mut apm_async_result,
+) -> apm_status {
     boundary!({ end_socket(socket, result, OpKind::SendFile).map(drop) })
 }

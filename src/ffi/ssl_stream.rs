@@ -8,8 +8,8 @@
 
 use super::certificate::{apm_certificate, certificate_handle, certificate_of, copy_bytes, optional_certificate};
 use super::*;
-use crate::tls::AuthOptions;
 use crate::tls::ssl_stream::{Mode, Session};
+use crate::tls::AuthOptions;
 use crate::tls::{SelectionArgs, SslStream, TransportContext, ValidationArgs};
 use std::ffi::CString;
 
@@ -133,7 +133,11 @@ impl Drop for TempHandles {
 /// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_OBJECT_DISPOSED (a closed inner stream),
 /// APM_E_ARGUMENT ("The stream has to be read/write.").
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_create(inner: *mut apm_stream, leave_inner_stream_open: i32, stream: *mut *mut apm_stream) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_create(
+    inner: *mut apm_stream,
+    leave_inner_stream_open: i32,
+    stream: *mut *mut apm_stream,
+) -> apm_status {
     boundary!({
         need_out(stream, "stream")?;
         if inner.is_null() {
@@ -159,7 +163,11 @@ pub unsafe extern "C" fn apm_ssl_stream_create(inner: *mut apm_stream, leave_inn
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an SslStream), APM_E_OBJECT_DISPOSED,
 /// APM_E_INVALID_OPERATION (authentication already started).
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(stream: *mut apm_stream, callback: apm_remote_certificate_validation_callback, state: *mut c_void) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(
+    stream: *mut apm_stream,
+    callback: apm_remote_certificate_validation_callback,
+    state: *mut c_void,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
         let sender = stream as usize;
@@ -170,7 +178,9 @@ pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(stream: *mut apm
                 let cert = args.certificate.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
                 let chain: Vec<*mut apm_certificate> = args.chain.iter().map(|c| temp.add(c)).collect();
                 // SAFETY: the caller's callback with handles valid for the call and its own state.
-                let r = unsafe { f(sender as *mut apm_stream, cert, chain.as_ptr(), chain.len(), args.errors, state as *mut c_void) };
+                let r = unsafe {
+                    f(sender as *mut apm_stream, cert, chain.as_ptr(), chain.len(), args.errors, state as *mut c_void)
+                };
                 r != 0
             }) as crate::tls::ValidationCallback
         });
@@ -181,7 +191,11 @@ pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(stream: *mut apm
 /// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
 /// Errors as `apm_ssl_stream_set_validation_callback`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(stream: *mut apm_stream, callback: apm_local_certificate_selection_callback, state: *mut c_void) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(
+    stream: *mut apm_stream,
+    callback: apm_local_certificate_selection_callback,
+    state: *mut c_void,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
         let sender = stream as usize;
@@ -192,13 +206,30 @@ pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(stream: *mut apm_
                 let host = CString::new(args.target_host.replace('\0', "")).unwrap_or_default();
                 let local: Vec<*mut apm_certificate> = args.local.iter().map(|c| temp.add(c)).collect();
                 let remote = args.remote.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
-                let issuers: Vec<CString> = args.acceptable_issuers.iter().map(|i| CString::new(i.replace('\0', "")).unwrap_or_default()).collect();
+                let issuers: Vec<CString> = args
+                    .acceptable_issuers
+                    .iter()
+                    .map(|i| CString::new(i.replace('\0', "")).unwrap_or_default())
+                    .collect();
                 let issuer_ptrs: Vec<*const c_char> = issuers.iter().map(|i| i.as_ptr()).collect();
                 // SAFETY: the caller's callback; every pointer is valid for the call.
                 let chosen = unsafe {
-                    f(sender as *mut apm_stream, host.as_ptr(), local.as_ptr(), local.len(), remote, issuer_ptrs.as_ptr(), issuer_ptrs.len(), state as *mut c_void)
+                    f(
+                        sender as *mut apm_stream,
+                        host.as_ptr(),
+                        local.as_ptr(),
+                        local.len(),
+                        remote,
+                        issuer_ptrs.as_ptr(),
+                        issuer_ptrs.len(),
+                        state as *mut c_void,
+                    )
                 };
-                if chosen.is_null() { None } else { certificate_of(chosen).ok() }
+                if chosen.is_null() {
+                    None
+                } else {
+                    certificate_of(chosen).ok()
+                }
             }) as crate::tls::SelectionCallback
         });
         s.set_selection_callback(cb)
@@ -211,7 +242,10 @@ pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(stream: *mut apm_
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
 /// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (no certificate in the file), APM_E_INVALID_OPERATION.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(stream: *mut apm_stream, path: *const c_char) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
+    stream: *mut apm_stream,
+    path: *const c_char,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
         if path.is_null() {
@@ -230,7 +264,11 @@ pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(stream: *mut apm_str
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a name empty or longer than 255 bytes),
 /// APM_E_INVALID_OPERATION.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(stream: *mut apm_stream, protocols: *const *const c_char, count: usize) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(
+    stream: *mut apm_stream,
+    protocols: *const *const c_char,
+    count: usize,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
         if protocols.is_null() && count > 0 {
@@ -246,7 +284,12 @@ pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(stream: *mut a
     })
 }
 
-fn client_options(target_host: *const c_char, client_certificate: *mut apm_certificate, protocols: i32, check_revocation: i32) -> Result<AuthOptions> {
+fn client_options(
+    target_host: *const c_char,
+    client_certificate: *mut apm_certificate,
+    protocols: i32,
+    check_revocation: i32,
+) -> Result<AuthOptions> {
     // .NET 7+: a null target host is "".
     let host = if target_host.is_null() { "" } else { str_arg(target_host, "targetHost")? };
     Ok(AuthOptions {
@@ -259,7 +302,12 @@ fn client_options(target_host: *const c_char, client_certificate: *mut apm_certi
     })
 }
 
-fn server_options(server_certificate: *mut apm_certificate, client_certificate_required: i32, protocols: i32, check_revocation: i32) -> Result<AuthOptions> {
+fn server_options(
+    server_certificate: *mut apm_certificate,
+    client_certificate_required: i32,
+    protocols: i32,
+    check_revocation: i32,
+) -> Result<AuthOptions> {
     Ok(AuthOptions {
         is_server: true,
         target_host: String::new(),
@@ -286,10 +334,21 @@ fn server_options(server_certificate: *mut apm_certificate, client_certificate_r
 /// the remote party has closed the transport stream."). A failed authentication is stored: every
 /// later call on the stream reports it.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(stream: *mut apm_stream, target_host: *const c_char, client_certificate: *mut apm_certificate, enabled_ssl_protocols: i32, check_certificate_revocation: i32) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
+    stream: *mut apm_stream,
+    target_host: *const c_char,
+    client_certificate: *mut apm_certificate,
+    enabled_ssl_protocols: i32,
+    check_certificate_revocation: i32,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
-        s.authenticate(client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?)
+        s.authenticate(client_options(
+            target_host,
+            client_certificate,
+            enabled_ssl_protocols,
+            check_certificate_revocation,
+        )?)
     })
 }
 
@@ -297,11 +356,23 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(stream: *mut apm_
 /// of the arguments and of the stream's state come from Begin (no callback runs); the handshake's
 /// outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(stream: *mut apm_stream, target_host: *const c_char, client_certificate: *mut apm_certificate, enabled_ssl_protocols: i32, check_certificate_revocation: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(
+    stream: *mut apm_stream,
+    target_host: *const c_char,
+    client_certificate: *mut apm_certificate,
+    enabled_ssl_protocols: i32,
+    check_certificate_revocation: i32,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
-        let opts = client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?;
-        begin(handle_of(stream), OpKind::AuthenticateAsClient, callback, state, result, |done| s.begin_authenticate(opts, done, Mode::Async))
+        let opts =
+            client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?;
+        begin(handle_of(stream), OpKind::AuthenticateAsClient, callback, state, result, |done| {
+            s.begin_authenticate(opts, done, Mode::Async)
+        })
     })
 }
 
@@ -315,7 +386,10 @@ fn end_ssl(stream: *const apm_stream, result: *const apm_async_result, op: OpKin
 /// errors of `apm_ssl_stream_authenticate_as_client`), after the End checks (APM_E_ARGUMENT_NULL,
 /// APM_E_ARGUMENT for a foreign result, APM_E_INVALID_OPERATION for a second End).
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(
+    stream: *mut apm_stream,
+    result: *mut apm_async_result,
+) -> apm_status {
     boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsClient) })
 }
 
@@ -327,26 +401,56 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(stream: *mut 
 /// APM_E_ARGUMENT_NULL ("serverCertificate") and APM_E_AUTHENTICATION ("The server mode SSL must
 /// use a certificate with the associated private key.").
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(stream: *mut apm_stream, server_certificate: *mut apm_certificate, client_certificate_required: i32, enabled_ssl_protocols: i32, check_certificate_revocation: i32) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(
+    stream: *mut apm_stream,
+    server_certificate: *mut apm_certificate,
+    client_certificate_required: i32,
+    enabled_ssl_protocols: i32,
+    check_certificate_revocation: i32,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
-        s.authenticate(server_options(server_certificate, client_certificate_required, enabled_ssl_protocols, check_certificate_revocation)?)
+        s.authenticate(server_options(
+            server_certificate,
+            client_certificate_required,
+            enabled_ssl_protocols,
+            check_certificate_revocation,
+        )?)
     })
 }
 
 /// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(stream: *mut apm_stream, server_certificate: *mut apm_certificate, client_certificate_required: i32, enabled_ssl_protocols: i32, check_certificate_revocation: i32, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(
+    stream: *mut apm_stream,
+    server_certificate: *mut apm_certificate,
+    client_certificate_required: i32,
+    enabled_ssl_protocols: i32,
+    check_certificate_revocation: i32,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
-        let opts = server_options(server_certificate, client_certificate_required, enabled_ssl_protocols, check_certificate_revocation)?;
-        begin(handle_of(stream), OpKind::AuthenticateAsServer, callback, state, result, |done| s.begin_authenticate(opts, done, Mode::Async))
+        let opts = server_options(
+            server_certificate,
+            client_certificate_required,
+            enabled_ssl_protocols,
+            check_certificate_revocation,
+        )?;
+        begin(handle_of(stream), OpKind::AuthenticateAsServer, callback, state, result, |done| {
+            s.begin_authenticate(opts, done, Mode::Async)
+        })
     })
 }
 
 /// EndAuthenticateAsServer: as `apm_ssl_stream_end_authenticate_as_client`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(
+    stream: *mut apm_stream,
+    result: *mut apm_async_result,
+) -> apm_status {
     boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsServer) })
 }
 
@@ -362,7 +466,12 @@ pub unsafe extern "C" fn apm_ssl_stream_shutdown(stream: *mut apm_stream) -> apm
 
 /// Begin form of `apm_ssl_stream_shutdown`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(stream: *mut apm_stream, callback: apm_async_callback, state: *mut c_void, result: *mut *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(
+    stream: *mut apm_stream,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+) -> apm_status {
     boundary!({
         let s = ssl_of(stream)?;
         begin(handle_of(stream), OpKind::Shutdown, callback, state, result, |done| s.begin_shutdown(done, Mode::Async))
@@ -371,7 +480,10 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(stream: *mut apm_stream, 
 
 /// End form of `apm_ssl_stream_shutdown`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
+    stream: *mut apm_stream,
+    result: *mut apm_async_result,
+) -> apm_status {
     boundary!({ end_ssl(stream, result, OpKind::Shutdown) })
 }
 
@@ -402,7 +514,10 @@ pub unsafe extern "C" fn apm_ssl_stream_is_signed(stream: *mut apm_stream, value
 
 /// IsMutuallyAuthenticated: 1 when both sides presented a certificate.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(
+    stream: *mut apm_stream,
+    value: *mut i32,
+) -> apm_status {
     boundary!({
         let v = ssl_of(stream)?.session_if_any()?.is_some_and(|s| s.mutually_authenticated);
         write_out(value, "value", v as i32)
@@ -424,28 +539,46 @@ pub unsafe extern "C" fn apm_ssl_stream_get_ssl_protocol(stream: *mut apm_stream
 /// NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
 /// TLS_AES_256_GCM_SHA384).
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(stream: *mut apm_stream, cipher_suite: *mut i32) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(
+    stream: *mut apm_stream,
+    cipher_suite: *mut i32,
+) -> apm_status {
     boundary!({ write_out(cipher_suite, "cipher_suite", session_of(stream)?.cipher_suite) })
 }
 
 /// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied as
 /// `apm_last_error_message` copies.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite_name(stream: *mut apm_stream, buffer: *mut c_char, buffer_len: usize, name_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite_name(
+    stream: *mut apm_stream,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    name_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_text(&session_of(stream)?.cipher_name, buffer, buffer_len, name_len) })
 }
 
 /// NegotiatedApplicationProtocol: the ALPN protocol agreed on (no bytes when none). Copies up to
 /// `buffer_len` bytes and writes the full length to `protocol_len`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_application_protocol(stream: *mut apm_stream, buffer: *mut u8, buffer_len: usize, protocol_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_get_application_protocol(
+    stream: *mut apm_stream,
+    buffer: *mut u8,
+    buffer_len: usize,
+    protocol_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_bytes(&session_of(stream)?.alpn, buffer, buffer_len, protocol_len) })
 }
 
 /// TargetHostName: the client's target host; on a server, the SNI name the client sent ("" when
 /// none). Copied as `apm_last_error_message` copies.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_target_host_name(stream: *mut apm_stream, buffer: *mut c_char, buffer_len: usize, name_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_get_target_host_name(
+    stream: *mut apm_stream,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    name_len: *mut usize,
+) -> apm_status {
     boundary!({ copy_text(&session_of(stream)?.target_host, buffer, buffer_len, name_len) })
 }
 
@@ -461,21 +594,34 @@ fn hand_out_certificate(cert: Option<Arc<crate::tls::Certificate>>, out: *mut *m
 /// RemoteCertificate: a new handle for the peer's certificate (the caller closes it), or NULL
 /// when there is none or the stream is not authenticated.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(stream: *mut apm_stream, certificate: *mut *mut apm_certificate) -> apm_status {
-    boundary!({ hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate) })
+pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(
+    stream: *mut apm_stream,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
+    boundary!({
+        hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate)
+    })
 }
 
 /// LocalCertificate: a new handle for the certificate this side presented, or NULL.
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(stream: *mut apm_stream, certificate: *mut *mut apm_certificate) -> apm_status {
-    boundary!({ hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate) })
+pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(
+    stream: *mut apm_stream,
+    certificate: *mut *mut apm_certificate,
+) -> apm_status {
+    boundary!({
+        hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate)
+    })
 }
 
 /// TransportContext: a new handle (the caller closes it with `apm_transport_context_close`)
 /// whose channel bindings are those of the authenticated session; before authentication it
 /// holds none (.NET's GetChannelBinding returning null).
 #[no_mangle]
-pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(stream: *mut apm_stream, context: *mut *mut apm_transport_context) -> apm_status {
+pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(
+    stream: *mut apm_stream,
+    context: *mut *mut apm_transport_context,
+) -> apm_status {
     boundary!({
         need_out(context, "context")?;
         let ctx = ssl_of(stream)?.transport_context()?;
@@ -496,7 +642,13 @@ pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(stream: *mut apm_s
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a bad handle; a server certificate whose
 /// signature algorithm names no single hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
-pub unsafe extern "C" fn apm_transport_context_get_channel_binding(context: *mut apm_transport_context, kind: i32, buffer: *mut u8, buffer_len: usize, binding_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_transport_context_get_channel_binding(
+    context: *mut apm_transport_context,
+    kind: i32,
+    buffer: *mut u8,
+    buffer_len: usize,
+    binding_len: *mut usize,
+) -> apm_status {
     boundary!({
         let b = transport_context_of(context)?.binding(kind)?.unwrap_or_default();
         copy_bytes(&b, buffer, buffer_len, binding_len)
@@ -507,7 +659,13 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding(context: *mut
 /// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
 /// `apm_transport_context_get_channel_binding`.
 #[no_mangle]
-pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(context: *mut apm_transport_context, kind: i32, buffer: *mut u8, buffer_len: usize, token_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
+    context: *mut apm_transport_context,
+    kind: i32,
+    buffer: *mut u8,
+    buffer_len: usize,
+    token_len: *mut usize,
+) -> apm_status {
     boundary!({
         let t = transport_context_of(context)?.token(kind)?.unwrap_or_default();
         copy_bytes(&t, buffer, buffer_len, token_len)
@@ -518,9 +676,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(context
 /// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
-    boundary!({
-        close_handle(context, transport_context_of, |_, _| ())
-    })
+    boundary!({ close_handle(context, transport_context_of, |_, _| ()) })
 }
 
 #[cfg(test)]
@@ -536,9 +692,18 @@ mod tests {
         assert_eq!(APM_SSL_PROTOCOLS_TLS, ssl_protocols::TLS);
         assert_eq!(APM_SSL_PROTOCOLS_SSL3, ssl_protocols::SSL3);
         assert_eq!(APM_SSL_PROTOCOLS_SSL2, ssl_protocols::SSL2);
-        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS, ssl_policy_errors::REMOTE_CERTIFICATE_CHAIN_ERRORS);
-        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH, ssl_policy_errors::REMOTE_CERTIFICATE_NAME_MISMATCH);
-        assert_eq!(APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NOT_AVAILABLE, ssl_policy_errors::REMOTE_CERTIFICATE_NOT_AVAILABLE);
+        assert_eq!(
+            APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS,
+            ssl_policy_errors::REMOTE_CERTIFICATE_CHAIN_ERRORS
+        );
+        assert_eq!(
+            APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH,
+            ssl_policy_errors::REMOTE_CERTIFICATE_NAME_MISMATCH
+        );
+        assert_eq!(
+            APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NOT_AVAILABLE,
+            ssl_policy_errors::REMOTE_CERTIFICATE_NOT_AVAILABLE
+        );
         assert_eq!(APM_CHANNEL_BINDING_KIND_UNIQUE, channel_binding_kind::UNIQUE);
         assert_eq!(APM_CHANNEL_BINDING_KIND_ENDPOINT, channel_binding_kind::ENDPOINT);
     }

@@ -189,7 +189,9 @@ pub extern "C" fn apm_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn apm_version_number() -> u32 {
     let part = |s: &str| s.parse::<u32>().unwrap_or(0);
-    part(env!("CARGO_PKG_VERSION_MAJOR")) << 16 | part(env!("CARGO_PKG_VERSION_MINOR")) << 8 | part(env!("CARGO_PKG_VERSION_PATCH"))
+    part(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | part(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | part(env!("CARGO_PKG_VERSION_PATCH"))
 }
 
 /// The C name of a status code ("APM_E_SOCKET"), or "APM_UNKNOWN". Static storage; never NULL.
@@ -201,11 +203,26 @@ pub extern "C" fn apm_status_name(status: apm_status) -> *const c_char {
 }
 
 static NAMES: &[&CStr] = &[
-    c"APM_OK", c"APM_E_ARGUMENT_NULL", c"APM_E_ARGUMENT_OUT_OF_RANGE", c"APM_E_ARGUMENT", c"APM_E_INVALID_OPERATION",
-    c"APM_E_NOT_SUPPORTED", c"APM_E_OBJECT_DISPOSED", c"APM_E_IO", c"APM_E_SOCKET", c"APM_E_AUTHENTICATION",
-    c"APM_E_INVALID_CREDENTIAL", c"APM_E_PROTOCOL_VIOLATION", c"APM_E_WEB", c"APM_E_FILE_NOT_FOUND",
-    c"APM_E_DIRECTORY_NOT_FOUND", c"APM_E_PLATFORM_NOT_SUPPORTED", c"APM_E_TIMEOUT", c"APM_E_OUT_OF_MEMORY",
-    c"APM_E_INTERNAL", c"APM_E_UNAUTHORIZED_ACCESS",
+    c"APM_OK",
+    c"APM_E_ARGUMENT_NULL",
+    c"APM_E_ARGUMENT_OUT_OF_RANGE",
+    c"APM_E_ARGUMENT",
+    c"APM_E_INVALID_OPERATION",
+    c"APM_E_NOT_SUPPORTED",
+    c"APM_E_OBJECT_DISPOSED",
+    c"APM_E_IO",
+    c"APM_E_SOCKET",
+    c"APM_E_AUTHENTICATION",
+    c"APM_E_INVALID_CREDENTIAL",
+    c"APM_E_PROTOCOL_VIOLATION",
+    c"APM_E_WEB",
+    c"APM_E_FILE_NOT_FOUND",
+    c"APM_E_DIRECTORY_NOT_FOUND",
+    c"APM_E_PLATFORM_NOT_SUPPORTED",
+    c"APM_E_TIMEOUT",
+    c"APM_E_OUT_OF_MEMORY",
+    c"APM_E_INTERNAL",
+    c"APM_E_UNAUTHORIZED_ACCESS",
 ];
 
 /// Copies the message of the calling thread's last failure (the .NET exception's message, UTF-8)
@@ -214,7 +231,11 @@ static NAMES: &[&CStr] = &[
 /// caller can size a second call. `buffer` may be NULL when `buffer_len` is 0. Does not change
 /// the record. Errors: APM_E_ARGUMENT_NULL (buffer NULL with a nonzero length).
 #[no_mangle]
-pub unsafe extern "C" fn apm_last_error_message(buffer: *mut c_char, buffer_len: usize, message_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_last_error_message(
+    buffer: *mut c_char,
+    buffer_len: usize,
+    message_len: *mut usize,
+) -> apm_status {
     let text = error::with_last(|e| e.map(|e| e.message.clone()).unwrap_or_default());
     match copy_text(&text, buffer, buffer_len, message_len) {
         Ok(()) => code::OK,
@@ -225,7 +246,11 @@ pub unsafe extern "C" fn apm_last_error_message(buffer: *mut c_char, buffer_len:
 /// Like `apm_last_error_message`, for the inner error's message (the SocketException under an
 /// IOException, OpenSSL's or GSSAPI's reason); empty when there is none.
 #[no_mangle]
-pub unsafe extern "C" fn apm_last_error_inner_message(buffer: *mut c_char, buffer_len: usize, message_len: *mut usize) -> apm_status {
+pub unsafe extern "C" fn apm_last_error_inner_message(
+    buffer: *mut c_char,
+    buffer_len: usize,
+    message_len: *mut usize,
+) -> apm_status {
     let text = error::with_last(|e| e.and_then(|e| e.inner.clone()).unwrap_or_default());
     match copy_text(&text, buffer, buffer_len, message_len) {
         Ok(()) => code::OK,
@@ -279,13 +304,25 @@ mod tests {
     #[test]
     fn the_c_constants_are_the_core_codes() {
         let pairs = [
-            (APM_OK, code::OK), (APM_E_ARGUMENT_NULL, code::ARGUMENT_NULL), (APM_E_ARGUMENT_OUT_OF_RANGE, code::ARGUMENT_OUT_OF_RANGE),
-            (APM_E_ARGUMENT, code::ARGUMENT), (APM_E_INVALID_OPERATION, code::INVALID_OPERATION), (APM_E_NOT_SUPPORTED, code::NOT_SUPPORTED),
-            (APM_E_OBJECT_DISPOSED, code::OBJECT_DISPOSED), (APM_E_IO, code::IO), (APM_E_SOCKET, code::SOCKET),
-            (APM_E_AUTHENTICATION, code::AUTHENTICATION), (APM_E_INVALID_CREDENTIAL, code::INVALID_CREDENTIAL),
-            (APM_E_PROTOCOL_VIOLATION, code::PROTOCOL_VIOLATION), (APM_E_WEB, code::WEB), (APM_E_FILE_NOT_FOUND, code::FILE_NOT_FOUND),
-            (APM_E_DIRECTORY_NOT_FOUND, code::DIRECTORY_NOT_FOUND), (APM_E_PLATFORM_NOT_SUPPORTED, code::PLATFORM_NOT_SUPPORTED),
-            (APM_E_TIMEOUT, code::TIMEOUT), (APM_E_OUT_OF_MEMORY, code::OUT_OF_MEMORY), (APM_E_INTERNAL, code::INTERNAL),
+            (APM_OK, code::OK),
+            (APM_E_ARGUMENT_NULL, code::ARGUMENT_NULL),
+            (APM_E_ARGUMENT_OUT_OF_RANGE, code::ARGUMENT_OUT_OF_RANGE),
+            (APM_E_ARGUMENT, code::ARGUMENT),
+            (APM_E_INVALID_OPERATION, code::INVALID_OPERATION),
+            (APM_E_NOT_SUPPORTED, code::NOT_SUPPORTED),
+            (APM_E_OBJECT_DISPOSED, code::OBJECT_DISPOSED),
+            (APM_E_IO, code::IO),
+            (APM_E_SOCKET, code::SOCKET),
+            (APM_E_AUTHENTICATION, code::AUTHENTICATION),
+            (APM_E_INVALID_CREDENTIAL, code::INVALID_CREDENTIAL),
+            (APM_E_PROTOCOL_VIOLATION, code::PROTOCOL_VIOLATION),
+            (APM_E_WEB, code::WEB),
+            (APM_E_FILE_NOT_FOUND, code::FILE_NOT_FOUND),
+            (APM_E_DIRECTORY_NOT_FOUND, code::DIRECTORY_NOT_FOUND),
+            (APM_E_PLATFORM_NOT_SUPPORTED, code::PLATFORM_NOT_SUPPORTED),
+            (APM_E_TIMEOUT, code::TIMEOUT),
+            (APM_E_OUT_OF_MEMORY, code::OUT_OF_MEMORY),
+            (APM_E_INTERNAL, code::INTERNAL),
             (APM_E_UNAUTHORIZED_ACCESS, code::UNAUTHORIZED_ACCESS),
         ];
         for (c, core) in pairs {

@@ -45,7 +45,10 @@ pub fn open(name: &str) -> Result<File> {
                     Err(not_found(code::FILE_NOT_FOUND, format!("Could not find file '{name}'.")))
                 }
             }
-            libc::EACCES | libc::EPERM => Err(Error { errno: libc::EACCES, ..Error::new(code::UNAUTHORIZED_ACCESS, format!("Access to the path '{name}' is denied.")) }),
+            libc::EACCES | libc::EPERM => Err(Error {
+                errno: libc::EACCES,
+                ..Error::new(code::UNAUTHORIZED_ACCESS, format!("Access to the path '{name}' is denied."))
+            }),
             err => Err(Error { errno: err, ..Error::new(code::IO, crate::error::strerror(err)) }),
         },
     }
@@ -186,7 +189,9 @@ impl Socket {
         let this = self.clone();
         let finish: Completion = Completion::new(move |outcome: Outcome| {
             let outcome = match outcome {
-                Ok(v) if flags & (tfo::DISCONNECT | tfo::REUSE_SOCKET) != 0 => this.disconnect(flags & tfo::REUSE_SOCKET != 0).map(|_| v),
+                Ok(v) if flags & (tfo::DISCONNECT | tfo::REUSE_SOCKET) != 0 => {
+                    this.disconnect(flags & tfo::REUSE_SOCKET != 0).map(|_| v)
+                }
                 other => other,
             };
             if let Err(e) = &outcome {
@@ -200,6 +205,9 @@ impl Socket {
     /// Socket.SendFile: the same transfer, driven by the caller, honouring SendTimeout.
     pub fn send_file(self: &Arc<Self>, file: Option<File>, pre: ConstBuf, post: ConstBuf, flags: i32) -> Result<()> {
         let timeout = self.timeout(true)?;
-        super::sync_op::run(&self.core, Direction::Write, timeout, |done| self.begin_send_file(file, pre, post, flags, None, done)).map(drop)
+        super::sync_op::run(&self.core, Direction::Write, timeout, |done| {
+            self.begin_send_file(file, pre, post, flags, None, done)
+        })
+        .map(drop)
     }
 }

@@ -43,7 +43,9 @@ impl Socket {
         };
         match kind {
             socket_type::STREAM => {}
-            socket_type::DGRAM => return Err(Error::not_supported("Only stream sockets (SocketType.Stream) are supported.")),
+            socket_type::DGRAM => {
+                return Err(Error::not_supported("Only stream sockets (SocketType.Stream) are supported."))
+            }
             _ => return Err(Error::socket(libc::ESOCKTNOSUPPORT)),
         }
         if protocol != protocol_type::TCP && protocol != protocol_type::UNSPECIFIED {
@@ -81,7 +83,12 @@ impl Socket {
 
     /// .NET's UpdateStatusAfterSocketError: most errors make Connected false.
     pub(crate) fn note_error(&self, e: &Error) {
-        let transient = [socket_error::WOULD_BLOCK, socket_error::IO_PENDING, socket_error::NO_BUFFER_SPACE_AVAILABLE, socket_error::TIMED_OUT];
+        let transient = [
+            socket_error::WOULD_BLOCK,
+            socket_error::IO_PENDING,
+            socket_error::NO_BUFFER_SPACE_AVAILABLE,
+            socket_error::TIMED_OUT,
+        ];
         if e.socket_error != 0 && !transient.contains(&e.socket_error) {
             self.state.lock().connected = false;
         }
@@ -122,7 +129,14 @@ impl Socket {
         let attempt = move |fd: RawFd| -> Poll {
             loop {
                 // SAFETY: accept4 with no address output.
-                let r = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+                let r = unsafe {
+                    libc::accept4(
+                        fd,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
                 if r >= 0 {
                     let state = State { bound: true, connected: true, ever_connected: true, ..State::default() };
                     return Poll::Ready(Socket::from_fd(r, family, state).map(Value::Socket));
@@ -171,7 +185,9 @@ impl Socket {
         }
         let family = self.family;
         let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-            Ok(all) => all.filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6)).collect(),
+            Ok(all) => all
+                .filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6))
+                .collect(),
             Err(_) => Vec::new(),
         };
         if addrs.is_empty() {
@@ -201,10 +217,13 @@ impl Socket {
     fn connect_each(self: &Arc<Self>, mut addrs: Vec<SocketAddr>, done: Completion) {
         let addr = addrs.remove(0);
         let this = self.clone();
-        self.begin_connect_one(addr, Completion::new(move |outcome: Outcome| match outcome {
-            Err(_) if !addrs.is_empty() && !this.is_closed() => this.connect_each(addrs, done),
-            outcome => this.finish_connect(outcome, done),
-        }));
+        self.begin_connect_one(
+            addr,
+            Completion::new(move |outcome: Outcome| match outcome {
+                Err(_) if !addrs.is_empty() && !this.is_closed() => this.connect_each(addrs, done),
+                outcome => this.finish_connect(outcome, done),
+            }),
+        );
     }
 
     /// Records a connect's outcome in the socket's state, then completes it.
@@ -289,7 +308,9 @@ impl Socket {
             let buf = buf; // the whole view, not its fields (closures capture fields apart)
             while sent < buf.len {
                 // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
-                let r = unsafe { libc::send(fd, buf.ptr.add(sent) as *const libc::c_void, buf.len - sent, libc::MSG_NOSIGNAL) };
+                let r = unsafe {
+                    libc::send(fd, buf.ptr.add(sent) as *const libc::c_void, buf.len - sent, libc::MSG_NOSIGNAL)
+                };
                 if r >= 0 {
                     sent += r as usize;
                     continue;
@@ -375,7 +396,11 @@ impl Socket {
         if reuse {
             self.core.replace_fd(sys::tcp_socket(self.family)?)?;
             let mut st = self.state.lock();
-            *st = State { send_timeout_ms: st.send_timeout_ms, receive_timeout_ms: st.receive_timeout_ms, ..State::default() };
+            *st = State {
+                send_timeout_ms: st.send_timeout_ms,
+                receive_timeout_ms: st.receive_timeout_ms,
+                ..State::default()
+            };
         }
         Ok(())
     }

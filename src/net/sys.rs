@@ -17,7 +17,9 @@ pub fn cvt(r: libc::c_int) -> Result<libc::c_int> {
 /// A new non-blocking, close-on-exec TCP socket. IPv6 sockets are IPv6-only, as .NET makes them.
 pub fn tcp_socket(family: libc::c_int) -> Result<RawFd> {
     // SAFETY: plain syscall.
-    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_TCP) })?;
+    let fd = cvt(unsafe {
+        libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_TCP)
+    })?;
     if family == libc::AF_INET6 {
         if let Err(e) = set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1) {
             // SAFETY: our fd.
@@ -48,7 +50,13 @@ pub fn set_linger(fd: RawFd, enabled: bool, seconds: i32) -> Result<()> {
     let l = libc::linger { l_onoff: enabled as i32, l_linger: seconds };
     // SAFETY: pointer to a local linger struct of the stated size.
     cvt(unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l as *const _ as *const libc::c_void, size_of::<libc::linger>() as u32)
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const _ as *const libc::c_void,
+            size_of::<libc::linger>() as u32,
+        )
     })
     .map(drop)
 }
@@ -57,7 +65,9 @@ pub fn get_linger(fd: RawFd) -> Result<(bool, i32)> {
     // SAFETY: zeroed plain struct, filled by the kernel.
     let mut l: libc::linger = unsafe { zeroed() };
     let mut len = size_of::<libc::linger>() as libc::socklen_t;
-    cvt(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &mut l as *mut _ as *mut libc::c_void, &mut len) })?;
+    cvt(unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &mut l as *mut _ as *mut libc::c_void, &mut len)
+    })?;
     Ok((l.l_onoff != 0, l.l_linger))
 }
 
@@ -105,7 +115,12 @@ fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
             // SAFETY: the family says this is a sockaddr_in6.
             let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
             let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
         }
         _ => None,
     }
@@ -117,7 +132,13 @@ pub fn endpoint(fd: RawFd, remote: bool) -> Result<SocketAddr> {
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     let p = &mut storage as *mut _ as *mut libc::sockaddr;
-    cvt(unsafe { if remote { libc::getpeername(fd, p, &mut len) } else { libc::getsockname(fd, p, &mut len) } })?;
+    cvt(unsafe {
+        if remote {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
+        }
+    })?;
     from_raw(&storage).ok_or_else(|| Error::socket(libc::EAFNOSUPPORT))
 }
 

@@ -18,7 +18,10 @@ pub struct Certificate {
 }
 
 fn invalid_data(what: &str, e: &openssl::error::ErrorStack) -> Error {
-    Error { inner: Some(openssl_reason(e, "unknown OpenSSL error")), ..Error::argument(format!("The {what} data is not valid.")) }
+    Error {
+        inner: Some(openssl_reason(e, "unknown OpenSSL error")),
+        ..Error::argument(format!("The {what} data is not valid."))
+    }
 }
 
 fn read_file(path: &str) -> Result<Vec<u8>> {

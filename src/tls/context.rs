@@ -73,7 +73,10 @@ impl SelectSlot {
     /// Whether OpenSSL asked for a certificate during the handshake (client: the server sent a
     /// CertificateRequest).
     pub fn was_requested(&self) -> bool {
-        matches!(*self.state.lock(), SelectState::Used { requested: true } | SelectState::Decided(_) | SelectState::Waiting)
+        matches!(
+            *self.state.lock(),
+            SelectState::Used { requested: true } | SelectState::Decided(_) | SelectState::Waiting
+        )
     }
 }
 
@@ -107,7 +110,11 @@ unsafe extern "C" fn cert_callback(ssl: *mut openssl_sys::SSL, arg: *mut c_void)
         let Some(cert) = chosen else { return 1 };
         // SAFETY: OpenSSL passes the live SSL of this handshake.
         let ssl = unsafe { SslRef::from_ptr_mut(ssl) };
-        if apply_certificate(ssl, &cert).is_ok() { 1 } else { 0 }
+        if apply_certificate(ssl, &cert).is_ok() {
+            1
+        } else {
+            0
+        }
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or(0)
 }
@@ -139,10 +146,9 @@ fn shared(is_server: bool) -> Result<SslContext> {
     static CLIENT: OnceLock<std::result::Result<SslContext, String>> = OnceLock::new();
     static SERVER: OnceLock<std::result::Result<SslContext, String>> = OnceLock::new();
     let cell = if is_server { &SERVER } else { &CLIENT };
-    cell.get_or_init(|| build_shared(is_server)).clone().map_err(|reason| Error {
-        inner: Some(reason),
-        ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
-    })
+    cell.get_or_init(|| build_shared(is_server))
+        .clone()
+        .map_err(|reason| Error { inner: Some(reason), ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED) })
 }
 
 /// SslProtocols flags -> (min, max) OpenSSL versions.
@@ -206,7 +212,10 @@ pub struct Hooks {
 }
 
 fn setup_error(e: openssl::error::ErrorStack) -> Error {
-    Error { inner: Some(openssl_reason(&e, "OpenSSL setup failed")), ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED) }
+    Error {
+        inner: Some(openssl_reason(&e, "OpenSSL setup failed")),
+        ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
+    }
 }
 
 /// A configured SSL for one authentication, in connect or accept state.
@@ -223,7 +232,8 @@ pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<Ssl> {
 
     hooks.verify.reset();
     let verify = hooks.verify.clone();
-    let mode = if !opts.is_server || opts.client_certificate_required { SslVerifyMode::PEER } else { SslVerifyMode::NONE };
+    let mode =
+        if !opts.is_server || opts.client_certificate_required { SslVerifyMode::PEER } else { SslVerifyMode::NONE };
     ssl.set_verify_callback(mode, move |ok, ctx| {
         if !ok {
             let err = ctx.error().as_raw();
@@ -277,9 +287,14 @@ pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<Ssl> {
     // Certificates: a server without a selection callback presents its certificate at once;
     // otherwise OpenSSL's certificate callback presents it when asked (the client when the server
     // sends a CertificateRequest, the server once the ClientHello, and so SNI, is known).
-    let use_cb = if opts.is_server { opts.certificate.is_none() && hooks.selection_callback } else { opts.certificate.is_some() || hooks.selection_callback };
+    let use_cb = if opts.is_server {
+        opts.certificate.is_none() && hooks.selection_callback
+    } else {
+        opts.certificate.is_some() || hooks.selection_callback
+    };
     if use_cb {
-        *hooks.select.state.lock() = SelectState::Idle { callback: hooks.selection_callback, default: opts.certificate.clone() };
+        *hooks.select.state.lock() =
+            SelectState::Idle { callback: hooks.selection_callback, default: opts.certificate.clone() };
         // SAFETY: the slot outlives the SSL (both belong to the SslStream); the callback only
         // reads it through a lock.
         unsafe { sys::SSL_set_cert_cb(ssl.as_ptr(), Some(cert_callback), Arc::as_ptr(&hooks.select) as *mut c_void) };
@@ -323,7 +338,9 @@ pub fn chain_status_name(err: c_int) -> &'static str {
     match err {
         X509_V_ERR_CERT_HAS_EXPIRED | X509_V_ERR_CERT_NOT_YET_VALID => "NotTimeValid",
         X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT | X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN => "UntrustedRoot",
-        X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT | X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE => "PartialChain",
+        X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+        | X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE => "PartialChain",
         X509_V_ERR_CERT_REVOKED => "Revoked",
         X509_V_ERR_UNABLE_TO_GET_CRL => "RevocationStatusUnknown, OfflineRevocation",
         X509_V_ERR_CERT_SIGNATURE_FAILURE => "NotSignatureValid",
@@ -336,5 +353,7 @@ pub fn chain_status_name(err: c_int) -> &'static str {
 /// OpenSSL's text for a verify error.
 pub fn verify_error_string(err: c_int) -> String {
     // SAFETY: returns a static string.
-    unsafe { std::ffi::CStr::from_ptr(openssl_sys::X509_verify_cert_error_string(err as _)) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(openssl_sys::X509_verify_cert_error_string(err as _)) }
+        .to_string_lossy()
+        .into_owned()
 }

@@ -43,7 +43,11 @@ pub mod ssl_policy_errors {
             (REMOTE_CERTIFICATE_CHAIN_ERRORS, "RemoteCertificateChainErrors"),
         ];
         let parts: Vec<&str> = names.iter().filter(|(f, _)| errors & f != 0).map(|(_, n)| *n).collect();
-        if parts.is_empty() { "None".to_string() } else { parts.join(", ") }
+        if parts.is_empty() {
+            "None".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 
@@ -55,8 +59,10 @@ pub mod channel_binding_kind {
 
 /// The .NET message texts of SslStream.
 pub mod msg {
-    pub(crate) const NOT_AUTHENTICATED: &str = "This operation is only allowed using a successfully authenticated context.";
-    pub(crate) const REAUTH: &str = "This operation is not allowed on a security context that has already been authenticated.";
+    pub(crate) const NOT_AUTHENTICATED: &str =
+        "This operation is only allowed using a successfully authenticated context.";
+    pub(crate) const REAUTH: &str =
+        "This operation is not allowed on a security context that has already been authenticated.";
     pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
     pub(crate) const AUTH_EOF: &str = "Authentication failed because the remote party has closed the transport stream.";
     pub(crate) const IO_EOF: &str = " Received an unexpected EOF or 0 bytes from the transport stream.";
@@ -66,8 +72,10 @@ pub mod msg {
     pub(crate) const READ_FAILED: &str = "The read operation failed, see inner exception.";
     pub(crate) const ALREADY_SHUTDOWN: &str = "Write operations are not allowed after the channel was shutdown.";
     pub(crate) const READ_WRITE_INNER: &str = "The stream has to be read/write.";
-    pub(crate) const SERVER_CERT_KEY: &str = "The server mode SSL must use a certificate with the associated private key.";
-    pub(crate) const REJECTED_BY_CALLBACK: &str = "The remote certificate was rejected by the provided RemoteCertificateValidationCallback.";
+    pub(crate) const SERVER_CERT_KEY: &str =
+        "The server mode SSL must use a certificate with the associated private key.";
+    pub(crate) const REJECTED_BY_CALLBACK: &str =
+        "The remote certificate was rejected by the provided RemoteCertificateValidationCallback.";
     pub(crate) const PROTOCOL_NOT_SUPPORTED: &str = "The requested security protocol is not supported.";
 
     /// net_io_invalidnestedcall as .NET Framework words it (leading space included).
@@ -100,5 +108,9 @@ pub type SelectionCallback = Arc<dyn Fn(&SelectionArgs) -> Option<Arc<Certificat
 /// OpenSSL's reason for the errors on this thread's OpenSSL error queue (emptied), or `fallback`.
 pub(crate) fn openssl_reason(stack: &openssl::error::ErrorStack, fallback: &str) -> String {
     let parts: Vec<String> = stack.errors().iter().map(|e| e.to_string()).collect();
-    if parts.is_empty() { fallback.to_string() } else { parts.join("; ") }
+    if parts.is_empty() {
+        fallback.to_string()
+    } else {
+        parts.join("; ")
+    }
 }

@@ -21,7 +21,10 @@ use super::certificate::Certificate;
 use super::channel_binding::{self, TransportContext};
 use super::context::{self, AuthOptions, Hooks, SelectSlot, SelectState, VerifyState};
 use super::engine::{Framer, MemIo};
-use super::{msg, openssl_reason, ssl_policy_errors, ssl_protocols, SelectionArgs, SelectionCallback, ValidationArgs, ValidationCallback};
+use super::{
+    msg, openssl_reason, ssl_policy_errors, ssl_protocols, SelectionArgs, SelectionCallback, ValidationArgs,
+    ValidationCallback,
+};
 use crate::async_result::{Completion, Outcome, Value};
 use crate::error::{code, Error, Result};
 use crate::handle::Kind;
@@ -630,7 +633,9 @@ impl SslStream {
             if opts.is_server {
                 match &opts.certificate {
                     None if !config.selection_callback => return Err(Error::argument_null("serverCertificate")),
-                    Some(cert) if !cert.has_private_key() => return Err(Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY)),
+                    Some(cert) if !cert.has_private_key() => {
+                        return Err(Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY))
+                    }
                     _ => {}
                 }
             }
@@ -695,10 +700,13 @@ impl SslStream {
                             Ok(HsStep::NeedRead)
                         }
                     }
-                    Err(e) if e.code() == ErrorCode::from_raw(openssl_sys::SSL_ERROR_WANT_X509_LOOKUP) => Ok(HsStep::NeedSelect),
-                    Err(e) if c.no_server_certificate => {
-                        Err(Error { inner: Some(ssl_reason(&e)), ..Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY) })
+                    Err(e) if e.code() == ErrorCode::from_raw(openssl_sys::SSL_ERROR_WANT_X509_LOOKUP) => {
+                        Ok(HsStep::NeedSelect)
                     }
+                    Err(e) if c.no_server_certificate => Err(Error {
+                        inner: Some(ssl_reason(&e)),
+                        ..Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY)
+                    }),
                     Err(e) => Err(auth_error(&e)),
                 };
                 let validate = !c.validated && (peer_seen || matches!(result, Ok(HsStep::Done)));
@@ -798,9 +806,15 @@ impl SslStream {
         let message = if errors & ssl_policy_errors::REMOTE_CERTIFICATE_CHAIN_ERRORS != 0 {
             let mut names: Vec<&str> = chain_errors.iter().map(|e| context::chain_status_name(*e)).collect();
             names.dedup();
-            format!("The remote certificate is invalid because of errors in the certificate chain: {}", names.join(", "))
+            format!(
+                "The remote certificate is invalid because of errors in the certificate chain: {}",
+                names.join(", ")
+            )
         } else {
-            format!("The remote certificate is invalid according to the validation procedure: {}", ssl_policy_errors::describe(errors))
+            format!(
+                "The remote certificate is invalid according to the validation procedure: {}",
+                ssl_policy_errors::describe(errors)
+            )
         };
         Err(Error { inner: Some(inner), ..Error::new(code::AUTHENTICATION, message) })
     }
@@ -812,7 +826,11 @@ impl SslStream {
             let c = self.core.lock();
             let Some(tls) = c.tls.as_ref() else { return Err(Error::disposed(CLASS_NAME)) };
             let ssl = tls.ssl();
-            let host = if c.is_server { ssl.servername(NameType::HOST_NAME).unwrap_or("").to_string() } else { c.target_host.clone() };
+            let host = if c.is_server {
+                ssl.servername(NameType::HOST_NAME).unwrap_or("").to_string()
+            } else {
+                c.target_host.clone()
+            };
             let remote = ssl.peer_certificate().map(|x| Arc::new(Certificate::public(x)));
             let issuers = if c.is_server { Vec::new() } else { context::acceptable_issuers(ssl) };
             let local = match &*self.select.state.lock() {
@@ -824,7 +842,12 @@ impl SslStream {
         let callback = self.config.lock().selection.clone();
         let local: Vec<Arc<Certificate>> = local.into_iter().collect();
         let chosen = match callback {
-            Some(cb) => cb(&SelectionArgs { target_host: &host, local: &local, remote: remote.as_ref(), acceptable_issuers: &issuers }),
+            Some(cb) => cb(&SelectionArgs {
+                target_host: &host,
+                local: &local,
+                remote: remote.as_ref(),
+                acceptable_issuers: &issuers,
+            }),
             None => local.first().cloned(),
         };
         let chosen = chosen.filter(|c| c.has_private_key());
@@ -872,21 +895,32 @@ impl SslStream {
                         local
                     };
                     let mut fin = [0u8; 128];
-                    let n = if is_server ^ ssl.session_reused() { ssl.peer_finished(&mut fin) } else { ssl.finished(&mut fin) };
+                    let n = if is_server ^ ssl.session_reused() {
+                        ssl.peer_finished(&mut fin)
+                    } else {
+                        ssl.finished(&mut fin)
+                    };
                     let unique = fin[..n.min(fin.len())].to_vec();
-                    let server_cert = if is_server { ssl.certificate().map(|x| x.to_owned()) } else { ssl.peer_certificate() };
+                    let server_cert =
+                        if is_server { ssl.certificate().map(|x| x.to_owned()) } else { ssl.peer_certificate() };
                     let endpoint = server_cert.map(|x| channel_binding::endpoint_token(&x));
                     let cipher = ssl.current_cipher();
                     let session = Session {
                         is_server,
                         protocol: protocol_value(ssl.version2()),
-                        cipher_name: cipher.map(|c| c.standard_name().unwrap_or(c.name()).to_string()).unwrap_or_default(),
+                        cipher_name: cipher
+                            .map(|c| c.standard_name().unwrap_or(c.name()).to_string())
+                            .unwrap_or_default(),
                         cipher_suite: cipher.map(|c| u16::from_be_bytes(c.protocol_id()) as i32).unwrap_or(0),
                         alpn: ssl.selected_alpn_protocol().map(|p| p.to_vec()).unwrap_or_default(),
                         mutually_authenticated: remote.is_some() && local.is_some(),
                         remote_certificate: remote,
                         local_certificate: local,
-                        target_host: if is_server { ssl.servername(NameType::HOST_NAME).unwrap_or("").to_string() } else { c.target_host.clone() },
+                        target_host: if is_server {
+                            ssl.servername(NameType::HOST_NAME).unwrap_or("").to_string()
+                        } else {
+                            c.target_host.clone()
+                        },
                         transport: Arc::new(TransportContext { endpoint, unique: (n > 0).then_some(unique) }),
                     };
                     c.session = Some(Arc::new(session));
@@ -1042,20 +1076,33 @@ impl SslStream {
                                     Err(e) => {
                                         if total == 0 {
                                             let reason = ssl_reason(&e);
-                                            let text = if reason.contains("decrypt") || reason.contains("bad record mac") { msg::DECRYPT } else { msg::READ_FAILED };
-                                            act = Some(Act::Done(Err(Error { inner: Some(reason), ..Error::new(code::IO, text) })));
+                                            let text =
+                                                if reason.contains("decrypt") || reason.contains("bad record mac") {
+                                                    msg::DECRYPT
+                                                } else {
+                                                    msg::READ_FAILED
+                                                };
+                                            act = Some(Act::Done(Err(Error {
+                                                inner: Some(reason),
+                                                ..Error::new(code::IO, text)
+                                            })));
                                         }
                                         break;
                                     }
                                 }
                             }
-                            if total > 0 { Act::Done(Ok(total)) } else { act.unwrap_or(Act::NeedInput) }
+                            if total > 0 {
+                                Act::Done(Ok(total))
+                            } else {
+                                act.unwrap_or(Act::NeedInput)
+                            }
                         }
                     }
                 };
                 // Replies OpenSSL wrote while reading (key update, alerts) keep their place.
                 let out = c.take_output();
-                let start = if !out.is_empty() && !c.closed && c.write_error.is_none() { c.push(out, None) } else { false };
+                let start =
+                    if !out.is_empty() && !c.closed && c.write_error.is_none() { c.push(out, None) } else { false };
                 (act, start)
             };
             if out {
@@ -1220,18 +1267,42 @@ mod tests {
 
     #[test]
     fn alert_names_follow_dotnet() {
-        assert_eq!(received_alert("error:0A000410:SSL routines::sslv3 alert handshake failure").as_deref(), Some("HandshakeFailure"));
-        assert_eq!(received_alert("error:0A00045C:SSL routines::tlsv13 alert certificate required").as_deref(), Some("CertificateRequired"));
+        assert_eq!(
+            received_alert("error:0A000410:SSL routines::sslv3 alert handshake failure").as_deref(),
+            Some("HandshakeFailure")
+        );
+        assert_eq!(
+            received_alert("error:0A00045C:SSL routines::tlsv13 alert certificate required").as_deref(),
+            Some("CertificateRequired")
+        );
         assert_eq!(received_alert("error:0A000086:SSL routines::certificate verify failed"), None);
     }
 
     #[test]
     fn inline_completion_is_returned_and_late_one_goes_to_later() {
-        assert_eq!(inline_or_later(|k| { k(5); Ok(()) }, |_: i32| panic!("not later")), Some(5));
+        assert_eq!(
+            inline_or_later(
+                |k| {
+                    k(5);
+                    Ok(())
+                },
+                |_: i32| panic!("not later")
+            ),
+            Some(5)
+        );
         let seen = Arc::new(Mutex::new(None));
         let s = seen.clone();
         let mut keep = None;
-        assert_eq!(inline_or_later(|k| { keep = Some(k); Ok(()) }, move |v: i32| *s.lock() = Some(v)), None);
+        assert_eq!(
+            inline_or_later(
+                |k| {
+                    keep = Some(k);
+                    Ok(())
+                },
+                move |v: i32| *s.lock() = Some(v)
+            ),
+            None
+        );
         (keep.unwrap())(7);
         assert_eq!(*seen.lock(), Some(7));
     }
