@@ -9,19 +9,8 @@ root=$(cd "$here/../.." && pwd)
 
 eval "$(bash "$here/dotnet.sh" "${APMNET_PEERS_CACHE:-$HOME/.cache/apmnet-peers}")"
 
-if [ -z "${APMNET_LIBRARY:-}" ]; then
-  for candidate in "$root/target/release/libapmnet.so" "$root/target/debug/libapmnet.so"; do
-    if [ -f "$candidate" ] && { [ -z "${APMNET_LIBRARY:-}" ] || [ "$candidate" -nt "$APMNET_LIBRARY" ]; }; then
-      APMNET_LIBRARY=$candidate
-    fi
-  done
-fi
-if [ -z "${APMNET_LIBRARY:-}" ]; then
-  echo "bindings/dotnet/test.sh: no libapmnet.so; run 'cargo build --release' first or set APMNET_LIBRARY" >&2
-  exit 1
-fi
-export APMNET_LIBRARY
-echo "bindings/dotnet/test.sh: testing $APMNET_LIBRARY" >&2
+. "$here/../library.sh"
+apmnet_library bindings/dotnet/test.sh
 
 out=$root/target/dotnet
 mkdir -p "$out"

@@ -4,22 +4,10 @@
 # APMNET_LIBRARY, or else the newer of target/release and target/debug. Extra arguments go to pytest.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
 python=${PYTHON:-python3}
 
-if [ -z "${APMNET_LIBRARY:-}" ]; then
-  for candidate in "$root/target/release/libapmnet.so" "$root/target/debug/libapmnet.so"; do
-    if [ -f "$candidate" ] && { [ -z "${APMNET_LIBRARY:-}" ] || [ "$candidate" -nt "$APMNET_LIBRARY" ]; }; then
-      APMNET_LIBRARY=$candidate
-    fi
-  done
-fi
-if [ -z "${APMNET_LIBRARY:-}" ]; then
-  echo "bindings/python/test.sh: no libapmnet.so; run 'cargo build --release' first or set APMNET_LIBRARY" >&2
-  exit 1
-fi
-export APMNET_LIBRARY
-echo "bindings/python/test.sh: testing $APMNET_LIBRARY" >&2
+. "$here/../library.sh"
+apmnet_library bindings/python/test.sh
 
 export PIP_ROOT_USER_ACTION=ignore  # CI containers run as root
 pip=("$python" -m pip install -q --disable-pip-version-check)

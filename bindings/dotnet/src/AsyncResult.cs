@@ -56,19 +56,7 @@ namespace Apmnet
 
         public bool IsCompleted
         {
-            get
-            {
-                if (ended) return true;
-                int value;
-                int status = NativeMethods.apm_async_result_is_completed(handle, out value);
-                if (status != 0)
-                {
-                    Exception error = ApmError.Last(status);
-                    if (ended) return true;  // End released it on another thread meanwhile
-                    throw error;
-                }
-                return value != 0;
-            }
+            get { return Query(NativeMethods.apm_async_result_is_completed) ?? true; }
         }
 
         public bool CompletedSynchronously
@@ -76,15 +64,7 @@ namespace Apmnet
             get
             {
                 if (completedSynchronously >= 0) return completedSynchronously == 1;
-                int value;
-                int status = NativeMethods.apm_async_result_completed_synchronously(handle, out value);
-                if (status != 0)
-                {
-                    Exception error = ApmError.Last(status);
-                    if (ended) return completedSynchronously == 1;
-                    throw error;
-                }
-                return value != 0;
+                return Query(NativeMethods.apm_async_result_completed_synchronously) ?? completedSynchronously == 1;
             }
         }
 
@@ -104,16 +84,22 @@ namespace Apmnet
         /// <summary>apm_async_result_wait: true if the operation completed within the time.</summary>
         public bool Wait(int millisecondsTimeout)
         {
-            if (ended) return true;
-            int signaled;
-            int status = NativeMethods.apm_async_result_wait(handle, millisecondsTimeout, out signaled);
+            return Query((IntPtr h, out int signaled) => NativeMethods.apm_async_result_wait(h, millisecondsTimeout, out signaled)) ?? true;
+        }
+
+        /// <summary>The library's 0/1 answer about this result, or null once End has released it.</summary>
+        bool? Query(Int32Getter getter)
+        {
+            if (ended) return null;
+            int value;
+            int status = getter(handle, out value);
             if (status != 0)
             {
                 Exception error = ApmError.Last(status);
-                if (ended) return true;
+                if (ended) return null;  // End released it on another thread meanwhile
                 throw error;
             }
-            return signaled != 0;
+            return value != 0;
         }
 
         void Unpin()

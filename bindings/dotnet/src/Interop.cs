@@ -39,6 +39,48 @@ namespace Apmnet.Interop
     /// <summary>A library function that copies text or bytes out: (buffer, buffer length, out full length).</summary>
     internal delegate int CopyOut(byte[] buffer, UIntPtr bufferLength, out UIntPtr fullLength);
 
+    /// <summary>A library function that reads one int32_t of a handle: (handle, out value).</summary>
+    internal delegate int Int32Getter(IntPtr handle, out int value);
+
+    /// <summary>The library's calls on buffer[offset..offset+count] that give a byte count (Socket's Send and
+    /// Receive, a stream's Read, and their Begin/End forms): .NET's (buffer, offset, count) arguments become
+    /// the C API's here, in one place.</summary>
+    internal static class Transfer
+    {
+        /// <summary>apm_socket_send, apm_socket_receive, apm_stream_read.</summary>
+        internal delegate int Call(IntPtr handle, byte[] buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count, out UIntPtr transferred);
+        /// <summary>apm_socket_begin_send, apm_socket_begin_receive, apm_stream_begin_read, apm_stream_begin_write.</summary>
+        internal delegate int BeginCall(IntPtr handle, IntPtr buffer, UIntPtr bufferLength, UIntPtr offset, UIntPtr count,
+            ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        /// <summary>apm_socket_end_send, apm_socket_end_receive, apm_stream_end_read.</summary>
+        internal delegate int EndCall(IntPtr handle, IntPtr result, out UIntPtr transferred);
+
+        /// <summary>Runs a blocking call; returns the byte count.</summary>
+        internal static int Run(Call call, IntPtr handle, byte[] buffer, int offset, int count)
+        {
+            UIntPtr transferred;
+            ApmError.Check(call(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(count), out transferred));
+            return Marshaling.ToInt(transferred);
+        }
+
+        /// <summary>Starts a Begin call; the buffer stays pinned until the operation completes.</summary>
+        internal static IAsyncResult Begin(object owner, BeginCall call, IntPtr handle, byte[] buffer, int offset, int count,
+            AsyncCallback callback, object state)
+        {
+            return new ApmAsyncResult(owner, callback, state, null, buffer).Start(
+                (ApmAsyncResult r, IntPtr s, out IntPtr h) => call(handle, r.Address(buffer), Marshaling.Length(buffer),
+                    Marshaling.Size(offset), Marshaling.Size(count), ApmAsyncResult.CompletionThunk, s, out h));
+        }
+
+        /// <summary>Runs the End call of <paramref name="asyncResult"/>; returns the byte count.</summary>
+        internal static int End(EndCall call, IntPtr handle, IAsyncResult asyncResult)
+        {
+            UIntPtr transferred = UIntPtr.Zero;
+            ApmAsyncResult.End(asyncResult, r => call(handle, r, out transferred));
+            return Marshaling.ToInt(transferred);
+        }
+    }
+
     /// <summary>Finds libapmnet and shuts its runtime down when the process exits.</summary>
     internal static class Library
     {
@@ -133,6 +175,25 @@ namespace Apmnet.Interop
         internal static int ToInt(UIntPtr value)
         {
             return checked((int)value.ToUInt64());
+        }
+
+        /// <summary>The int32_t an Int32Getter gives for <paramref name="handle"/>.</summary>
+        internal static int GetInt32(IntPtr handle, Int32Getter getter)
+        {
+            int value;
+            ApmError.Check(getter(handle, out value));
+            return value;
+        }
+
+        /// <summary>A 0/1 flag an Int32Getter gives for <paramref name="handle"/>; false once the handle was
+        /// closed (as .NET's CanRead, CanWrite and IsAuthenticated after Dispose).</summary>
+        internal static bool GetFlag(IntPtr handle, Int32Getter getter)
+        {
+            int value;
+            int status = getter(handle, out value);
+            if (status == (int)ApmStatus.ObjectDisposed) return false;
+            ApmError.Check(status);
+            return value != 0;
         }
 
         /// <summary>The bytes a CopyOut function gives: asks for the size first, then fills a buffer.</summary>

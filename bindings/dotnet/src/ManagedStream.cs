@@ -19,8 +19,8 @@ namespace Apmnet
         static readonly object Gate = new object();
         static readonly Dictionary<long, ManagedStreamAdapter> Live = new Dictionary<long, ManagedStreamAdapter>();
         static long nextId;
-        static readonly ApmCustomBegin BeginReadThunk = OnBeginRead;
-        static readonly ApmCustomBegin BeginWriteThunk = OnBeginWrite;
+        static readonly ApmCustomBegin BeginReadThunk = (ctx, buffer, count, complete, token) => OnBegin(ctx, buffer, count, complete, token, true);
+        static readonly ApmCustomBegin BeginWriteThunk = (ctx, buffer, count, complete, token) => OnBegin(ctx, buffer, count, complete, token, false);
         static readonly ApmCustomClose CloseThunk = OnClose;
         static ApmStreamVtable vtable = new ApmStreamVtable
         {
@@ -90,31 +90,21 @@ namespace Apmnet
             return (int)ApmStatus.IO;
         }
 
-        static int OnBeginRead(IntPtr ctx, IntPtr buffer, UIntPtr count, IntPtr complete, ulong token)
+        /// <summary>begin_read (<paramref name="read"/>) or begin_write: at most 1 MiB at a time.</summary>
+        static int OnBegin(IntPtr ctx, IntPtr buffer, UIntPtr count, IntPtr complete, ulong token, bool read)
         {
             try
             {
                 ManagedStreamAdapter adapter = Find(ctx);
                 if (adapter == null || adapter.closed) return (int)ApmStatus.ObjectDisposed;
-                return adapter.BeginRead(buffer, (int)Math.Min(count.ToUInt64(), 1UL << 20), CompleteFunction(complete), token);
+                int size = (int)Math.Min(count.ToUInt64(), 1UL << 20);
+                return read
+                    ? adapter.BeginRead(buffer, size, CompleteFunction(complete), token)
+                    : adapter.BeginWrite(buffer, size, CompleteFunction(complete), token);
             }
             catch (Exception error)
             {
                 return StatusOf(error);  // nothing started; never unwind into the library
-            }
-        }
-
-        static int OnBeginWrite(IntPtr ctx, IntPtr buffer, UIntPtr count, IntPtr complete, ulong token)
-        {
-            try
-            {
-                ManagedStreamAdapter adapter = Find(ctx);
-                if (adapter == null || adapter.closed) return (int)ApmStatus.ObjectDisposed;
-                return adapter.BeginWrite(buffer, (int)Math.Min(count.ToUInt64(), 1UL << 20), CompleteFunction(complete), token);
-            }
-            catch (Exception error)
-            {
-                return StatusOf(error);
             }
         }
 

@@ -133,24 +133,18 @@ namespace Apmnet
         public int Send(byte[] buffer, int offset, int size, SocketFlags socketFlags)
         {
             NoFlags(socketFlags);
-            UIntPtr sent;
-            ApmError.Check(NativeMethods.apm_socket_send(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(size), out sent));
-            return Marshaling.ToInt(sent);
+            return Transfer.Run(NativeMethods.apm_socket_send, handle, buffer, offset, size);
         }
 
         public IAsyncResult BeginSend(byte[] buffer, int offset, int size, SocketFlags socketFlags, AsyncCallback callback, object state)
         {
             NoFlags(socketFlags);
-            return new ApmAsyncResult(this, callback, state, null, buffer).Start(
-                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_socket_begin_send(handle, r.Address(buffer), Marshaling.Length(buffer),
-                    Marshaling.Size(offset), Marshaling.Size(size), ApmAsyncResult.CompletionThunk, s, out h));
+            return Transfer.Begin(this, NativeMethods.apm_socket_begin_send, handle, buffer, offset, size, callback, state);
         }
 
         public int EndSend(IAsyncResult asyncResult)
         {
-            UIntPtr sent = UIntPtr.Zero;
-            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_socket_end_send(handle, r, out sent));
-            return Marshaling.ToInt(sent);
+            return Transfer.End(NativeMethods.apm_socket_end_send, handle, asyncResult);
         }
 
         public int Receive(byte[] buffer)
@@ -162,24 +156,18 @@ namespace Apmnet
         public int Receive(byte[] buffer, int offset, int size, SocketFlags socketFlags)
         {
             NoFlags(socketFlags);
-            UIntPtr received;
-            ApmError.Check(NativeMethods.apm_socket_receive(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(size), out received));
-            return Marshaling.ToInt(received);
+            return Transfer.Run(NativeMethods.apm_socket_receive, handle, buffer, offset, size);
         }
 
         public IAsyncResult BeginReceive(byte[] buffer, int offset, int size, SocketFlags socketFlags, AsyncCallback callback, object state)
         {
             NoFlags(socketFlags);
-            return new ApmAsyncResult(this, callback, state, null, buffer).Start(
-                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_socket_begin_receive(handle, r.Address(buffer), Marshaling.Length(buffer),
-                    Marshaling.Size(offset), Marshaling.Size(size), ApmAsyncResult.CompletionThunk, s, out h));
+            return Transfer.Begin(this, NativeMethods.apm_socket_begin_receive, handle, buffer, offset, size, callback, state);
         }
 
         public int EndReceive(IAsyncResult asyncResult)
         {
-            UIntPtr received = UIntPtr.Zero;
-            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_socket_end_receive(handle, r, out received));
-            return Marshaling.ToInt(received);
+            return Transfer.End(NativeMethods.apm_socket_end_receive, handle, asyncResult);
         }
 
         // ---- SendFile -------------------------------------------------------------------------------
@@ -308,13 +296,9 @@ namespace Apmnet
 
         // ---- Helpers --------------------------------------------------------------------------------
 
-        delegate int Int32Getter(IntPtr socket, out int value);
-
         int GetInt32(Int32Getter getter)
         {
-            int value;
-            ApmError.Check(getter(handle, out value));
-            return value;
+            return Marshaling.GetInt32(handle, getter);
         }
 
         EndPoint EndPointFrom(bool local)

@@ -14,28 +14,22 @@ using Apmnet.Interop;
 
 namespace Apmnet
 {
-    /// <summary>A library stream the wrapper can hand to the C API as it is.</summary>
-    internal interface INativeStream
-    {
-        IntPtr NativeStreamHandle { get; }
-    }
-
     /// <summary>System.Net.Security.SslStream over libapmnet: client and server authentication (blocking,
-    /// Begin/End and Task forms), then Read/Write and the BeginRead/EndRead/BeginWrite/EndWrite overrides, so
-    /// Task.Factory.FromAsync, ReadAsync/WriteAsync, CopyTo and StreamReader use the library's asynchronous
-    /// operations. The callbacks are .NET's own delegates (RemoteCertificateValidationCallback,
-    /// LocalCertificateSelectionCallback) with .NET's own certificate types.</summary>
+    /// Begin/End and Task forms), then Read/Write and the BeginRead/EndRead/BeginWrite/EndWrite overrides
+    /// (ApmLibraryStream's), so Task.Factory.FromAsync, ReadAsync/WriteAsync, CopyTo and StreamReader use
+    /// the library's asynchronous operations. The callbacks are .NET's own delegates
+    /// (RemoteCertificateValidationCallback, LocalCertificateSelectionCallback) with .NET's own certificate
+    /// types.</summary>
     /// <remarks>The inner stream is an Apmnet.NetworkStream or Apmnet.SslStream (used by the library
     /// directly) or any other read/write Stream (driven through its BeginRead/BeginWrite). The class derives
-    /// from Stream, not AuthenticatedStream: AuthenticatedStream.DisposeAsync would skip this class's
-    /// Dispose, and its override is out of reach of Mono's reference assemblies. It has the same members.
+    /// from Stream (through ApmLibraryStream), not AuthenticatedStream: AuthenticatedStream.DisposeAsync
+    /// would skip this class's Dispose, and its override is out of reach of Mono's reference assemblies. It
+    /// has the same members.
     /// The validation and selection callbacks run during the handshake, on the thread driving it; an
     /// exception they throw rejects the handshake and is rethrown by Authenticate/EndAuthenticate, as .NET
     /// does.</remarks>
-    public class SslStream : Stream, INativeStream
+    public class SslStream : ApmLibraryStream
     {
-        const string NoSeek = "This stream does not support seek operations.";
-
         // The callback trampolines (static: alive as long as the process) find their stream through an id.
         static readonly object RegistryGate = new object();
         static readonly Dictionary<long, WeakReference> Registry = new Dictionary<long, WeakReference>();
@@ -46,8 +40,6 @@ namespace Apmnet
 
         readonly Stream innerStream;
         readonly bool leaveInnerStreamOpen;
-        readonly StreamHandle safeHandle;
-        readonly IntPtr handle;
         readonly RemoteCertificateValidationCallback validation;
         readonly LocalCertificateSelectionCallback selection;
         readonly object gate = new object();
@@ -58,7 +50,6 @@ namespace Apmnet
         X509CertificateCollection localCertificates;
         bool checkRevocation;
         X509Certificate remoteCertificate, localCertificate;
-        volatile bool disposed;
 
         static SslStream() { Library.EnsureInitialized(); }
 
@@ -71,24 +62,31 @@ namespace Apmnet
 
         public SslStream(Stream innerStream, bool leaveInnerStreamOpen, RemoteCertificateValidationCallback userCertificateValidationCallback,
             LocalCertificateSelectionCallback userCertificateSelectionCallback)
+            : base(Create(innerStream, leaveInnerStreamOpen))
         {
-            if (innerStream == null || innerStream == Stream.Null) throw new ArgumentNullException("innerStream");
-            if (!innerStream.CanRead || !innerStream.CanWrite) throw new ArgumentException("The stream has to be read/write.", "innerStream");
             this.innerStream = innerStream;
             this.leaveInnerStreamOpen = leaveInnerStreamOpen;
             validation = userCertificateValidationCallback;
             selection = userCertificateSelectionCallback;
+            if (validation != null)
+                ApmError.Check(NativeMethods.apm_ssl_stream_set_validation_callback(NativeHandle, ValidationThunk, Register()));
+            if (selection != null) InstallSelection();
+        }
 
+        static StreamHandle Create(Stream innerStream, bool leaveInnerStreamOpen)
+        {
+            if (innerStream == null || innerStream == Stream.Null) throw new ArgumentNullException("innerStream");
+            if (!innerStream.CanRead || !innerStream.CanWrite) throw new ArgumentException("The stream has to be read/write.", "innerStream");
             StreamHandle created;
-            INativeStream native = innerStream as INativeStream;
+            ApmLibraryStream native = innerStream as ApmLibraryStream;
             if (native != null)
             {
-                ApmError.Check(NativeMethods.apm_ssl_stream_create(native.NativeStreamHandle, leaveInnerStreamOpen ? 1 : 0, out created));
+                ApmError.Check(NativeMethods.apm_ssl_stream_create(native.NativeHandle, leaveInnerStreamOpen ? 1 : 0, out created));
             }
             else
             {
                 // Our own library stream over the managed one: the SslStream owns (and closes) it; the managed
-                // stream itself is disposed by Dispose below unless leaveInnerStreamOpen.
+                // stream itself is disposed by OnDisposed below unless leaveInnerStreamOpen.
                 StreamHandle adapter = ManagedStreamAdapter.Create(innerStream);
                 int status = NativeMethods.apm_ssl_stream_create(adapter.DangerousGetHandle(), 0, out created);
                 if (status != 0)
@@ -99,14 +97,8 @@ namespace Apmnet
                 }
                 adapter.SetHandleAsInvalid();  // released with the SslStream from now on
             }
-            safeHandle = created;
-            handle = created.DangerousGetHandle();
-            if (validation != null)
-                ApmError.Check(NativeMethods.apm_ssl_stream_set_validation_callback(handle, ValidationThunk, Register()));
-            if (selection != null) InstallSelection();
+            return created;
         }
-
-        IntPtr INativeStream.NativeStreamHandle { get { return handle; } }
 
         /// <summary>AuthenticatedStream.InnerStream.</summary>
         protected Stream InnerStream { get { return innerStream; } }
@@ -158,7 +150,7 @@ namespace Apmnet
         void InstallSelection()
         {
             if (selectionInstalled) return;
-            ApmError.Check(NativeMethods.apm_ssl_stream_set_selection_callback(handle, SelectionThunk, Register()));
+            ApmError.Check(NativeMethods.apm_ssl_stream_set_selection_callback(NativeHandle, SelectionThunk, Register()));
             selectionInstalled = true;
         }
 
@@ -272,7 +264,7 @@ namespace Apmnet
         /// validating the peer; before authentication only. An apmnet extension, for private CAs.</summary>
         public void SetTrustedCaFile(string path)
         {
-            ApmError.Check(NativeMethods.apm_ssl_stream_set_trusted_ca_file(handle, Marshaling.Utf8(path)));
+            ApmError.Check(NativeMethods.apm_ssl_stream_set_trusted_ca_file(NativeHandle, Marshaling.Utf8(path)));
         }
 
         void ApplyApplicationProtocols()
@@ -288,7 +280,7 @@ namespace Apmnet
                     names[i] = Marshal.AllocHGlobal(name.Length);
                     Marshal.Copy(name, 0, names[i], name.Length);
                 }
-                ApmError.Check(NativeMethods.apm_ssl_stream_set_application_protocols(handle, names, new UIntPtr((uint)names.Length)));
+                ApmError.Check(NativeMethods.apm_ssl_stream_set_application_protocols(NativeHandle, names, new UIntPtr((uint)names.Length)));
             }
             finally
             {
@@ -320,12 +312,36 @@ namespace Apmnet
             return serverCertificate == null ? IntPtr.Zero : Certificates.ToNative(serverCertificate);
         }
 
-        void CheckAuthentication(int status)
+        /// <summary>Runs a blocking handshake presenting <paramref name="certificate"/> (from PrepareClient or
+        /// PrepareServer), then closes our reference to the certificate: the stream keeps its own.</summary>
+        void Authenticate(IntPtr certificate, Func<int> handshake)
         {
-            if (status == 0) return;
-            Exception error = ApmError.Last(status);
-            ThrowCallbackError();
-            throw error;
+            try
+            {
+                int status = handshake();
+                if (status == 0) return;
+                Exception error = ApmError.Last(status);
+                ThrowCallbackError();
+                throw error;
+            }
+            finally
+            {
+                Certificates.Close(certificate);
+            }
+        }
+
+        /// <summary>Starts a handshake presenting <paramref name="certificate"/>, then closes our reference to
+        /// the certificate.</summary>
+        IAsyncResult BeginAuthentication(IntPtr certificate, AsyncCallback asyncCallback, object asyncState, ApmAsyncResult.BeginCall begin)
+        {
+            try
+            {
+                return new ApmAsyncResult(this, asyncCallback, asyncState, null).Start(begin);
+            }
+            finally
+            {
+                Certificates.Close(certificate);
+            }
         }
 
         void EndAuthentication(IAsyncResult asyncResult, ApmAsyncResult.EndCall call)
@@ -358,15 +374,8 @@ namespace Apmnet
         public virtual void AuthenticateAsClient(string targetHost, X509CertificateCollection clientCertificates, SslProtocols enabledSslProtocols, bool checkCertificateRevocation)
         {
             IntPtr certificate = PrepareClient(clientCertificates, checkCertificateRevocation);
-            try
-            {
-                CheckAuthentication(NativeMethods.apm_ssl_stream_authenticate_as_client(handle, Marshaling.Utf8(targetHost), certificate,
-                    (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0));
-            }
-            finally
-            {
-                Certificates.Close(certificate);  // the stream keeps its own reference
-            }
+            Authenticate(certificate, () => NativeMethods.apm_ssl_stream_authenticate_as_client(NativeHandle, Marshaling.Utf8(targetHost), certificate,
+                (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0));
         }
 
         public virtual IAsyncResult BeginAuthenticateAsClient(string targetHost, AsyncCallback asyncCallback, object asyncState)
@@ -385,21 +394,14 @@ namespace Apmnet
         {
             IntPtr certificate = PrepareClient(clientCertificates, checkCertificateRevocation);
             byte[] host = Marshaling.Utf8(targetHost);
-            try
-            {
-                return new ApmAsyncResult(this, asyncCallback, asyncState, null).Start(
-                    (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_authenticate_as_client(handle, host, certificate,
-                        (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0, ApmAsyncResult.CompletionThunk, s, out h));
-            }
-            finally
-            {
-                Certificates.Close(certificate);
-            }
+            return BeginAuthentication(certificate, asyncCallback, asyncState,
+                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_authenticate_as_client(NativeHandle, host, certificate,
+                    (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0, ApmAsyncResult.CompletionThunk, s, out h));
         }
 
         public virtual void EndAuthenticateAsClient(IAsyncResult asyncResult)
         {
-            EndAuthentication(asyncResult, r => NativeMethods.apm_ssl_stream_end_authenticate_as_client(handle, r));
+            EndAuthentication(asyncResult, r => NativeMethods.apm_ssl_stream_end_authenticate_as_client(NativeHandle, r));
         }
 
         public virtual Task AuthenticateAsClientAsync(string targetHost)
@@ -436,15 +438,8 @@ namespace Apmnet
         public virtual void AuthenticateAsServer(X509Certificate serverCertificate, bool clientCertificateRequired, SslProtocols enabledSslProtocols, bool checkCertificateRevocation)
         {
             IntPtr certificate = PrepareServer(serverCertificate, checkCertificateRevocation);
-            try
-            {
-                CheckAuthentication(NativeMethods.apm_ssl_stream_authenticate_as_server(handle, certificate, clientCertificateRequired ? 1 : 0,
-                    (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0));
-            }
-            finally
-            {
-                Certificates.Close(certificate);
-            }
+            Authenticate(certificate, () => NativeMethods.apm_ssl_stream_authenticate_as_server(NativeHandle, certificate, clientCertificateRequired ? 1 : 0,
+                (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0));
         }
 
         public virtual IAsyncResult BeginAuthenticateAsServer(X509Certificate serverCertificate, AsyncCallback asyncCallback, object asyncState)
@@ -462,21 +457,14 @@ namespace Apmnet
             bool checkCertificateRevocation, AsyncCallback asyncCallback, object asyncState)
         {
             IntPtr certificate = PrepareServer(serverCertificate, checkCertificateRevocation);
-            try
-            {
-                return new ApmAsyncResult(this, asyncCallback, asyncState, null).Start(
-                    (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_authenticate_as_server(handle, certificate, clientCertificateRequired ? 1 : 0,
-                        (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0, ApmAsyncResult.CompletionThunk, s, out h));
-            }
-            finally
-            {
-                Certificates.Close(certificate);
-            }
+            return BeginAuthentication(certificate, asyncCallback, asyncState,
+                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_authenticate_as_server(NativeHandle, certificate, clientCertificateRequired ? 1 : 0,
+                    (int)enabledSslProtocols, checkCertificateRevocation ? 1 : 0, ApmAsyncResult.CompletionThunk, s, out h));
         }
 
         public virtual void EndAuthenticateAsServer(IAsyncResult asyncResult)
         {
-            EndAuthentication(asyncResult, r => NativeMethods.apm_ssl_stream_end_authenticate_as_server(handle, r));
+            EndAuthentication(asyncResult, r => NativeMethods.apm_ssl_stream_end_authenticate_as_server(NativeHandle, r));
         }
 
         public virtual Task AuthenticateAsServerAsync(X509Certificate serverCertificate)
@@ -508,62 +496,42 @@ namespace Apmnet
         public IAsyncResult BeginShutdown(AsyncCallback asyncCallback, object asyncState)
         {
             return new ApmAsyncResult(this, asyncCallback, asyncState, null).Start(
-                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_shutdown(handle, ApmAsyncResult.CompletionThunk, s, out h));
+                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_ssl_stream_begin_shutdown(NativeHandle, ApmAsyncResult.CompletionThunk, s, out h));
         }
 
         public void EndShutdown(IAsyncResult asyncResult)
         {
-            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_ssl_stream_end_shutdown(handle, r));
+            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_ssl_stream_end_shutdown(NativeHandle, r));
         }
 
         // ---- Properties --------------------------------------------------------------------------------
 
-        bool StateFlag(Func<IntPtr, int[], int> get)
-        {
-            if (disposed) return false;
-            int[] value = new int[1];
-            int status = get(handle, value);
-            if (status == (int)ApmStatus.ObjectDisposed) return false;  // as .NET after Dispose
-            ApmError.Check(status);
-            return value[0] != 0;
-        }
-
-        public virtual bool IsAuthenticated { get { return StateFlag((h, v) => NativeMethods.apm_ssl_stream_is_authenticated(h, out v[0])); } }
-        public virtual bool IsServer { get { return StateFlag((h, v) => NativeMethods.apm_ssl_stream_is_server(h, out v[0])); } }
-        public virtual bool IsEncrypted { get { return StateFlag((h, v) => NativeMethods.apm_ssl_stream_is_encrypted(h, out v[0])); } }
-        public virtual bool IsSigned { get { return StateFlag((h, v) => NativeMethods.apm_ssl_stream_is_signed(h, out v[0])); } }
-        public virtual bool IsMutuallyAuthenticated { get { return StateFlag((h, v) => NativeMethods.apm_ssl_stream_is_mutually_authenticated(h, out v[0])); } }
+        public virtual bool IsAuthenticated { get { return Flag(NativeMethods.apm_ssl_stream_is_authenticated); } }
+        public virtual bool IsServer { get { return Flag(NativeMethods.apm_ssl_stream_is_server); } }
+        public virtual bool IsEncrypted { get { return Flag(NativeMethods.apm_ssl_stream_is_encrypted); } }
+        public virtual bool IsSigned { get { return Flag(NativeMethods.apm_ssl_stream_is_signed); } }
+        public virtual bool IsMutuallyAuthenticated { get { return Flag(NativeMethods.apm_ssl_stream_is_mutually_authenticated); } }
 
         public virtual bool CheckCertRevocationStatus { get { return checkRevocation; } }
 
         /// <summary>The negotiated protocol (Tls12 or Tls13).</summary>
         public virtual SslProtocols SslProtocol
         {
-            get
-            {
-                int value;
-                ApmError.Check(NativeMethods.apm_ssl_stream_get_ssl_protocol(handle, out value));
-                return (SslProtocols)value;
-            }
+            get { return (SslProtocols)Marshaling.GetInt32(NativeHandle, NativeMethods.apm_ssl_stream_get_ssl_protocol); }
         }
 
         /// <summary>The negotiated cipher suite's number: the value of .NET's TlsCipherSuite
         /// (cast it: (TlsCipherSuite)stream.NegotiatedCipherSuite), e.g. 0x1302.</summary>
         public virtual int NegotiatedCipherSuite
         {
-            get
-            {
-                int value;
-                ApmError.Check(NativeMethods.apm_ssl_stream_get_cipher_suite(handle, out value));
-                return value;
-            }
+            get { return Marshaling.GetInt32(NativeHandle, NativeMethods.apm_ssl_stream_get_cipher_suite); }
         }
 
         /// <summary>The negotiated cipher suite's IANA name (TlsCipherSuite's member name),
         /// e.g. "TLS_AES_256_GCM_SHA384".</summary>
         public virtual string NegotiatedCipherSuiteName
         {
-            get { return Marshaling.CopyText((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_cipher_suite_name(handle, b, n, out full)); }
+            get { return Marshaling.CopyText((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_cipher_suite_name(NativeHandle, b, n, out full)); }
         }
 
         /// <summary>The bulk cipher (CipherAlgorithmType.None for ChaCha20, as .NET).</summary>
@@ -600,38 +568,34 @@ namespace Apmnet
         /// none.</summary>
         public virtual byte[] NegotiatedApplicationProtocol
         {
-            get { return Marshaling.CopyBytes((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_application_protocol(handle, b, n, out full)); }
+            get { return Marshaling.CopyBytes((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_application_protocol(NativeHandle, b, n, out full)); }
         }
 
         /// <summary>The client's target host; on a server, the SNI name the client sent ("" when none).</summary>
         public string TargetHostName
         {
-            get { return Marshaling.CopyText((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_target_host_name(handle, b, n, out full)); }
+            get { return Marshaling.CopyText((byte[] b, UIntPtr n, out UIntPtr full) => NativeMethods.apm_ssl_stream_get_target_host_name(NativeHandle, b, n, out full)); }
         }
 
         /// <summary>The peer's certificate (an X509Certificate2), or null.</summary>
         public virtual X509Certificate RemoteCertificate
         {
-            get
-            {
-                lock (gate)
-                {
-                    if (remoteCertificate == null) remoteCertificate = Certificate(true);
-                    return remoteCertificate;
-                }
-            }
+            get { return Cached(ref remoteCertificate, true); }
         }
 
         /// <summary>The certificate this side presented (an X509Certificate2, without its key), or null.</summary>
         public virtual X509Certificate LocalCertificate
         {
-            get
+            get { return Cached(ref localCertificate, false); }
+        }
+
+        /// <summary>The remote or local certificate, converted once and kept in <paramref name="cache"/>.</summary>
+        X509Certificate Cached(ref X509Certificate cache, bool remote)
+        {
+            lock (gate)
             {
-                lock (gate)
-                {
-                    if (localCertificate == null) localCertificate = Certificate(false);
-                    return localCertificate;
-                }
+                if (cache == null) cache = Certificate(remote);
+                return cache;
             }
         }
 
@@ -639,8 +603,8 @@ namespace Apmnet
         {
             IntPtr certificate;
             ApmError.Check(remote
-                ? NativeMethods.apm_ssl_stream_get_remote_certificate(handle, out certificate)
-                : NativeMethods.apm_ssl_stream_get_local_certificate(handle, out certificate));
+                ? NativeMethods.apm_ssl_stream_get_remote_certificate(NativeHandle, out certificate)
+                : NativeMethods.apm_ssl_stream_get_local_certificate(NativeHandle, out certificate));
             if (certificate == IntPtr.Zero) return null;
             try
             {
@@ -659,101 +623,24 @@ namespace Apmnet
             get
             {
                 TransportContextHandle context;
-                ApmError.Check(NativeMethods.apm_ssl_stream_get_transport_context(handle, out context));
+                ApmError.Check(NativeMethods.apm_ssl_stream_get_transport_context(NativeHandle, out context));
                 return new ApmTransportContext(context);
             }
         }
 
-        // ---- Stream ----------------------------------------------------------------------------------
-
-        public override bool CanRead { get { return !disposed && StreamFlag(true); } }
-        public override bool CanWrite { get { return !disposed && StreamFlag(false); } }
-        public override bool CanSeek { get { return false; } }
-
-        public override long Length { get { throw new NotSupportedException(NoSeek); } }
-        public override long Position
+        /// <summary>Dispose: once the library's SslStream is closed (pending operations complete; their End
+        /// throws ObjectDisposedException), closes the inner stream unless leaveInnerStreamOpen. No
+        /// close_notify is sent: see ShutdownAsync.</summary>
+        internal override void OnDisposed()
         {
-            get { throw new NotSupportedException(NoSeek); }
-            set { throw new NotSupportedException(NoSeek); }
-        }
-        public override long Seek(long offset, SeekOrigin origin) { throw new NotSupportedException(NoSeek); }
-        public override void SetLength(long value) { throw new NotSupportedException(NoSeek); }
-        public override void Flush() { }
-
-        /// <summary>Returns the byte count, 0 at the end of the stream.</summary>
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            UIntPtr read;
-            ApmError.Check(NativeMethods.apm_stream_read(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(count), out read));
-            return Marshaling.ToInt(read);
-        }
-
-        /// <summary>Returns once all the bytes were written.</summary>
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            ApmError.Check(NativeMethods.apm_stream_write(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(count)));
-        }
-
-        public override IAsyncResult BeginRead(byte[] buffer, int offset, int count, AsyncCallback callback, object state)
-        {
-            return new ApmAsyncResult(this, callback, state, null, buffer).Start(
-                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_stream_begin_read(handle, r.Address(buffer), Marshaling.Length(buffer),
-                    Marshaling.Size(offset), Marshaling.Size(count), ApmAsyncResult.CompletionThunk, s, out h));
-        }
-
-        public override int EndRead(IAsyncResult asyncResult)
-        {
-            UIntPtr read = UIntPtr.Zero;
-            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_stream_end_read(handle, r, out read));
-            return Marshaling.ToInt(read);
-        }
-
-        public override IAsyncResult BeginWrite(byte[] buffer, int offset, int count, AsyncCallback callback, object state)
-        {
-            return new ApmAsyncResult(this, callback, state, null, buffer).Start(
-                (ApmAsyncResult r, IntPtr s, out IntPtr h) => NativeMethods.apm_stream_begin_write(handle, r.Address(buffer), Marshaling.Length(buffer),
-                    Marshaling.Size(offset), Marshaling.Size(count), ApmAsyncResult.CompletionThunk, s, out h));
-        }
-
-        public override void EndWrite(IAsyncResult asyncResult)
-        {
-            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_stream_end_write(handle, r));
-        }
-
-        /// <summary>Closes the library's SslStream (pending operations complete; their End throws
-        /// ObjectDisposedException) and, unless leaveInnerStreamOpen, the inner stream. No close_notify is
-        /// sent: see ShutdownAsync.</summary>
-        protected override void Dispose(bool disposing)
-        {
-            try
+            Unregister();
+            lock (gate)
             {
-                if (disposing && !disposed)
-                {
-                    disposed = true;
-                    safeHandle.Dispose();
-                    Unregister();
-                    lock (gate)
-                    {
-                        foreach (IntPtr certificate in selected) Certificates.Close(certificate);
-                        selected.Clear();
-                    }
-                    if (leaveInnerStreamOpen) innerStream.Flush();
-                    else innerStream.Dispose();
-                }
+                foreach (IntPtr certificate in selected) Certificates.Close(certificate);
+                selected.Clear();
             }
-            finally
-            {
-                base.Dispose(disposing);
-            }
-        }
-
-        bool StreamFlag(bool read)
-        {
-            int value;
-            int status = read ? NativeMethods.apm_stream_can_read(handle, out value) : NativeMethods.apm_stream_can_write(handle, out value);
-            if (status == (int)ApmStatus.ObjectDisposed) return false;
-            ApmError.Check(status);
-            return value != 0;
+            if (leaveInnerStreamOpen) innerStream.Flush();
+            else innerStream.Dispose();
         }
     }
 }

@@ -50,6 +50,34 @@ namespace Apmnet.Tests
         }
     }
 
+    /// <summary>An AsyncCallback (<see cref="Callback"/>) that runs the operation's End and keeps what it
+    /// threw.</summary>
+    sealed class EndInCallback
+    {
+        readonly Action<IAsyncResult> end;
+        readonly ManualResetEvent called = new ManualResetEvent(false);
+        Exception error;
+
+        public EndInCallback(Action<IAsyncResult> end) { this.end = end; }
+
+        public void Callback(IAsyncResult result)
+        {
+            try { end(result); }
+            catch (Exception e) { error = e; }
+            called.Set();
+        }
+
+        /// <summary>Whether the callback has run (without waiting).</summary>
+        public bool Called { get { return called.WaitOne(0); } }
+
+        /// <summary>Waits for the callback (asserting that it ran); End's exception, or null.</summary>
+        public Exception Error()
+        {
+            Assert.True(called.WaitOne(Program.HangGuard), "the callback ran");
+            return error;
+        }
+    }
+
     /// <summary>The other end of a test, written with .NET's own System.Net.Sockets: a TcpListener on
     /// 127.0.0.1 that runs <c>handler</c> for one connection on a background thread.</summary>
     sealed class DotnetPeer : IDisposable

@@ -84,17 +84,10 @@ namespace Apmnet.Tests
                 using (DotnetPeer peer = new DotnetPeer(DotnetPeer.Sink))
                 using (ApmSocket socket = Connect(peer.Port))
                 {
-                    ManualResetEvent called = new ManualResetEvent(false);
-                    Exception endError = null;
-                    IAsyncResult result = socket.BeginSendFile(path, pre, post, TransmitFileOptions.Disconnect, delegate (IAsyncResult r)
-                    {
-                        try { socket.EndSendFile(r); }
-                        catch (Exception e) { endError = e; }
-                        called.Set();
-                    }, "send-file");
+                    EndInCallback ended = new EndInCallback(socket.EndSendFile);
+                    IAsyncResult result = socket.BeginSendFile(path, pre, post, TransmitFileOptions.Disconnect, ended.Callback, "send-file");
                     Assert.Equal("send-file", (string)result.AsyncState, "AsyncState");
-                    Assert.True(called.WaitOne(HangGuard), "the callback ran");
-                    Assert.Equal(null, endError, "EndSendFile error");
+                    Assert.Equal(null, ended.Error(), "EndSendFile error");
                     Assert.False(socket.Connected, "Disconnect: no longer connected");
                     Assert.Equal(DotnetPeer.Digest(pre, content, post), (string)peer.Result(), "what the .NET peer received");
                 }
@@ -419,16 +412,10 @@ namespace Apmnet.Tests
             {
                 ApmSocket socket = Connect(peer.Port);
                 ApmStream stream = new ApmStream(socket, true);
-                Exception endError = null;
-                ManualResetEvent called = new ManualResetEvent(false);
-                stream.BeginRead(new byte[8], 0, 8, delegate (IAsyncResult r)
-                {
-                    try { stream.EndRead(r); }
-                    catch (Exception e) { endError = e; }
-                    called.Set();
-                }, null);
+                EndInCallback ended = new EndInCallback(r => stream.EndRead(r));
+                stream.BeginRead(new byte[8], 0, 8, ended.Callback, null);
                 stream.Close();
-                Assert.True(called.WaitOne(HangGuard), "the callback ran");
+                Exception endError = ended.Error();
                 Assert.True(endError is ObjectDisposedException, "EndRead threw ObjectDisposedException: " + endError);
                 release.Set();
             }
@@ -441,17 +428,11 @@ namespace Apmnet.Tests
             using (DotnetPeer peer = new DotnetPeer(delegate (TcpClient c) { release.WaitOne(HangGuard); return null; }))
             using (ApmSocket socket = Connect(peer.Port))
             {
-                Exception endError = null;
-                bool called = false;
-                socket.BeginReceive(new byte[8], 0, 8, SocketFlags.None, delegate (IAsyncResult r)
-                {
-                    try { socket.EndReceive(r); }
-                    catch (Exception e) { endError = e; }
-                    called = true;
-                }, null);
+                EndInCallback ended = new EndInCallback(r => socket.EndReceive(r));
+                socket.BeginReceive(new byte[8], 0, 8, SocketFlags.None, ended.Callback, null);
                 ApmRuntime.Shutdown();
-                Assert.True(called, "the callback ran before Shutdown returned");
-                Assert.True(endError != null, "EndReceive reported the abort");
+                Assert.True(ended.Called, "the callback ran before Shutdown returned");
+                Assert.True(ended.Error() != null, "EndReceive reported the abort");
                 release.Set();
             }
             using (DotnetPeer peer = new DotnetPeer(DotnetPeer.Echo))

@@ -12,10 +12,10 @@ import ctypes
 import itertools
 import sys
 import traceback
-from ctypes import POINTER, byref, c_int32, c_uint8, c_void_p
+from ctypes import POINTER, byref, c_int32, c_size_t, c_uint8, c_void_p
 
 from . import _native
-from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, lib
+from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, check, lib
 from .errors import ArgumentError, Status
 
 __all__ = ["AsyncResult"]
@@ -77,24 +77,16 @@ class AsyncResult:
 
         Returns True if it completed. (End blocks by itself; this is AsyncWaitHandle.WaitOne.)
         """
-        if self._ended:
-            return True
-        signaled = c_int32(0)
-        status = lib.apm_async_result_wait(self._handle, -1 if timeout_ms is None else timeout_ms,
-                                           byref(signaled))
-        if status != 0:
-            error = _native.last_error(status)
-            if self._ended:  # End released the result on another thread meanwhile
-                return True
-            raise error
-        return bool(signaled.value)
+        value = self._query(lib.apm_async_result_wait, -1 if timeout_ms is None else timeout_ms)
+        return True if value is None else value
 
-    def _query(self, function):
-        """The library's 0/1 answer, or None once End has released the result."""
+    def _query(self, function, *args):
+        """The library's 0/1 answer (``function(handle, *args, &answer)``), or None once End has
+        released the result."""
         if self._ended:
             return None
         out = c_int32(0)
-        status = function(self._handle, byref(out))
+        status = function(self._handle, *args, byref(out))
         if status != 0:
             error = _native.last_error(status)
             if self._ended:  # End released the result on another thread meanwhile
@@ -263,8 +255,26 @@ def _byte_view(data):
     return view
 
 
-def span(length, offset, count):
-    """(offset, count) with .NET's defaults: count None means "to the end of the buffer"."""
+def buffer_args(buffer, offset, count, writable=False):
+    """``(pointer, length, offset, count), keepalive``: the library's arguments for
+    ``buffer[offset:offset+count]``, with .NET's default count (None: to the end of the buffer). The
+    library fills the buffer when ``writable``, else only reads it."""
+    pointer, length, keepalive = (writable_buffer if writable else readable_buffer)(buffer)
     if count is None:
         count = max(length - offset, 0) if offset >= 0 else 0
-    return offset, count
+    return (pointer, length, offset, count), keepalive
+
+
+def sized(function, handle, *args):
+    """``function(handle, *args, &size)``, checked: the byte count it gives (sent, received,
+    read)."""
+    size = c_size_t(0)
+    check(function(handle, *args, byref(size)))
+    return size.value
+
+
+def end_sized(function, handle, result):
+    """:func:`end` for an End that gives a byte count."""
+    size = c_size_t(0)
+    end(function, handle, result, byref(size))
+    return size.value

@@ -67,28 +67,30 @@ class _Adapter:
         self._write = _writer_of(target)
 
     def read(self, address, count, complete, token):
+        def transfer():
+            view = memoryview((c_uint8 * count).from_address(address)).cast("B")
+            return self._read(view) or 0
+
+        self._submit(self.reader, transfer, complete, token)
+
+    def write(self, address, count, complete, token):
+        def transfer():
+            done = self._write(ctypes.string_at(address, count))
+            return count if done is None else done
+
+        self._submit(self.writer, transfer, complete, token)
+
+    def _submit(self, worker, transfer, complete, token):
+        """Run ``transfer()`` (the byte count) on ``worker``, then report it to the library."""
         def job():
             status, done = Status.OK, 0
             try:
-                view = memoryview((c_uint8 * count).from_address(address)).cast("B")
-                done = self._read(view) or 0
+                done = transfer()
             except BaseException:  # the object's failure becomes the operation's
                 status = Status.OBJECT_DISPOSED if self.closed else Status.IO
             complete(token, int(status), done)
 
-        self.reader.submit(job)
-
-    def write(self, address, count, complete, token):
-        def job():
-            status, done = Status.OK, 0
-            try:
-                done = self._write(ctypes.string_at(address, count))
-                done = count if done is None else done
-            except BaseException:
-                status = Status.OBJECT_DISPOSED if self.closed else Status.IO
-            complete(token, int(status), done)
-
-        self.writer.submit(job)
+        worker.submit(job)
 
     def close(self):
         self.closed = True
@@ -137,20 +139,17 @@ def _adapter(ctx):
         return _adapters.get(ctx)
 
 
-def _on_begin_read(ctx, buffer, count, complete, token):
-    adapter = _adapter(ctx)
-    if adapter is None or adapter.closed:
-        return int(Status.OBJECT_DISPOSED)
-    adapter.read(buffer, count, complete, token)
-    return 0
+def _on_begin(operation):
+    """The library's begin_read or begin_write: ``operation`` (_Adapter.read or .write) of the
+    adapter of ``ctx``."""
+    def begin(ctx, buffer, count, complete, token):
+        adapter = _adapter(ctx)
+        if adapter is None or adapter.closed:
+            return int(Status.OBJECT_DISPOSED)
+        operation(adapter, buffer, count, complete, token)
+        return 0
 
-
-def _on_begin_write(ctx, buffer, count, complete, token):
-    adapter = _adapter(ctx)
-    if adapter is None or adapter.closed:
-        return int(Status.OBJECT_DISPOSED)
-    adapter.write(buffer, count, complete, token)
-    return 0
+    return begin
 
 
 def _on_close(ctx):
@@ -163,8 +162,8 @@ def _on_close(ctx):
             pass
 
 
-_BEGIN_READ = CUSTOM_BEGIN_READ(_on_begin_read)
-_BEGIN_WRITE = CUSTOM_BEGIN_WRITE(_on_begin_write)
+_BEGIN_READ = CUSTOM_BEGIN_READ(_on_begin(_Adapter.read))
+_BEGIN_WRITE = CUSTOM_BEGIN_WRITE(_on_begin(_Adapter.write))
 _CLOSE = CUSTOM_CLOSE(_on_close)
 _VTABLE = StreamVtable(_BEGIN_READ, _BEGIN_WRITE, _CLOSE)
 

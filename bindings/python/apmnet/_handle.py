@@ -6,8 +6,10 @@ from ctypes import byref, c_int32, c_size_t
 
 from . import _native
 from ._native import check
+from .errors import Status
 
-__all__ = ["_Handle", "_text", "_path", "_copy_text", "_copy_bytes"]
+__all__ = ["_Handle", "_text", "_path", "_copy_text", "_copy_bytes", "_i32_property",
+           "_flag_property", "_text_property", "_bytes_property"]
 
 
 def _text(value):
@@ -88,3 +90,42 @@ class _Handle:
         out = c_int32(0)
         check(function(self._handle, byref(out)))
         return out.value
+
+    def _get_flag(self, function):
+        """A 0/1 state; False once the handle is closed, as .NET's CanRead or IsAuthenticated after
+        Dispose."""
+        out = c_int32(0)
+        status = function(self._handle, byref(out))
+        if status == Status.OBJECT_DISPOSED:
+            return False
+        check(status)
+        return bool(out.value)
+
+
+# Properties of a handle, one line each in the classes ---------------------------------------------
+
+def _i32_property(getter, convert=int, setter=None, doc=None):
+    """A property read with ``getter(handle, &int32)`` and ``convert``, and written (when there is a
+    ``setter``) with ``setter(handle, int(value))``."""
+    def get(self):
+        return convert(self._get_i32(getter))
+
+    def put(self, value):
+        check(setter(self._handle, int(value)))
+
+    return property(get, None if setter is None else put, doc=doc)
+
+
+def _flag_property(getter, doc=None):
+    """A read-only 0/1 property (see :meth:`_Handle._get_flag`)."""
+    return property(lambda self: self._get_flag(getter), doc=doc)
+
+
+def _text_property(getter, doc=None):
+    """A read-only property: the text ``getter`` copies out (see :func:`_copy_text`)."""
+    return property(lambda self: _copy_text(getter, self._handle), doc=doc)
+
+
+def _bytes_property(getter, doc=None):
+    """A read-only property: the bytes ``getter`` copies out (see :func:`_copy_bytes`)."""
+    return property(lambda self: _copy_bytes(getter, self._handle), doc=doc)

@@ -14,15 +14,16 @@ import os
 import tempfile
 import threading
 import weakref
-from ctypes import byref, c_char_p, c_int32, c_int64, c_void_p
+from ctypes import byref, c_char_p, c_int64, c_void_p
 
 from . import _async, _native
 from ._async import await_operation, readable_buffer
 from ._custom import ObjectStream
-from ._handle import _copy_bytes, _copy_text, _Handle, _path, _text
+from ._handle import (_bytes_property, _copy_bytes, _flag_property, _Handle, _i32_property, _path,
+                      _text, _text_property)
 from ._native import SELECTION_CALLBACK, VALIDATION_CALLBACK, check, lib
 from .enums import ChannelBindingKind, CipherAlgorithmType, SslPolicyErrors, SslProtocols
-from .errors import ApmError, ArgumentError, Status
+from .errors import ApmError, ArgumentError
 from .streams import Stream
 
 __all__ = ["SslStream", "X509Certificate2", "TransportContext", "ChannelBinding"]
@@ -186,32 +187,19 @@ class X509Certificate2(_Handle):
     def __hash__(self):
         return hash(self.raw_data)
 
-    @property
-    def subject(self):
-        """The subject's distinguished name, as .NET writes it (``"CN=localhost, O=apmnet"``)."""
-        return _copy_text(lib.apm_certificate_get_subject, self._handle)
-
-    @property
-    def issuer(self):
-        return _copy_text(lib.apm_certificate_get_issuer, self._handle)
-
-    @property
-    def thumbprint(self):
-        """SHA-1 of the DER encoding, 40 upper-case hex digits."""
-        return _copy_text(lib.apm_certificate_get_thumbprint, self._handle)
+    subject = _text_property(
+        lib.apm_certificate_get_subject,
+        "The subject's distinguished name, as .NET writes it (``\"CN=localhost, O=apmnet\"``).")
+    issuer = _text_property(lib.apm_certificate_get_issuer)
+    thumbprint = _text_property(lib.apm_certificate_get_thumbprint,
+                                "SHA-1 of the DER encoding, 40 upper-case hex digits.")
 
     def get_cert_hash(self):
         """The SHA-1 hash of the certificate (the thumbprint's bytes)."""
         return bytes.fromhex(self.thumbprint)
 
-    @property
-    def raw_data(self):
-        """The DER encoding."""
-        return _copy_bytes(lib.apm_certificate_get_raw_data, self._handle)
-
-    @property
-    def has_private_key(self):
-        return bool(self._get_i32(lib.apm_certificate_has_private_key))
+    raw_data = _bytes_property(lib.apm_certificate_get_raw_data, "The DER encoding.")
+    has_private_key = _i32_property(lib.apm_certificate_has_private_key, bool)
 
     def _validity(self):
         not_before, not_after = c_int64(0), c_int64(0)
@@ -612,54 +600,27 @@ class SslStream(Stream):
 
     # Properties -------------------------------------------------------------------------------
 
-    def _state_flag(self, function):
-        out = c_int32(0)
-        status = function(self._handle, byref(out))
-        if status == Status.OBJECT_DISPOSED:
-            return False  # as .NET after Dispose
-        check(status)
-        return bool(out.value)
-
-    @property
-    def is_authenticated(self):
-        return self._state_flag(lib.apm_ssl_stream_is_authenticated)
-
-    @property
-    def is_server(self):
-        return self._state_flag(lib.apm_ssl_stream_is_server)
-
-    @property
-    def is_encrypted(self):
-        return self._state_flag(lib.apm_ssl_stream_is_encrypted)
-
-    @property
-    def is_signed(self):
-        return self._state_flag(lib.apm_ssl_stream_is_signed)
-
-    @property
-    def is_mutually_authenticated(self):
-        return self._state_flag(lib.apm_ssl_stream_is_mutually_authenticated)
+    is_authenticated = _flag_property(lib.apm_ssl_stream_is_authenticated)
+    is_server = _flag_property(lib.apm_ssl_stream_is_server)
+    is_encrypted = _flag_property(lib.apm_ssl_stream_is_encrypted)
+    is_signed = _flag_property(lib.apm_ssl_stream_is_signed)
+    is_mutually_authenticated = _flag_property(lib.apm_ssl_stream_is_mutually_authenticated)
 
     @property
     def check_cert_revocation_status(self):
         """The check_certificate_revocation given to authenticate."""
         return self._check_revocation
 
-    @property
-    def ssl_protocol(self):
-        """The negotiated protocol, an :class:`SslProtocols` (Tls12 or Tls13)."""
-        return SslProtocols(self._get_i32(lib.apm_ssl_stream_get_ssl_protocol))
-
-    @property
-    def negotiated_cipher_suite(self):
-        """The cipher suite's number (.NET's TlsCipherSuite value, e.g. 0x1302)."""
-        return self._get_i32(lib.apm_ssl_stream_get_cipher_suite)
-
-    @property
-    def negotiated_cipher_suite_name(self):
-        """The cipher suite's IANA name (the TlsCipherSuite member's name), e.g.
-        ``"TLS_AES_256_GCM_SHA384"``."""
-        return _copy_text(lib.apm_ssl_stream_get_cipher_suite_name, self._handle)
+    ssl_protocol = _i32_property(
+        lib.apm_ssl_stream_get_ssl_protocol, SslProtocols,
+        doc="The negotiated protocol, an :class:`SslProtocols` (Tls12 or Tls13).")
+    negotiated_cipher_suite = _i32_property(
+        lib.apm_ssl_stream_get_cipher_suite,
+        doc="The cipher suite's number (.NET's TlsCipherSuite value, e.g. 0x1302).")
+    negotiated_cipher_suite_name = _text_property(
+        lib.apm_ssl_stream_get_cipher_suite_name,
+        "The cipher suite's IANA name (the TlsCipherSuite member's name), e.g. "
+        "``\"TLS_AES_256_GCM_SHA384\"``.")
 
     def _cipher(self):
         name = self.negotiated_cipher_suite_name + "_"
@@ -678,16 +639,13 @@ class SslStream(Stream):
         """The bulk cipher's key size in bits."""
         return self._cipher()[1]
 
-    @property
-    def negotiated_application_protocol(self):
-        """The ALPN protocol agreed on, as bytes (``b""`` when none): SslApplicationProtocol's
-        Protocol."""
-        return _copy_bytes(lib.apm_ssl_stream_get_application_protocol, self._handle)
-
-    @property
-    def target_host_name(self):
-        """The client's target host; on a server, the SNI name the client sent ("" when none)."""
-        return _copy_text(lib.apm_ssl_stream_get_target_host_name, self._handle)
+    negotiated_application_protocol = _bytes_property(
+        lib.apm_ssl_stream_get_application_protocol,
+        "The ALPN protocol agreed on, as bytes (``b\"\"`` when none): SslApplicationProtocol's "
+        "Protocol.")
+    target_host_name = _text_property(
+        lib.apm_ssl_stream_get_target_host_name,
+        "The client's target host; on a server, the SNI name the client sent (\"\" when none).")
 
     @property
     def remote_certificate(self):

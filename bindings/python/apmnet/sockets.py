@@ -2,11 +2,11 @@
 
 import collections
 import ctypes
-from ctypes import byref, c_int32, c_size_t, c_void_p
+from ctypes import byref, c_int32, c_void_p
 
 from . import _async
-from ._async import await_operation, readable_buffer, span, writable_buffer
-from ._handle import _Handle, _path, _text
+from ._async import await_operation, buffer_args, readable_buffer, sized
+from ._handle import _Handle, _i32_property, _path, _text
 from ._native import check, lib
 from .enums import (AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType,
                     TransmitFileOptions)
@@ -109,22 +109,16 @@ class Socket(_Handle):
 
     def send(self, buffer, offset=0, count=None):
         """Send ``buffer[offset:offset+count]`` (all of it, blocking); return the bytes sent."""
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        sent = c_size_t(0)
-        check(lib.apm_socket_send(self._handle, pointer, length, offset, count, byref(sent)))
-        return sent.value
+        args, keep = buffer_args(buffer, offset, count)
+        return sized(lib.apm_socket_send, self._handle, *args)
 
     def begin_send(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_socket_begin_send, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
+        args, keep = buffer_args(buffer, offset, count)
+        return _async.begin(self, lib.apm_socket_begin_send, self._handle, args, callback, state,
+                            keep)
 
     def end_send(self, async_result):
-        sent = c_size_t(0)
-        _async.end(lib.apm_socket_end_send, self._handle, async_result, byref(sent))
-        return sent.value
+        return _async.end_sized(lib.apm_socket_end_send, self._handle, async_result)
 
     async def send_async(self, buffer, offset=0, count=None):
         return await await_operation(lambda cb: self.begin_send(buffer, offset, count, cb),
@@ -132,22 +126,16 @@ class Socket(_Handle):
 
     def receive(self, buffer, offset=0, count=None):
         """Receive into writable ``buffer`` at ``offset``; return the byte count (0 = end of stream)."""
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        received = c_size_t(0)
-        check(lib.apm_socket_receive(self._handle, pointer, length, offset, count, byref(received)))
-        return received.value
+        args, keep = buffer_args(buffer, offset, count, writable=True)
+        return sized(lib.apm_socket_receive, self._handle, *args)
 
     def begin_receive(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_socket_begin_receive, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
+        args, keep = buffer_args(buffer, offset, count, writable=True)
+        return _async.begin(self, lib.apm_socket_begin_receive, self._handle, args, callback, state,
+                            keep)
 
     def end_receive(self, async_result):
-        received = c_size_t(0)
-        _async.end(lib.apm_socket_end_receive, self._handle, async_result, byref(received))
-        return received.value
+        return _async.end_sized(lib.apm_socket_end_receive, self._handle, async_result)
 
     async def receive_async(self, buffer, offset=0, count=None):
         return await await_operation(lambda cb: self.begin_receive(buffer, offset, count, cb),
@@ -209,38 +197,22 @@ class Socket(_Handle):
         """``(address, port)`` of the peer."""
         return self._endpoint(lib.apm_socket_get_remote_endpoint)
 
-    @property
-    def connected(self):
-        """Connected as of the last operation (.NET's cached flag, not a live probe)."""
-        return bool(self._get_i32(lib.apm_socket_get_connected))
-
-    @property
-    def available(self):
-        """Bytes received and not yet read."""
-        return self._get_i32(lib.apm_socket_get_available)
-
-    def _option(getter, setter, convert=int, doc=None):
-        def get(self):
-            return convert(self._get_i32(getter))
-
-        def put(self, value):
-            check(setter(self._handle, int(value)))
-
-        return property(get, put, doc=doc)
-
-    no_delay = _option(lambda h, o: lib.apm_socket_get_no_delay(h, o),
-                       lambda h, v: lib.apm_socket_set_no_delay(h, v), bool, "TCP_NODELAY.")
-    send_buffer_size = _option(lambda h, o: lib.apm_socket_get_send_buffer_size(h, o),
-                               lambda h, v: lib.apm_socket_set_send_buffer_size(h, v))
-    receive_buffer_size = _option(lambda h, o: lib.apm_socket_get_receive_buffer_size(h, o),
-                                  lambda h, v: lib.apm_socket_set_receive_buffer_size(h, v))
-    send_timeout = _option(lambda h, o: lib.apm_socket_get_send_timeout(h, o),
-                           lambda h, v: lib.apm_socket_set_send_timeout(h, v),
-                           doc="Milliseconds for synchronous sends; 0 or -1 = infinite.")
-    receive_timeout = _option(lambda h, o: lib.apm_socket_get_receive_timeout(h, o),
-                              lambda h, v: lib.apm_socket_set_receive_timeout(h, v),
-                              doc="Milliseconds for synchronous receives; 0 or -1 = infinite.")
-    del _option
+    connected = _i32_property(
+        lib.apm_socket_get_connected, bool,
+        doc="Connected as of the last operation (.NET's cached flag, not a live probe).")
+    available = _i32_property(lib.apm_socket_get_available, doc="Bytes received and not yet read.")
+    no_delay = _i32_property(lib.apm_socket_get_no_delay, bool, lib.apm_socket_set_no_delay,
+                             "TCP_NODELAY.")
+    send_buffer_size = _i32_property(lib.apm_socket_get_send_buffer_size,
+                                     setter=lib.apm_socket_set_send_buffer_size)
+    receive_buffer_size = _i32_property(lib.apm_socket_get_receive_buffer_size,
+                                        setter=lib.apm_socket_set_receive_buffer_size)
+    send_timeout = _i32_property(lib.apm_socket_get_send_timeout,
+                                 setter=lib.apm_socket_set_send_timeout,
+                                 doc="Milliseconds for synchronous sends; 0 or -1 = infinite.")
+    receive_timeout = _i32_property(
+        lib.apm_socket_get_receive_timeout, setter=lib.apm_socket_set_receive_timeout,
+        doc="Milliseconds for synchronous receives; 0 or -1 = infinite.")
 
     @property
     def linger_state(self):

@@ -1,12 +1,9 @@
 """Stream: what every library stream shares (System.IO.Stream's reads and writes, sync and Begin/End)."""
 
-from ctypes import byref, c_int32, c_size_t
-
 from . import _async
-from ._async import await_operation, readable_buffer, span, writable_buffer
+from ._async import await_operation, buffer_args, sized
 from ._handle import _Handle
 from ._native import check, lib
-from .errors import Status
 
 __all__ = ["Stream"]
 
@@ -28,26 +25,17 @@ class Stream(_Handle):
     @property
     def can_read(self):
         """False once the stream is closed, as in .NET."""
-        return self._flag(lib.apm_stream_can_read)
+        return self._get_flag(lib.apm_stream_can_read)
 
     @property
     def can_write(self):
         """False once the stream is closed, as in .NET."""
-        return self._flag(lib.apm_stream_can_write)
-
-    def _flag(self, function):
-        out = c_int32(0)
-        status = function(self._handle, byref(out))
-        if status == Status.OBJECT_DISPOSED:
-            return False
-        check(status)
-        return bool(out.value)
+        return self._get_flag(lib.apm_stream_can_write)
 
     def write(self, buffer, offset=0, count=None):
         """Write ``buffer[offset:offset+count]``; returns when all of it was written."""
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        check(lib.apm_stream_write(self._handle, pointer, length, offset, count))
+        args, keep = buffer_args(buffer, offset, count)
+        check(lib.apm_stream_write(self._handle, *args))
 
     def read(self, size):
         """Read up to ``size`` bytes; ``b""`` at the end of the stream."""
@@ -57,31 +45,24 @@ class Stream(_Handle):
 
     def readinto(self, buffer, offset=0, count=None):
         """Read into writable ``buffer`` at ``offset``; return the byte count (0 = end of stream)."""
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        received = c_size_t(0)
-        check(lib.apm_stream_read(self._handle, pointer, length, offset, count, byref(received)))
-        return received.value
+        args, keep = buffer_args(buffer, offset, count, writable=True)
+        return sized(lib.apm_stream_read, self._handle, *args)
 
     def begin_write(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = readable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_stream_begin_write, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
+        args, keep = buffer_args(buffer, offset, count)
+        return _async.begin(self, lib.apm_stream_begin_write, self._handle, args, callback, state,
+                            keep)
 
     def end_write(self, async_result):
         _async.end(lib.apm_stream_end_write, self._handle, async_result)
 
     def begin_read(self, buffer, offset=0, count=None, callback=None, state=None):
-        pointer, length, keep = writable_buffer(buffer)
-        offset, count = span(length, offset, count)
-        return _async.begin(self, lib.apm_stream_begin_read, self._handle,
-                            (pointer, length, offset, count), callback, state, keep)
+        args, keep = buffer_args(buffer, offset, count, writable=True)
+        return _async.begin(self, lib.apm_stream_begin_read, self._handle, args, callback, state,
+                            keep)
 
     def end_read(self, async_result):
-        received = c_size_t(0)
-        _async.end(lib.apm_stream_end_read, self._handle, async_result, byref(received))
-        return received.value
+        return _async.end_sized(lib.apm_stream_end_read, self._handle, async_result)
 
     async def write_async(self, data, offset=0, count=None):
         """Coroutine: write all of ``data`` (BeginWrite/EndWrite)."""

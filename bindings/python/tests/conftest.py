@@ -139,6 +139,18 @@ def connect(port):
     return s
 
 
+def read_exactly(read_into, count):
+    """``count`` bytes from ``read_into(buffer, offset, count)`` (a stream's ``readinto``, a
+    socket's ``receive``), which must not reach the end of the stream first."""
+    data = bytearray(count)
+    got = 0
+    while got < count:
+        n = read_into(data, got, count - got)
+        assert n > 0, "unexpected end of stream"
+        got += n
+    return bytes(data)
+
+
 def sha256(*parts):
     digest = hashlib.sha256()
     for part in parts:

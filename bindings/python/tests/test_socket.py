@@ -8,17 +8,7 @@ import pytest
 
 import apmnet
 from apmnet import SocketShutdown
-from conftest import HANG_GUARD, connect, echo, gated, hold
-
-
-def receive_exactly(sock, count):
-    data = bytearray(count)
-    got = 0
-    while got < count:
-        n = sock.receive(data, got, count - got)
-        assert n > 0, "unexpected end of stream"
-        got += n
-    return bytes(data)
+from conftest import HANG_GUARD, connect, echo, gated, hold, read_exactly
 
 
 def test_connect_send_receive_sync(peer):
@@ -30,10 +20,10 @@ def test_connect_send_receive_sync(peer):
         assert address == "127.0.0.1" and port > 0
         message = b"hello, apmnet"
         assert s.send(message) == len(message)
-        assert receive_exactly(s, len(message)) == message
+        assert read_exactly(s.receive, len(message)) == message
         # offset/count select part of the buffer, as in .NET
         assert s.send(b"xxABCxx", 2, 3) == 3
-        assert receive_exactly(s, 3) == b"ABC"
+        assert read_exactly(s.receive, 3) == b"ABC"
         s.shutdown(SocketShutdown.Send)
         assert s.receive(bytearray(10)) == 0  # the echo peer closes after our FIN
     assert p.result() == len(message) + 3
@@ -49,7 +39,7 @@ def test_listen_accept_against_python_client():
             assert server_side.connected
             assert server_side.remote_end_point == client.getsockname()
             client.sendall(b"ping")
-            assert receive_exactly(server_side, 4) == b"ping"
+            assert read_exactly(server_side.receive, 4) == b"ping"
             server_side.send(b"pong")
             assert client.recv(4) == b"pong"
 
@@ -79,7 +69,7 @@ def test_begin_accept_and_begin_connect_callbacks():
             assert accepted["state"] == "accept-state"
             with accepted["socket"] as server_side:
                 client.send(b"over apmnet on both ends")
-                assert receive_exactly(server_side, 24) == b"over apmnet on both ends"
+                assert read_exactly(server_side.receive, 24) == b"over apmnet on both ends"
 
 
 def test_ipv6_loopback():
@@ -97,7 +87,7 @@ def test_ipv6_loopback():
             with listener.accept() as server_side:
                 assert client.remote_end_point == ("::1", port)
                 client.send(b"six")
-                assert receive_exactly(server_side, 3) == b"six"
+                assert read_exactly(server_side.receive, 3) == b"six"
 
 
 def test_callback_comes_from_an_engine_thread(peer):
@@ -137,7 +127,7 @@ def test_send_that_fits_completes_synchronously_on_the_calling_thread(peer):
         assert result.completed_synchronously
         assert threads == [threading.get_ident()]
         assert s.end_send(result) == 4
-        assert receive_exactly(s, 4) == b"tiny"
+        assert read_exactly(s.receive, 4) == b"tiny"
 
 
 def test_wait_with_timeout_on_a_pending_receive(peer):
@@ -207,7 +197,7 @@ def test_many_connections_in_parallel(peer):
     try:
         sends = [s.begin_send(data) for s, data in zip(sockets, payloads)]
         for s, data in zip(sockets, payloads):
-            assert receive_exactly(s, len(data)) == data
+            assert read_exactly(s.receive, len(data)) == data
         for s, result, data in zip(sockets, sends, payloads):
             assert s.end_send(result) == len(data)
     finally:
@@ -239,7 +229,7 @@ def test_socket_options(peer):
         first = bytearray(1)
         assert s.receive(first) == 1 and first == b"a"
         assert 0 <= s.available <= 2
-        assert receive_exactly(s, 2) == b"bc"
+        assert read_exactly(s.receive, 2) == b"bc"
         assert s.available == 0
 
 

@@ -18,7 +18,7 @@ import pytest
 import apmnet
 from apmnet import (ChannelBindingKind, CipherAlgorithmType, SslPolicyErrors, SslProtocols,
                     SslStream, X509Certificate2)
-from conftest import HANG_GUARD, connect, sha256
+from conftest import HANG_GUARD, connect, read_exactly, sha256
 
 VERSIONS = {"1.2": (ssl.TLSVersion.TLSv1_2, SslProtocols.Tls12),
             "1.3": (ssl.TLSVersion.TLSv1_3, SslProtocols.Tls13)}
@@ -91,21 +91,11 @@ def tls_server(pki, version=None, cert="server", size=SIZE, require_client_cert=
     return handler
 
 
-def read_exactly(stream, count):
-    data = bytearray(count)
-    got = 0
-    while got < count:
-        n = stream.readinto(data, got, count - got)
-        assert n > 0, "unexpected end of stream"
-        got += n
-    return bytes(data)
-
-
 def exchange(tls, size=SIZE):
     """Our side of tls_server: send ``size`` random bytes, read ``size``; both hashes."""
     data = os.urandom(size)
     tls.write(data)
-    return sha256(data), sha256(read_exactly(tls, size))
+    return sha256(data), sha256(read_exactly(tls.readinto, size))
 
 
 def ssl_client(port, pki=None, **kwargs):
@@ -232,7 +222,7 @@ def test_server_against_python_client_data_both_ways(listener, pki, version):
         unique = context.get_channel_binding(ChannelBindingKind.Unique)
         endpoint = context.get_channel_binding(ChannelBindingKind.Endpoint)
         data = os.urandom(SIZE)
-        received = sha256(read_exactly(tls, SIZE))
+        received = sha256(read_exactly(tls.readinto, SIZE))
         tls.write(data)
     peer_report = client.result()
     assert peer_report["version"] == "TLSv" + version
@@ -249,7 +239,7 @@ def test_server_requires_and_gets_a_client_certificate(listener, pki):
                                                                          pki.server_key), True)
         assert tls.is_mutually_authenticated
         assert tls.remote_certificate.subject == "CN=apmnet client"
-        received = sha256(read_exactly(tls, 1000))
+        received = sha256(read_exactly(tls.readinto, 1000))
         tls.write(bytes(1000))
     assert client.result()["sent"] == received
 
@@ -267,7 +257,7 @@ def test_server_certificate_chosen_by_the_selection_callback(listener, pki):
                    user_certificate_selection_callback=select) as tls:
         tls.authenticate_as_server(None)
         assert tls.local_certificate == chosen
-        read_exactly(tls, 10)
+        read_exactly(tls.readinto, 10)
         tls.write(b"0123456789")
         assert seen == [(tls, "localhost", [], None)]
     client.result()
@@ -548,7 +538,7 @@ def test_ssl_stream_over_an_ssl_stream(peer, pki):
             inner.set_trusted_ca_file(pki.ca_pem)
             inner.authenticate_as_client("localhost")
             inner.write(b"nested tls")
-            assert read_exactly(inner, 10) == b"NESTED TLS"
+            assert read_exactly(inner.readinto, 10) == b"NESTED TLS"
         assert outer.can_read  # left open
     assert p.result() == b"nested tls"
 

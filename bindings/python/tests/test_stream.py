@@ -8,17 +8,7 @@ import pytest
 
 import apmnet
 from apmnet import FileAccess, SocketShutdown
-from conftest import HANG_GUARD, connect, echo, gated, sha256, sink
-
-
-def read_exactly(stream, count):
-    data = bytearray(count)
-    got = 0
-    while got < count:
-        n = stream.readinto(data, got, count - got)
-        assert n > 0, "unexpected end of stream"
-        got += n
-    return bytes(data)
+from conftest import HANG_GUARD, connect, echo, gated, read_exactly, sha256, sink
 
 
 def test_sync_write_and_read(peer):
@@ -26,10 +16,10 @@ def test_sync_write_and_read(peer):
     with connect(p.port) as s, apmnet.NetworkStream(s) as stream:
         assert stream.can_read and stream.can_write
         stream.write(b"0123456789", 3, 4)
-        assert read_exactly(stream, 4) == b"3456"
+        assert read_exactly(stream.readinto, 4) == b"3456"
         stream.write(bytearray(b"bytearray"))
         stream.write(memoryview(b"..memoryview..")[2:-2])
-        assert read_exactly(stream, 19) == b"bytearraymemoryview"
+        assert read_exactly(stream.readinto, 19) == b"bytearraymemoryview"
         s.shutdown(SocketShutdown.Send)
         assert stream.read(100) == b""  # end of stream
     assert p.result() == 23
@@ -87,7 +77,7 @@ def test_one_read_and_one_write_pending_together(peer):
         stream.end_write(write)
         n = stream.end_read(read)
         assert 0 < n <= 5 and buffer[:n] == b"hello"[:n]
-        assert read_exactly(stream, 5 - n) == b"hello"[n:]
+        assert read_exactly(stream.readinto, 5 - n) == b"hello"[n:]
 
 
 def test_read_only_and_write_only_streams(peer):
@@ -104,7 +94,7 @@ def test_read_only_and_write_only_streams(peer):
             writer.begin_read(bytearray(1))
         assert error.value.message == "The stream does not support reading."
         writer.write(b"ok")
-        assert read_exactly(reader, 2) == b"ok"
+        assert read_exactly(reader.readinto, 2) == b"ok"
         reader.close()
         writer.close()
         assert s.connected  # the streams did not own the socket
@@ -133,6 +123,6 @@ def test_read_buffer_must_be_writable(peer):
 def test_end_of_stream_reads_zero(peer):
     p = peer(lambda conn: conn.sendall(b"bye"))
     with connect(p.port) as s, apmnet.NetworkStream(s) as stream:
-        assert read_exactly(stream, 3) == b"bye"
+        assert read_exactly(stream.readinto, 3) == b"bye"
         result = stream.begin_read(bytearray(10))
         assert stream.end_read(result) == 0

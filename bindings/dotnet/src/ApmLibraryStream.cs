@@ -1,0 +1,106 @@
+// Apmnet.ApmLibraryStream: the System.IO.Stream plumbing NetworkStream and SslStream share.
+using System;
+using System.IO;
+using Apmnet.Interop;
+
+namespace Apmnet
+{
+    /// <summary>A System.IO.Stream over one of libapmnet's streams: the base of NetworkStream and SslStream.
+    /// BeginRead/EndRead/BeginWrite/EndWrite override Stream's, so Task.Factory.FromAsync,
+    /// ReadAsync/WriteAsync, CopyTo and StreamReader use the library's asynchronous operations. One read and
+    /// one write may be pending at once; several pending writes are sent in order, never interleaved. It
+    /// cannot be seeked. An SslStream over one of these hands it to the library as it is.</summary>
+    public abstract class ApmLibraryStream : Stream
+    {
+        const string NoSeek = "This stream does not support seek operations.";
+        readonly StreamHandle safeHandle;
+        readonly IntPtr handle;
+        volatile bool disposed;
+
+        /// <summary>Takes ownership of <paramref name="created"/> (closed by Dispose).</summary>
+        internal ApmLibraryStream(StreamHandle created)
+        {
+            safeHandle = created;
+            handle = created.DangerousGetHandle();
+        }
+
+        /// <summary>The apm_stream handle (its stale value after Dispose: see Interop.SocketHandle).</summary>
+        internal IntPtr NativeHandle { get { return handle; } }
+
+        internal bool IsDisposed { get { return disposed; } }
+
+        /// <summary>A 0/1 property of the stream; false once it is disposed, as .NET's.</summary>
+        internal bool Flag(Int32Getter getter)
+        {
+            return !disposed && Marshaling.GetFlag(handle, getter);
+        }
+
+        public override bool CanRead { get { return Flag(NativeMethods.apm_stream_can_read); } }
+        public override bool CanWrite { get { return Flag(NativeMethods.apm_stream_can_write); } }
+        public override bool CanSeek { get { return false; } }
+
+        public override long Length { get { throw new NotSupportedException(NoSeek); } }
+        public override long Position
+        {
+            get { throw new NotSupportedException(NoSeek); }
+            set { throw new NotSupportedException(NoSeek); }
+        }
+        public override long Seek(long offset, SeekOrigin origin) { throw new NotSupportedException(NoSeek); }
+        public override void SetLength(long value) { throw new NotSupportedException(NoSeek); }
+        public override void Flush() { }
+
+        /// <summary>Returns the byte count, 0 at the end of the stream.</summary>
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            return Transfer.Run(NativeMethods.apm_stream_read, handle, buffer, offset, count);
+        }
+
+        /// <summary>Returns once all the bytes were written.</summary>
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            ApmError.Check(NativeMethods.apm_stream_write(handle, buffer, Marshaling.Length(buffer), Marshaling.Size(offset), Marshaling.Size(count)));
+        }
+
+        public override IAsyncResult BeginRead(byte[] buffer, int offset, int count, AsyncCallback callback, object state)
+        {
+            return Transfer.Begin(this, NativeMethods.apm_stream_begin_read, handle, buffer, offset, count, callback, state);
+        }
+
+        public override int EndRead(IAsyncResult asyncResult)
+        {
+            return Transfer.End(NativeMethods.apm_stream_end_read, handle, asyncResult);
+        }
+
+        public override IAsyncResult BeginWrite(byte[] buffer, int offset, int count, AsyncCallback callback, object state)
+        {
+            return Transfer.Begin(this, NativeMethods.apm_stream_begin_write, handle, buffer, offset, count, callback, state);
+        }
+
+        public override void EndWrite(IAsyncResult asyncResult)
+        {
+            ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_stream_end_write(handle, r));
+        }
+
+        /// <summary>Closes the library's stream (pending operations complete; their End throws
+        /// ObjectDisposedException), then runs OnDisposed once.</summary>
+        protected override void Dispose(bool disposing)
+        {
+            try
+            {
+                if (disposing && !disposed)
+                {
+                    disposed = true;
+                    safeHandle.Dispose();
+                    OnDisposed();
+                }
+            }
+            finally
+            {
+                base.Dispose(disposing);
+            }
+        }
+
+        /// <summary>What a derived class releases after the library's stream was closed.</summary>
+        internal virtual void OnDisposed() { }
+    }
+}
