@@ -45,8 +45,53 @@ struct Queued {
 
 #[derive(Default)]
 struct Side {
-    queue: VecDeque<Queued>,
+    queue: OpQueue,
     closed: bool,
+}
+
+/// A FIFO of queued operations that keeps its head inline: almost always at most one operation
+/// waits per direction, and then the queue allocates nothing (a VecDeque would keep a 4-slot
+/// buffer for the socket's whole life once anything had waited).
+#[derive(Default)]
+struct OpQueue {
+    head: Option<Queued>,
+    rest: VecDeque<Queued>,
+}
+
+impl OpQueue {
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn push_back(&mut self, op: Queued) {
+        if self.head.is_none() {
+            self.head = Some(op);
+        } else {
+            self.rest.push_back(op);
+        }
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Queued> {
+        self.head.as_mut()
+    }
+
+    fn pop_front(&mut self) -> Option<Queued> {
+        let op = self.head.take();
+        self.head = self.rest.pop_front();
+        op
+    }
+
+    fn remove_id(&mut self, id: OpId) -> Option<Queued> {
+        if self.head.as_ref().is_some_and(|q| q.id == id) {
+            return self.pop_front();
+        }
+        let pos = self.rest.iter().position(|q| q.id == id)?;
+        self.rest.remove(pos)
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Queued> + '_ {
+        self.head.take().into_iter().chain(self.rest.drain(..))
+    }
 }
 
 pub struct IoCore {
@@ -161,8 +206,7 @@ impl IoCore {
     /// Completes the queued operation `id` with `error`, if it is still queued.
     pub fn cancel(&self, dir: Direction, id: OpId, error: Error) -> bool {
         let mut side = self.side(dir);
-        let Some(pos) = side.queue.iter().position(|q| q.id == id) else { return false };
-        let op = side.queue.remove(pos).expect("position is valid");
+        let Some(op) = side.queue.remove_id(id) else { return false };
         drop(side);
         op.done.complete(Err(error));
         true
@@ -170,8 +214,8 @@ impl IoCore {
 
     /// Completes everything queued with `error` (runtime shutdown); the socket stays open.
     pub fn abort_pending(&self, error: Error) {
-        let mut ops: Vec<Queued> = self.write.lock().queue.drain(..).collect();
-        ops.extend(self.read.lock().queue.drain(..));
+        let mut ops: Vec<Queued> = self.write.lock().queue.drain().collect();
+        ops.extend(self.read.lock().queue.drain());
         for op in ops {
             op.done.complete(Err(error.clone()));
         }
@@ -191,8 +235,8 @@ impl IoCore {
         self.lp.epoll_del(fd);
         // SAFETY: the fd is ours; every other use of it happens under the locks we hold.
         unsafe { libc::close(fd) };
-        let mut ops: Vec<Queued> = w.queue.drain(..).collect();
-        ops.extend(r.queue.drain(..));
+        let mut ops: Vec<Queued> = w.queue.drain().collect();
+        ops.extend(r.queue.drain());
         drop(r);
         drop(w);
         self.lp.release(self as *const IoCore);
@@ -226,5 +270,31 @@ impl IoCore {
         // SAFETY: `fd` now refers to the same socket; the extra descriptor goes.
         unsafe { libc::close(new_fd) };
         self.lp.epoll_add(fd, self as *const IoCore)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(id: OpId) -> Queued {
+        Queued { id, attempt: Box::new(|_| Poll::Pending), done: Completion::new(drop), notify: None }
+    }
+
+    #[test]
+    fn the_op_queue_is_fifo_and_cancels_by_id() {
+        let mut q = OpQueue::default();
+        assert!(q.is_empty());
+        for id in 1..=4 {
+            q.push_back(op(id));
+        }
+        assert_eq!(q.front_mut().map(|o| o.id), Some(1));
+        assert_eq!(q.remove_id(3).map(|o| o.id), Some(3));
+        assert_eq!(q.remove_id(1).map(|o| o.id), Some(1));
+        assert!(q.remove_id(9).is_none());
+        assert_eq!(q.pop_front().map(|o| o.id), Some(2));
+        q.push_back(op(5));
+        assert_eq!(q.drain().map(|o| o.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert!(q.is_empty() && q.pop_front().is_none());
     }
 }
