@@ -1,0 +1,63 @@
+//! The errors SslStream reports for failures below it: the inner stream's (as an IOException)
+//! and OpenSSL's (its reason as the inner message; a received alert by .NET's name).
+
+use crate::error::{code, Error};
+use crate::tls::{msg, openssl_reason};
+
+/// An inner stream's failure, as SslStream reports it (an IOException).
+pub(super) fn io_failure(e: Error, writing: bool) -> Error {
+    if e.status == code::IO || e.status == code::OBJECT_DISPOSED {
+        return e;
+    }
+    let message = if writing { msg::WRITE_FAILED } else { msg::READ_FAILED };
+    Error { status: code::IO, message: message.to_string(), inner: Some(e.message.clone()), ..e }
+}
+
+pub(super) fn ssl_reason(e: &openssl::ssl::Error) -> String {
+    match e.ssl_error() {
+        Some(stack) => openssl_reason(stack, &e.to_string()),
+        None => e.to_string(),
+    }
+}
+
+/// "sslv3 alert handshake failure" -> "HandshakeFailure" (.NET's TlsAlertMessage name).
+fn received_alert(reason: &str) -> Option<String> {
+    let at = reason.find(" alert ")?;
+    let words = reason[at + 7..].split(|c: char| c == ';' || c == ':').next()?.trim();
+    Some(
+        words
+            .split_whitespace()
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            })
+            .collect(),
+    )
+}
+
+pub(super) fn auth_error(e: &openssl::ssl::Error) -> Error {
+    let reason = ssl_reason(e);
+    let message = match received_alert(&reason) {
+        Some(alert) => format!("Authentication failed because the remote party sent a TLS alert: '{alert}'."),
+        None => msg::AUTH_FAILED.to_string(),
+    };
+    Error { inner: Some(reason), ..Error::new(code::AUTHENTICATION, message) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_names_follow_dotnet() {
+        assert_eq!(
+            received_alert("error:0A000410:SSL routines::sslv3 alert handshake failure").as_deref(),
+            Some("HandshakeFailure")
+        );
+        assert_eq!(
+            received_alert("error:0A00045C:SSL routines::tlsv13 alert certificate required").as_deref(),
+            Some("CertificateRequired")
+        );
+        assert_eq!(received_alert("error:0A000086:SSL routines::certificate verify failed"), None);
+    }
+}
