@@ -3,7 +3,7 @@
 #   make demo           build the library and the C examples, run them on loopback
 #   make test           install what the tests need, then run every test suite
 #   make bench          run the benchmarks (benches/)
-#   make check-memory   the C harness under valgrind
+#   make check-memory   the C harness under valgrind and AddressSanitizer
 #   make install        PREFIX=/usr/local, DESTDIR honoured
 #
 # On a fresh Debian 12 machine `make demo` and `make test` do all the set-up themselves
@@ -63,7 +63,7 @@ deps:
 build:
 	$(CARGO) build --release
 
-test: test-rust test-examples test-python test-dotnet
+test: test-rust test-examples test-python test-dotnet check-memory
 
 # Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/).
 test-rust: deps
@@ -94,8 +94,11 @@ bench: deps build
 	  echo "bench: the benchmarks are not built yet (benches/ has no Makefile or run.py)"; \
 	fi
 
+# The C harness under valgrind (memcheck: errors and definite/indirect leaks fail a test), then
+# built with AddressSanitizer, UBSan and LeakSanitizer.
 check-memory: deps
 	APMNET_VALGRIND=1 $(CARGO) test --test c_harness
+	APMNET_ASAN=1 $(CARGO) test --test c_harness
 
 # lib/libapmnet.so.X.Y.Z with the soname link (read from the built library) and the
 # development link libapmnet.so, the static archive, the header and the pkg-config file.

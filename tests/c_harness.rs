@@ -15,6 +15,7 @@
 //! * `APMNET_VALGRIND=1`: run each test under valgrind (memcheck, leaks of
 //!   kind definite/indirect are errors); the timeout is raised and slow tests
 //!   are skipped unless `APMNET_SLOW=1`.
+//! * `APMNET_ASAN=1`: build the C programs with AddressSanitizer, UBSan and LeakSanitizer.
 //! * `APMNET_SKIP_SLOW=1`: skip the slow tests (64 MiB / 4 GiB transfers).
 //! * `APMNET_TEST_TIMEOUT`: seconds per C test (default 60, 900 under valgrind).
 //! * `APMNET_FFI_FILTER`: run only C tests whose name contains this text.
@@ -56,6 +57,13 @@ fn out_dir() -> PathBuf {
 
 fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `APMNET_ASAN=1`: the C programs are built with AddressSanitizer and UBSan. The library itself
+/// is not instrumented, but ASan's allocator serves its allocations too, so invalid or double frees
+/// and leaks (LeakSanitizer) are caught on both sides of the boundary.
+fn asan() -> bool {
+    env_flag("APMNET_ASAN")
 }
 
 fn valgrind() -> bool {
@@ -170,9 +178,12 @@ fn link_dir() -> &'static PathBuf {
 fn build_area(area: &str) -> Result<PathBuf, String> {
     let root = manifest_dir();
     let libdir = link_dir();
-    let exe = out_dir().join(area);
+    let exe = out_dir().join(if asan() { format!("{area}-asan") } else { area.to_string() });
     let tool = c_compiler();
     let mut cmd = tool.to_command();
+    if asan() {
+        cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]);
+    }
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread"])
         .arg(format!("-I{}", root.join("include").display()))
         .arg(format!("-I{}", root.join("ffi-tests").display()))
@@ -320,6 +331,9 @@ fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
         .stdout(log.try_clone().expect("dup log"))
         .stderr(log)
         .process_group(0);
+    if asan() {
+        cmd.env("ASAN_OPTIONS", "detect_leaks=1:exitcode=98").env("UBSAN_OPTIONS", "print_stacktrace=1");
+    }
     if valgrind() {
         // Waits inside tests get the same slack as the whole test.
         cmd.env("APMNET_WAIT_MS", (timeout * 1000 / 2).to_string());
@@ -359,6 +373,8 @@ fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
         Outcome::Skipped
     } else if status.code() == Some(99) && valgrind() {
         Outcome::Failed("valgrind reported errors".to_string())
+    } else if status.code() == Some(98) && asan() {
+        Outcome::Failed("AddressSanitizer reported errors or leaks".to_string())
     } else if let Some(sig) = status.signal() {
         let what = match sig {
             libc::SIGPIPE => "SIGPIPE",
