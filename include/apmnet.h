@@ -264,25 +264,46 @@
 typedef struct TransportContext TransportContext;
 
 // One asynchronous operation (IAsyncResult). Opaque; handed out by a Begin function and
-// released by the matching End function.
+// released by the matching End function, which the caller calls exactly once for every Begin
+// that returned APM_OK (also after closing the object). Usable from any thread until End.
+//
+// The Begin rules, shared by every Begin function: APM_E_ARGUMENT_NULL when `result` is NULL,
+// APM_E_OUT_OF_MEMORY when no handle is left. A Begin that fails started nothing, wrote no
+// result and runs no callback.
+//
+// The End rules, shared by every End function: APM_E_ARGUMENT_NULL (`result` NULL),
+// APM_E_ARGUMENT (not a result of this object's matching Begin), APM_E_INVALID_OPERATION (an
+// already ended result: "EndXxx can only be called once for each asynchronous operation."); once
+// the object is closed, APM_E_OBJECT_DISPOSED instead. End blocks until the operation completes
+// (not from its own callback: it has completed), then releases the result, whatever the
+// operation's outcome. A result End refuses, or an End that fails on its own arguments (a NULL
+// out-parameter, a NULL or wrong object handle), is left as it was.
 typedef struct apm_async_result apm_async_result;
 
 // An X.509 certificate, with its private key when it was loaded with one
 // (X509Certificate2). Opaque; released by `apm_certificate_close`.
 typedef struct apm_certificate apm_certificate;
 
-// A socket (System.Net.Sockets.Socket). Opaque; released by `apm_socket_close`.
+// A socket (System.Net.Sockets.Socket). Opaque; the caller owns every socket it is handed and
+// releases it with `apm_socket_close` (or hands it to a NetworkStream that owns it). Usable from
+// several threads at once. Every function checks the handle: NULL gives APM_E_ARGUMENT_NULL, a
+// closed socket APM_E_OBJECT_DISPOSED, anything that is not a socket handle APM_E_ARGUMENT.
 typedef struct apm_socket apm_socket;
 
-// A stream (a NetworkStream, or later an SslStream, NegotiateStream, HTTP body or a stream the
-// caller defines). Opaque; released by `apm_stream_close`.
+// A stream: a NetworkStream, an SslStream or a stream the caller defines. Opaque; the caller
+// owns every stream it is handed and releases it with `apm_stream_close` (or hands it to an
+// SslStream that owns it). Usable from several threads at once. Every function checks the
+// handle: NULL gives APM_E_ARGUMENT_NULL, a closed stream APM_E_OBJECT_DISPOSED, anything that
+// is not a stream handle (of the kind the function needs) APM_E_ARGUMENT.
 typedef struct apm_stream apm_stream;
 
 // The TransportContext of an SslStream: its channel bindings. Opaque; released by
 // `apm_transport_context_close`.
 typedef struct apm_transport_context apm_transport_context;
 
-// A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind.
+// A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind. Each
+// function's doc ends with the codes it returns ("Errors:"); APM_E_INTERNAL, which any function
+// returning apm_status may report for a bug in apmnet (a caught panic), is not repeated there.
 typedef int32_t apm_status;
 
 // How the caller's stream reports that an operation ended: `apm_custom_stream_complete`.
@@ -314,9 +335,10 @@ typedef struct {
 // AsyncCallback: called exactly once when the operation completes, with the result Begin
 // returned and the state given to Begin. It runs on the thread that called Begin, before Begin
 // returns, when the operation completed inside Begin (`apm_async_result_completed_synchronously`
-// reports 1), and otherwise on an engine thread. It may call any apmnet function, End and the
-// next Begin included; it must not block for long, and must not unwind (no C++ exception or
-// longjmp may leave it).
+// reports 1), and otherwise on the thread that completed it: an engine thread, or a thread that
+// closed the object or called `apm_custom_stream_complete`. It may call any apmnet function, End
+// and the next Begin included; it must not block for long, and must not unwind (no C++
+// exception or longjmp may leave it).
 typedef void (*apm_async_callback)(apm_async_result *result, void *state);
 
 // Progress of a long send file: `bytes_sent` so far (pre-buffer, file and post-buffer), called
@@ -411,511 +433,722 @@ typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream 
 extern "C" {
 #endif // __cplusplus
 
-// IsCompleted: writes 1 once the operation has finished (success or failure), else 0.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (an ended or invalid result).
+// IsCompleted: writes 1 once the operation has finished (success or failure), else 0. Any
+// thread; does not block, does not release the result (End does).
+// Errors: APM_E_ARGUMENT_NULL (result, completed), APM_E_ARGUMENT (an ended or invalid result).
 apm_status apm_async_result_is_completed(const apm_async_result *result, int32_t *completed);
 
 // CompletedSynchronously: writes 1 when the operation finished inside Begin (its callback ran
-// on the Begin caller's thread before Begin returned), else 0.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// on the Begin caller's thread before Begin returned), else 0. Any thread; does not block.
+// Errors: APM_E_ARGUMENT_NULL (result, completed_synchronously), APM_E_ARGUMENT (an ended or
+// invalid result).
 apm_status apm_async_result_completed_synchronously(const apm_async_result *result, int32_t *completed_synchronously);
 
 // AsyncWaitHandle.WaitOne: blocks until the operation completes or `timeout_ms` passes
-// (-1 = forever); writes 1 to `signaled` if it completed. Waiting from a callback for an
-// operation of the same engine thread can deadlock, as in .NET.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_ARGUMENT_OUT_OF_RANGE (timeout < -1).
+// (-1 = forever); writes 1 to `signaled` if it completed. Blocks the calling thread; waiting
+// from a callback for an operation of the same engine thread can deadlock, as in .NET. Does not
+// release the result: End still must be called.
+// Errors: APM_E_ARGUMENT_NULL (result, signaled), APM_E_ARGUMENT (an ended or invalid result),
+// APM_E_ARGUMENT_OUT_OF_RANGE (timeout_ms < -1).
 apm_status apm_async_result_wait(const apm_async_result *result, int32_t timeout_ms, int32_t *signaled);
 
-// AsyncState: writes the state pointer given to Begin (the same one the callback receives).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// AsyncState: writes the state pointer given to Begin (the same one the callback receives; it
+// stays the caller's). Any thread; does not block.
+// Errors: APM_E_ARGUMENT_NULL (result, state), APM_E_ARGUMENT (an ended or invalid result).
 apm_status apm_async_result_state(const apm_async_result *result, void **state);
 
 // Loads a certificate from a PEM file (`new X509Certificate2(path)` /
 // `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
-// ones its chain (sent along by a server or client). The private key comes from `key_path`
-// (PEM, PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path`
-// itself if it holds one. The caller owns `*certificate` (`apm_certificate_close`).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PEM, no certificate, a key that does not
-// match; OpenSSL's reason is the inner message).
+// ones its chain (sent along by a server or client). The private key comes from `key_path` (PEM,
+// PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path` itself if it
+// holds one. The files are read during the call. The caller owns `*certificate`
+// (`apm_certificate_close`); a certificate is immutable and may be used from any thread.
+// Errors: APM_E_ARGUMENT_NULL (cert_path, certificate), APM_E_FILE_NOT_FOUND,
+// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+// APM_E_ARGUMENT (a path not UTF-8; not PEM, no certificate, a key that does not match; OpenSSL's
+// reason is the inner message), APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_certificate_load_pem_file(const char *cert_path, const char *key_path, apm_certificate **certificate);
 
-// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem`
-// may be NULL (then a key inside `cert_pem` is used when there is one).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem` may
+// be NULL (then a key inside `cert_pem` is used when there is one). The buffers are read during
+// the call only. The caller owns `*certificate` (`apm_certificate_close`).
+// Errors: APM_E_ARGUMENT_NULL (cert_pem, certificate), APM_E_ARGUMENT (not PEM, no certificate, a
+// key that does not match), APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_certificate_load_pem(const uint8_t *cert_pem, size_t cert_len, const uint8_t *key_pem, size_t key_len, apm_certificate **certificate);
 
-// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`); the buffer
+// is read during the call only. The caller owns `*certificate` (`apm_certificate_close`).
+// Errors: APM_E_ARGUMENT_NULL (der, certificate), APM_E_ARGUMENT (not a DER certificate),
+// APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_certificate_load_der(const uint8_t *der, size_t der_len, apm_certificate **certificate);
 
-// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file
-// (`new X509Certificate2(path, password)`); `password` NULL means the empty password.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PKCS#12), APM_E_INVALID_CREDENTIAL (wrong
-// password: "The certificate data cannot be read with the provided password, the password may be
-// incorrect.").
+// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file (`new
+// X509Certificate2(path, password)`); `password` NULL means the empty password. The caller owns
+// `*certificate` (`apm_certificate_close`).
+// Errors: APM_E_ARGUMENT_NULL (path, certificate), APM_E_FILE_NOT_FOUND,
+// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+// APM_E_ARGUMENT (path or password not UTF-8; not PKCS#12, no certificate, a key that does not
+// match), APM_E_INVALID_CREDENTIAL (wrong password: "The certificate data cannot be read with the
+// provided password, the password may be incorrect."), APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_certificate_load_pkcs12_file(const char *path, const char *password, apm_certificate **certificate);
 
-// Releases a certificate handle. Streams that use the certificate keep their own reference, so
-// it may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Releases a certificate handle. Streams that use the certificate keep their own reference, so it
+// may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
+// Errors: APM_E_ARGUMENT_NULL (certificate), APM_E_ARGUMENT (not a certificate handle).
 apm_status apm_certificate_close(apm_certificate *certificate);
 
-// Subject: the distinguished name as .NET writes it, most specific part first
-// ("CN=localhost, O=apmnet, C=US"). Copied as `apm_last_error_message` copies.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+// Subject: the distinguished name as .NET writes it, most specific part first ("CN=localhost,
+// O=apmnet, C=US"). Copied into the caller's buffer as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (certificate; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a certificate handle), APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_subject(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *subject_len);
 
-// Issuer, formatted as the subject.
+// Issuer, formatted and copied as the subject.
+// Errors: as apm_certificate_get_subject.
 apm_status apm_certificate_get_issuer(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *issuer_len);
 
-// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits.
+// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
+// Errors: as apm_certificate_get_subject.
 apm_status apm_certificate_get_thumbprint(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *thumbprint_len);
 
 // RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
-// `data_len` (call with a NULL buffer and 0 to learn the size).
+// `data_len` (optional; call with a NULL buffer and 0 to learn the size).
+// Errors: as apm_certificate_get_subject.
 apm_status apm_certificate_get_raw_data(apm_certificate *certificate, uint8_t *buffer, size_t buffer_len, size_t *data_len);
 
 // HasPrivateKey: 1 when the certificate was loaded with its private key.
+// Errors: APM_E_ARGUMENT_NULL (certificate, has_private_key), APM_E_ARGUMENT (not a certificate
+// handle), APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t *has_private_key);
 
 // NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
+// Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
+// certificate handle), APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
 
 // Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
-// System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` must stay
-// valid until `close` was called. The stream can read and write, and works with every
-// `apm_stream_*` function and as the inner stream of an SslStream. The caller owns `*stream`
-// (`apm_stream_close`).
-// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing).
+// System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` stays the
+// caller's and must stay valid until `close` was called and every pending operation completed. The
+// functions are called on whatever thread starts an operation: the Begin or blocking caller, or
+// the thread that completed the step before (an SslStream on top, the rest of a partial write).
+// The stream can read and write, and works with every `apm_stream_*` function and as the inner
+// stream of an SslStream. The caller owns `*stream` (`apm_stream_close`).
+// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing),
+// APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_stream_create_custom(const apm_stream_vtable *vtable, void *ctx, apm_stream **stream);
 
-// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end
-// of stream) or written, or a negative APM_E_* status (the operation then fails with it; an
-// unknown value is reported as APM_E_IO). Callable from any thread, once per token; the
-// operation's callback may run inside this call.
+// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end of
+// stream) or written, or a negative APM_E_* status (the operation then fails with it; an unknown
+// value is reported as APM_E_IO). Callable from any thread, once per token; the operation's
+// callback (or the next part of a partial write) may run inside this call.
 // Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
 apm_status apm_custom_stream_complete(uint64_t token, apm_status status, size_t bytes);
 
-// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE
-// or _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the
-// socket and releases its handle. The caller owns `*stream` (`apm_stream_close`).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_OBJECT_DISPOSED (closed socket), APM_E_IO ("The operation
-// is not allowed on non-connected sockets."), APM_E_ARGUMENT_OUT_OF_RANGE (access).
+// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
+// _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the socket and
+// releases its handle (the caller then does not close it); with 0 the socket stays the caller's,
+// and must outlive the stream's use. The caller owns `*stream` (`apm_stream_close`).
+// Errors: APM_E_ARGUMENT_NULL (socket, stream), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED (closed socket), APM_E_ARGUMENT_OUT_OF_RANGE (access), APM_E_IO ("The
+// operation is not allowed on non-connected sockets."), APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_network_stream_create_with_access(apm_socket *socket, int32_t access, int32_t owns_socket, apm_stream **stream);
 
-// `new NetworkStream(socket, owns_socket)`: readable and writable.
+// `new NetworkStream(socket, owns_socket)`: readable and writable; otherwise as
+// `apm_network_stream_create_with_access`.
+// Errors: as apm_network_stream_create_with_access (never APM_E_ARGUMENT_OUT_OF_RANGE).
 apm_status apm_network_stream_create(apm_socket *socket, int32_t owns_socket, apm_stream **stream);
 
-// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer must stay valid until
-// the operation completes. Errors from Begin, in .NET's order: APM_E_ARGUMENT_NULL (stream),
-// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream), APM_E_ARGUMENT_NULL
-// (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset),
-// APM_E_ARGUMENT_NULL (result). Transfer failures come from `apm_stream_end_write` as APM_E_IO.
+// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer stays the caller's and
+// must stay valid (and unchanged) until the operation completes. A NetworkStream queues further
+// writes behind a pending one; an SslStream refuses a second one. Transfer failures come from
+// `apm_stream_end_write`.
+// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
+// handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
+// authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset), the Begin rules
+// (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
+// APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
+// NetworkStream was closed), or the status a custom stream's begin_write returned.
 apm_status apm_stream_begin_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
 
-// EndWrite: waits, releases `result`, reports the write's outcome. Errors: the End rules
-// (APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another Begin;
-// APM_E_INVALID_OPERATION "EndWrite can only be called once..."), APM_E_OBJECT_DISPOSED after
-// close, APM_E_IO ("Unable to write data to the transport connection: ...", with the socket
-// error and errno of the inner SocketException).
+// EndWrite: waits, releases `result`, reports the write's outcome.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle), the End rules (see
+// apm_async_result: APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another
+// Begin; APM_E_INVALID_OPERATION "EndWrite can only be called once..."; APM_E_OBJECT_DISPOSED once
+// the stream is closed), then the write's outcome: APM_E_OBJECT_DISPOSED (closed while pending),
+// APM_E_IO ("Unable to write data to the transport connection: ...", with the socket error and
+// errno of the inner SocketException; an SslStream's "The write operation failed, see inner
+// exception."), or the status a custom stream completed the write with (APM_E_IO when unknown).
 apm_status apm_stream_end_write(apm_stream *stream, apm_async_result *result);
 
-// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer must stay valid until
-// the operation completes. Errors from Begin as `apm_stream_begin_write` (a write-only stream:
-// APM_E_INVALID_OPERATION).
+// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer stays the caller's and
+// must stay valid until the operation completes. Transfer failures come from
+// `apm_stream_end_read`.
+// Errors: as apm_stream_begin_write, for reading: APM_E_INVALID_OPERATION for a write-only stream
+// (an SslStream's shutdown does not stop reads), APM_E_NOT_SUPPORTED for an SslStream with a read
+// pending, a custom stream's begin_read status.
 apm_status apm_stream_begin_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
 
-// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream). Errors as
-// `apm_stream_end_write` ("Unable to read data from the transport connection: ...").
+// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream).
+// Errors: as apm_stream_end_write ("Unable to read data from the transport connection: ..."; an
+// SslStream's "The decryption operation failed..." or unexpected EOF), plus APM_E_ARGUMENT_NULL
+// (bytes_read).
 apm_status apm_stream_end_read(apm_stream *stream, apm_async_result *result, size_t *bytes_read);
 
-// Write, blocking until all `count` bytes are written. Errors as BeginWrite plus EndWrite.
+// Write, blocking the calling thread until all `count` bytes are written (a NetworkStream honours
+// the socket's SendTimeout: APM_E_IO with TimedOut); the buffer is only read during the call. On
+// an SslStream, prefer Begin/End inside callbacks: a blocking call there can wait on its own
+// engine thread.
+// Errors: as apm_stream_begin_write and apm_stream_end_write, without the Begin and End rules.
 apm_status apm_stream_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count);
 
-// Read, blocking until at least one byte is available; writes how many (0 = end of stream).
+// Read, blocking the calling thread until at least one byte is available (a NetworkStream honours
+// the socket's ReceiveTimeout: APM_E_IO with TimedOut); writes how many (0 = end of stream). On an
+// SslStream, prefer Begin/End inside callbacks, as for `apm_stream_write`.
+// Errors: as apm_stream_begin_read and apm_stream_end_read, without the Begin and End rules;
+// APM_E_ARGUMENT_NULL (bytes_read).
 apm_status apm_stream_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *bytes_read);
 
-// CanRead: 1 if the stream is open and readable; 0 once it is closed (as .NET after Dispose).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not a stream handle).
+// CanRead: 1 if the stream is open and readable (an SslStream: once authenticated); 0 once it is
+// closed (as .NET after Dispose).
+// Errors: APM_E_ARGUMENT_NULL (stream, can_read), APM_E_ARGUMENT (not a stream handle).
 apm_status apm_stream_can_read(apm_stream *stream, int32_t *can_read);
 
-// CanWrite: 1 if the stream is open and writable; 0 once it is closed.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// CanWrite: 1 if the stream is open and writable (an SslStream: authenticated and not shut down);
+// 0 once it is closed.
+// Errors: APM_E_ARGUMENT_NULL (stream, can_write), APM_E_ARGUMENT (not a stream handle).
 apm_status apm_stream_can_write(apm_stream *stream, int32_t *can_write);
 
-// Close (Dispose): pending operations complete (callbacks run once; End reports
-// APM_E_OBJECT_DISPOSED) and the handle is released; an owned socket is shut down, closed and
-// its handle released too. Closing a closed stream is a no-op (APM_OK).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Close (Dispose): releases the handle. An SslStream completes its pending operations at once; a
+// NetworkStream's complete when its socket finishes them (at once when it owns the socket, which
+// it shuts down, closes and releases); a custom stream's when its functions complete them (its
+// `close` function runs on the calling thread). Callbacks run once each, possibly on the calling
+// thread before this returns; End reports APM_E_OBJECT_DISPOSED and must still be called. An
+// SslStream that owns its inner stream closes it and releases its handle too. Closing a closed
+// stream is a no-op (APM_OK).
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle).
 apm_status apm_stream_close(apm_stream *stream);
 
 // Configures the engine before its first use: `threads` event-loop threads (0 = the
 // APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, how many
-// microseconds an idle loop polls before it sleeps (0 = never spin; the default is 50).
-// Errors: APM_E_ARGUMENT_OUT_OF_RANGE; APM_E_INVALID_OPERATION once the engine has started.
-// Thread-safe.
+// microseconds an idle loop polls before it sleeps (0..1000000; 0 = never spin; the default is
+// 50). The engine starts on first use (a new socket); after `apm_runtime_shutdown` it may be
+// configured again. Any thread.
+// Errors: APM_E_ARGUMENT_OUT_OF_RANGE (threads or spin_us); APM_E_INVALID_OPERATION once the
+// engine has started.
 apm_status apm_runtime_configure(int32_t threads, int32_t spin_us);
 
 // Shuts the engine down: pending operations complete with SocketError.OperationAborted (their
-// callbacks run, on the engine threads), then every library thread is joined. Call it before
-// unloading the library or exiting, so sanitizers and valgrind see a clean exit. Sockets that
-// are still open stay valid handles but their operations fail; the next new socket starts a
-// new engine. Errors: APM_E_INVALID_OPERATION when called from a callback or engine thread.
+// callbacks run, on the engine threads), then every library thread is joined; blocks until
+// then. Call it before unloading the library or exiting, so sanitizers and valgrind see a clean
+// exit. Sockets that are still open stay valid handles (the caller still closes them) but their
+// operations fail; the next new socket starts a new engine. Without a running engine it does
+// nothing.
+// Errors: APM_E_INVALID_OPERATION when called from a callback or another library thread.
 apm_status apm_runtime_shutdown(void);
 
 // Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values
-// (APM_ADDRESS_FAMILY_INTER_NETWORK or _V6, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP). IPv6
-// sockets are IPv6-only. The caller owns `*socket` and releases it with `apm_socket_close`.
-// Errors: APM_E_ARGUMENT_NULL; APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
-// (AddressFamilyNotSupported, ProtocolNotSupported, TooManyOpenSockets).
+// (APM_ADDRESS_FAMILY_INTER_NETWORK or _V6, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP or 0).
+// IPv6 sockets are IPv6-only. The caller owns `*socket` and releases it with `apm_socket_close`.
+// Starts the engine on first use.
+// Errors: APM_E_ARGUMENT_NULL (socket); APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
+// (AddressFamilyNotSupported, SocketNotSupported, ProtocolNotSupported, TooManyOpenSockets, ...);
+// APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_socket_create(int32_t address_family, int32_t socket_type, int32_t protocol_type, apm_socket **socket);
 
-// Bind: `address` is an IP literal ("127.0.0.1", "::1", "0.0.0.0", "::"), `port` 0..65535
-// (0 = any free port; read it back with `apm_socket_get_local_endpoint`).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an IP address), APM_E_ARGUMENT_OUT_OF_RANGE
-// (port), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (AddressAlreadyInUse, ...).
+// Bind: `address` is an IP literal ("127.0.0.1", "::1", "0.0.0.0", "::"), `port` 0..65535 (0 = any
+// free port; read it back with `apm_socket_get_local_endpoint`).
+// Errors: APM_E_ARGUMENT_NULL (socket, address), APM_E_ARGUMENT (not a socket handle; address not
+// UTF-8 or not an IP address), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED,
+// APM_E_SOCKET (AddressAlreadyInUse, AddressNotAvailable, InvalidArgument when bound already,
+// ...).
 apm_status apm_socket_bind(apm_socket *socket, const char *address, int32_t port);
 
-// Listen with a `backlog` (negative = the system's maximum).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// Listen with a `backlog` (negative = the system's maximum); binds an unbound socket to a free
+// port.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_listen(apm_socket *socket, int32_t backlog);
 
-// Accept, blocking: writes the new connected socket, which the caller owns.
-// Errors: APM_E_INVALID_OPERATION (not bound: "You must call the Bind method...", not
-// listening: "You must call the Listen method..."), APM_E_OBJECT_DISPOSED, APM_E_SOCKET
-// (OperationAborted when the socket is closed meanwhile).
+// Accept, blocking the calling thread (no timeout) until a connection arrives or the socket is
+// closed; the calling thread drives the socket itself, so it works inside a callback too. Writes
+// the new connected socket, which the caller owns (`apm_socket_close`).
+// Errors: APM_E_ARGUMENT_NULL (socket, accepted), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not bound: "You must call the Bind method...",
+// not listening: "You must call the Listen method..."), APM_E_SOCKET (OperationAborted when the
+// socket is closed meanwhile; TooManyOpenSockets, ...), APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_socket_accept(apm_socket *socket, apm_socket **accepted);
 
-// BeginAccept. State errors (not bound, not listening, closed) come from Begin; the accepted
-// socket comes from `apm_socket_end_accept`.
+// BeginAccept: the callback runs once a connection arrived (or the socket was closed); the
+// accepted socket comes from `apm_socket_end_accept`.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not bound, not listening), and the Begin rules
+// (see apm_async_result).
 apm_status apm_socket_begin_accept(apm_socket *socket, apm_async_callback callback, void *state, apm_async_result **result);
 
-// EndAccept: waits for the BeginAccept, releases `result`, writes the accepted socket (owned by
-// the caller). Errors: the End rules (APM_E_ARGUMENT_NULL, APM_E_ARGUMENT for a foreign result,
-// APM_E_INVALID_OPERATION for a second End), APM_E_OBJECT_DISPOSED when the socket was closed,
-// APM_E_SOCKET.
+// EndAccept: waits for the BeginAccept, releases `result`, writes the accepted socket, which the
+// caller owns (`apm_socket_close`).
+// Errors: APM_E_ARGUMENT_NULL (socket, accepted), APM_E_ARGUMENT (not a socket handle), the End
+// rules (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then the accept's
+// outcome: APM_E_SOCKET (OperationAborted, TooManyOpenSockets, ...), APM_E_OUT_OF_MEMORY.
 apm_status apm_socket_end_accept(apm_socket *socket, apm_async_result *result, apm_socket **accepted);
 
-// Connect, blocking, to `host` (an IP literal or a name, resolved to the socket's family) and
-// `port`. A failed attempt leaves the socket able to try again.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_INVALID_OPERATION
-// (listening, or disconnected), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (ConnectionRefused,
-// HostNotFound, IsConnected, ...).
+// Connect to `host` (an IP literal or a name, resolved to the socket's family; each address is
+// tried in turn) and `port`, blocking the calling thread, name resolution included (no timeout but
+// the system's). A failed attempt leaves the socket able to try again.
+// Errors: APM_E_ARGUMENT_NULL (socket, host), APM_E_ARGUMENT (not a socket handle; host not
+// UTF-8), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+// (listening, or disconnected by a send file), APM_E_SOCKET (ConnectionRefused, HostNotFound,
+// TimedOut, IsConnected, AlreadyInProgress, ...).
 apm_status apm_socket_connect(apm_socket *socket, const char *host, int32_t port);
 
-// BeginConnect: as `apm_socket_connect`; argument and state errors come from Begin, the
-// connection's outcome from `apm_socket_end_connect`. Names are resolved on a helper thread.
+// BeginConnect: as `apm_socket_connect`, asynchronously; names are resolved on a library thread,
+// where the callback may then run. The connection's outcome comes from `apm_socket_end_connect`.
+// Errors: APM_E_ARGUMENT_NULL (socket, host), APM_E_ARGUMENT (not a socket handle; host not
+// UTF-8), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+// (listening, or disconnected by a send file), APM_E_SOCKET (IsConnected, AlreadyInProgress;
+// OperationAborted while the engine shuts down), and the Begin rules (see apm_async_result).
 apm_status apm_socket_begin_connect(apm_socket *socket, const char *host, int32_t port, apm_async_callback callback, void *state, apm_async_result **result);
 
-// EndConnect: waits, releases `result`, reports the outcome (the End rules, then
-// APM_E_OBJECT_DISPOSED or APM_E_SOCKET).
+// EndConnect: waits, releases `result`, reports the connection's outcome.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle), the End rules (see
+// apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+// (ConnectionRefused, HostNotFound, TimedOut, OperationAborted, ...).
 apm_status apm_socket_end_connect(apm_socket *socket, apm_async_result *result);
 
-// Send, blocking until all `count` bytes at `buffer + offset` are sent (or SendTimeout passes:
-// APM_E_SOCKET with TimedOut). Writes `count` to `sent`.
-// Errors: APM_E_ARGUMENT_NULL (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len,
-// count > buffer_len - offset), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// Send, blocking the calling thread until all `count` bytes at `buffer + offset` are sent (or
+// SendTimeout passes); the buffer is only read during the call. Writes `count` to `sent`.
+// Errors: APM_E_ARGUMENT_NULL (socket, buffer, sent), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after SendTimeout, ConnectionReset, Shutdown,
+// OperationAborted when closed meanwhile, ...).
 apm_status apm_socket_send(apm_socket *socket, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *sent);
 
-// BeginSend: sends all `count` bytes; the buffer must stay valid until the operation completes.
-// Errors from Begin: as `apm_socket_send`'s argument checks; transfer errors from End.
+// BeginSend: sends all `count` bytes; the buffer stays the caller's and must stay valid (and
+// unchanged) until the operation completes. Sends queue in order behind a pending one.
+// Errors: APM_E_ARGUMENT_NULL (socket, buffer), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, and the Begin rules (see
+// apm_async_result). Transfer failures come from `apm_socket_end_send`.
 apm_status apm_socket_begin_send(apm_socket *socket, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
 
 // EndSend: waits, releases `result`, writes the bytes sent (all of them on success).
+// Errors: APM_E_ARGUMENT_NULL (socket, sent), APM_E_ARGUMENT (not a socket handle), the End rules
+// (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+// (ConnectionReset, Shutdown, OperationAborted, ...).
 apm_status apm_socket_end_send(apm_socket *socket, apm_async_result *result, size_t *sent);
 
-// Receive, blocking until some bytes arrive (or ReceiveTimeout passes); writes how many, 0 at
-// the end of the stream. Errors: as `apm_socket_send`.
+// Receive, blocking the calling thread until some bytes arrive (or ReceiveTimeout passes); writes
+// how many, 0 at the end of the stream.
+// Errors: APM_E_ARGUMENT_NULL (socket, buffer, received), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after
+// ReceiveTimeout, ConnectionReset, OperationAborted when closed meanwhile, ...).
 apm_status apm_socket_receive(apm_socket *socket, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *received);
 
-// BeginReceive: the buffer must stay valid until the operation completes.
+// BeginReceive: receives up to `count` bytes into `buffer + offset`; the buffer stays the caller's
+// and must stay valid until the operation completes.
+// Errors: APM_E_ARGUMENT_NULL (socket, buffer), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, and the Begin rules (see
+// apm_async_result). Transfer failures come from `apm_socket_end_receive`.
 apm_status apm_socket_begin_receive(apm_socket *socket, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
 
 // EndReceive: waits, releases `result`, writes the bytes received (0 = end of stream).
+// Errors: APM_E_ARGUMENT_NULL (socket, received), APM_E_ARGUMENT (not a socket handle), the End
+// rules (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+// (ConnectionReset, OperationAborted, ...).
 apm_status apm_socket_end_receive(apm_socket *socket, apm_async_result *result, size_t *received);
 
-// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer
-// Connected afterwards. Errors: APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer Connected
+// afterwards. The caller still closes the socket.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET (InvalidArgument for another `how`; NotConnected when it
+// never was connected).
 apm_status apm_socket_shutdown(apm_socket *socket, int32_t how);
 
-// Close (Dispose): closes the connection (honouring linger), completes pending operations
-// (their callbacks run once; their End reports APM_E_OBJECT_DISPOSED) and releases the handle.
-// Closing a closed socket is a no-op (APM_OK). Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Close (Dispose): closes the connection (honouring linger), completes pending operations (their
+// callbacks run once, possibly on the calling thread before this returns; their End reports
+// APM_E_OBJECT_DISPOSED and must still be called) and releases the handle. Closing a closed socket
+// is a no-op (APM_OK).
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle).
 apm_status apm_socket_close(apm_socket *socket);
 
-// LocalEndPoint: writes the IP address as text (NUL-terminated; 46 bytes always suffice) and
-// the port. Errors: APM_E_ARGUMENT (buffer too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// LocalEndPoint: writes the IP address as text into the caller's `address` buffer (NUL-terminated;
+// 46 bytes always suffice) and the port.
+// Errors: APM_E_ARGUMENT_NULL (socket, address, port), APM_E_ARGUMENT (not a socket handle; buffer
+// too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_local_endpoint(apm_socket *socket, char *address, size_t address_len, int32_t *port);
 
-// RemoteEndPoint: as `apm_socket_get_local_endpoint`; APM_E_SOCKET (NotConnected) when there
-// is no peer.
+// RemoteEndPoint: as `apm_socket_get_local_endpoint`, for the peer.
+// Errors: as apm_socket_get_local_endpoint; APM_E_SOCKET (NotConnected) when there is no peer.
 apm_status apm_socket_get_remote_endpoint(apm_socket *socket, char *address, size_t address_len, int32_t *port);
 
 // Connected: .NET's cached flag, true after a connect or accept until shutdown, close, a
 // Disconnect send file or a failed transfer.
+// Errors: APM_E_ARGUMENT_NULL (socket, connected), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED.
 apm_status apm_socket_get_connected(apm_socket *socket, int32_t *connected);
 
 // Available: bytes received and not yet read.
+// Errors: APM_E_ARGUMENT_NULL (socket, available), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_available(apm_socket *socket, int32_t *available);
 
 // NoDelay (TCP_NODELAY): nonzero disables Nagle's algorithm.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_set_no_delay(apm_socket *socket, int32_t no_delay);
 
 // NoDelay: writes 1 when Nagle's algorithm is off.
+// Errors: APM_E_ARGUMENT_NULL (socket, no_delay), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_no_delay(apm_socket *socket, int32_t *no_delay);
 
-// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the
-// getter reports what the kernel uses. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the getter
+// reports what the kernel uses.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (negative), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_set_send_buffer_size(apm_socket *socket, int32_t size);
 
 // SendBufferSize as the kernel reports it.
+// Errors: APM_E_ARGUMENT_NULL (socket, size), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_send_buffer_size(apm_socket *socket, int32_t *size);
 
-// ReceiveBufferSize (SO_RCVBUF) in bytes. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+// ReceiveBufferSize (SO_RCVBUF) in bytes.
+// Errors: as apm_socket_set_send_buffer_size.
 apm_status apm_socket_set_receive_buffer_size(apm_socket *socket, int32_t size);
 
 // ReceiveBufferSize as the kernel reports it.
+// Errors: as apm_socket_get_send_buffer_size.
 apm_status apm_socket_get_receive_buffer_size(apm_socket *socket, int32_t *size);
 
-// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End
-// operations never time out, as in .NET. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (< -1).
+// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End operations
+// never time out, as in .NET.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (< -1), APM_E_OBJECT_DISPOSED.
 apm_status apm_socket_set_send_timeout(apm_socket *socket, int32_t timeout_ms);
 
 // SendTimeout in milliseconds (0 = infinite).
+// Errors: APM_E_ARGUMENT_NULL (socket, timeout_ms), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED.
 apm_status apm_socket_get_send_timeout(apm_socket *socket, int32_t *timeout_ms);
 
 // ReceiveTimeout in milliseconds for the blocking calls (0 or -1 = infinite).
+// Errors: as apm_socket_set_send_timeout.
 apm_status apm_socket_set_receive_timeout(apm_socket *socket, int32_t timeout_ms);
 
 // ReceiveTimeout in milliseconds (0 = infinite).
+// Errors: as apm_socket_get_send_timeout.
 apm_status apm_socket_get_receive_timeout(apm_socket *socket, int32_t *timeout_ms);
 
 // LingerState: `enabled` nonzero with `seconds` (0..65535) makes close wait that long for unsent
 // data; enabled with 0 makes close reset the connection.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+// APM_E_ARGUMENT_OUT_OF_RANGE (seconds outside 0..65535, also when disabled),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_set_linger(apm_socket *socket, int32_t enabled, int32_t seconds);
 
 // LingerState: writes whether lingering is on and for how many seconds.
+// Errors: APM_E_ARGUMENT_NULL (socket, enabled, seconds), APM_E_ARGUMENT (not a socket handle),
+// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_linger(apm_socket *socket, int32_t *enabled, int32_t *seconds);
 
-// SendFile, blocking: sends `pre` (may be NULL), the file (`file_name` NULL or "" = none), then
-// `post` (may be NULL), honouring SendTimeout. `flags` are TransmitFileOptions: Disconnect and
-// ReuseSocket are honoured (unlike .NET on Linux, whose blocking SendFile rejects them: the
-// same flags behave the same in both forms here); the Windows-only flags are ignored.
-// Errors: APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected), APM_E_FILE_NOT_FOUND,
-// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (unknown flags),
-// APM_E_SOCKET.
+// SendFile, blocking the calling thread: sends `pre` (may be NULL), the file (`file_name` NULL or
+// "" = none), then `post` (may be NULL), honouring SendTimeout; the buffers are only read during
+// the call. `flags` are TransmitFileOptions: Disconnect and ReuseSocket are honoured (unlike .NET
+// on Linux, whose blocking SendFile rejects them: the same flags behave the same in both forms
+// here); the Windows-only flags are ignored.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle; unknown flags;
+// file_name not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected),
+// APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS (no permission, or a
+// directory), APM_E_IO (the file cannot be opened otherwise), APM_E_SOCKET (TimedOut after
+// SendTimeout, ConnectionReset, Shutdown, ...).
 apm_status apm_socket_send_file(apm_socket *socket, const char *file_name, const uint8_t *pre, size_t pre_len, const uint8_t *post, size_t post_len, int32_t flags);
 
-// BeginSendFile: the file is opened inside Begin, so APM_E_FILE_NOT_FOUND and
-// APM_E_DIRECTORY_NOT_FOUND come from here (`file_name` NULL = buffers only; "" fails). Then
-// `pre`, the whole file by sendfile(2) and `post` go out as one operation: other sends queue
-// behind it. Files of any size (beyond 4 GiB) work. The buffers must stay valid until
-// completion. Flags as `apm_socket_send_file`. Errors from Begin: those of
-// `apm_socket_send_file` but the transfer's; the transfer's from `apm_socket_end_send_file`.
+// BeginSendFile: the file is opened inside Begin, so the file errors come from here (`file_name`
+// NULL = buffers only; "" fails). Then `pre`, the whole file by sendfile(2) and `post` go out as
+// one operation: other sends queue behind it. Files of any size (beyond 4 GiB) work. The buffers
+// stay the caller's and must stay valid until completion; the file is closed by the library. Flags
+// as `apm_socket_send_file`. The transfer's outcome comes from `apm_socket_end_send_file`.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle; unknown flags;
+// file_name not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected),
+// APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (the file
+// cannot be opened otherwise), and the Begin rules (see apm_async_result).
 apm_status apm_socket_begin_send_file(apm_socket *socket, const char *file_name, const uint8_t *pre, size_t pre_len, const uint8_t *post, size_t post_len, int32_t flags, apm_async_callback callback, void *state, apm_async_result **result);
 
-// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent
-// so far after each batch the kernel accepted, on the thread doing the transfer.
+// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent so
+// far after each batch the kernel accepted, on the thread doing the transfer (the Begin caller's
+// or an engine thread), never after the completion callback; it must not block.
+// Errors: as apm_socket_begin_send_file.
 apm_status apm_socket_begin_send_file_with_progress(apm_socket *socket, const char *file_name, const uint8_t *pre, size_t pre_len, const uint8_t *post, size_t post_len, int32_t flags, apm_send_file_progress progress, apm_async_callback callback, void *state, apm_async_result **result);
 
 // EndSendFile: waits, releases `result`, reports the transfer's outcome. After a Disconnect the
-// socket is no longer Connected. Errors: the End rules, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// socket is no longer Connected.
+// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle), the End rules (see
+// apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+// (ConnectionReset, Shutdown, OperationAborted, ...).
 apm_status apm_socket_end_send_file(apm_socket *socket, apm_async_result *result);
 
 // `new SslStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing the
-// SslStream closes the inner stream and releases its handle too (as a NetworkStream that owns
-// its socket does). `inner` may be any stream: a NetworkStream, a custom stream, another
-// SslStream. The caller owns `*stream` (`apm_stream_close`).
-// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_OBJECT_DISPOSED (a closed inner stream),
-// APM_E_ARGUMENT ("The stream has to be read/write.").
+// SslStream closes the inner stream and releases its handle too (the caller then does not close
+// it, as a NetworkStream that owns its socket); with nonzero the inner stream stays the caller's.
+// `inner` may be any readable and writable stream: a NetworkStream, a custom stream, an
+// authenticated SslStream. The caller owns `*stream` (`apm_stream_close`). One read and one write
+// may be pending at once (a second fails with APM_E_NOT_SUPPORTED).
+// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_ARGUMENT (inner not a stream handle; "The
+// stream has to be read/write."), APM_E_OBJECT_DISPOSED (a closed inner stream),
+// APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_ssl_stream_create(apm_stream *inner, int32_t leave_inner_stream_open, apm_stream **stream);
 
 // Sets the RemoteCertificateValidationCallback (NULL removes it); only before authentication.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an SslStream), APM_E_OBJECT_DISPOSED,
-// APM_E_INVALID_OPERATION (authentication already started).
+// `state` is passed to it as is, and stays the caller's: keep it valid while the stream may
+// authenticate. See `apm_remote_certificate_validation_callback` for its thread.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+// failure of an earlier authentication.
 apm_status apm_ssl_stream_set_validation_callback(apm_stream *stream, apm_remote_certificate_validation_callback callback, void *state);
 
 // Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
-// Errors as `apm_ssl_stream_set_validation_callback`.
+// `state` as for `apm_ssl_stream_set_validation_callback`.
+// Errors: as apm_ssl_stream_set_validation_callback.
 apm_status apm_ssl_stream_set_selection_callback(apm_stream *stream, apm_local_certificate_selection_callback callback, void *state);
 
 // Trusts exactly the CA certificates of the PEM file at `path` instead of the system trust store
-// when validating the peer (NULL: the system store again); only before authentication. For
-// private CAs and tests.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (no certificate in the file), APM_E_INVALID_OPERATION.
+// when validating the peer (NULL: the system store again); only before authentication. The file is
+// read during the call. For private CAs and tests.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle; path not UTF-8;
+// no certificate in the file), APM_E_OBJECT_DISPOSED, APM_E_FILE_NOT_FOUND,
+// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+// APM_E_INVALID_OPERATION (authentication started or done), the stored failure of an earlier
+// authentication.
 apm_status apm_ssl_stream_set_trusted_ca_file(apm_stream *stream, const char *path);
 
 // SslClientAuthenticationOptions/SslServerAuthenticationOptions.ApplicationProtocols: the ALPN
 // protocol names (`count` NUL-terminated strings, e.g. "h2", "http/1.1") offered by a client, or
-// accepted by a server (in the server's order of preference); only before authentication.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a name empty or longer than 255 bytes),
-// APM_E_INVALID_OPERATION.
+// accepted by a server (in the server's order of preference); only before authentication. The
+// names are copied.
+// Errors: APM_E_ARGUMENT_NULL (stream; protocols NULL with count > 0; a NULL name), APM_E_ARGUMENT
+// (not an SslStream handle; a name not UTF-8, empty or longer than 255 bytes),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+// failure of an earlier authentication.
 apm_status apm_ssl_stream_set_application_protocols(apm_stream *stream, const char *const *protocols, size_t count);
 
 // AuthenticateAsClient(targetHost, clientCertificates, enabledSslProtocols,
-// checkCertificateRevocation), blocking until the handshake is done. `target_host` is sent as
-// SNI (unless it is an IP address) and the server certificate must match it (NULL or "": no SNI
-// and no name check). `client_certificate` (NULL: none) is presented when the server asks for
-// one. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
+// checkCertificateRevocation), blocking the calling thread until the handshake is done (the
+// validation and selection callbacks run on it). `target_host` is sent as SNI (unless it is an IP
+// address) and the server certificate must match it (NULL or "": no SNI and no name check).
+// `client_certificate` (NULL: none) is presented when the server asks for one; the stream keeps
+// its own reference. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
 // `check_certificate_revocation` the chain must come with CRLs in the trust store (there is no
-// network fetching), as .NET's offline revocation check. The peer is validated against the
-// system trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
-// (already authenticated), APM_E_NOT_SUPPORTED (an authentication is running; no supported
-// protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE (unknown protocol flags),
-// APM_E_AUTHENTICATION (the handshake or the certificate validation failed; OpenSSL's reason is
-// the inner message), APM_E_IO (the transport failed or closed: "Authentication failed because
-// the remote party has closed the transport stream."). A failed authentication is stored: every
-// later call on the stream reports it.
+// network fetching), as .NET's offline revocation check. The peer is validated against the system
+// trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback. A failed
+// authentication is stored: every later call on the stream reports it.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle; target_host not
+// UTF-8; client_certificate not a certificate handle), APM_E_OBJECT_DISPOSED (the stream, or a
+// closed client_certificate), APM_E_INVALID_OPERATION (already authenticated), APM_E_NOT_SUPPORTED
+// (an authentication is running; no supported protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE
+// (unknown protocol flags), the stored failure of an earlier authentication, APM_E_AUTHENTICATION
+// (the handshake or the certificate validation failed; OpenSSL's reason is the inner message),
+// APM_E_IO (the transport failed or closed: "Authentication failed because the remote party has
+// closed the transport stream.").
 apm_status apm_ssl_stream_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
 
-// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously. Errors
-// of the arguments and of the stream's state come from Begin (no callback runs); the handshake's
-// outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously; the
+// validation and selection callbacks run on the thread driving the handshake (the Begin caller's,
+// or the thread that completed the inner stream's last read: usually an engine thread). The
+// handshake's outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+// Errors: the argument and state errors of apm_ssl_stream_authenticate_as_client (all but the
+// handshake's APM_E_AUTHENTICATION and APM_E_IO), APM_E_AUTHENTICATION (OpenSSL could not set up
+// the connection), and the Begin rules (see apm_async_result).
 apm_status apm_ssl_stream_begin_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation, apm_async_callback callback, void *state, apm_async_result **result);
 
-// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome (the
-// errors of `apm_ssl_stream_authenticate_as_client`), after the End checks (APM_E_ARGUMENT_NULL,
-// APM_E_ARGUMENT for a foreign result, APM_E_INVALID_OPERATION for a second End).
+// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle), the End rules
+// (see apm_async_result; APM_E_OBJECT_DISPOSED once the stream is closed), then the handshake's
+// outcome: APM_E_AUTHENTICATION, APM_E_IO, APM_E_OBJECT_DISPOSED (closed during the handshake).
 apm_status apm_ssl_stream_end_authenticate_as_client(apm_stream *stream, apm_async_result *result);
 
 // AuthenticateAsServer(serverCertificate, clientCertificateRequired, enabledSslProtocols,
-// checkCertificateRevocation), blocking. `server_certificate` must have its private key; it may
-// be NULL only when a selection callback is set (it then chooses, knowing the client's SNI).
-// With `client_certificate_required` the client is asked for a certificate and one is required
-// unless the validation callback accepts its absence. Errors as the client form, plus
-// APM_E_ARGUMENT_NULL ("serverCertificate") and APM_E_AUTHENTICATION ("The server mode SSL must
-// use a certificate with the associated private key.").
+// checkCertificateRevocation), blocking the calling thread as the client form.
+// `server_certificate` must have its private key (the stream keeps its own reference); it may be
+// NULL only when a selection callback is set (it then chooses, knowing the client's SNI). With
+// `client_certificate_required` the client is asked for a certificate and one is required unless
+// the validation callback accepts its absence.
+// Errors: as apm_ssl_stream_authenticate_as_client (server_certificate in place of
+// client_certificate; no target_host), plus APM_E_ARGUMENT_NULL ("serverCertificate") and
+// APM_E_AUTHENTICATION ("The server mode SSL must use a certificate with the associated private
+// key.").
 apm_status apm_ssl_stream_authenticate_as_server(apm_stream *stream, apm_certificate *server_certificate, int32_t client_certificate_required, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
 
-// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously.
+// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously, with the
+// callbacks' threads of `apm_ssl_stream_begin_authenticate_as_client`.
+// Errors: as apm_ssl_stream_begin_authenticate_as_client, plus APM_E_ARGUMENT_NULL
+// ("serverCertificate") and APM_E_AUTHENTICATION (a certificate without its private key).
 apm_status apm_ssl_stream_begin_authenticate_as_server(apm_stream *stream, apm_certificate *server_certificate, int32_t client_certificate_required, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation, apm_async_callback callback, void *state, apm_async_result **result);
 
 // EndAuthenticateAsServer: as `apm_ssl_stream_end_authenticate_as_client`.
+// Errors: as apm_ssl_stream_end_authenticate_as_client.
 apm_status apm_ssl_stream_end_authenticate_as_server(apm_stream *stream, apm_async_result *result);
 
-// ShutdownAsync, blocking: sends the TLS close_notify alert (after a pending write, if any);
-// later writes fail with APM_E_INVALID_OPERATION ("Write operations are not allowed after the
-// channel was shutdown."). Reads go on. Closing without shutdown sends no close_notify (as .NET).
-// Errors: APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already),
-// the stored authentication failure, APM_E_IO (the transport failed).
+// ShutdownAsync, blocking the calling thread: sends the TLS close_notify alert (after a pending
+// write, if any); later writes fail with APM_E_INVALID_OPERATION ("Write operations are not
+// allowed after the channel was shutdown."). Reads go on. Closing without shutdown sends no
+// close_notify (as .NET); the caller still closes the stream.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already), the
+// stored authentication failure, APM_E_IO (the transport failed).
 apm_status apm_ssl_stream_shutdown(apm_stream *stream);
 
-// Begin form of `apm_ssl_stream_shutdown`.
+// Begin form of `apm_ssl_stream_shutdown`; the outcome comes from `apm_ssl_stream_end_shutdown`.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, the Begin rules (see apm_async_result), APM_E_INVALID_OPERATION (not
+// authenticated; shut down already), the stored authentication failure.
 apm_status apm_ssl_stream_begin_shutdown(apm_stream *stream, apm_async_callback callback, void *state, apm_async_result **result);
 
-// End form of `apm_ssl_stream_shutdown`.
+// End form of `apm_ssl_stream_shutdown`: waits, releases `result`, reports the outcome.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle), the End rules
+// (see apm_async_result; APM_E_OBJECT_DISPOSED once the stream is closed), then
+// APM_E_OBJECT_DISPOSED (closed meanwhile) or APM_E_IO (the transport failed).
 apm_status apm_ssl_stream_end_shutdown(apm_stream *stream, apm_async_result *result);
 
 // IsAuthenticated: 1 after a successful handshake.
-// Errors (all property getters): APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+// Errors: APM_E_ARGUMENT_NULL (stream, value), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED.
 apm_status apm_ssl_stream_is_authenticated(apm_stream *stream, int32_t *value);
 
 // IsServer: 1 when the stream authenticated (or is authenticating) as the server.
+// Errors: as apm_ssl_stream_is_authenticated.
 apm_status apm_ssl_stream_is_server(apm_stream *stream, int32_t *value);
 
 // IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
+// Errors: as apm_ssl_stream_is_authenticated.
 apm_status apm_ssl_stream_is_encrypted(apm_stream *stream, int32_t *value);
 
 // IsSigned: 1 once authenticated.
+// Errors: as apm_ssl_stream_is_authenticated.
 apm_status apm_ssl_stream_is_signed(apm_stream *stream, int32_t *value);
 
-// IsMutuallyAuthenticated: 1 when both sides presented a certificate.
+// IsMutuallyAuthenticated: 1 when both sides presented a certificate; 0 before authentication.
+// Errors: as apm_ssl_stream_is_authenticated.
 apm_status apm_ssl_stream_is_mutually_authenticated(apm_stream *stream, int32_t *value);
 
 // SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
-// Errors: as the other getters, plus the not-authenticated error (APM_E_INVALID_OPERATION) and
-// the stored authentication failure (the getters of the negotiated session all do this).
+// Errors: APM_E_ARGUMENT_NULL (stream, protocol), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+// failure.
 apm_status apm_ssl_stream_get_ssl_protocol(apm_stream *stream, int32_t *protocol);
 
 // NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
 // TLS_AES_256_GCM_SHA384).
+// Errors: APM_E_ARGUMENT_NULL (stream, cipher_suite), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+// failure.
 apm_status apm_ssl_stream_get_cipher_suite(apm_stream *stream, int32_t *cipher_suite);
 
-// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied as
-// `apm_last_error_message` copies.
+// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied into the caller's
+// buffer as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (stream; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT (not
+// an SslStream handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the
+// stored authentication failure.
 apm_status apm_ssl_stream_get_cipher_suite_name(apm_stream *stream, char *buffer, size_t buffer_len, size_t *name_len);
 
 // NegotiatedApplicationProtocol: the ALPN protocol agreed on (no bytes when none). Copies up to
-// `buffer_len` bytes and writes the full length to `protocol_len`.
+// `buffer_len` bytes and writes the full length to `protocol_len` (optional).
+// Errors: as apm_ssl_stream_get_cipher_suite_name.
 apm_status apm_ssl_stream_get_application_protocol(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t *protocol_len);
 
 // TargetHostName: the client's target host; on a server, the SNI name the client sent ("" when
 // none). Copied as `apm_last_error_message` copies.
+// Errors: as apm_ssl_stream_get_cipher_suite_name.
 apm_status apm_ssl_stream_get_target_host_name(apm_stream *stream, char *buffer, size_t buffer_len, size_t *name_len);
 
-// RemoteCertificate: a new handle for the peer's certificate (the caller closes it), or NULL
-// when there is none or the stream is not authenticated.
+// RemoteCertificate: a new handle for the peer's certificate, which the caller owns and closes
+// (`apm_certificate_close`), or NULL when there is none or the stream is not authenticated.
+// Errors: APM_E_ARGUMENT_NULL (stream, certificate), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_ssl_stream_get_remote_certificate(apm_stream *stream, apm_certificate **certificate);
 
-// LocalCertificate: a new handle for the certificate this side presented, or NULL.
+// LocalCertificate: a new handle for the certificate this side presented, which the caller owns
+// and closes (`apm_certificate_close`), or NULL.
+// Errors: as apm_ssl_stream_get_remote_certificate.
 apm_status apm_ssl_stream_get_local_certificate(apm_stream *stream, apm_certificate **certificate);
 
-// TransportContext: a new handle (the caller closes it with `apm_transport_context_close`)
-// whose channel bindings are those of the authenticated session; before authentication it
-// holds none (.NET's GetChannelBinding returning null).
+// TransportContext: a new handle, which the caller owns and closes
+// (`apm_transport_context_close`), whose channel bindings are those of the authenticated session;
+// before authentication it holds none (.NET's GetChannelBinding returning null). It stays usable
+// after the stream is closed.
+// Errors: APM_E_ARGUMENT_NULL (stream, context), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_ssl_stream_get_transport_context(apm_stream *stream, apm_transport_context **context);
 
 // TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
-// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32
-// set, native byte order), then "tls-unique:" or "tls-server-end-point:" and the token.
-// `kind`: APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or
-// _ENDPOINT (the hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both
-// sides use the server's certificate). Copies up to `buffer_len` bytes and writes the full size
-// to `binding_len`; 0 means there is no binding of that kind (null in .NET: not authenticated,
-// or an unknown kind).
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a bad handle; a server certificate whose
-// signature algorithm names no single hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
+// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32 set,
+// native byte order), then "tls-unique:" or "tls-server-end-point:" and the token. `kind`:
+// APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or _ENDPOINT (the
+// hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both sides use the
+// server's certificate). Copies up to `buffer_len` bytes into the caller's buffer and writes the
+// full size to `binding_len` (optional); 0 means there is no binding of that kind (null in .NET:
+// not authenticated, or an unknown kind).
+// Errors: APM_E_ARGUMENT_NULL (context; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a TransportContext handle; a server certificate whose signature algorithm names no single
+// hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
 apm_status apm_transport_context_get_channel_binding(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *binding_len);
 
 // The raw token of a channel binding (no header, no prefix): the Finished message for
 // APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
 // `apm_transport_context_get_channel_binding`.
+// Errors: as apm_transport_context_get_channel_binding.
 apm_status apm_transport_context_get_channel_binding_token(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *token_len);
 
 // Releases a TransportContext handle; closing a closed one is a no-op.
-// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
 apm_status apm_transport_context_close(apm_transport_context *context);
 
-// The library version, "MAJOR.MINOR.PATCH" (static storage; never free it).
+// The library version, "MAJOR.MINOR.PATCH" (static storage; never free it). Any thread.
+// Cannot fail.
 const char *apm_version(void);
 
 // The library version as `MAJOR << 16 | MINOR << 8 | PATCH`; compare with APM_VERSION_NUMBER.
+// Any thread. Cannot fail.
 uint32_t apm_version_number(void);
 
-// The C name of a status code ("APM_E_SOCKET"), or "APM_UNKNOWN". Static storage; never NULL.
+// The C name of a status code ("APM_E_SOCKET"), or "APM_UNKNOWN". Static storage (never free
+// it); never NULL. Any thread. Cannot fail.
 const char *apm_status_name(apm_status status);
 
 // Copies the message of the calling thread's last failure (the .NET exception's message, UTF-8)
 // into `buffer`, truncated to `buffer_len - 1` bytes and always NUL-terminated when
 // `buffer_len > 0`. `message_len` (optional) receives the full length without the NUL, so a
 // caller can size a second call. `buffer` may be NULL when `buffer_len` is 0. Does not change
-// the record. Errors: APM_E_ARGUMENT_NULL (buffer NULL with a nonzero length).
+// the record, not even when it fails.
+// Errors: APM_E_ARGUMENT_NULL (buffer NULL with a nonzero length).
 apm_status apm_last_error_message(char *buffer, size_t buffer_len, size_t *message_len);
 
 // Like `apm_last_error_message`, for the inner error's message (the SocketException under an
 // IOException, OpenSSL's or GSSAPI's reason); empty when there is none.
+// Errors: as apm_last_error_message.
 apm_status apm_last_error_inner_message(char *buffer, size_t buffer_len, size_t *message_len);
 
-// The status of the calling thread's last failure (APM_OK when none was recorded).
+// The status of the calling thread's last failure: a negative APM_E_* code, or APM_OK when none
+// was recorded. Does not change the record. Cannot fail.
 apm_status apm_last_error_status(void);
 
-// The .NET SocketError value of the last failure's SocketException (own or inner); 0 if none.
+// The .NET SocketError value of the calling thread's last failure's SocketException (own or
+// inner); 0 if none. Cannot fail.
 int32_t apm_last_error_socket_error(void);
 
-// The errno behind the last failure; 0 if none.
+// The errno behind the calling thread's last failure; 0 if none. Cannot fail.
 int32_t apm_last_error_errno(void);
 
-// The WebExceptionStatus of the last failure (HTTP); 0 (Success) if none.
+// The WebExceptionStatus of the calling thread's last failure (HTTP); 0 (Success) if none.
+// Cannot fail.
 int32_t apm_last_error_web_status(void);
 
-// The HTTP status code of the last failure's response; 0 if none.
+// The HTTP status code of the calling thread's last failure's response; 0 if none.
+// Cannot fail.
 int32_t apm_last_error_http_status(void);
 
 // Clears the calling thread's last-error record.
+// Errors: none (always APM_OK).
 apm_status apm_last_error_clear(void);
 
 #ifdef __cplusplus

@@ -40,8 +40,9 @@ fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
     }
 }
 
-/// IsCompleted: writes 1 once the operation has finished (success or failure), else 0.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (an ended or invalid result).
+/// IsCompleted: writes 1 once the operation has finished (success or failure), else 0. Any
+/// thread; does not block, does not release the result (End does).
+/// Errors: APM_E_ARGUMENT_NULL (result, completed), APM_E_ARGUMENT (an ended or invalid result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_is_completed(
     result: *const apm_async_result,
@@ -51,8 +52,9 @@ pub unsafe extern "C" fn apm_async_result_is_completed(
 }
 
 /// CompletedSynchronously: writes 1 when the operation finished inside Begin (its callback ran
-/// on the Begin caller's thread before Begin returned), else 0.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// on the Begin caller's thread before Begin returned), else 0. Any thread; does not block.
+/// Errors: APM_E_ARGUMENT_NULL (result, completed_synchronously), APM_E_ARGUMENT (an ended or
+/// invalid result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_completed_synchronously(
     result: *const apm_async_result,
@@ -68,9 +70,11 @@ pub unsafe extern "C" fn apm_async_result_completed_synchronously(
 }
 
 /// AsyncWaitHandle.WaitOne: blocks until the operation completes or `timeout_ms` passes
-/// (-1 = forever); writes 1 to `signaled` if it completed. Waiting from a callback for an
-/// operation of the same engine thread can deadlock, as in .NET.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_ARGUMENT_OUT_OF_RANGE (timeout < -1).
+/// (-1 = forever); writes 1 to `signaled` if it completed. Blocks the calling thread; waiting
+/// from a callback for an operation of the same engine thread can deadlock, as in .NET. Does not
+/// release the result: End still must be called.
+/// Errors: APM_E_ARGUMENT_NULL (result, signaled), APM_E_ARGUMENT (an ended or invalid result),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (timeout_ms < -1).
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_wait(
     result: *const apm_async_result,
@@ -89,8 +93,9 @@ pub unsafe extern "C" fn apm_async_result_wait(
     })
 }
 
-/// AsyncState: writes the state pointer given to Begin (the same one the callback receives).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// AsyncState: writes the state pointer given to Begin (the same one the callback receives; it
+/// stays the caller's). Any thread; does not block.
+/// Errors: APM_E_ARGUMENT_NULL (result, state), APM_E_ARGUMENT (an ended or invalid result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_state(
     result: *const apm_async_result,

@@ -71,12 +71,14 @@ fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
 
 /// Loads a certificate from a PEM file (`new X509Certificate2(path)` /
 /// `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
-/// ones its chain (sent along by a server or client). The private key comes from `key_path`
-/// (PEM, PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path`
-/// itself if it holds one. The caller owns `*certificate` (`apm_certificate_close`).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PEM, no certificate, a key that does not
-/// match; OpenSSL's reason is the inner message).
+/// ones its chain (sent along by a server or client). The private key comes from `key_path` (PEM,
+/// PKCS#8 or traditional, unencrypted), or, when `key_path` is NULL, from `cert_path` itself if it
+/// holds one. The files are read during the call. The caller owns `*certificate`
+/// (`apm_certificate_close`); a certificate is immutable and may be used from any thread.
+/// Errors: APM_E_ARGUMENT_NULL (cert_path, certificate), APM_E_FILE_NOT_FOUND,
+/// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+/// APM_E_ARGUMENT (a path not UTF-8; not PEM, no certificate, a key that does not match; OpenSSL's
+/// reason is the inner message), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_load_pem_file(
     cert_path: *const c_char,
@@ -91,9 +93,11 @@ pub unsafe extern "C" fn apm_certificate_load_pem_file(
     })
 }
 
-/// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem`
-/// may be NULL (then a key inside `cert_pem` is used when there is one).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Loads a certificate from PEM text in memory, as `apm_certificate_load_pem_file`; `key_pem` may
+/// be NULL (then a key inside `cert_pem` is used when there is one). The buffers are read during
+/// the call only. The caller owns `*certificate` (`apm_certificate_close`).
+/// Errors: APM_E_ARGUMENT_NULL (cert_pem, certificate), APM_E_ARGUMENT (not PEM, no certificate, a
+/// key that does not match), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_load_pem(
     cert_pem: *const u8,
@@ -110,8 +114,10 @@ pub unsafe extern "C" fn apm_certificate_load_pem(
     })
 }
 
-/// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Loads a certificate (no key) from its DER encoding (`new X509Certificate2(byte[])`); the buffer
+/// is read during the call only. The caller owns `*certificate` (`apm_certificate_close`).
+/// Errors: APM_E_ARGUMENT_NULL (der, certificate), APM_E_ARGUMENT (not a DER certificate),
+/// APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_load_der(
     der: *const u8,
@@ -124,12 +130,14 @@ pub unsafe extern "C" fn apm_certificate_load_der(
     })
 }
 
-/// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file
-/// (`new X509Certificate2(path, password)`); `password` NULL means the empty password.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (not PKCS#12), APM_E_INVALID_CREDENTIAL (wrong
-/// password: "The certificate data cannot be read with the provided password, the password may be
-/// incorrect.").
+/// Loads a certificate, its private key and its chain from a PKCS#12 (.pfx) file (`new
+/// X509Certificate2(path, password)`); `password` NULL means the empty password. The caller owns
+/// `*certificate` (`apm_certificate_close`).
+/// Errors: APM_E_ARGUMENT_NULL (path, certificate), APM_E_FILE_NOT_FOUND,
+/// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+/// APM_E_ARGUMENT (path or password not UTF-8; not PKCS#12, no certificate, a key that does not
+/// match), APM_E_INVALID_CREDENTIAL (wrong password: "The certificate data cannot be read with the
+/// provided password, the password may be incorrect."), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(
     path: *const c_char,
@@ -144,17 +152,18 @@ pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(
     })
 }
 
-/// Releases a certificate handle. Streams that use the certificate keep their own reference, so
-/// it may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Releases a certificate handle. Streams that use the certificate keep their own reference, so it
+/// may be closed as soon as it was handed to them. Closing a closed handle is a no-op.
+/// Errors: APM_E_ARGUMENT_NULL (certificate), APM_E_ARGUMENT (not a certificate handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_close(certificate: *mut apm_certificate) -> apm_status {
     boundary!({ close_handle(certificate, certificate_of, |_, _| ()) })
 }
 
-/// Subject: the distinguished name as .NET writes it, most specific part first
-/// ("CN=localhost, O=apmnet, C=US"). Copied as `apm_last_error_message` copies.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+/// Subject: the distinguished name as .NET writes it, most specific part first ("CN=localhost,
+/// O=apmnet, C=US"). Copied into the caller's buffer as `apm_last_error_message` copies.
+/// Errors: APM_E_ARGUMENT_NULL (certificate; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+/// (not a certificate handle), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_subject(
     certificate: *mut apm_certificate,
@@ -165,7 +174,8 @@ pub unsafe extern "C" fn apm_certificate_get_subject(
     boundary!({ copy_text(&certificate_of(certificate)?.subject(), buffer, buffer_len, subject_len) })
 }
 
-/// Issuer, formatted as the subject.
+/// Issuer, formatted and copied as the subject.
+/// Errors: as apm_certificate_get_subject.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_issuer(
     certificate: *mut apm_certificate,
@@ -176,7 +186,8 @@ pub unsafe extern "C" fn apm_certificate_get_issuer(
     boundary!({ copy_text(&certificate_of(certificate)?.issuer(), buffer, buffer_len, issuer_len) })
 }
 
-/// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits.
+/// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
+/// Errors: as apm_certificate_get_subject.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_thumbprint(
     certificate: *mut apm_certificate,
@@ -188,7 +199,8 @@ pub unsafe extern "C" fn apm_certificate_get_thumbprint(
 }
 
 /// RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
-/// `data_len` (call with a NULL buffer and 0 to learn the size).
+/// `data_len` (optional; call with a NULL buffer and 0 to learn the size).
+/// Errors: as apm_certificate_get_subject.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_raw_data(
     certificate: *mut apm_certificate,
@@ -200,6 +212,8 @@ pub unsafe extern "C" fn apm_certificate_get_raw_data(
 }
 
 /// HasPrivateKey: 1 when the certificate was loaded with its private key.
+/// Errors: APM_E_ARGUMENT_NULL (certificate, has_private_key), APM_E_ARGUMENT (not a certificate
+/// handle), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_has_private_key(
     certificate: *mut apm_certificate,
@@ -209,6 +223,8 @@ pub unsafe extern "C" fn apm_certificate_has_private_key(
 }
 
 /// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
+/// Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
+/// certificate handle), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_validity(
     certificate: *mut apm_certificate,

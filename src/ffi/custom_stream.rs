@@ -95,11 +95,14 @@ impl CustomOps for CVtable {
 }
 
 /// Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
-/// System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` must stay
-/// valid until `close` was called. The stream can read and write, and works with every
-/// `apm_stream_*` function and as the inner stream of an SslStream. The caller owns `*stream`
-/// (`apm_stream_close`).
-/// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing).
+/// System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` stays the
+/// caller's and must stay valid until `close` was called and every pending operation completed. The
+/// functions are called on whatever thread starts an operation: the Begin or blocking caller, or
+/// the thread that completed the step before (an SslStream on top, the rest of a partial write).
+/// The stream can read and write, and works with every `apm_stream_*` function and as the inner
+/// stream of an SslStream. The caller owns `*stream` (`apm_stream_close`).
+/// Errors: APM_E_ARGUMENT_NULL (vtable, stream, or a required function missing),
+/// APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_create_custom(
     vtable: *const apm_stream_vtable,
@@ -126,10 +129,10 @@ pub unsafe extern "C" fn apm_stream_create_custom(
     })
 }
 
-/// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end
-/// of stream) or written, or a negative APM_E_* status (the operation then fails with it; an
-/// unknown value is reported as APM_E_IO). Callable from any thread, once per token; the
-/// operation's callback may run inside this call.
+/// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end of
+/// stream) or written, or a negative APM_E_* status (the operation then fails with it; an unknown
+/// value is reported as APM_E_IO). Callable from any thread, once per token; the operation's
+/// callback (or the next part of a partial write) may run inside this call.
 /// Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
 #[no_mangle]
 pub unsafe extern "C" fn apm_custom_stream_complete(token: u64, status: apm_status, bytes: usize) -> apm_status {

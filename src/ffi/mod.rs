@@ -22,19 +22,38 @@ use std::sync::Arc;
 
 pub use status::apm_status;
 
-/// A socket (System.Net.Sockets.Socket). Opaque; released by `apm_socket_close`.
+/// A socket (System.Net.Sockets.Socket). Opaque; the caller owns every socket it is handed and
+/// releases it with `apm_socket_close` (or hands it to a NetworkStream that owns it). Usable from
+/// several threads at once. Every function checks the handle: NULL gives APM_E_ARGUMENT_NULL, a
+/// closed socket APM_E_OBJECT_DISPOSED, anything that is not a socket handle APM_E_ARGUMENT.
 pub struct apm_socket {
     _private: [u8; 0],
 }
 
-/// A stream (a NetworkStream, or later an SslStream, NegotiateStream, HTTP body or a stream the
-/// caller defines). Opaque; released by `apm_stream_close`.
+/// A stream: a NetworkStream, an SslStream or a stream the caller defines. Opaque; the caller
+/// owns every stream it is handed and releases it with `apm_stream_close` (or hands it to an
+/// SslStream that owns it). Usable from several threads at once. Every function checks the
+/// handle: NULL gives APM_E_ARGUMENT_NULL, a closed stream APM_E_OBJECT_DISPOSED, anything that
+/// is not a stream handle (of the kind the function needs) APM_E_ARGUMENT.
 pub struct apm_stream {
     _private: [u8; 0],
 }
 
 /// One asynchronous operation (IAsyncResult). Opaque; handed out by a Begin function and
-/// released by the matching End function.
+/// released by the matching End function, which the caller calls exactly once for every Begin
+/// that returned APM_OK (also after closing the object). Usable from any thread until End.
+///
+/// The Begin rules, shared by every Begin function: APM_E_ARGUMENT_NULL when `result` is NULL,
+/// APM_E_OUT_OF_MEMORY when no handle is left. A Begin that fails started nothing, wrote no
+/// result and runs no callback.
+///
+/// The End rules, shared by every End function: APM_E_ARGUMENT_NULL (`result` NULL),
+/// APM_E_ARGUMENT (not a result of this object's matching Begin), APM_E_INVALID_OPERATION (an
+/// already ended result: "EndXxx can only be called once for each asynchronous operation."); once
+/// the object is closed, APM_E_OBJECT_DISPOSED instead. End blocks until the operation completes
+/// (not from its own callback: it has completed), then releases the result, whatever the
+/// operation's outcome. A result End refuses, or an End that fails on its own arguments (a NULL
+/// out-parameter, a NULL or wrong object handle), is left as it was.
 pub struct apm_async_result {
     _private: [u8; 0],
 }
@@ -42,9 +61,10 @@ pub struct apm_async_result {
 /// AsyncCallback: called exactly once when the operation completes, with the result Begin
 /// returned and the state given to Begin. It runs on the thread that called Begin, before Begin
 /// returns, when the operation completed inside Begin (`apm_async_result_completed_synchronously`
-/// reports 1), and otherwise on an engine thread. It may call any apmnet function, End and the
-/// next Begin included; it must not block for long, and must not unwind (no C++ exception or
-/// longjmp may leave it).
+/// reports 1), and otherwise on the thread that completed it: an engine thread, or a thread that
+/// closed the object or called `apm_custom_stream_complete`. It may call any apmnet function, End
+/// and the next Begin included; it must not block for long, and must not unwind (no C++
+/// exception or longjmp may leave it).
 pub type apm_async_callback = Option<unsafe extern "C" fn(result: *mut apm_async_result, state: *mut c_void)>;
 
 /// Runs the body of an exported function: a Rust panic never crosses into C, and an error is

@@ -22,11 +22,13 @@ fn end_stream(stream: *const apm_stream, result: *const apm_async_result, op: Op
     end(owner, disposed, result, op)
 }
 
-/// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE
-/// or _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the
-/// socket and releases its handle. The caller owns `*stream` (`apm_stream_close`).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_OBJECT_DISPOSED (closed socket), APM_E_IO ("The operation
-/// is not allowed on non-connected sockets."), APM_E_ARGUMENT_OUT_OF_RANGE (access).
+/// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
+/// _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the socket and
+/// releases its handle (the caller then does not close it); with 0 the socket stays the caller's,
+/// and must outlive the stream's use. The caller owns `*stream` (`apm_stream_close`).
+/// Errors: APM_E_ARGUMENT_NULL (socket, stream), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED (closed socket), APM_E_ARGUMENT_OUT_OF_RANGE (access), APM_E_IO ("The
+/// operation is not allowed on non-connected sockets."), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_network_stream_create_with_access(
     socket: *mut apm_socket,
@@ -50,7 +52,9 @@ pub unsafe extern "C" fn apm_network_stream_create_with_access(
     })
 }
 
-/// `new NetworkStream(socket, owns_socket)`: readable and writable.
+/// `new NetworkStream(socket, owns_socket)`: readable and writable; otherwise as
+/// `apm_network_stream_create_with_access`.
+/// Errors: as apm_network_stream_create_with_access (never APM_E_ARGUMENT_OUT_OF_RANGE).
 #[no_mangle]
 pub unsafe extern "C" fn apm_network_stream_create(
     socket: *mut apm_socket,
@@ -64,11 +68,17 @@ pub unsafe extern "C" fn apm_network_stream_create(
 static OWNED_SOCKETS: std::sync::LazyLock<parking_lot::Mutex<std::collections::HashMap<Handle, Handle>>> =
     std::sync::LazyLock::new(Default::default);
 
-/// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer must stay valid until
-/// the operation completes. Errors from Begin, in .NET's order: APM_E_ARGUMENT_NULL (stream),
-/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream), APM_E_ARGUMENT_NULL
-/// (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset),
-/// APM_E_ARGUMENT_NULL (result). Transfer failures come from `apm_stream_end_write` as APM_E_IO.
+/// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer stays the caller's and
+/// must stay valid (and unchanged) until the operation completes. A NetworkStream queues further
+/// writes behind a pending one; an SslStream refuses a second one. Transfer failures come from
+/// `apm_stream_end_write`.
+/// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
+/// handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
+/// authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset), the Begin rules
+/// (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
+/// APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
+/// NetworkStream was closed), or the status a custom stream's begin_write returned.
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_begin_write(
     stream: *mut apm_stream,
@@ -88,19 +98,25 @@ pub unsafe extern "C" fn apm_stream_begin_write(
     })
 }
 
-/// EndWrite: waits, releases `result`, reports the write's outcome. Errors: the End rules
-/// (APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another Begin;
-/// APM_E_INVALID_OPERATION "EndWrite can only be called once..."), APM_E_OBJECT_DISPOSED after
-/// close, APM_E_IO ("Unable to write data to the transport connection: ...", with the socket
-/// error and errno of the inner SocketException).
+/// EndWrite: waits, releases `result`, reports the write's outcome.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle), the End rules (see
+/// apm_async_result: APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another
+/// Begin; APM_E_INVALID_OPERATION "EndWrite can only be called once..."; APM_E_OBJECT_DISPOSED once
+/// the stream is closed), then the write's outcome: APM_E_OBJECT_DISPOSED (closed while pending),
+/// APM_E_IO ("Unable to write data to the transport connection: ...", with the socket error and
+/// errno of the inner SocketException; an SslStream's "The write operation failed, see inner
+/// exception."), or the status a custom stream completed the write with (APM_E_IO when unknown).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_end_write(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
     boundary!({ end_stream(stream, result, OpKind::Write).map(drop) })
 }
 
-/// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer must stay valid until
-/// the operation completes. Errors from Begin as `apm_stream_begin_write` (a write-only stream:
-/// APM_E_INVALID_OPERATION).
+/// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer stays the caller's and
+/// must stay valid until the operation completes. Transfer failures come from
+/// `apm_stream_end_read`.
+/// Errors: as apm_stream_begin_write, for reading: APM_E_INVALID_OPERATION for a write-only stream
+/// (an SslStream's shutdown does not stop reads), APM_E_NOT_SUPPORTED for an SslStream with a read
+/// pending, a custom stream's begin_read status.
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_begin_read(
     stream: *mut apm_stream,
@@ -120,8 +136,10 @@ pub unsafe extern "C" fn apm_stream_begin_read(
     })
 }
 
-/// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream). Errors as
-/// `apm_stream_end_write` ("Unable to read data from the transport connection: ...").
+/// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream).
+/// Errors: as apm_stream_end_write ("Unable to read data from the transport connection: ..."; an
+/// SslStream's "The decryption operation failed..." or unexpected EOF), plus APM_E_ARGUMENT_NULL
+/// (bytes_read).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_end_read(
     stream: *mut apm_stream,
@@ -137,7 +155,11 @@ pub unsafe extern "C" fn apm_stream_end_read(
     })
 }
 
-/// Write, blocking until all `count` bytes are written. Errors as BeginWrite plus EndWrite.
+/// Write, blocking the calling thread until all `count` bytes are written (a NetworkStream honours
+/// the socket's SendTimeout: APM_E_IO with TimedOut); the buffer is only read during the call. On
+/// an SslStream, prefer Begin/End inside callbacks: a blocking call there can wait on its own
+/// engine thread.
+/// Errors: as apm_stream_begin_write and apm_stream_end_write, without the Begin and End rules.
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_write(
     stream: *mut apm_stream,
@@ -153,7 +175,11 @@ pub unsafe extern "C" fn apm_stream_write(
     })
 }
 
-/// Read, blocking until at least one byte is available; writes how many (0 = end of stream).
+/// Read, blocking the calling thread until at least one byte is available (a NetworkStream honours
+/// the socket's ReceiveTimeout: APM_E_IO with TimedOut); writes how many (0 = end of stream). On an
+/// SslStream, prefer Begin/End inside callbacks, as for `apm_stream_write`.
+/// Errors: as apm_stream_begin_read and apm_stream_end_read, without the Begin and End rules;
+/// APM_E_ARGUMENT_NULL (bytes_read).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_read(
     stream: *mut apm_stream,
@@ -172,24 +198,30 @@ pub unsafe extern "C" fn apm_stream_read(
     })
 }
 
-/// CanRead: 1 if the stream is open and readable; 0 once it is closed (as .NET after Dispose).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not a stream handle).
+/// CanRead: 1 if the stream is open and readable (an SslStream: once authenticated); 0 once it is
+/// closed (as .NET after Dispose).
+/// Errors: APM_E_ARGUMENT_NULL (stream, can_read), APM_E_ARGUMENT (not a stream handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_can_read(stream: *mut apm_stream, can_read: *mut i32) -> apm_status {
     boundary!({ write_out(can_read, "can_read", open_stream(stream)?.is_some_and(|s| s.can_read()) as i32) })
 }
 
-/// CanWrite: 1 if the stream is open and writable; 0 once it is closed.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// CanWrite: 1 if the stream is open and writable (an SslStream: authenticated and not shut down);
+/// 0 once it is closed.
+/// Errors: APM_E_ARGUMENT_NULL (stream, can_write), APM_E_ARGUMENT (not a stream handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_can_write(stream: *mut apm_stream, can_write: *mut i32) -> apm_status {
     boundary!({ write_out(can_write, "can_write", open_stream(stream)?.is_some_and(|s| s.can_write()) as i32) })
 }
 
-/// Close (Dispose): pending operations complete (callbacks run once; End reports
-/// APM_E_OBJECT_DISPOSED) and the handle is released; an owned socket is shut down, closed and
-/// its handle released too. Closing a closed stream is a no-op (APM_OK).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Close (Dispose): releases the handle. An SslStream completes its pending operations at once; a
+/// NetworkStream's complete when its socket finishes them (at once when it owns the socket, which
+/// it shuts down, closes and releases); a custom stream's when its functions complete them (its
+/// `close` function runs on the calling thread). Callbacks run once each, possibly on the calling
+/// thread before this returns; End reports APM_E_OBJECT_DISPOSED and must still be called. An
+/// SslStream that owns its inner stream closes it and releases its handle too. Closing a closed
+/// stream is a no-op (APM_OK).
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_close(stream: *mut apm_stream) -> apm_status {
     boundary!({

@@ -5,19 +5,23 @@ use crate::engine;
 
 /// Configures the engine before its first use: `threads` event-loop threads (0 = the
 /// APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, how many
-/// microseconds an idle loop polls before it sleeps (0 = never spin; the default is 50).
-/// Errors: APM_E_ARGUMENT_OUT_OF_RANGE; APM_E_INVALID_OPERATION once the engine has started.
-/// Thread-safe.
+/// microseconds an idle loop polls before it sleeps (0..1000000; 0 = never spin; the default is
+/// 50). The engine starts on first use (a new socket); after `apm_runtime_shutdown` it may be
+/// configured again. Any thread.
+/// Errors: APM_E_ARGUMENT_OUT_OF_RANGE (threads or spin_us); APM_E_INVALID_OPERATION once the
+/// engine has started.
 #[no_mangle]
 pub extern "C" fn apm_runtime_configure(threads: i32, spin_us: i32) -> apm_status {
     boundary!({ engine::configure(threads, spin_us) })
 }
 
 /// Shuts the engine down: pending operations complete with SocketError.OperationAborted (their
-/// callbacks run, on the engine threads), then every library thread is joined. Call it before
-/// unloading the library or exiting, so sanitizers and valgrind see a clean exit. Sockets that
-/// are still open stay valid handles but their operations fail; the next new socket starts a
-/// new engine. Errors: APM_E_INVALID_OPERATION when called from a callback or engine thread.
+/// callbacks run, on the engine threads), then every library thread is joined; blocks until
+/// then. Call it before unloading the library or exiting, so sanitizers and valgrind see a clean
+/// exit. Sockets that are still open stay valid handles (the caller still closes them) but their
+/// operations fail; the next new socket starts a new engine. Without a running engine it does
+/// nothing.
+/// Errors: APM_E_INVALID_OPERATION when called from a callback or another library thread.
 #[no_mangle]
 pub extern "C" fn apm_runtime_shutdown() -> apm_status {
     boundary!({ engine::shutdown() })

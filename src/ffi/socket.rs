@@ -38,10 +38,12 @@ fn size_of_value(v: Value) -> usize {
 }
 
 /// Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values
-/// (APM_ADDRESS_FAMILY_INTER_NETWORK or _V6, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP). IPv6
-/// sockets are IPv6-only. The caller owns `*socket` and releases it with `apm_socket_close`.
-/// Errors: APM_E_ARGUMENT_NULL; APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
-/// (AddressFamilyNotSupported, ProtocolNotSupported, TooManyOpenSockets).
+/// (APM_ADDRESS_FAMILY_INTER_NETWORK or _V6, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP or 0).
+/// IPv6 sockets are IPv6-only. The caller owns `*socket` and releases it with `apm_socket_close`.
+/// Starts the engine on first use.
+/// Errors: APM_E_ARGUMENT_NULL (socket); APM_E_NOT_SUPPORTED (datagram sockets); APM_E_SOCKET
+/// (AddressFamilyNotSupported, SocketNotSupported, ProtocolNotSupported, TooManyOpenSockets, ...);
+/// APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_create(
     address_family: i32,
@@ -56,10 +58,12 @@ pub unsafe extern "C" fn apm_socket_create(
     })
 }
 
-/// Bind: `address` is an IP literal ("127.0.0.1", "::1", "0.0.0.0", "::"), `port` 0..65535
-/// (0 = any free port; read it back with `apm_socket_get_local_endpoint`).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an IP address), APM_E_ARGUMENT_OUT_OF_RANGE
-/// (port), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (AddressAlreadyInUse, ...).
+/// Bind: `address` is an IP literal ("127.0.0.1", "::1", "0.0.0.0", "::"), `port` 0..65535 (0 = any
+/// free port; read it back with `apm_socket_get_local_endpoint`).
+/// Errors: APM_E_ARGUMENT_NULL (socket, address), APM_E_ARGUMENT (not a socket handle; address not
+/// UTF-8 or not an IP address), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED,
+/// APM_E_SOCKET (AddressAlreadyInUse, AddressNotAvailable, InvalidArgument when bound already,
+/// ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_bind(socket: *mut apm_socket, address: *const c_char, port: i32) -> apm_status {
     boundary!({
@@ -68,17 +72,22 @@ pub unsafe extern "C" fn apm_socket_bind(socket: *mut apm_socket, address: *cons
     })
 }
 
-/// Listen with a `backlog` (negative = the system's maximum).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// Listen with a `backlog` (negative = the system's maximum); binds an unbound socket to a free
+/// port.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_listen(socket: *mut apm_socket, backlog: i32) -> apm_status {
     boundary!({ socket_of(socket)?.listen(backlog) })
 }
 
-/// Accept, blocking: writes the new connected socket, which the caller owns.
-/// Errors: APM_E_INVALID_OPERATION (not bound: "You must call the Bind method...", not
-/// listening: "You must call the Listen method..."), APM_E_OBJECT_DISPOSED, APM_E_SOCKET
-/// (OperationAborted when the socket is closed meanwhile).
+/// Accept, blocking the calling thread (no timeout) until a connection arrives or the socket is
+/// closed; the calling thread drives the socket itself, so it works inside a callback too. Writes
+/// the new connected socket, which the caller owns (`apm_socket_close`).
+/// Errors: APM_E_ARGUMENT_NULL (socket, accepted), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not bound: "You must call the Bind method...",
+/// not listening: "You must call the Listen method..."), APM_E_SOCKET (OperationAborted when the
+/// socket is closed meanwhile; TooManyOpenSockets, ...), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *mut *mut apm_socket) -> apm_status {
     boundary!({
@@ -88,8 +97,11 @@ pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *m
     })
 }
 
-/// BeginAccept. State errors (not bound, not listening, closed) come from Begin; the accepted
-/// socket comes from `apm_socket_end_accept`.
+/// BeginAccept: the callback runs once a connection arrived (or the socket was closed); the
+/// accepted socket comes from `apm_socket_end_accept`.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not bound, not listening), and the Begin rules
+/// (see apm_async_result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_accept(
     socket: *mut apm_socket,
@@ -103,10 +115,11 @@ pub unsafe extern "C" fn apm_socket_begin_accept(
     })
 }
 
-/// EndAccept: waits for the BeginAccept, releases `result`, writes the accepted socket (owned by
-/// the caller). Errors: the End rules (APM_E_ARGUMENT_NULL, APM_E_ARGUMENT for a foreign result,
-/// APM_E_INVALID_OPERATION for a second End), APM_E_OBJECT_DISPOSED when the socket was closed,
-/// APM_E_SOCKET.
+/// EndAccept: waits for the BeginAccept, releases `result`, writes the accepted socket, which the
+/// caller owns (`apm_socket_close`).
+/// Errors: APM_E_ARGUMENT_NULL (socket, accepted), APM_E_ARGUMENT (not a socket handle), the End
+/// rules (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then the accept's
+/// outcome: APM_E_SOCKET (OperationAborted, TooManyOpenSockets, ...), APM_E_OUT_OF_MEMORY.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_accept(
     socket: *mut apm_socket,
@@ -122,11 +135,13 @@ pub unsafe extern "C" fn apm_socket_end_accept(
     })
 }
 
-/// Connect, blocking, to `host` (an IP literal or a name, resolved to the socket's family) and
-/// `port`. A failed attempt leaves the socket able to try again.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_INVALID_OPERATION
-/// (listening, or disconnected), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (ConnectionRefused,
-/// HostNotFound, IsConnected, ...).
+/// Connect to `host` (an IP literal or a name, resolved to the socket's family; each address is
+/// tried in turn) and `port`, blocking the calling thread, name resolution included (no timeout but
+/// the system's). A failed attempt leaves the socket able to try again.
+/// Errors: APM_E_ARGUMENT_NULL (socket, host), APM_E_ARGUMENT (not a socket handle; host not
+/// UTF-8), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+/// (listening, or disconnected by a send file), APM_E_SOCKET (ConnectionRefused, HostNotFound,
+/// TimedOut, IsConnected, AlreadyInProgress, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_connect(socket: *mut apm_socket, host: *const c_char, port: i32) -> apm_status {
     boundary!({
@@ -135,8 +150,12 @@ pub unsafe extern "C" fn apm_socket_connect(socket: *mut apm_socket, host: *cons
     })
 }
 
-/// BeginConnect: as `apm_socket_connect`; argument and state errors come from Begin, the
-/// connection's outcome from `apm_socket_end_connect`. Names are resolved on a helper thread.
+/// BeginConnect: as `apm_socket_connect`, asynchronously; names are resolved on a library thread,
+/// where the callback may then run. The connection's outcome comes from `apm_socket_end_connect`.
+/// Errors: APM_E_ARGUMENT_NULL (socket, host), APM_E_ARGUMENT (not a socket handle; host not
+/// UTF-8), APM_E_ARGUMENT_OUT_OF_RANGE (port), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+/// (listening, or disconnected by a send file), APM_E_SOCKET (IsConnected, AlreadyInProgress;
+/// OperationAborted while the engine shuts down), and the Begin rules (see apm_async_result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_connect(
     socket: *mut apm_socket,
@@ -153,17 +172,21 @@ pub unsafe extern "C" fn apm_socket_begin_connect(
     })
 }
 
-/// EndConnect: waits, releases `result`, reports the outcome (the End rules, then
-/// APM_E_OBJECT_DISPOSED or APM_E_SOCKET).
+/// EndConnect: waits, releases `result`, reports the connection's outcome.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle), the End rules (see
+/// apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+/// (ConnectionRefused, HostNotFound, TimedOut, OperationAborted, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_connect(socket: *mut apm_socket, result: *mut apm_async_result) -> apm_status {
     boundary!({ end_socket(socket, result, OpKind::Connect).map(drop) })
 }
 
-/// Send, blocking until all `count` bytes at `buffer + offset` are sent (or SendTimeout passes:
-/// APM_E_SOCKET with TimedOut). Writes `count` to `sent`.
-/// Errors: APM_E_ARGUMENT_NULL (buffer), APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len,
-/// count > buffer_len - offset), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// Send, blocking the calling thread until all `count` bytes at `buffer + offset` are sent (or
+/// SendTimeout passes); the buffer is only read during the call. Writes `count` to `sent`.
+/// Errors: APM_E_ARGUMENT_NULL (socket, buffer, sent), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after SendTimeout, ConnectionReset, Shutdown,
+/// OperationAborted when closed meanwhile, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_send(
     socket: *mut apm_socket,
@@ -181,8 +204,11 @@ pub unsafe extern "C" fn apm_socket_send(
     })
 }
 
-/// BeginSend: sends all `count` bytes; the buffer must stay valid until the operation completes.
-/// Errors from Begin: as `apm_socket_send`'s argument checks; transfer errors from End.
+/// BeginSend: sends all `count` bytes; the buffer stays the caller's and must stay valid (and
+/// unchanged) until the operation completes. Sends queue in order behind a pending one.
+/// Errors: APM_E_ARGUMENT_NULL (socket, buffer), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, and the Begin rules (see
+/// apm_async_result). Transfer failures come from `apm_socket_end_send`.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_send(
     socket: *mut apm_socket,
@@ -202,6 +228,9 @@ pub unsafe extern "C" fn apm_socket_begin_send(
 }
 
 /// EndSend: waits, releases `result`, writes the bytes sent (all of them on success).
+/// Errors: APM_E_ARGUMENT_NULL (socket, sent), APM_E_ARGUMENT (not a socket handle), the End rules
+/// (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+/// (ConnectionReset, Shutdown, OperationAborted, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_send(
     socket: *mut apm_socket,
@@ -214,8 +243,11 @@ pub unsafe extern "C" fn apm_socket_end_send(
     })
 }
 
-/// Receive, blocking until some bytes arrive (or ReceiveTimeout passes); writes how many, 0 at
-/// the end of the stream. Errors: as `apm_socket_send`.
+/// Receive, blocking the calling thread until some bytes arrive (or ReceiveTimeout passes); writes
+/// how many, 0 at the end of the stream.
+/// Errors: APM_E_ARGUMENT_NULL (socket, buffer, received), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after
+/// ReceiveTimeout, ConnectionReset, OperationAborted when closed meanwhile, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_receive(
     socket: *mut apm_socket,
@@ -233,7 +265,11 @@ pub unsafe extern "C" fn apm_socket_receive(
     })
 }
 
-/// BeginReceive: the buffer must stay valid until the operation completes.
+/// BeginReceive: receives up to `count` bytes into `buffer + offset`; the buffer stays the caller's
+/// and must stay valid until the operation completes.
+/// Errors: APM_E_ARGUMENT_NULL (socket, buffer), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset, count), APM_E_OBJECT_DISPOSED, and the Begin rules (see
+/// apm_async_result). Transfer failures come from `apm_socket_end_receive`.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_receive(
     socket: *mut apm_socket,
@@ -253,6 +289,9 @@ pub unsafe extern "C" fn apm_socket_begin_receive(
 }
 
 /// EndReceive: waits, releases `result`, writes the bytes received (0 = end of stream).
+/// Errors: APM_E_ARGUMENT_NULL (socket, received), APM_E_ARGUMENT (not a socket handle), the End
+/// rules (see apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+/// (ConnectionReset, OperationAborted, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_receive(
     socket: *mut apm_socket,
@@ -265,16 +304,21 @@ pub unsafe extern "C" fn apm_socket_end_receive(
     })
 }
 
-/// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer
-/// Connected afterwards. Errors: APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer Connected
+/// afterwards. The caller still closes the socket.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET (InvalidArgument for another `how`; NotConnected when it
+/// never was connected).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) -> apm_status {
     boundary!({ socket_of(socket)?.shutdown(how) })
 }
 
-/// Close (Dispose): closes the connection (honouring linger), completes pending operations
-/// (their callbacks run once; their End reports APM_E_OBJECT_DISPOSED) and releases the handle.
-/// Closing a closed socket is a no-op (APM_OK). Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Close (Dispose): closes the connection (honouring linger), completes pending operations (their
+/// callbacks run once, possibly on the calling thread before this returns; their End reports
+/// APM_E_OBJECT_DISPOSED and must still be called) and releases the handle. Closing a closed socket
+/// is a no-op (APM_OK).
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status {
     boundary!({ close_handle(socket, socket_of, |_, s| s.close()) })
@@ -295,8 +339,10 @@ fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port
     write_out(port, "port", ep.port() as i32)
 }
 
-/// LocalEndPoint: writes the IP address as text (NUL-terminated; 46 bytes always suffice) and
-/// the port. Errors: APM_E_ARGUMENT (buffer too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// LocalEndPoint: writes the IP address as text into the caller's `address` buffer (NUL-terminated;
+/// 46 bytes always suffice) and the port.
+/// Errors: APM_E_ARGUMENT_NULL (socket, address, port), APM_E_ARGUMENT (not a socket handle; buffer
+/// too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_local_endpoint(
     socket: *mut apm_socket,
@@ -307,8 +353,8 @@ pub unsafe extern "C" fn apm_socket_get_local_endpoint(
     boundary!({ write_endpoint(socket_of(socket)?.endpoint(false)?, address, address_len, port) })
 }
 
-/// RemoteEndPoint: as `apm_socket_get_local_endpoint`; APM_E_SOCKET (NotConnected) when there
-/// is no peer.
+/// RemoteEndPoint: as `apm_socket_get_local_endpoint`, for the peer.
+/// Errors: as apm_socket_get_local_endpoint; APM_E_SOCKET (NotConnected) when there is no peer.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
     socket: *mut apm_socket,
@@ -321,12 +367,16 @@ pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
 
 /// Connected: .NET's cached flag, true after a connect or accept until shutdown, close, a
 /// Disconnect send file or a failed transfer.
+/// Errors: APM_E_ARGUMENT_NULL (socket, connected), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, connected: *mut i32) -> apm_status {
     boundary!({ write_out(connected, "connected", socket_of(socket)?.connected() as i32) })
 }
 
 /// Available: bytes received and not yet read.
+/// Errors: APM_E_ARGUMENT_NULL (socket, available), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_available(socket: *mut apm_socket, available: *mut i32) -> apm_status {
     boundary!({
@@ -350,50 +400,64 @@ fn get_opt(socket: *mut apm_socket, level: i32, name: i32, out: *mut i32) -> Res
 }
 
 /// NoDelay (TCP_NODELAY): nonzero disables Nagle's algorithm.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_no_delay(socket: *mut apm_socket, no_delay: i32) -> apm_status {
     boundary!({ set_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, (no_delay != 0) as i32, "no_delay") })
 }
 
 /// NoDelay: writes 1 when Nagle's algorithm is off.
+/// Errors: APM_E_ARGUMENT_NULL (socket, no_delay), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_no_delay(socket: *mut apm_socket, no_delay: *mut i32) -> apm_status {
     boundary!({ get_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, no_delay) })
 }
 
-/// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the
-/// getter reports what the kernel uses. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+/// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the getter
+/// reports what the kernel uses.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (negative), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_send_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
     boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size, "size") })
 }
 
 /// SendBufferSize as the kernel reports it.
+/// Errors: APM_E_ARGUMENT_NULL (socket, size), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_send_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
     boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size) })
 }
 
-/// ReceiveBufferSize (SO_RCVBUF) in bytes. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (negative).
+/// ReceiveBufferSize (SO_RCVBUF) in bytes.
+/// Errors: as apm_socket_set_send_buffer_size.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_receive_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
     boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size, "size") })
 }
 
 /// ReceiveBufferSize as the kernel reports it.
+/// Errors: as apm_socket_get_send_buffer_size.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_receive_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
     boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size) })
 }
 
-/// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End
-/// operations never time out, as in .NET. Errors: APM_E_ARGUMENT_OUT_OF_RANGE (< -1).
+/// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End operations
+/// never time out, as in .NET.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (< -1), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_send_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
     boundary!({ socket_of(socket)?.set_timeout(true, timeout_ms) })
 }
 
 /// SendTimeout in milliseconds (0 = infinite).
+/// Errors: APM_E_ARGUMENT_NULL (socket, timeout_ms), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
     boundary!({
@@ -403,12 +467,14 @@ pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, ti
 }
 
 /// ReceiveTimeout in milliseconds for the blocking calls (0 or -1 = infinite).
+/// Errors: as apm_socket_set_send_timeout.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_receive_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
     boundary!({ socket_of(socket)?.set_timeout(false, timeout_ms) })
 }
 
 /// ReceiveTimeout in milliseconds (0 = infinite).
+/// Errors: as apm_socket_get_send_timeout.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
     boundary!({
@@ -419,12 +485,17 @@ pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket,
 
 /// LingerState: `enabled` nonzero with `seconds` (0..65535) makes close wait that long for unsent
 /// data; enabled with 0 makes close reset the connection.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (seconds outside 0..65535, also when disabled),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_linger(socket: *mut apm_socket, enabled: i32, seconds: i32) -> apm_status {
     boundary!({ socket_of(socket)?.set_linger(enabled != 0, seconds) })
 }
 
 /// LingerState: writes whether lingering is on and for how many seconds.
+/// Errors: APM_E_ARGUMENT_NULL (socket, enabled, seconds), APM_E_ARGUMENT (not a socket handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_linger(
     socket: *mut apm_socket,
@@ -453,13 +524,16 @@ fn open_file(file_name: *const c_char, empty_is_none: bool) -> Result<Option<std
     send_file::open(name).map(Some)
 }
 
-/// SendFile, blocking: sends `pre` (may be NULL), the file (`file_name` NULL or "" = none), then
-/// `post` (may be NULL), honouring SendTimeout. `flags` are TransmitFileOptions: Disconnect and
-/// ReuseSocket are honoured (unlike .NET on Linux, whose blocking SendFile rejects them: the
-/// same flags behave the same in both forms here); the Windows-only flags are ignored.
-/// Errors: APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected), APM_E_FILE_NOT_FOUND,
-/// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (unknown flags),
-/// APM_E_SOCKET.
+/// SendFile, blocking the calling thread: sends `pre` (may be NULL), the file (`file_name` NULL or
+/// "" = none), then `post` (may be NULL), honouring SendTimeout; the buffers are only read during
+/// the call. `flags` are TransmitFileOptions: Disconnect and ReuseSocket are honoured (unlike .NET
+/// on Linux, whose blocking SendFile rejects them: the same flags behave the same in both forms
+/// here); the Windows-only flags are ignored.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle; unknown flags;
+/// file_name not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected),
+/// APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS (no permission, or a
+/// directory), APM_E_IO (the file cannot be opened otherwise), APM_E_SOCKET (TimedOut after
+/// SendTimeout, ConnectionReset, Shutdown, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_send_file(
     socket: *mut apm_socket,
@@ -508,12 +582,15 @@ fn begin_send_file(
     })
 }
 
-/// BeginSendFile: the file is opened inside Begin, so APM_E_FILE_NOT_FOUND and
-/// APM_E_DIRECTORY_NOT_FOUND come from here (`file_name` NULL = buffers only; "" fails). Then
-/// `pre`, the whole file by sendfile(2) and `post` go out as one operation: other sends queue
-/// behind it. Files of any size (beyond 4 GiB) work. The buffers must stay valid until
-/// completion. Flags as `apm_socket_send_file`. Errors from Begin: those of
-/// `apm_socket_send_file` but the transfer's; the transfer's from `apm_socket_end_send_file`.
+/// BeginSendFile: the file is opened inside Begin, so the file errors come from here (`file_name`
+/// NULL = buffers only; "" fails). Then `pre`, the whole file by sendfile(2) and `post` go out as
+/// one operation: other sends queue behind it. Files of any size (beyond 4 GiB) work. The buffers
+/// stay the caller's and must stay valid until completion; the file is closed by the library. Flags
+/// as `apm_socket_send_file`. The transfer's outcome comes from `apm_socket_end_send_file`.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle; unknown flags;
+/// file_name not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_NOT_SUPPORTED (not connected),
+/// APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (the file
+/// cannot be opened otherwise), and the Begin rules (see apm_async_result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_send_file(
     socket: *mut apm_socket,
@@ -542,8 +619,10 @@ pub unsafe extern "C" fn apm_socket_begin_send_file(
     })
 }
 
-/// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent
-/// so far after each batch the kernel accepted, on the thread doing the transfer.
+/// BeginSendFile with a progress report: `progress` (may be NULL) is called with the bytes sent so
+/// far after each batch the kernel accepted, on the thread doing the transfer (the Begin caller's
+/// or an engine thread), never after the completion callback; it must not block.
+/// Errors: as apm_socket_begin_send_file.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_begin_send_file_with_progress(
     socket: *mut apm_socket,
@@ -574,7 +653,10 @@ pub unsafe extern "C" fn apm_socket_begin_send_file_with_progress(
 }
 
 /// EndSendFile: waits, releases `result`, reports the transfer's outcome. After a Disconnect the
-/// socket is no longer Connected. Errors: the End rules, APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// socket is no longer Connected.
+/// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle), the End rules (see
+/// apm_async_result; APM_E_OBJECT_DISPOSED once the socket is closed), then APM_E_SOCKET
+/// (ConnectionReset, Shutdown, OperationAborted, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_send_file(
     socket: *mut apm_socket,

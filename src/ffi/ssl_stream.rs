@@ -127,11 +127,14 @@ impl Drop for TempHandles {
 }
 
 /// `new SslStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing the
-/// SslStream closes the inner stream and releases its handle too (as a NetworkStream that owns
-/// its socket does). `inner` may be any stream: a NetworkStream, a custom stream, another
-/// SslStream. The caller owns `*stream` (`apm_stream_close`).
-/// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_OBJECT_DISPOSED (a closed inner stream),
-/// APM_E_ARGUMENT ("The stream has to be read/write.").
+/// SslStream closes the inner stream and releases its handle too (the caller then does not close
+/// it, as a NetworkStream that owns its socket); with nonzero the inner stream stays the caller's.
+/// `inner` may be any readable and writable stream: a NetworkStream, a custom stream, an
+/// authenticated SslStream. The caller owns `*stream` (`apm_stream_close`). One read and one write
+/// may be pending at once (a second fails with APM_E_NOT_SUPPORTED).
+/// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_ARGUMENT (inner not a stream handle; "The
+/// stream has to be read/write."), APM_E_OBJECT_DISPOSED (a closed inner stream),
+/// APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_create(
     inner: *mut apm_stream,
@@ -160,8 +163,11 @@ pub unsafe extern "C" fn apm_ssl_stream_create(
 }
 
 /// Sets the RemoteCertificateValidationCallback (NULL removes it); only before authentication.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (not an SslStream), APM_E_OBJECT_DISPOSED,
-/// APM_E_INVALID_OPERATION (authentication already started).
+/// `state` is passed to it as is, and stays the caller's: keep it valid while the stream may
+/// authenticate. See `apm_remote_certificate_validation_callback` for its thread.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+/// failure of an earlier authentication.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(
     stream: *mut apm_stream,
@@ -189,7 +195,8 @@ pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(
 }
 
 /// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
-/// Errors as `apm_ssl_stream_set_validation_callback`.
+/// `state` as for `apm_ssl_stream_set_validation_callback`.
+/// Errors: as apm_ssl_stream_set_validation_callback.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(
     stream: *mut apm_stream,
@@ -237,10 +244,13 @@ pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(
 }
 
 /// Trusts exactly the CA certificates of the PEM file at `path` instead of the system trust store
-/// when validating the peer (NULL: the system store again); only before authentication. For
-/// private CAs and tests.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_FILE_NOT_FOUND, APM_E_DIRECTORY_NOT_FOUND,
-/// APM_E_UNAUTHORIZED_ACCESS, APM_E_ARGUMENT (no certificate in the file), APM_E_INVALID_OPERATION.
+/// when validating the peer (NULL: the system store again); only before authentication. The file is
+/// read during the call. For private CAs and tests.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle; path not UTF-8;
+/// no certificate in the file), APM_E_OBJECT_DISPOSED, APM_E_FILE_NOT_FOUND,
+/// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure),
+/// APM_E_INVALID_OPERATION (authentication started or done), the stored failure of an earlier
+/// authentication.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
     stream: *mut apm_stream,
@@ -260,9 +270,12 @@ pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
 
 /// SslClientAuthenticationOptions/SslServerAuthenticationOptions.ApplicationProtocols: the ALPN
 /// protocol names (`count` NUL-terminated strings, e.g. "h2", "http/1.1") offered by a client, or
-/// accepted by a server (in the server's order of preference); only before authentication.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a name empty or longer than 255 bytes),
-/// APM_E_INVALID_OPERATION.
+/// accepted by a server (in the server's order of preference); only before authentication. The
+/// names are copied.
+/// Errors: APM_E_ARGUMENT_NULL (stream; protocols NULL with count > 0; a NULL name), APM_E_ARGUMENT
+/// (not an SslStream handle; a name not UTF-8, empty or longer than 255 bytes),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+/// failure of an earlier authentication.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(
     stream: *mut apm_stream,
@@ -319,20 +332,23 @@ fn server_options(
 }
 
 /// AuthenticateAsClient(targetHost, clientCertificates, enabledSslProtocols,
-/// checkCertificateRevocation), blocking until the handshake is done. `target_host` is sent as
-/// SNI (unless it is an IP address) and the server certificate must match it (NULL or "": no SNI
-/// and no name check). `client_certificate` (NULL: none) is presented when the server asks for
-/// one. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
+/// checkCertificateRevocation), blocking the calling thread until the handshake is done (the
+/// validation and selection callbacks run on it). `target_host` is sent as SNI (unless it is an IP
+/// address) and the server certificate must match it (NULL or "": no SNI and no name check).
+/// `client_certificate` (NULL: none) is presented when the server asks for one; the stream keeps
+/// its own reference. `enabled_ssl_protocols`: APM_SSL_PROTOCOLS_* flags, 0 = TLS 1.2 and 1.3. With
 /// `check_certificate_revocation` the chain must come with CRLs in the trust store (there is no
-/// network fetching), as .NET's offline revocation check. The peer is validated against the
-/// system trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
-/// (already authenticated), APM_E_NOT_SUPPORTED (an authentication is running; no supported
-/// protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE (unknown protocol flags),
-/// APM_E_AUTHENTICATION (the handshake or the certificate validation failed; OpenSSL's reason is
-/// the inner message), APM_E_IO (the transport failed or closed: "Authentication failed because
-/// the remote party has closed the transport stream."). A failed authentication is stored: every
-/// later call on the stream reports it.
+/// network fetching), as .NET's offline revocation check. The peer is validated against the system
+/// trust store (or `apm_ssl_stream_set_trusted_ca_file`) and the validation callback. A failed
+/// authentication is stored: every later call on the stream reports it.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle; target_host not
+/// UTF-8; client_certificate not a certificate handle), APM_E_OBJECT_DISPOSED (the stream, or a
+/// closed client_certificate), APM_E_INVALID_OPERATION (already authenticated), APM_E_NOT_SUPPORTED
+/// (an authentication is running; no supported protocol asked for), APM_E_ARGUMENT_OUT_OF_RANGE
+/// (unknown protocol flags), the stored failure of an earlier authentication, APM_E_AUTHENTICATION
+/// (the handshake or the certificate validation failed; OpenSSL's reason is the inner message),
+/// APM_E_IO (the transport failed or closed: "Authentication failed because the remote party has
+/// closed the transport stream.").
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
     stream: *mut apm_stream,
@@ -352,9 +368,13 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
     })
 }
 
-/// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously. Errors
-/// of the arguments and of the stream's state come from Begin (no callback runs); the handshake's
-/// outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+/// BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously; the
+/// validation and selection callbacks run on the thread driving the handshake (the Begin caller's,
+/// or the thread that completed the inner stream's last read: usually an engine thread). The
+/// handshake's outcome comes from `apm_ssl_stream_end_authenticate_as_client`.
+/// Errors: the argument and state errors of apm_ssl_stream_authenticate_as_client (all but the
+/// handshake's APM_E_AUTHENTICATION and APM_E_IO), APM_E_AUTHENTICATION (OpenSSL could not set up
+/// the connection), and the Begin rules (see apm_async_result).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(
     stream: *mut apm_stream,
@@ -382,9 +402,10 @@ fn end_ssl(stream: *const apm_stream, result: *const apm_async_result, op: OpKin
     end(owner, disposed, result, op).map(drop)
 }
 
-/// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome (the
-/// errors of `apm_ssl_stream_authenticate_as_client`), after the End checks (APM_E_ARGUMENT_NULL,
-/// APM_E_ARGUMENT for a foreign result, APM_E_INVALID_OPERATION for a second End).
+/// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle), the End rules
+/// (see apm_async_result; APM_E_OBJECT_DISPOSED once the stream is closed), then the handshake's
+/// outcome: APM_E_AUTHENTICATION, APM_E_IO, APM_E_OBJECT_DISPOSED (closed during the handshake).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(
     stream: *mut apm_stream,
@@ -394,12 +415,15 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(
 }
 
 /// AuthenticateAsServer(serverCertificate, clientCertificateRequired, enabledSslProtocols,
-/// checkCertificateRevocation), blocking. `server_certificate` must have its private key; it may
-/// be NULL only when a selection callback is set (it then chooses, knowing the client's SNI).
-/// With `client_certificate_required` the client is asked for a certificate and one is required
-/// unless the validation callback accepts its absence. Errors as the client form, plus
-/// APM_E_ARGUMENT_NULL ("serverCertificate") and APM_E_AUTHENTICATION ("The server mode SSL must
-/// use a certificate with the associated private key.").
+/// checkCertificateRevocation), blocking the calling thread as the client form.
+/// `server_certificate` must have its private key (the stream keeps its own reference); it may be
+/// NULL only when a selection callback is set (it then chooses, knowing the client's SNI). With
+/// `client_certificate_required` the client is asked for a certificate and one is required unless
+/// the validation callback accepts its absence.
+/// Errors: as apm_ssl_stream_authenticate_as_client (server_certificate in place of
+/// client_certificate; no target_host), plus APM_E_ARGUMENT_NULL ("serverCertificate") and
+/// APM_E_AUTHENTICATION ("The server mode SSL must use a certificate with the associated private
+/// key.").
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(
     stream: *mut apm_stream,
@@ -419,7 +443,10 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(
     })
 }
 
-/// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously.
+/// BeginAuthenticateAsServer: as `apm_ssl_stream_authenticate_as_server`, asynchronously, with the
+/// callbacks' threads of `apm_ssl_stream_begin_authenticate_as_client`.
+/// Errors: as apm_ssl_stream_begin_authenticate_as_client, plus APM_E_ARGUMENT_NULL
+/// ("serverCertificate") and APM_E_AUTHENTICATION (a certificate without its private key).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(
     stream: *mut apm_stream,
@@ -446,6 +473,7 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(
 }
 
 /// EndAuthenticateAsServer: as `apm_ssl_stream_end_authenticate_as_client`.
+/// Errors: as apm_ssl_stream_end_authenticate_as_client.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(
     stream: *mut apm_stream,
@@ -454,17 +482,22 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(
     boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsServer) })
 }
 
-/// ShutdownAsync, blocking: sends the TLS close_notify alert (after a pending write, if any);
-/// later writes fail with APM_E_INVALID_OPERATION ("Write operations are not allowed after the
-/// channel was shutdown."). Reads go on. Closing without shutdown sends no close_notify (as .NET).
-/// Errors: APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already),
-/// the stored authentication failure, APM_E_IO (the transport failed).
+/// ShutdownAsync, blocking the calling thread: sends the TLS close_notify alert (after a pending
+/// write, if any); later writes fail with APM_E_INVALID_OPERATION ("Write operations are not
+/// allowed after the channel was shutdown."). Reads go on. Closing without shutdown sends no
+/// close_notify (as .NET); the caller still closes the stream.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated; shut down already), the
+/// stored authentication failure, APM_E_IO (the transport failed).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_shutdown(stream: *mut apm_stream) -> apm_status {
     boundary!({ ssl_of(stream)?.shutdown() })
 }
 
-/// Begin form of `apm_ssl_stream_shutdown`.
+/// Begin form of `apm_ssl_stream_shutdown`; the outcome comes from `apm_ssl_stream_end_shutdown`.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, the Begin rules (see apm_async_result), APM_E_INVALID_OPERATION (not
+/// authenticated; shut down already), the stored authentication failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(
     stream: *mut apm_stream,
@@ -478,7 +511,10 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(
     })
 }
 
-/// End form of `apm_ssl_stream_shutdown`.
+/// End form of `apm_ssl_stream_shutdown`: waits, releases `result`, reports the outcome.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle), the End rules
+/// (see apm_async_result; APM_E_OBJECT_DISPOSED once the stream is closed), then
+/// APM_E_OBJECT_DISPOSED (closed meanwhile) or APM_E_IO (the transport failed).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
     stream: *mut apm_stream,
@@ -488,31 +524,36 @@ pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
 }
 
 /// IsAuthenticated: 1 after a successful handshake.
-/// Errors (all property getters): APM_E_ARGUMENT_NULL, APM_E_ARGUMENT, APM_E_OBJECT_DISPOSED.
+/// Errors: APM_E_ARGUMENT_NULL (stream, value), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
     boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
 }
 
 /// IsServer: 1 when the stream authenticated (or is authenticating) as the server.
+/// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_server(stream: *mut apm_stream, value: *mut i32) -> apm_status {
     boundary!({ write_out(value, "value", ssl_of(stream)?.is_server() as i32) })
 }
 
 /// IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
+/// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_encrypted(stream: *mut apm_stream, value: *mut i32) -> apm_status {
     boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
 }
 
 /// IsSigned: 1 once authenticated.
+/// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_signed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
     boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
 }
 
-/// IsMutuallyAuthenticated: 1 when both sides presented a certificate.
+/// IsMutuallyAuthenticated: 1 when both sides presented a certificate; 0 before authentication.
+/// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(
     stream: *mut apm_stream,
@@ -529,8 +570,9 @@ fn session_of(stream: *const apm_stream) -> Result<Arc<Session>> {
 }
 
 /// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
-/// Errors: as the other getters, plus the not-authenticated error (APM_E_INVALID_OPERATION) and
-/// the stored authentication failure (the getters of the negotiated session all do this).
+/// Errors: APM_E_ARGUMENT_NULL (stream, protocol), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+/// failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_ssl_protocol(stream: *mut apm_stream, protocol: *mut i32) -> apm_status {
     boundary!({ write_out(protocol, "protocol", session_of(stream)?.protocol) })
@@ -538,6 +580,9 @@ pub unsafe extern "C" fn apm_ssl_stream_get_ssl_protocol(stream: *mut apm_stream
 
 /// NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
 /// TLS_AES_256_GCM_SHA384).
+/// Errors: APM_E_ARGUMENT_NULL (stream, cipher_suite), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+/// failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(
     stream: *mut apm_stream,
@@ -546,8 +591,11 @@ pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(
     boundary!({ write_out(cipher_suite, "cipher_suite", session_of(stream)?.cipher_suite) })
 }
 
-/// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied as
-/// `apm_last_error_message` copies.
+/// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied into the caller's
+/// buffer as `apm_last_error_message` copies.
+/// Errors: APM_E_ARGUMENT_NULL (stream; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT (not
+/// an SslStream handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the
+/// stored authentication failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite_name(
     stream: *mut apm_stream,
@@ -559,7 +607,8 @@ pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite_name(
 }
 
 /// NegotiatedApplicationProtocol: the ALPN protocol agreed on (no bytes when none). Copies up to
-/// `buffer_len` bytes and writes the full length to `protocol_len`.
+/// `buffer_len` bytes and writes the full length to `protocol_len` (optional).
+/// Errors: as apm_ssl_stream_get_cipher_suite_name.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_application_protocol(
     stream: *mut apm_stream,
@@ -572,6 +621,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_application_protocol(
 
 /// TargetHostName: the client's target host; on a server, the SNI name the client sent ("" when
 /// none). Copied as `apm_last_error_message` copies.
+/// Errors: as apm_ssl_stream_get_cipher_suite_name.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_target_host_name(
     stream: *mut apm_stream,
@@ -591,8 +641,10 @@ fn hand_out_certificate(cert: Option<Arc<crate::tls::Certificate>>, out: *mut *m
     write_out(out, "certificate", p)
 }
 
-/// RemoteCertificate: a new handle for the peer's certificate (the caller closes it), or NULL
-/// when there is none or the stream is not authenticated.
+/// RemoteCertificate: a new handle for the peer's certificate, which the caller owns and closes
+/// (`apm_certificate_close`), or NULL when there is none or the stream is not authenticated.
+/// Errors: APM_E_ARGUMENT_NULL (stream, certificate), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(
     stream: *mut apm_stream,
@@ -603,7 +655,9 @@ pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(
     })
 }
 
-/// LocalCertificate: a new handle for the certificate this side presented, or NULL.
+/// LocalCertificate: a new handle for the certificate this side presented, which the caller owns
+/// and closes (`apm_certificate_close`), or NULL.
+/// Errors: as apm_ssl_stream_get_remote_certificate.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(
     stream: *mut apm_stream,
@@ -614,9 +668,12 @@ pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(
     })
 }
 
-/// TransportContext: a new handle (the caller closes it with `apm_transport_context_close`)
-/// whose channel bindings are those of the authenticated session; before authentication it
-/// holds none (.NET's GetChannelBinding returning null).
+/// TransportContext: a new handle, which the caller owns and closes
+/// (`apm_transport_context_close`), whose channel bindings are those of the authenticated session;
+/// before authentication it holds none (.NET's GetChannelBinding returning null). It stays usable
+/// after the stream is closed.
+/// Errors: APM_E_ARGUMENT_NULL (stream, context), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(
     stream: *mut apm_stream,
@@ -632,15 +689,16 @@ pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(
 }
 
 /// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
-/// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32
-/// set, native byte order), then "tls-unique:" or "tls-server-end-point:" and the token.
-/// `kind`: APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or
-/// _ENDPOINT (the hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both
-/// sides use the server's certificate). Copies up to `buffer_len` bytes and writes the full size
-/// to `binding_len`; 0 means there is no binding of that kind (null in .NET: not authenticated,
-/// or an unknown kind).
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT (a bad handle; a server certificate whose
-/// signature algorithm names no single hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
+/// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32 set,
+/// native byte order), then "tls-unique:" or "tls-server-end-point:" and the token. `kind`:
+/// APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or _ENDPOINT (the
+/// hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both sides use the
+/// server's certificate). Copies up to `buffer_len` bytes into the caller's buffer and writes the
+/// full size to `binding_len` (optional); 0 means there is no binding of that kind (null in .NET:
+/// not authenticated, or an unknown kind).
+/// Errors: APM_E_ARGUMENT_NULL (context; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+/// (not a TransportContext handle; a server certificate whose signature algorithm names no single
+/// hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_get_channel_binding(
     context: *mut apm_transport_context,
@@ -658,6 +716,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding(
 /// The raw token of a channel binding (no header, no prefix): the Finished message for
 /// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
 /// `apm_transport_context_get_channel_binding`.
+/// Errors: as apm_transport_context_get_channel_binding.
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
     context: *mut apm_transport_context,
@@ -673,7 +732,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
 }
 
 /// Releases a TransportContext handle; closing a closed one is a no-op.
-/// Errors: APM_E_ARGUMENT_NULL, APM_E_ARGUMENT.
+/// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
     boundary!({ close_handle(context, transport_context_of, |_, _| ()) })

@@ -5,7 +5,9 @@ use super::{boundary, copy_text};
 use crate::error::{self, code};
 use std::ffi::{c_char, CStr};
 
-/// A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind.
+/// A status: APM_OK (0) or a negative APM_E_* code naming the .NET exception kind. Each
+/// function's doc ends with the codes it returns ("Errors:"); APM_E_INTERNAL, which any function
+/// returning apm_status may report for a bug in apmnet (a caught panic), is not repeated there.
 pub type apm_status = i32;
 
 /// Success.
@@ -179,13 +181,15 @@ pub const APM_SOCKET_ERROR_NO_RECOVERY: i32 = 11003;
 /// SocketError.NoData.
 pub const APM_SOCKET_ERROR_NO_DATA: i32 = 11004;
 
-/// The library version, "MAJOR.MINOR.PATCH" (static storage; never free it).
+/// The library version, "MAJOR.MINOR.PATCH" (static storage; never free it). Any thread.
+/// Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
 /// The library version as `MAJOR << 16 | MINOR << 8 | PATCH`; compare with APM_VERSION_NUMBER.
+/// Any thread. Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_version_number() -> u32 {
     let part = |s: &str| s.parse::<u32>().unwrap_or(0);
@@ -194,7 +198,8 @@ pub extern "C" fn apm_version_number() -> u32 {
         | part(env!("CARGO_PKG_VERSION_PATCH"))
 }
 
-/// The C name of a status code ("APM_E_SOCKET"), or "APM_UNKNOWN". Static storage; never NULL.
+/// The C name of a status code ("APM_E_SOCKET"), or "APM_UNKNOWN". Static storage (never free
+/// it); never NULL. Any thread. Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_status_name(status: apm_status) -> *const c_char {
     let name = code::name(status);
@@ -229,7 +234,8 @@ static NAMES: &[&CStr] = &[
 /// into `buffer`, truncated to `buffer_len - 1` bytes and always NUL-terminated when
 /// `buffer_len > 0`. `message_len` (optional) receives the full length without the NUL, so a
 /// caller can size a second call. `buffer` may be NULL when `buffer_len` is 0. Does not change
-/// the record. Errors: APM_E_ARGUMENT_NULL (buffer NULL with a nonzero length).
+/// the record, not even when it fails.
+/// Errors: APM_E_ARGUMENT_NULL (buffer NULL with a nonzero length).
 #[no_mangle]
 pub unsafe extern "C" fn apm_last_error_message(
     buffer: *mut c_char,
@@ -245,6 +251,7 @@ pub unsafe extern "C" fn apm_last_error_message(
 
 /// Like `apm_last_error_message`, for the inner error's message (the SocketException under an
 /// IOException, OpenSSL's or GSSAPI's reason); empty when there is none.
+/// Errors: as apm_last_error_message.
 #[no_mangle]
 pub unsafe extern "C" fn apm_last_error_inner_message(
     buffer: *mut c_char,
@@ -258,37 +265,42 @@ pub unsafe extern "C" fn apm_last_error_inner_message(
     }
 }
 
-/// The status of the calling thread's last failure (APM_OK when none was recorded).
+/// The status of the calling thread's last failure: a negative APM_E_* code, or APM_OK when none
+/// was recorded. Does not change the record. Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_last_error_status() -> apm_status {
     error::with_last(|e| e.map_or(code::OK, |e| e.status))
 }
 
-/// The .NET SocketError value of the last failure's SocketException (own or inner); 0 if none.
+/// The .NET SocketError value of the calling thread's last failure's SocketException (own or
+/// inner); 0 if none. Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_last_error_socket_error() -> i32 {
     error::with_last(|e| e.map_or(0, |e| e.socket_error))
 }
 
-/// The errno behind the last failure; 0 if none.
+/// The errno behind the calling thread's last failure; 0 if none. Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_last_error_errno() -> i32 {
     error::with_last(|e| e.map_or(0, |e| e.errno))
 }
 
-/// The WebExceptionStatus of the last failure (HTTP); 0 (Success) if none.
+/// The WebExceptionStatus of the calling thread's last failure (HTTP); 0 (Success) if none.
+/// Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_last_error_web_status() -> i32 {
     error::with_last(|e| e.map_or(0, |e| e.web_status))
 }
 
-/// The HTTP status code of the last failure's response; 0 if none.
+/// The HTTP status code of the calling thread's last failure's response; 0 if none.
+/// Cannot fail.
 #[no_mangle]
 pub extern "C" fn apm_last_error_http_status() -> i32 {
     error::with_last(|e| e.map_or(0, |e| e.http_status))
 }
 
 /// Clears the calling thread's last-error record.
+/// Errors: none (always APM_OK).
 #[no_mangle]
 pub extern "C" fn apm_last_error_clear() -> apm_status {
     boundary!({
