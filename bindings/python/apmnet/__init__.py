@@ -12,6 +12,10 @@
             tls.authenticate_as_client("localhost")
             tls.write(b"hello")
 
+    async with await apmnet.aio.open_connection("127.0.0.1", 8080) as stream:  # in a coroutine
+        await stream.write(b"hello")
+        print(await stream.read(4096))
+
 The shared library is found through ``APMNET_LIBRARY``, then next to this package, then in the
 repository's ``target/release`` or ``target/debug`` (when imported from a checkout), then as the
 system's ``libapmnet.so.0``. At exit, an ``atexit`` hook calls ``apm_runtime_shutdown`` so pending
@@ -37,6 +41,7 @@ from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRa
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
 from .streams import Stream
+from . import aio  # asyncio: Socket, NetworkStream and SslStream with coroutine methods
 
 __version__ = "0.1.0"
 
@@ -52,8 +57,8 @@ __all__ = [
     "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",
     "SocketException", "SocketShutdown", "SocketType", "SslPolicyErrors", "SslProtocols",
     "SslStream", "Status", "Stream", "TimeoutException", "TransmitFileOptions", "TransportContext",
-    "UnauthorizedAccessError", "WebError", "X509Certificate2", "library_path", "library_version",
-    "runtime_configure", "runtime_shutdown", "status_name",
+    "UnauthorizedAccessError", "WebError", "X509Certificate2", "aio", "library_path",
+    "library_version", "runtime_configure", "runtime_shutdown", "status_name",
 ]
 
 
