@@ -427,8 +427,6 @@ typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream 
 
 
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

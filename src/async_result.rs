@@ -7,13 +7,17 @@
 //! completing synchronously from inside callbacks would dive down its own stack; past
 //! `MAX_INLINE_DEPTH` nested callbacks the next one goes to an engine thread instead (the
 //! Framework's ForceAsyncCount guard).
+//!
+//! The callback itself is the `Notify` hook of whoever created the result (the C layer calls a C
+//! function pointer); this module knows no handle and no C. A completion that arrives inside
+//! its own Begin is held until the Begin's body returns: a Begin that then fails started
+//! nothing and runs no callback, whatever its body dropped on the way out.
 
 use crate::error::{Error, Result};
-use crate::handle::Handle;
-use crate::net::socket::Socket;
+use crate::op::{Completion, Outcome, Sink};
 use parking_lot::{Condvar, Mutex};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,105 +57,110 @@ impl OpKind {
     }
 }
 
-/// What a finished operation produced.
-pub enum Value {
-    Unit,
-    Bytes(usize),
-    Socket(Arc<Socket>),
+/// The AsyncCallback of a result, implemented by the layer that created it.
+pub trait Notify: Send + Sync + 'static {
+    /// Runs the caller's callback; called at most once per result.
+    fn notify(&self);
 }
 
-pub type Outcome = Result<Value>;
-
-/// The continuation an operation calls once with its outcome: an IAsyncResult to complete (no
-/// allocation: the common case, one per Begin) or any closure (layered streams, sync waits).
-pub struct Completion(Target);
-
-enum Target {
-    Result(Arc<AsyncResult>),
-    Func(Box<dyn FnOnce(Outcome) + Send>),
+/// A result without a callback (the caller waits or polls).
+impl Notify for () {
+    fn notify(&self) {}
 }
-
-impl Completion {
-    pub fn new(f: impl FnOnce(Outcome) + Send + 'static) -> Completion {
-        Completion(Target::Func(Box::new(f)))
-    }
-
-    /// Delivers the outcome (consumes the completion: it runs once).
-    pub fn complete(self, outcome: Outcome) {
-        match self.0 {
-            Target::Result(r) => r.complete(outcome),
-            Target::Func(f) => f(outcome),
-        }
-    }
-}
-
-/// The user's callback: the C function pointer itself (the one type from the C surface the core
-/// holds), so starting an operation allocates nothing for it.
-pub type Callback = unsafe extern "C" fn(result: *mut crate::ffi::apm_async_result, state: *mut std::ffi::c_void);
 
 struct Inner {
     outcome: Option<Outcome>,
+    /// Completed inside its own Begin: the callback waits for the Begin's body to return.
+    deferred: bool,
 }
 
-pub struct AsyncResult {
-    /// The handle of the object whose Begin created this result.
-    pub owner: Handle,
+pub struct AsyncResult<N: Notify> {
+    /// An opaque identity of the object whose Begin created this result (End checks it).
+    pub owner: u64,
     pub op: OpKind,
-    /// The caller's state pointer, as an integer (the library never dereferences it).
-    pub state: usize,
-    callback: Option<Callback>,
-    handle: AtomicU64,
+    pub notify: N,
     completed: AtomicBool,
     completed_synchronously: AtomicBool,
     inner: Mutex<Inner>,
     done: Condvar,
+    /// How to cancel the pending operation (set by the Begin that started it, when it can be).
+    cancel: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 thread_local! {
-    /// The result whose Begin is running on this thread: a completion for it is synchronous.
-    static BEGINNING: Cell<*const AsyncResult> = const { Cell::new(std::ptr::null()) };
+    /// The address of the result whose Begin is running on this thread.
+    static BEGINNING: Cell<usize> = const { Cell::new(0) };
     static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-impl AsyncResult {
-    pub fn new(owner: Handle, op: OpKind, state: usize, callback: Option<Callback>) -> Arc<AsyncResult> {
+/// True while the calling thread is inside a callback of an asynchronous operation.
+pub fn in_callback() -> bool {
+    INLINE_DEPTH.with(|d| d.get()) > 0
+}
+
+/// Restores the thread's BEGINNING when a Begin's body returns or unwinds.
+struct BeginScope(usize);
+
+impl Drop for BeginScope {
+    fn drop(&mut self) {
+        BEGINNING.with(|b| b.set(self.0));
+    }
+}
+
+/// Counts one callback level on this thread, also when the callback unwinds.
+struct DepthScope;
+
+impl DepthScope {
+    fn enter() -> DepthScope {
+        INLINE_DEPTH.with(|d| d.set(d.get() + 1));
+        DepthScope
+    }
+}
+
+impl Drop for DepthScope {
+    fn drop(&mut self) {
+        INLINE_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+impl<N: Notify> AsyncResult<N> {
+    pub fn new(owner: u64, op: OpKind, notify: N) -> Arc<AsyncResult<N>> {
         Arc::new(AsyncResult {
             owner,
             op,
-            state,
-            callback,
-            handle: AtomicU64::new(0),
+            notify,
             completed: AtomicBool::new(false),
             completed_synchronously: AtomicBool::new(false),
-            inner: Mutex::new(Inner { outcome: None }),
+            inner: Mutex::new(Inner { outcome: None, deferred: false }),
             done: Condvar::new(),
+            cancel: Mutex::new(None),
         })
     }
 
-    /// The handle the C caller knows this result by (set once it is in the handle table).
-    pub fn handle(&self) -> Handle {
-        Handle(self.handle.load(Ordering::Acquire))
-    }
-
-    pub fn set_handle(&self, handle: Handle) {
-        self.handle.store(handle.0, Ordering::Release);
+    fn address(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
     }
 
     /// Runs the body of a Begin: a completion that happens inside `start` on this thread is
-    /// synchronous. `start` returns Err only when it started nothing (the completion is dropped).
+    /// synchronous, and its callback runs once `start` has returned Ok. `start` returns Err only
+    /// when it started nothing: then no callback runs.
     pub fn begin(self: &Arc<Self>, start: impl FnOnce(Completion) -> Result<()>) -> Result<()> {
-        let previous = BEGINNING.with(|b| b.replace(Arc::as_ptr(self)));
-        let result = start(Completion(Target::Result(self.clone())));
-        BEGINNING.with(|b| b.set(previous));
+        let scope = BeginScope(BEGINNING.with(|b| b.replace(self.address())));
+        let result = start(Completion::to(self.clone()));
+        drop(scope);
+        let deferred = std::mem::take(&mut self.inner.lock().deferred);
+        if result.is_ok() && deferred {
+            self.callback();
+        }
         result
     }
 
     /// Records the outcome, wakes waiters, then runs the callback (exactly once).
-    pub fn complete(self: &Arc<Self>, outcome: Outcome) {
+    fn record(self: &Arc<Self>, outcome: Outcome) {
+        let inside_begin = BEGINNING.with(|b| b.get() == self.address());
         // Synchronous means the callback runs here, before Begin returns; a callback the nesting
         // guard sends to an engine thread runs after Begin returned, so it is not.
         let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
-        let synchronous = inline && BEGINNING.with(|b| b.get() == Arc::as_ptr(self));
         {
             let mut inner = self.inner.lock();
             if self.completed.load(Ordering::Acquire) {
@@ -159,17 +168,46 @@ impl AsyncResult {
                 return;
             }
             inner.outcome = Some(outcome);
-            self.completed_synchronously.store(synchronous, Ordering::Release);
+            inner.deferred = inside_begin;
+            self.completed_synchronously.store(inline && inside_begin, Ordering::Release);
             self.completed.store(true, Ordering::Release);
             self.done.notify_all();
         }
+        self.cancel.lock().take();
         // The completed flag above lets only one completion through: the callback runs once.
-        let Some(callback) = self.callback else { return };
-        let (handle, state) = (self.handle(), self.state);
-        if inline {
-            run_callback(callback, handle, state);
+        if !inside_begin {
+            self.callback();
+        }
+    }
+
+    fn callback(self: &Arc<Self>) {
+        if INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH {
+            let _depth = DepthScope::enter();
+            self.notify.notify();
         } else {
-            crate::engine::post(Box::new(move || run_callback(callback, handle, state)));
+            let me = self.clone();
+            crate::engine::post(Box::new(move || {
+                let _depth = DepthScope::enter();
+                me.notify.notify();
+            }));
+        }
+    }
+
+    /// Lets `apm_async_result_cancel` reach the pending operation. A result that has completed
+    /// keeps no hook.
+    pub fn set_cancel(&self, cancel: Box<dyn FnOnce() + Send>) {
+        let mut slot = self.cancel.lock();
+        if !self.is_completed() {
+            *slot = Some(cancel);
+        }
+    }
+
+    /// Cancels the pending operation: it completes with OperationAborted (if it can still be
+    /// cancelled). A completed result is left alone.
+    pub fn cancel(&self) {
+        let hook = self.cancel.lock().take();
+        if let Some(f) = hook {
+            f();
         }
     }
 
@@ -208,56 +246,29 @@ impl AsyncResult {
     }
 }
 
-/// Runs an operation started by `start` to its outcome, blocking the calling thread: the
-/// synchronous form of streams whose Begin does the work (a custom stream, an SslStream).
-pub fn wait_for(start: impl FnOnce(Completion) -> Result<()>) -> Outcome {
-    let slot = Arc::new((Mutex::new(None::<Outcome>), Condvar::new()));
-    let s = slot.clone();
-    start(Completion::new(move |o| {
-        *s.0.lock() = Some(o);
-        s.1.notify_all();
-    }))?;
-    let mut g = slot.0.lock();
-    while g.is_none() {
-        slot.1.wait(&mut g);
+impl<N: Notify> Sink for AsyncResult<N> {
+    fn complete(self: Arc<Self>, outcome: Outcome) {
+        self.record(outcome);
     }
-    g.take().unwrap_or_else(|| Err(Error::internal("an operation left no outcome")))
-}
-
-/// The handle of the result whose Begin is running on this thread (NULL outside a Begin).
-pub fn current_beginning_handle() -> Handle {
-    BEGINNING.with(|b| {
-        let p = b.get();
-        // SAFETY: a non-null pointer was set by `begin`, which holds an Arc to it meanwhile.
-        if p.is_null() {
-            Handle::NULL
-        } else {
-            unsafe { (*p).handle() }
-        }
-    })
-}
-
-fn run_callback(callback: Callback, handle: Handle, state: usize) {
-    INLINE_DEPTH.with(|d| d.set(d.get() + 1));
-    // SAFETY: the caller's callback with the result's handle and the caller's own state.
-    unsafe { callback(handle.0 as usize as *mut crate::ffi::apm_async_result, state as *mut std::ffi::c_void) };
-    INLINE_DEPTH.with(|d| d.set(d.get() - 1));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::Value;
     use std::sync::atomic::AtomicUsize;
 
-    #[test]
-    fn completion_inside_begin_is_synchronous_and_runs_the_callback_inline() {
-        static CALLS: AtomicUsize = AtomicUsize::new(0);
-        unsafe extern "C" fn count(_: *mut crate::ffi::apm_async_result, state: *mut std::ffi::c_void) {
-            assert_eq!(state as usize, 7);
-            CALLS.fetch_add(1, Ordering::SeqCst);
+    struct Count(Arc<AtomicUsize>);
+    impl Notify for Count {
+        fn notify(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
         }
-        let calls = &CALLS;
-        let r = AsyncResult::new(Handle::NULL, OpKind::Write, 7, Some(count));
+    }
+
+    #[test]
+    fn completion_inside_begin_is_synchronous_and_runs_the_callback_before_begin_returns() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let r = AsyncResult::new(0, OpKind::Write, Count(calls.clone()));
         r.begin(|done| {
             done.complete(Ok(Value::Bytes(3)));
             Ok(())
@@ -269,8 +280,31 @@ mod tests {
     }
 
     #[test]
+    fn a_begin_that_fails_runs_no_callback_even_when_its_body_dropped_the_completion() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let r = AsyncResult::new(0, OpKind::Write, Count(calls.clone()));
+        assert!(r.begin(|done| { drop(done); Err(Error::argument("no")) }).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_dropped_completion_after_begin_completes_with_an_internal_error() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let r = AsyncResult::new(0, OpKind::Read, Count(calls.clone()));
+        let mut keep = None;
+        r.begin(|done| {
+            keep = Some(done);
+            Ok(())
+        })
+        .unwrap();
+        std::thread::spawn(move || drop(keep)).join().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(r.take_outcome().err().map(|e| e.status), Some(crate::error::code::INTERNAL));
+    }
+
+    #[test]
     fn completion_on_another_thread_is_asynchronous() {
-        let r = AsyncResult::new(Handle::NULL, OpKind::Read, 0, None);
+        let r = AsyncResult::new(0, OpKind::Read, ());
         let mut keep = None;
         r.begin(|done| {
             keep = Some(done);

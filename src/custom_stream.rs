@@ -5,9 +5,8 @@
 //! unknown or already completed is refused, so a confused caller gets an error instead of
 //! corrupting another operation. A write reported as partly done is continued with the rest.
 
-use crate::async_result::{Completion, Value};
+use crate::op::{Completion, Value};
 use crate::error::{code, Error, Result};
-use crate::handle::Kind;
 use crate::stream::{ConstBuf, MutBuf, Stream};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -141,10 +140,6 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
 }
 
 impl Stream for CustomStream {
-    fn kind(&self) -> Kind {
-        Kind::CustomStream
-    }
-
     fn can_read(&self) -> bool {
         !self.closed.load(Ordering::Acquire)
     }
@@ -176,19 +171,20 @@ impl Stream for CustomStream {
     }
 
     fn write(&self, buf: ConstBuf) -> Result<()> {
-        crate::async_result::wait_for(|done| self.begin_write(buf, done)).map(drop)
+        crate::op::wait_for(|done| self.begin_write(buf, done)).map(drop)
     }
 
     fn read(&self, buf: MutBuf) -> Result<usize> {
-        match crate::async_result::wait_for(|done| self.begin_read(buf, done))? {
+        match crate::op::wait_for(|done| self.begin_read(buf, done))? {
             Value::Bytes(n) => Ok(n),
             _ => Ok(0),
         }
     }
 
-    fn close(&self) {
+    fn close(&self) -> Result<()> {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.ops.close();
         }
+        Ok(())
     }
 }

@@ -1,16 +1,19 @@
 //! apmnet: .NET's asynchronous network streams (System.Net's Begin/End, the APM pattern) as a
 //! native library with a C ABI, for C and C++, .NET (P/Invoke) and Python (ctypes).
 //!
-//! Data flows one way: C call -> `ffi` check -> core object (`net`, `stream`) -> `engine` ->
-//! completion (`async_result`) -> the caller's callback. The core knows nothing of C; `ffi`
-//! knows nothing of sockets.
+//! Data flows one way: C call -> `ffi` check -> core object (`net`, `tls`, `stream`) -> `engine`
+//! -> completion (`op`) -> the IAsyncResult (`async_result`) -> its `Notify` hook, which `ffi`
+//! implements with the caller's callback. Only `ffi` names C types, handles or callbacks
+//! (tests/layering.rs keeps it so); the core below it is a plain Rust library.
 
 pub mod async_result;
 pub mod custom_stream;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod ffi;
-pub mod handle;
 pub mod net;
+pub mod op;
 pub mod stream;
+pub mod table;
 pub mod tls;

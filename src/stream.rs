@@ -1,9 +1,10 @@
 //! The Stream every stream class implements (network now; SSL, Negotiate, HTTP bodies and
 //! C-defined streams sit on the same trait), and the caller's buffers as the core sees them.
 
-use crate::async_result::Completion;
 use crate::error::Result;
-use crate::handle::Kind;
+use crate::op::Completion;
+use crate::tls::TransportContext;
+use std::sync::Arc;
 
 /// A caller's buffer to send from. The Begin contract keeps it valid until completion.
 #[derive(Clone, Copy, Debug)]
@@ -34,9 +35,10 @@ impl ConstBuf {
 /// A .NET Stream with the APM surface. Begin methods return Err only when they started nothing;
 /// once they return Ok, `done` runs exactly once (possibly before they return) with
 /// `Value::Bytes`.
+///
+/// Streams stack (an SslStream over a NetworkStream, a NegotiateStream over that): what a layer
+/// needs of the one below is here, so no layer downcasts another.
 pub trait Stream: Send + Sync {
-    /// The handle kind (the .NET class) of this stream.
-    fn kind(&self) -> Kind;
     fn can_read(&self) -> bool;
     fn can_write(&self) -> bool;
     /// The state checks of a read or write, in .NET's order (disposed, then the direction).
@@ -48,5 +50,19 @@ pub trait Stream: Send + Sync {
     fn write(&self, buf: ConstBuf) -> Result<()>;
     fn read(&self, buf: MutBuf) -> Result<usize>;
     /// Disposes the stream: pending operations complete, later calls fail with ObjectDisposed.
-    fn close(&self);
+    /// Err when the stream could not close cleanly (an HTTP request stream still owed bytes);
+    /// it is disposed all the same.
+    fn close(&self) -> Result<()>;
+    /// The channel bindings of the secure channel this stream runs over, if any (an SslStream's
+    /// own; a stream over an SslStream passes its inner stream's on).
+    fn transport_context(&self) -> Option<Arc<TransportContext>> {
+        None
+    }
+    /// Cancels the pending read (or write): it completes with OperationAborted, having
+    /// consumed no byte. Returns false when the stream cannot cancel it (the operation then
+    /// completes on its own).
+    fn cancel(&self, writing: bool) -> bool {
+        let _ = writing;
+        false
+    }
 }

@@ -126,7 +126,9 @@ fn shared_library() -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--lib", "--quiet"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        // With fault injection: the harness proves that a panic inside an operation completes it
+        // (APMNET_FAULT, see src/fault.rs); without APMNET_FAULT the library behaves as released.
+        cmd.args(["build", "--lib", "--quiet", "--features", "fault-injection"]).current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir().file_name().and_then(|n| n.to_str()) == Some("release") {
             cmd.arg("--release");
         }

@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 
 const WAKE_TOKEN: u64 = 0;
 
+thread_local! {
+    /// The loop whose thread this is, while its `run` is on the stack (which keeps it alive).
+    static CURRENT: std::cell::Cell<*const EventLoop> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
 /// Only one loop spins at a time: on a small machine a second spinner would take the CPU that
 /// the peer (or the application) needs, and one spinning loop already catches the quick answers.
 static SPINNER: AtomicBool = AtomicBool::new(false);
@@ -40,10 +45,6 @@ pub struct EventLoop {
     registered: Mutex<HashSet<usize>>,
     spin: Duration,
 }
-
-// SAFETY: the raw fds are plain integers owned by the loop; all shared state is behind locks.
-unsafe impl Send for EventLoop {}
-unsafe impl Sync for EventLoop {}
 
 impl EventLoop {
     pub fn new(spin: Duration) -> Result<Arc<EventLoop>> {
@@ -76,6 +77,17 @@ impl EventLoop {
                 spin,
             }))
         }
+    }
+
+    /// Posts `task` to the loop of the calling thread; hands it back off a loop thread.
+    pub fn post_to_current(task: Task) -> Option<Task> {
+        let current = CURRENT.with(|c| c.get());
+        if current.is_null() {
+            return Some(task);
+        }
+        // SAFETY: set by `run` on this thread, which holds an Arc to the loop until it clears it.
+        unsafe { &*current }.post(task);
+        None
     }
 
     /// Runs `task` on this loop's thread (or here, if the loop has exited).
@@ -153,6 +165,7 @@ impl EventLoop {
     /// The loop body; runs on the loop's own thread.
     pub fn run(self: Arc<Self>) {
         signals::enter_engine_thread();
+        CURRENT.with(|c| c.set(Arc::as_ptr(&self)));
         // SAFETY: epoll_event is plain data.
         let mut events: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; MAX_EVENTS];
         while !self.stopping.load(Ordering::Acquire) {
@@ -177,6 +190,7 @@ impl EventLoop {
             self.run_tasks();
         }
         self.exit();
+        CURRENT.with(|c| c.set(std::ptr::null()));
     }
 
     /// epoll_wait, spinning with a zero timeout for up to `spin` before sleeping.
@@ -267,6 +281,6 @@ impl Drop for EventLoop {
 /// Runs engine work so that a panic in the library never takes the engine thread down.
 fn guarded(f: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-        eprintln!("apmnet: internal panic on an engine thread (the operation was abandoned)");
+        super::report_panic("engine work");
     }
 }

@@ -6,9 +6,17 @@
 //! so one reader and one writer never wait for each other, and every syscall on the fd happens
 //! under one of them, which is what lets close() take the fd away safely. No lock is held while a
 //! completion (and so a user callback) runs.
+//!
+//! Lock order: the write side before the read side (close, replace_fd). Attempts run under a
+//! side lock and may take global locks (accept registers a new socket with a loop); holders of
+//! global locks never take a side lock.
+//!
+//! Exactly once: an attempt that panics completes its operation with APM_E_INTERNAL and the
+//! queue behind it goes on; a synchronous caller driving the queue completes only its own
+//! operation on its thread and hands the others' completions to the socket's loop.
 
 use super::event_loop::EventLoop;
-use crate::async_result::{Completion, Outcome};
+use crate::op::{Completion, Outcome};
 use crate::error::{Error, Result};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
@@ -33,6 +41,17 @@ pub enum Poll {
 pub type OpId = u64;
 
 pub type Attempt = Box<dyn FnMut(RawFd) -> Poll + Send>;
+
+/// Runs one attempt; a panic inside it becomes the operation's internal error.
+fn attempt_once(attempt: &mut (dyn FnMut(RawFd) -> Poll + Send), fd: RawFd) -> Poll {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt(fd))) {
+        Ok(poll) => poll,
+        Err(_) => {
+            super::report_panic("an I/O attempt");
+            Poll::Ready(Err(Error::internal("An internal error occurred in apmnet (a panic was caught).")))
+        }
+    }
+}
 /// Called after each attempt, outside the lock (progress reports).
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
@@ -157,7 +176,7 @@ impl IoCore {
         }
         if side.queue.is_empty() {
             let fd = self.fd.load(Ordering::Acquire);
-            if let Poll::Ready(outcome) = attempt(fd) {
+            if let Poll::Ready(outcome) = attempt_once(&mut attempt, fd) {
                 drop(side);
                 if let Some(n) = notify {
                     n();
@@ -177,11 +196,22 @@ impl IoCore {
 
     /// The loop saw readiness in `dir`: run queued operations until one has to wait.
     pub fn on_ready(&self, dir: Direction) {
+        self.drive(dir, None);
+    }
+
+    /// A synchronous caller waiting for its operation `own` saw readiness: run the queue as the
+    /// loop would, but complete only `own` here; the operations of others ahead of it complete on
+    /// the socket's loop, where their callbacks belong.
+    pub fn drive_own(&self, dir: Direction, own: OpId) {
+        self.drive(dir, Some(own));
+    }
+
+    fn drive(&self, dir: Direction, own: Option<OpId>) {
         loop {
             let mut side = self.side(dir);
             let fd = self.fd.load(Ordering::Acquire);
             let Some(head) = side.queue.front_mut() else { return };
-            let poll = (head.attempt)(fd);
+            let poll = attempt_once(&mut *head.attempt, fd);
             let notify = head.notify.clone();
             match poll {
                 Poll::Pending => {
@@ -197,7 +227,10 @@ impl IoCore {
                     if let Some(n) = notify {
                         n();
                     }
-                    op.done.complete(outcome);
+                    match own {
+                        Some(id) if id != op.id => self.lp.post(Box::new(move || op.done.complete(outcome))),
+                        _ => op.done.complete(outcome),
+                    }
                 }
             }
         }

@@ -112,13 +112,36 @@ pub fn assign_loop() -> Result<Arc<EventLoop>> {
     Ok(rt.loops[i].clone())
 }
 
-/// Runs `task` on an engine thread soon.
+/// Runs `task` on an engine thread soon: on an engine thread, on its own loop (no cross-CPU
+/// wake-up); elsewhere on a loop of the running runtime. It never starts a runtime (after a
+/// shutdown that would bring the engine back to run one callback): without one, the task runs
+/// on a short-lived thread of its own.
 pub fn post(task: Task) {
-    match assign_loop() {
-        Ok(lp) => lp.post(task),
-        // No runtime can start: run it here rather than lose a callback.
-        Err(_) => task(),
+    if let Some(task) = EventLoop::post_to_current(task) {
+        let running = RUNTIME.lock().clone();
+        match running {
+            Some(rt) => {
+                let i = rt.next.fetch_add(1, Ordering::Relaxed) % rt.loops.len();
+                rt.loops[i].post(task);
+            }
+            None => {
+                let spawned = std::thread::Builder::new().name("apmnet-callback".into()).spawn(move || {
+                    signals::enter_engine_thread();
+                    task()
+                });
+                if let Err(e) = spawned {
+                    // The task is gone with the failed spawn; nothing else can run it now.
+                    eprintln!("apmnet: cannot start a thread to run a callback: {e}");
+                }
+            }
+        }
     }
+}
+
+/// A panic was caught where it must not spread (an engine thread, a completion): the operation it
+/// hit completed with APM_E_INTERNAL; say so on stderr, as there is no caller to tell.
+pub fn report_panic(what: &str) {
+    eprintln!("apmnet: internal panic in {what} (caught; the operation completed with APM_E_INTERNAL)");
 }
 
 /// Runs `task` on the blocking pool (name resolution and other calls that may block).

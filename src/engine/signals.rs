@@ -1,9 +1,12 @@
 //! Keeping SIGPIPE away from the host without touching process-wide state.
 //!
 //! send() uses MSG_NOSIGNAL, but sendfile(2) has no such flag. Engine threads block SIGPIPE for
-//! their whole life. On a caller's thread, `SigpipeGuard` blocks it around the one call, and if
-//! the call raised it (EPIPE), takes the pending signal off the thread before restoring the mask,
-//! so the host's disposition is never consulted. This is the technique curl and git use.
+//! their whole life. `SigpipeGuard` blocks it around the one call (on a caller's thread), and if
+//! the call raised it (EPIPE), takes the pending signal off the thread before the guard ends, so
+//! the host's disposition is never consulted and no SIGPIPE is left pending: not on an engine
+//! thread (where a callback that unblocks SIGPIPE would otherwise receive it), not on a host
+//! thread that blocks SIGPIPE itself. A SIGPIPE that was pending before the call is the host's
+//! and stays. This is the technique curl and git use.
 
 use std::cell::Cell;
 
@@ -46,40 +49,51 @@ fn consume_pending_sigpipe() {
     }
 }
 
-/// Blocks SIGPIPE on this thread until dropped (a no-op on engine threads).
+fn sigpipe_pending() -> bool {
+    // SAFETY: queries this thread's pending signals into a set we own.
+    unsafe {
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        libc::sigismember(&pending, libc::SIGPIPE) == 1
+    }
+}
+
+/// Blocks SIGPIPE on this thread until dropped, and takes off a SIGPIPE the guarded call raised.
 pub struct SigpipeGuard {
+    /// The mask to restore: None when SIGPIPE was blocked already (an engine thread, or a host
+    /// that blocks it).
     restore: Option<libc::sigset_t>,
     was_pending: bool,
 }
 
 impl SigpipeGuard {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> SigpipeGuard {
         if is_engine_thread() {
-            return SigpipeGuard { restore: None, was_pending: false };
+            return SigpipeGuard { restore: None, was_pending: sigpipe_pending() };
         }
         let set = sigpipe_set();
-        // SAFETY: thread-local mask change and a query of pending signals.
-        unsafe {
+        // SAFETY: a change of this thread's mask only.
+        let old = unsafe {
             let mut old: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
-            let already_blocked = libc::sigismember(&old, libc::SIGPIPE) == 1;
-            SigpipeGuard { restore: if already_blocked { None } else { Some(old) }, was_pending }
-        }
+            old
+        };
+        // SAFETY: reads the set filled in above.
+        let already_blocked = unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+        SigpipeGuard { restore: (!already_blocked).then_some(old), was_pending: sigpipe_pending() }
     }
 }
 
 impl Drop for SigpipeGuard {
     fn drop(&mut self) {
+        // A write that failed with EPIPE raised SIGPIPE, even when the call still reported bytes
+        // sent before the failure: take a SIGPIPE that became pending under the guard off the
+        // thread while it is still blocked.
+        if !self.was_pending {
+            consume_pending_sigpipe();
+        }
         if let Some(old) = self.restore.take() {
-            // A write that failed with EPIPE raised SIGPIPE, even when the call still reported
-            // bytes sent before the failure: take a SIGPIPE that became pending under the guard
-            // off the thread before unblocking.
-            if !self.was_pending {
-                consume_pending_sigpipe();
-            }
             // SAFETY: restores this thread's previous mask.
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
         }

@@ -1,43 +1,18 @@
 //! IAsyncResult, as C sees it. A result handle is valid from Begin until End releases it; after
 //! that every call with it fails (End: APM_E_INVALID_OPERATION, others: APM_E_ARGUMENT).
 
+use super::handles::{lookup, peek, AsyncResultClass, CResult, Object};
 use super::{apm_async_result, apm_status, boundary, write_out};
-use crate::async_result::AsyncResult;
 use crate::error::{Error, Result};
-use crate::handle::{self, Kind, Lookup, LookupRef, Object};
 use std::ffi::c_void;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Reads something of a live result under the table's lock, without taking a reference.
-fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&AsyncResult) -> R) -> Result<R> {
-    if p.is_null() {
-        return Err(Error::argument_null("asyncResult"));
-    }
-    handle::with(super::c_void_handle(p), |found| match found {
-        LookupRef::Live(Object::AsyncResult(r)) => Ok(f(r)),
-        LookupRef::Stale(Kind::AsyncResult) => Err(ended()),
-        _ => Err(not_a_result()),
+fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&CResult) -> R) -> Result<R> {
+    peek::<AsyncResultClass, R>(p, |o| match o {
+        Object::AsyncResult(r) => Some(f(r)),
+        _ => None,
     })
-}
-
-fn ended() -> Error {
-    Error::argument("The IAsyncResult was already ended (End released it).")
-}
-
-fn not_a_result() -> Error {
-    Error::argument("The handle is not a valid apm_async_result handle.")
-}
-
-fn result_of(p: *const apm_async_result) -> Result<Arc<AsyncResult>> {
-    if p.is_null() {
-        return Err(Error::argument_null("asyncResult"));
-    }
-    match handle::get(super::c_void_handle(p)) {
-        Lookup::Live(Object::AsyncResult(r)) => Ok(r),
-        Lookup::Stale(Kind::AsyncResult) => Err(ended()),
-        _ => Err(not_a_result()),
-    }
 }
 
 /// IsCompleted: writes 1 once the operation has finished (success or failure), else 0. Any
@@ -83,7 +58,7 @@ pub unsafe extern "C" fn apm_async_result_wait(
 ) -> apm_status {
     boundary!({
         super::need_out(signaled, "signaled")?;
-        let r = result_of(result)?;
+        let r = lookup::<AsyncResultClass>(result)?;
         let timeout = match timeout_ms {
             -1 => None,
             t if t < -1 => return Err(Error::out_of_range("timeout_ms")),
@@ -101,5 +76,5 @@ pub unsafe extern "C" fn apm_async_result_state(
     result: *const apm_async_result,
     state: *mut *mut c_void,
 ) -> apm_status {
-    boundary!({ write_out(state, "state", read_result(result, |r| r.state)? as *mut c_void) })
+    boundary!({ write_out(state, "state", read_result(result, |r| r.notify.state())?) })
 }

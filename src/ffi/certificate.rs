@@ -4,6 +4,7 @@
 //! out-parameter receives the full length (without the NUL), so a caller can size a second call.
 
 use super::*;
+use super::handles::CertificateClass;
 use crate::tls::Certificate;
 
 /// An X.509 certificate, with its private key when it was loaded with one
@@ -12,31 +13,18 @@ pub struct apm_certificate {
     _private: [u8; 0],
 }
 
-pub(crate) fn certificate_of(p: *const apm_certificate) -> Result<Arc<Certificate>> {
-    if p.is_null() {
-        return Err(Error::argument_null("certificate"));
-    }
-    match handle::get(handle_of(p)) {
-        Lookup::Live(Object::Certificate(c)) => Ok(c),
-        Lookup::Stale(Kind::Certificate) => Err(Error::disposed(Kind::Certificate.class_name())),
-        _ => Err(wrong_kind("apm_certificate")),
-    }
-}
-
 /// An optional certificate argument: NULL means none.
 pub(crate) fn optional_certificate(p: *const apm_certificate) -> Result<Option<Arc<Certificate>>> {
     if p.is_null() {
         Ok(None)
     } else {
-        certificate_of(p).map(Some)
+        lookup::<CertificateClass>(p).map(Some)
     }
 }
 
 /// A new handle for `cert` (the caller of the C function owns it).
 pub(crate) fn certificate_handle(cert: Arc<Certificate>) -> Result<*mut apm_certificate> {
-    let h = handle::insert(Kind::Certificate, Object::Certificate(cert))
-        .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-    Ok(pointer_of(h))
+    register(Kind::Certificate, Object::Certificate(cert), std::ptr::null())
 }
 
 fn hand_out(cert: Certificate, out: *mut *mut apm_certificate) -> Result<()> {
@@ -157,7 +145,7 @@ pub unsafe extern "C" fn apm_certificate_load_pkcs12_file(
 /// Errors: APM_E_ARGUMENT_NULL (certificate), APM_E_ARGUMENT (not a certificate handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_close(certificate: *mut apm_certificate) -> apm_status {
-    boundary!({ close_handle(certificate, certificate_of, |_, _| ()) })
+    boundary!({ close::<CertificateClass>(certificate) })
 }
 
 /// Subject: the distinguished name as .NET writes it, most specific part first ("CN=localhost,
@@ -171,7 +159,7 @@ pub unsafe extern "C" fn apm_certificate_get_subject(
     buffer_len: usize,
     subject_len: *mut usize,
 ) -> apm_status {
-    boundary!({ copy_text(&certificate_of(certificate)?.subject(), buffer, buffer_len, subject_len) })
+    boundary!({ copy_text(&lookup::<CertificateClass>(certificate)?.subject(), buffer, buffer_len, subject_len) })
 }
 
 /// Issuer, formatted and copied as the subject.
@@ -183,7 +171,7 @@ pub unsafe extern "C" fn apm_certificate_get_issuer(
     buffer_len: usize,
     issuer_len: *mut usize,
 ) -> apm_status {
-    boundary!({ copy_text(&certificate_of(certificate)?.issuer(), buffer, buffer_len, issuer_len) })
+    boundary!({ copy_text(&lookup::<CertificateClass>(certificate)?.issuer(), buffer, buffer_len, issuer_len) })
 }
 
 /// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
@@ -195,7 +183,7 @@ pub unsafe extern "C" fn apm_certificate_get_thumbprint(
     buffer_len: usize,
     thumbprint_len: *mut usize,
 ) -> apm_status {
-    boundary!({ copy_text(&certificate_of(certificate)?.thumbprint(), buffer, buffer_len, thumbprint_len) })
+    boundary!({ copy_text(&lookup::<CertificateClass>(certificate)?.thumbprint(), buffer, buffer_len, thumbprint_len) })
 }
 
 /// RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
@@ -208,7 +196,7 @@ pub unsafe extern "C" fn apm_certificate_get_raw_data(
     buffer_len: usize,
     data_len: *mut usize,
 ) -> apm_status {
-    boundary!({ copy_bytes(&certificate_of(certificate)?.der(), buffer, buffer_len, data_len) })
+    boundary!({ copy_bytes(&lookup::<CertificateClass>(certificate)?.der(), buffer, buffer_len, data_len) })
 }
 
 /// HasPrivateKey: 1 when the certificate was loaded with its private key.
@@ -219,7 +207,7 @@ pub unsafe extern "C" fn apm_certificate_has_private_key(
     certificate: *mut apm_certificate,
     has_private_key: *mut i32,
 ) -> apm_status {
-    boundary!({ write_out(has_private_key, "has_private_key", certificate_of(certificate)?.has_private_key() as i32) })
+    boundary!({ write_out(has_private_key, "has_private_key", lookup::<CertificateClass>(certificate)?.has_private_key() as i32) })
 }
 
 /// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
@@ -234,7 +222,7 @@ pub unsafe extern "C" fn apm_certificate_get_validity(
     boundary!({
         need_out(not_before, "not_before")?;
         need_out(not_after, "not_after")?;
-        let (b, a) = certificate_of(certificate)?.validity()?;
+        let (b, a) = lookup::<CertificateClass>(certificate)?.validity()?;
         write_out(not_before, "not_before", b)?;
         write_out(not_after, "not_after", a)
     })

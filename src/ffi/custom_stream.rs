@@ -123,9 +123,8 @@ pub unsafe extern "C" fn apm_stream_create_custom(
             ctx: ctx as usize,
         };
         let s: Arc<dyn Stream> = CustomStream::new(Box::new(ops));
-        let h = handle::insert(Kind::CustomStream, Object::Stream(s))
-            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-        write_out(stream, "stream", to_pointer(h))
+        let p: *mut apm_stream = register(Kind::CustomStream, Object::Stream(s), std::ptr::null())?;
+        write_out(stream, "stream", p)
     })
 }
 

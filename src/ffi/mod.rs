@@ -4,19 +4,22 @@
 #![allow(non_camel_case_types)]
 
 pub mod async_result;
+mod callback;
 pub mod certificate;
 pub mod custom_stream;
+mod handles;
 pub mod network_stream;
 pub mod runtime;
 pub mod socket;
 pub mod ssl_stream;
 pub mod status;
 
-use crate::async_result::{AsyncResult, Completion, OpKind, Outcome};
-use crate::error::{msg, Error, Result};
-use crate::handle::{self, Handle, Kind, Lookup, Object};
-use crate::net::socket::Socket;
+use crate::async_result::OpKind;
+use crate::error::{Error, Result};
 use crate::stream::{ConstBuf, MutBuf, Stream};
+use handles::{
+    begin_on, close, end_on, lookup, register, Kind, Object, SocketClass, SslStreamClass, StreamClass,
+};
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
 
@@ -83,14 +86,6 @@ macro_rules! boundary {
 }
 pub(crate) use boundary;
 
-fn handle_of<T>(p: *const T) -> Handle {
-    Handle(p as usize as u64)
-}
-
-fn pointer_of<T>(h: Handle) -> *mut T {
-    h.0 as usize as *mut T
-}
-
 /// Writes an out-parameter, refusing NULL.
 pub(crate) fn write_out<T>(out: *mut T, name: &str, value: T) -> Result<()> {
     if out.is_null() {
@@ -107,55 +102,6 @@ pub(crate) fn need_out<T>(out: *mut T, name: &str) -> Result<()> {
         Err(Error::argument_null(name))
     } else {
         Ok(())
-    }
-}
-
-fn wrong_kind(expected: &str) -> Error {
-    Error::argument(format!("The handle is not a valid {expected} handle."))
-}
-
-pub(crate) fn socket_of(p: *const apm_socket) -> Result<Arc<Socket>> {
-    if p.is_null() {
-        return Err(Error::argument_null("socket"));
-    }
-    match handle::get(handle_of(p)) {
-        Lookup::Live(Object::Socket(s)) => Ok(s),
-        Lookup::Stale(Kind::Socket) => Err(Error::disposed(Kind::Socket.class_name())),
-        _ => Err(wrong_kind("apm_socket")),
-    }
-}
-
-fn is_stream_kind(kind: Kind) -> bool {
-    matches!(kind, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream)
-}
-
-pub(crate) fn stream_of(p: *const apm_stream) -> Result<Arc<dyn Stream>> {
-    if p.is_null() {
-        return Err(Error::argument_null("stream"));
-    }
-    match handle::get(handle_of(p)) {
-        Lookup::Live(Object::Stream(s)) => Ok(s),
-        Lookup::Stale(kind) if is_stream_kind(kind) => Err(Error::disposed(kind.class_name())),
-        _ => Err(wrong_kind("apm_stream")),
-    }
-}
-
-/// Dispose for every handle kind: a live handle is released and `dispose` runs on its object; a
-/// closed (stale) handle is a no-op, as a second Dispose is in .NET.
-pub(crate) fn close_handle<P, T>(
-    p: *const P,
-    lookup: impl FnOnce(*const P) -> Result<T>,
-    dispose: impl FnOnce(Handle, T),
-) -> Result<()> {
-    match lookup(p) {
-        Ok(object) => {
-            let h = handle_of(p);
-            handle::remove(h);
-            dispose(h, object);
-            Ok(())
-        }
-        Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
@@ -223,73 +169,4 @@ pub(crate) fn optional_buf(p: *const u8, len: usize) -> ConstBuf {
     } else {
         ConstBuf { ptr: p, len }
     }
-}
-
-/// The Begin half of every operation: creates the result, lets `start` run with its
-/// completion, and hands the result out. When `start` fails nothing was started, the result is
-/// released and no callback runs.
-pub(crate) fn begin(
-    owner: Handle,
-    op: OpKind,
-    callback: apm_async_callback,
-    state: *mut c_void,
-    out: *mut *mut apm_async_result,
-    start: impl FnOnce(Completion) -> Result<()>,
-) -> Result<()> {
-    need_out(out, "result")?;
-    let state = state as usize;
-    let result = AsyncResult::new(owner, op, state, callback);
-    let h = handle::insert(Kind::AsyncResult, Object::AsyncResult(result.clone()))
-        .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-    result.set_handle(h);
-    match result.begin(start) {
-        Ok(()) => write_out(out, "result", pointer_of(h)),
-        Err(e) => {
-            handle::remove(h);
-            Err(e)
-        }
-    }
-}
-
-/// The End half: the seed's checks in order, then wait, release and report the outcome.
-/// `owner_error` is the owner's disposal (End after close): the result is still released.
-pub(crate) fn end(owner: Handle, owner_error: Option<Error>, result: *const apm_async_result, op: OpKind) -> Outcome {
-    if result.is_null() {
-        return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
-    }
-    let h = handle_of(result);
-    let r = match handle::take_if(h, |o| matches!(o, Object::AsyncResult(r) if r.owner == owner && r.op == op)) {
-        handle::Taken::Object(Object::AsyncResult(r)) => r,
-        // A second End, or another thread's End got there first.
-        handle::Taken::Stale(Kind::AsyncResult) => {
-            return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
-        }
-        _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
-    };
-    let outcome = r.take_outcome();
-    match owner_error {
-        Some(e) => Err(e),
-        None => outcome,
-    }
-}
-
-/// The owner half of an End: the live owner, or the disposal error of a closed one.
-pub(crate) fn owner_for_end<T>(
-    p: *const T,
-    lookup: impl FnOnce(*const T) -> Result<()>,
-) -> (Handle, Option<Error>, Result<()>) {
-    let h = handle_of(p);
-    match lookup(p) {
-        Ok(()) => (h, None, Ok(())),
-        Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => (h, Some(e), Ok(())),
-        Err(e) => (h, None, Err(e)),
-    }
-}
-
-pub(crate) fn c_void_handle<T>(p: *const T) -> Handle {
-    handle_of(p)
-}
-
-pub(crate) fn to_pointer<T>(h: Handle) -> *mut T {
-    pointer_of(h)
 }

@@ -3,23 +3,17 @@
 //! order, never interleaved.
 
 use super::*;
-use crate::async_result::Value;
+use crate::op::Value;
 use crate::net::file_access;
 use crate::net::network_stream::NetworkStream;
 
 /// The stream, or None when it was closed (for the properties that report false after Dispose).
 fn open_stream(stream: *const apm_stream) -> Result<Option<Arc<dyn Stream>>> {
-    match stream_of(stream) {
+    match lookup::<StreamClass>(stream) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.status == crate::error::code::OBJECT_DISPOSED => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-fn end_stream(stream: *const apm_stream, result: *const apm_async_result, op: OpKind) -> Result<Value> {
-    let (owner, disposed, check) = owner_for_end(stream, |p| stream_of(p).map(drop));
-    check?;
-    end(owner, disposed, result, op)
 }
 
 /// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
@@ -38,17 +32,14 @@ pub unsafe extern "C" fn apm_network_stream_create_with_access(
 ) -> apm_status {
     boundary!({
         need_out(stream, "stream")?;
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         if !(file_access::READ..=file_access::READ_WRITE).contains(&access) {
             return Err(Error::out_of_range("access"));
         }
         let ns: Arc<dyn Stream> = Arc::new(NetworkStream::new(s, access, owns_socket != 0)?);
-        let h = handle::insert(Kind::NetworkStream, Object::Stream(ns))
-            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-        if owns_socket != 0 {
-            OWNED_SOCKETS.lock().insert(h, handle_of(socket));
-        }
-        write_out(stream, "stream", to_pointer(h))
+        let owned = if owns_socket != 0 { socket as *const () } else { std::ptr::null() };
+        let p: *mut apm_stream = register(Kind::NetworkStream, Object::Stream(ns), owned)?;
+        write_out(stream, "stream", p)
     })
 }
 
@@ -63,10 +54,6 @@ pub unsafe extern "C" fn apm_network_stream_create(
 ) -> apm_status {
     apm_network_stream_create_with_access(socket, file_access::READ_WRITE, owns_socket, stream)
 }
-
-/// The socket handle each owning stream releases when it closes.
-static OWNED_SOCKETS: std::sync::LazyLock<parking_lot::Mutex<std::collections::HashMap<Handle, Handle>>> =
-    std::sync::LazyLock::new(Default::default);
 
 /// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer stays the caller's and
 /// must stay valid (and unchanged) until the operation completes. A NetworkStream queues further
@@ -91,10 +78,10 @@ pub unsafe extern "C" fn apm_stream_begin_write(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = stream_of(stream)?;
+        let s = lookup::<StreamClass>(stream)?;
         s.check(true)?;
         let buf = const_buf(buffer, buffer_len, offset, count)?;
-        begin(handle_of(stream), OpKind::Write, callback, state, result, |done| s.begin_write(buf, done))
+        begin_on(stream, OpKind::Write, callback, state, result, |done, _| s.begin_write(buf, done))
     })
 }
 
@@ -108,7 +95,7 @@ pub unsafe extern "C" fn apm_stream_begin_write(
 /// exception."), or the status a custom stream completed the write with (APM_E_IO when unknown).
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_end_write(stream: *mut apm_stream, result: *mut apm_async_result) -> apm_status {
-    boundary!({ end_stream(stream, result, OpKind::Write).map(drop) })
+    boundary!({ end_on::<StreamClass>(stream, result, OpKind::Write).map(drop) })
 }
 
 /// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer stays the caller's and
@@ -129,10 +116,10 @@ pub unsafe extern "C" fn apm_stream_begin_read(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = stream_of(stream)?;
+        let s = lookup::<StreamClass>(stream)?;
         s.check(false)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
-        begin(handle_of(stream), OpKind::Read, callback, state, result, |done| s.begin_read(buf, done))
+        begin_on(stream, OpKind::Read, callback, state, result, |done, _| s.begin_read(buf, done))
     })
 }
 
@@ -148,7 +135,7 @@ pub unsafe extern "C" fn apm_stream_end_read(
 ) -> apm_status {
     boundary!({
         need_out(bytes_read, "bytes_read")?;
-        match end_stream(stream, result, OpKind::Read)? {
+        match end_on::<StreamClass>(stream, result, OpKind::Read)? {
             Value::Bytes(n) => write_out(bytes_read, "bytes_read", n),
             _ => write_out(bytes_read, "bytes_read", 0),
         }
@@ -169,7 +156,7 @@ pub unsafe extern "C" fn apm_stream_write(
     count: usize,
 ) -> apm_status {
     boundary!({
-        let s = stream_of(stream)?;
+        let s = lookup::<StreamClass>(stream)?;
         s.check(true)?;
         s.write(const_buf(buffer, buffer_len, offset, count)?)
     })
@@ -190,7 +177,7 @@ pub unsafe extern "C" fn apm_stream_read(
     bytes_read: *mut usize,
 ) -> apm_status {
     boundary!({
-        let s = stream_of(stream)?;
+        let s = lookup::<StreamClass>(stream)?;
         s.check(false)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
         need_out(bytes_read, "bytes_read")?;
@@ -225,11 +212,6 @@ pub unsafe extern "C" fn apm_stream_can_write(stream: *mut apm_stream, can_write
 #[no_mangle]
 pub unsafe extern "C" fn apm_stream_close(stream: *mut apm_stream) -> apm_status {
     boundary!({
-        close_handle(stream, stream_of, |h, s| {
-            s.close();
-            if let Some(socket) = OWNED_SOCKETS.lock().remove(&h) {
-                handle::remove(socket);
-            }
-        })
+        close::<StreamClass>(stream)
     })
 }

@@ -4,7 +4,8 @@
 //! and further ones queue behind them in order.
 
 use super::*;
-use crate::async_result::Value;
+use crate::net::socket::Socket;
+use crate::op::Value;
 use crate::net::send_file::{self, Progress};
 use std::net::SocketAddr;
 
@@ -14,20 +15,8 @@ use std::net::SocketAddr;
 pub type apm_send_file_progress =
     Option<unsafe extern "C" fn(result: *mut apm_async_result, bytes_sent: i64, state: *mut c_void)>;
 
-fn register(socket: Arc<Socket>) -> Result<*mut apm_socket> {
-    match handle::insert(Kind::Socket, Object::Socket(socket.clone())) {
-        Some(h) => Ok(to_pointer(h)),
-        None => {
-            socket.close();
-            Err(Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))
-        }
-    }
-}
-
-fn end_socket(socket: *const apm_socket, result: *const apm_async_result, op: OpKind) -> Result<Value> {
-    let (owner, disposed, check) = owner_for_end(socket, |p| socket_of(p).map(drop));
-    check?;
-    end(owner, disposed, result, op)
+fn register_socket(socket: Arc<Socket>) -> Result<*mut apm_socket> {
+    register(Kind::Socket, Object::Socket(socket.clone()), std::ptr::null()).inspect_err(|_| socket.close())
 }
 
 fn size_of_value(v: Value) -> usize {
@@ -54,7 +43,7 @@ pub unsafe extern "C" fn apm_socket_create(
     boundary!({
         need_out(socket, "socket")?;
         let s = Socket::create(address_family, socket_type, protocol_type)?;
-        write_out(socket, "socket", register(s)?)
+        write_out(socket, "socket", register_socket(s)?)
     })
 }
 
@@ -67,7 +56,7 @@ pub unsafe extern "C" fn apm_socket_create(
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_bind(socket: *mut apm_socket, address: *const c_char, port: i32) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         s.bind(str_arg(address, "address")?, port)
     })
 }
@@ -78,7 +67,7 @@ pub unsafe extern "C" fn apm_socket_bind(socket: *mut apm_socket, address: *cons
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_listen(socket: *mut apm_socket, backlog: i32) -> apm_status {
-    boundary!({ socket_of(socket)?.listen(backlog) })
+    boundary!({ lookup::<SocketClass>(socket)?.listen(backlog) })
 }
 
 /// Accept, blocking the calling thread (no timeout) until a connection arrives or the socket is
@@ -92,8 +81,8 @@ pub unsafe extern "C" fn apm_socket_listen(socket: *mut apm_socket, backlog: i32
 pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *mut *mut apm_socket) -> apm_status {
     boundary!({
         need_out(accepted, "accepted")?;
-        let s = socket_of(socket)?;
-        write_out(accepted, "accepted", register(s.accept()?)?)
+        let s = lookup::<SocketClass>(socket)?;
+        write_out(accepted, "accepted", register_socket(s.accept()?)?)
     })
 }
 
@@ -110,8 +99,8 @@ pub unsafe extern "C" fn apm_socket_begin_accept(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
-        begin(handle_of(socket), OpKind::Accept, callback, state, result, |done| s.begin_accept(done).map(drop))
+        let s = lookup::<SocketClass>(socket)?;
+        begin_on(socket, OpKind::Accept, callback, state, result, |done, _| s.begin_accept(done).map(drop))
     })
 }
 
@@ -128,10 +117,8 @@ pub unsafe extern "C" fn apm_socket_end_accept(
 ) -> apm_status {
     boundary!({
         need_out(accepted, "accepted")?;
-        match end_socket(socket, result, OpKind::Accept)? {
-            Value::Socket(s) => write_out(accepted, "accepted", register(s)?),
-            _ => Err(Error::internal("accept produced no socket")),
-        }
+        let s = end_on::<SocketClass>(socket, result, OpKind::Accept)?.object::<Socket>()?;
+        write_out(accepted, "accepted", register_socket(s)?)
     })
 }
 
@@ -145,7 +132,7 @@ pub unsafe extern "C" fn apm_socket_end_accept(
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_connect(socket: *mut apm_socket, host: *const c_char, port: i32) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         s.connect(str_arg(host, "host")?, port)
     })
 }
@@ -166,9 +153,9 @@ pub unsafe extern "C" fn apm_socket_begin_connect(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         let host = str_arg(host, "host")?;
-        begin(handle_of(socket), OpKind::Connect, callback, state, result, |done| s.begin_connect(host, port, done))
+        begin_on(socket, OpKind::Connect, callback, state, result, |done, _| s.begin_connect(host, port, done))
     })
 }
 
@@ -178,7 +165,7 @@ pub unsafe extern "C" fn apm_socket_begin_connect(
 /// (ConnectionRefused, HostNotFound, TimedOut, OperationAborted, ...).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_end_connect(socket: *mut apm_socket, result: *mut apm_async_result) -> apm_status {
-    boundary!({ end_socket(socket, result, OpKind::Connect).map(drop) })
+    boundary!({ end_on::<SocketClass>(socket, result, OpKind::Connect).map(drop) })
 }
 
 /// Send, blocking the calling thread until all `count` bytes at `buffer + offset` are sent (or
@@ -197,7 +184,7 @@ pub unsafe extern "C" fn apm_socket_send(
     sent: *mut usize,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         let buf = const_buf(buffer, buffer_len, offset, count)?;
         need_out(sent, "sent")?;
         write_out(sent, "sent", s.send(buf)?)
@@ -221,9 +208,9 @@ pub unsafe extern "C" fn apm_socket_begin_send(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         let buf = const_buf(buffer, buffer_len, offset, count)?;
-        begin(handle_of(socket), OpKind::Send, callback, state, result, |done| s.begin_send(buf, done).map(drop))
+        begin_on(socket, OpKind::Send, callback, state, result, |done, _| s.begin_send(buf, done).map(drop))
     })
 }
 
@@ -239,7 +226,7 @@ pub unsafe extern "C" fn apm_socket_end_send(
 ) -> apm_status {
     boundary!({
         need_out(sent, "sent")?;
-        write_out(sent, "sent", size_of_value(end_socket(socket, result, OpKind::Send)?))
+        write_out(sent, "sent", size_of_value(end_on::<SocketClass>(socket, result, OpKind::Send)?))
     })
 }
 
@@ -258,7 +245,7 @@ pub unsafe extern "C" fn apm_socket_receive(
     received: *mut usize,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
         need_out(received, "received")?;
         write_out(received, "received", s.receive(buf)?)
@@ -282,9 +269,9 @@ pub unsafe extern "C" fn apm_socket_begin_receive(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         let buf = mut_buf(buffer, buffer_len, offset, count)?;
-        begin(handle_of(socket), OpKind::Receive, callback, state, result, |done| s.begin_receive(buf, done).map(drop))
+        begin_on(socket, OpKind::Receive, callback, state, result, |done, _| s.begin_receive(buf, done).map(drop))
     })
 }
 
@@ -300,7 +287,7 @@ pub unsafe extern "C" fn apm_socket_end_receive(
 ) -> apm_status {
     boundary!({
         need_out(received, "received")?;
-        write_out(received, "received", size_of_value(end_socket(socket, result, OpKind::Receive)?))
+        write_out(received, "received", size_of_value(end_on::<SocketClass>(socket, result, OpKind::Receive)?))
     })
 }
 
@@ -311,7 +298,7 @@ pub unsafe extern "C" fn apm_socket_end_receive(
 /// never was connected).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) -> apm_status {
-    boundary!({ socket_of(socket)?.shutdown(how) })
+    boundary!({ lookup::<SocketClass>(socket)?.shutdown(how) })
 }
 
 /// Close (Dispose): closes the connection (honouring linger), completes pending operations (their
@@ -321,7 +308,7 @@ pub unsafe extern "C" fn apm_socket_shutdown(socket: *mut apm_socket, how: i32) 
 /// Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status {
-    boundary!({ close_handle(socket, socket_of, |_, s| s.close()) })
+    boundary!({ close::<SocketClass>(socket) })
 }
 
 fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port: *mut i32) -> Result<()> {
@@ -350,7 +337,7 @@ pub unsafe extern "C" fn apm_socket_get_local_endpoint(
     address_len: usize,
     port: *mut i32,
 ) -> apm_status {
-    boundary!({ write_endpoint(socket_of(socket)?.endpoint(false)?, address, address_len, port) })
+    boundary!({ write_endpoint(lookup::<SocketClass>(socket)?.endpoint(false)?, address, address_len, port) })
 }
 
 /// RemoteEndPoint: as `apm_socket_get_local_endpoint`, for the peer.
@@ -362,7 +349,7 @@ pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
     address_len: usize,
     port: *mut i32,
 ) -> apm_status {
-    boundary!({ write_endpoint(socket_of(socket)?.endpoint(true)?, address, address_len, port) })
+    boundary!({ write_endpoint(lookup::<SocketClass>(socket)?.endpoint(true)?, address, address_len, port) })
 }
 
 /// Connected: .NET's cached flag, true after a connect or accept until shutdown, close, a
@@ -371,7 +358,7 @@ pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
 /// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, connected: *mut i32) -> apm_status {
-    boundary!({ write_out(connected, "connected", socket_of(socket)?.connected() as i32) })
+    boundary!({ write_out(connected, "connected", lookup::<SocketClass>(socket)?.connected() as i32) })
 }
 
 /// Available: bytes received and not yet read.
@@ -381,12 +368,12 @@ pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, conne
 pub unsafe extern "C" fn apm_socket_get_available(socket: *mut apm_socket, available: *mut i32) -> apm_status {
     boundary!({
         need_out(available, "available")?;
-        write_out(available, "available", socket_of(socket)?.available()?)
+        write_out(available, "available", lookup::<SocketClass>(socket)?.available()?)
     })
 }
 
 fn set_opt(socket: *mut apm_socket, level: i32, name: i32, value: i32, param: &str) -> Result<()> {
-    let s = socket_of(socket)?;
+    let s = lookup::<SocketClass>(socket)?;
     if value < 0 {
         return Err(Error::out_of_range(param));
     }
@@ -395,7 +382,7 @@ fn set_opt(socket: *mut apm_socket, level: i32, name: i32, value: i32, param: &s
 
 fn get_opt(socket: *mut apm_socket, level: i32, name: i32, out: *mut i32) -> Result<()> {
     need_out(out, "value")?;
-    let v = socket_of(socket)?.get_option(level, name)?;
+    let v = lookup::<SocketClass>(socket)?.get_option(level, name)?;
     write_out(out, "value", v)
 }
 
@@ -452,7 +439,7 @@ pub unsafe extern "C" fn apm_socket_get_receive_buffer_size(socket: *mut apm_soc
 /// APM_E_ARGUMENT_OUT_OF_RANGE (< -1), APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_send_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
-    boundary!({ socket_of(socket)?.set_timeout(true, timeout_ms) })
+    boundary!({ lookup::<SocketClass>(socket)?.set_timeout(true, timeout_ms) })
 }
 
 /// SendTimeout in milliseconds (0 = infinite).
@@ -462,7 +449,7 @@ pub unsafe extern "C" fn apm_socket_set_send_timeout(socket: *mut apm_socket, ti
 pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
     boundary!({
         need_out(timeout_ms, "timeout_ms")?;
-        write_out(timeout_ms, "timeout_ms", socket_of(socket)?.timeout(true)?)
+        write_out(timeout_ms, "timeout_ms", lookup::<SocketClass>(socket)?.timeout(true)?)
     })
 }
 
@@ -470,7 +457,7 @@ pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, ti
 /// Errors: as apm_socket_set_send_timeout.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_receive_timeout(socket: *mut apm_socket, timeout_ms: i32) -> apm_status {
-    boundary!({ socket_of(socket)?.set_timeout(false, timeout_ms) })
+    boundary!({ lookup::<SocketClass>(socket)?.set_timeout(false, timeout_ms) })
 }
 
 /// ReceiveTimeout in milliseconds (0 = infinite).
@@ -479,7 +466,7 @@ pub unsafe extern "C" fn apm_socket_set_receive_timeout(socket: *mut apm_socket,
 pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
     boundary!({
         need_out(timeout_ms, "timeout_ms")?;
-        write_out(timeout_ms, "timeout_ms", socket_of(socket)?.timeout(false)?)
+        write_out(timeout_ms, "timeout_ms", lookup::<SocketClass>(socket)?.timeout(false)?)
     })
 }
 
@@ -490,7 +477,7 @@ pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket,
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_linger(socket: *mut apm_socket, enabled: i32, seconds: i32) -> apm_status {
-    boundary!({ socket_of(socket)?.set_linger(enabled != 0, seconds) })
+    boundary!({ lookup::<SocketClass>(socket)?.set_linger(enabled != 0, seconds) })
 }
 
 /// LingerState: writes whether lingering is on and for how many seconds.
@@ -505,7 +492,7 @@ pub unsafe extern "C" fn apm_socket_get_linger(
     boundary!({
         need_out(enabled, "enabled")?;
         need_out(seconds, "seconds")?;
-        let (on, secs) = socket_of(socket)?.linger()?;
+        let (on, secs) = lookup::<SocketClass>(socket)?.linger()?;
         write_out(enabled, "enabled", on as i32)?;
         write_out(seconds, "seconds", secs)
     })
@@ -545,7 +532,7 @@ pub unsafe extern "C" fn apm_socket_send_file(
     flags: i32,
 ) -> apm_status {
     boundary!({
-        let s = socket_of(socket)?;
+        let s = lookup::<SocketClass>(socket)?;
         s.check_send_file(flags)?;
         let file = open_file(file_name, true)?;
         s.send_file(file, optional_buf(pre, pre_len), optional_buf(post, post_len), flags)
@@ -563,19 +550,18 @@ fn begin_send_file(
     state: *mut c_void,
     result: *mut *mut apm_async_result,
 ) -> Result<()> {
-    let s = socket_of(socket)?;
+    let s = lookup::<SocketClass>(socket)?;
     s.check_send_file(flags)?;
     need_out(result, "result")?;
     let file = open_file(file_name, false)?;
     let state_addr = state as usize;
-    begin(handle_of(socket), OpKind::SendFile, callback, state, result, move |done| {
-        // The result handle is only known once `begin` has made it; the progress report reads it
-        // from the completion's own result through the state the C caller gave.
+    begin_on(socket, OpKind::SendFile, callback, state, result, move |done, handle| {
+        // The progress report names the operation by its result handle, as the callback does.
+        let handle = handle as usize;
         let report: Option<Progress> = progress.map(|f| {
-            let owner = crate::async_result::current_beginning_handle();
             Arc::new(move |sent: i64| {
                 // SAFETY: the caller's progress function with its own state.
-                unsafe { f(to_pointer(owner), sent, state_addr as *mut c_void) }
+                unsafe { f(handle as *mut apm_async_result, sent, state_addr as *mut c_void) }
             }) as Progress
         });
         s.begin_send_file(file, pre, post, flags, report, done).map(drop)
@@ -662,5 +648,5 @@ pub unsafe extern "C" fn apm_socket_end_send_file(
     socket: *mut apm_socket,
     result: *mut apm_async_result,
 ) -> apm_status {
-    boundary!({ end_socket(socket, result, OpKind::SendFile).map(drop) })
+    boundary!({ end_on::<SocketClass>(socket, result, OpKind::SendFile).map(drop) })
 }

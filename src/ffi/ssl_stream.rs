@@ -6,11 +6,12 @@
 //! while one is pending fails from BeginWrite with APM_E_NOT_SUPPORTED, and a second
 //! BeginAuthenticate while one runs fails from Begin the same way.
 
-use super::certificate::{apm_certificate, certificate_handle, certificate_of, copy_bytes, optional_certificate};
+use super::certificate::{apm_certificate, certificate_handle, copy_bytes, optional_certificate};
+use super::handles::{unregister, CertificateClass, TransportContextClass};
 use super::*;
 use crate::tls::ssl_stream::{Mode, Session};
 use crate::tls::AuthOptions;
-use crate::tls::{SelectionArgs, SslStream, TransportContext, ValidationArgs};
+use crate::tls::{SelectionArgs, SslStream, ValidationArgs};
 use std::ffi::CString;
 
 /// SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
@@ -87,30 +88,14 @@ pub type apm_local_certificate_selection_callback = Option<
     ) -> *mut apm_certificate,
 >;
 
-pub(crate) fn ssl_of(p: *const apm_stream) -> Result<Arc<SslStream>> {
-    let s = stream_of(p)?;
-    SslStream::downcast(&s).ok_or_else(|| wrong_kind("SslStream"))
-}
-
-fn transport_context_of(p: *const apm_transport_context) -> Result<Arc<TransportContext>> {
-    if p.is_null() {
-        return Err(Error::argument_null("context"));
-    }
-    match handle::get(handle_of(p)) {
-        Lookup::Live(Object::TransportContext(c)) => Ok(c),
-        Lookup::Stale(Kind::TransportContext) => Err(Error::disposed(Kind::TransportContext.class_name())),
-        _ => Err(wrong_kind("apm_transport_context")),
-    }
-}
-
 /// Certificate handles that live for one callback.
-struct TempHandles(Vec<Handle>);
+struct TempHandles(Vec<*mut apm_certificate>);
 
 impl TempHandles {
     fn add(&mut self, c: &Arc<crate::tls::Certificate>) -> *mut apm_certificate {
         match certificate_handle(c.clone()) {
             Ok(p) => {
-                self.0.push(handle_of(p));
+                self.0.push(p);
                 p
             }
             Err(_) => std::ptr::null_mut(),
@@ -120,8 +105,8 @@ impl TempHandles {
 
 impl Drop for TempHandles {
     fn drop(&mut self) {
-        for h in &self.0 {
-            handle::remove(*h);
+        for p in &self.0 {
+            unregister(*p);
         }
     }
 }
@@ -146,19 +131,12 @@ pub unsafe extern "C" fn apm_ssl_stream_create(
         if inner.is_null() {
             return Err(Error::argument_null("innerStream"));
         }
-        let inner_stream = stream_of(inner)?;
+        let inner_stream = lookup::<StreamClass>(inner)?;
         let s = SslStream::new(inner_stream, leave_inner_stream_open != 0)?;
-        if leave_inner_stream_open == 0 {
-            let inner_handle = inner as usize;
-            s.set_on_close(Box::new(move || {
-                // SAFETY: a handle value; a stale one is recognised and ignored.
-                unsafe { super::network_stream::apm_stream_close(inner_handle as *mut apm_stream) };
-            }));
-        }
-        let dyn_s: Arc<dyn Stream> = s;
-        let h = handle::insert(Kind::SslStream, Object::Stream(dyn_s))
-            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-        write_out(stream, "stream", to_pointer(h))
+        // An SslStream that does not leave its inner stream open owns its handle.
+        let owned = if leave_inner_stream_open == 0 { inner as *const () } else { std::ptr::null() };
+        let p: *mut apm_stream = register(Kind::SslStream, Object::SslStream(s), owned)?;
+        write_out(stream, "stream", p)
     })
 }
 
@@ -175,7 +153,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(
     state: *mut c_void,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         let sender = stream as usize;
         let state = state as usize;
         let cb = callback.map(|f| {
@@ -204,7 +182,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(
     state: *mut c_void,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         let sender = stream as usize;
         let state = state as usize;
         let cb = callback.map(|f| {
@@ -235,7 +213,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_selection_callback(
                 if chosen.is_null() {
                     None
                 } else {
-                    certificate_of(chosen).ok()
+                    lookup::<CertificateClass>(chosen).ok()
                 }
             }) as crate::tls::SelectionCallback
         });
@@ -257,7 +235,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
     path: *const c_char,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         if path.is_null() {
             return s.set_trusted_cas(None);
         }
@@ -283,7 +261,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(
     count: usize,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         if protocols.is_null() && count > 0 {
             return Err(Error::argument_null("protocols"));
         }
@@ -358,7 +336,7 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
     check_certificate_revocation: i32,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         s.authenticate(client_options(
             target_host,
             client_certificate,
@@ -387,19 +365,13 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         let opts =
             client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?;
-        begin(handle_of(stream), OpKind::AuthenticateAsClient, callback, state, result, |done| {
+        begin_on(stream, OpKind::AuthenticateAsClient, callback, state, result, |done, _| {
             s.begin_authenticate(opts, done, Mode::Async)
         })
     })
-}
-
-fn end_ssl(stream: *const apm_stream, result: *const apm_async_result, op: OpKind) -> Result<()> {
-    let (owner, disposed, check) = owner_for_end(stream, |p| ssl_of(p).map(drop));
-    check?;
-    end(owner, disposed, result, op).map(drop)
 }
 
 /// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome.
@@ -411,7 +383,7 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_client(
     stream: *mut apm_stream,
     result: *mut apm_async_result,
 ) -> apm_status {
-    boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsClient) })
+    boundary!({ end_on::<SslStreamClass>(stream, result, OpKind::AuthenticateAsClient).map(drop) })
 }
 
 /// AuthenticateAsServer(serverCertificate, clientCertificateRequired, enabledSslProtocols,
@@ -433,7 +405,7 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(
     check_certificate_revocation: i32,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         s.authenticate(server_options(
             server_certificate,
             client_certificate_required,
@@ -459,14 +431,14 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
+        let s = lookup::<SslStreamClass>(stream)?;
         let opts = server_options(
             server_certificate,
             client_certificate_required,
             enabled_ssl_protocols,
             check_certificate_revocation,
         )?;
-        begin(handle_of(stream), OpKind::AuthenticateAsServer, callback, state, result, |done| {
+        begin_on(stream, OpKind::AuthenticateAsServer, callback, state, result, |done, _| {
             s.begin_authenticate(opts, done, Mode::Async)
         })
     })
@@ -479,7 +451,7 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(
     stream: *mut apm_stream,
     result: *mut apm_async_result,
 ) -> apm_status {
-    boundary!({ end_ssl(stream, result, OpKind::AuthenticateAsServer) })
+    boundary!({ end_on::<SslStreamClass>(stream, result, OpKind::AuthenticateAsServer).map(drop) })
 }
 
 /// ShutdownAsync, blocking the calling thread: sends the TLS close_notify alert (after a pending
@@ -491,7 +463,7 @@ pub unsafe extern "C" fn apm_ssl_stream_end_authenticate_as_server(
 /// stored authentication failure, APM_E_IO (the transport failed).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_shutdown(stream: *mut apm_stream) -> apm_status {
-    boundary!({ ssl_of(stream)?.shutdown() })
+    boundary!({ lookup::<SslStreamClass>(stream)?.shutdown() })
 }
 
 /// Begin form of `apm_ssl_stream_shutdown`; the outcome comes from `apm_ssl_stream_end_shutdown`.
@@ -506,8 +478,8 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_shutdown(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = ssl_of(stream)?;
-        begin(handle_of(stream), OpKind::Shutdown, callback, state, result, |done| s.begin_shutdown(done, Mode::Async))
+        let s = lookup::<SslStreamClass>(stream)?;
+        begin_on(stream, OpKind::Shutdown, callback, state, result, |done, _| s.begin_shutdown(done, Mode::Async))
     })
 }
 
@@ -520,7 +492,7 @@ pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
     stream: *mut apm_stream,
     result: *mut apm_async_result,
 ) -> apm_status {
-    boundary!({ end_ssl(stream, result, OpKind::Shutdown) })
+    boundary!({ end_on::<SslStreamClass>(stream, result, OpKind::Shutdown).map(drop) })
 }
 
 /// IsAuthenticated: 1 after a successful handshake.
@@ -528,28 +500,28 @@ pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
 /// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
 }
 
 /// IsServer: 1 when the stream authenticated (or is authenticating) as the server.
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_server(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", ssl_of(stream)?.is_server() as i32) })
+    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_server() as i32) })
 }
 
 /// IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_encrypted(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
 }
 
 /// IsSigned: 1 once authenticated.
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_signed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", ssl_of(stream)?.is_authenticated() as i32) })
+    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
 }
 
 /// IsMutuallyAuthenticated: 1 when both sides presented a certificate; 0 before authentication.
@@ -560,13 +532,13 @@ pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(
     value: *mut i32,
 ) -> apm_status {
     boundary!({
-        let v = ssl_of(stream)?.session_if_any()?.is_some_and(|s| s.mutually_authenticated);
+        let v = lookup::<SslStreamClass>(stream)?.session_if_any()?.is_some_and(|s| s.mutually_authenticated);
         write_out(value, "value", v as i32)
     })
 }
 
 fn session_of(stream: *const apm_stream) -> Result<Arc<Session>> {
-    ssl_of(stream)?.session()
+    lookup::<SslStreamClass>(stream)?.session()
 }
 
 /// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
@@ -651,7 +623,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(
     certificate: *mut *mut apm_certificate,
 ) -> apm_status {
     boundary!({
-        hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate)
+        hand_out_certificate(lookup::<SslStreamClass>(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate)
     })
 }
 
@@ -664,7 +636,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(
     certificate: *mut *mut apm_certificate,
 ) -> apm_status {
     boundary!({
-        hand_out_certificate(ssl_of(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate)
+        hand_out_certificate(lookup::<SslStreamClass>(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate)
     })
 }
 
@@ -681,10 +653,10 @@ pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(
 ) -> apm_status {
     boundary!({
         need_out(context, "context")?;
-        let ctx = ssl_of(stream)?.transport_context()?;
-        let h = handle::insert(Kind::TransportContext, Object::TransportContext(ctx))
-            .ok_or_else(|| Error::new(crate::error::code::OUT_OF_MEMORY, "Too many handles are open."))?;
-        write_out(context, "context", to_pointer(h))
+        let ctx = lookup::<SslStreamClass>(stream)?.transport_context()?;
+        let p: *mut apm_transport_context =
+            register(Kind::TransportContext, Object::TransportContext(ctx), std::ptr::null())?;
+        write_out(context, "context", p)
     })
 }
 
@@ -708,7 +680,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding(
     binding_len: *mut usize,
 ) -> apm_status {
     boundary!({
-        let b = transport_context_of(context)?.binding(kind)?.unwrap_or_default();
+        let b = lookup::<TransportContextClass>(context)?.binding(kind)?.unwrap_or_default();
         copy_bytes(&b, buffer, buffer_len, binding_len)
     })
 }
@@ -726,7 +698,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
     token_len: *mut usize,
 ) -> apm_status {
     boundary!({
-        let t = transport_context_of(context)?.token(kind)?.unwrap_or_default();
+        let t = lookup::<TransportContextClass>(context)?.token(kind)?.unwrap_or_default();
         copy_bytes(&t, buffer, buffer_len, token_len)
     })
 }
@@ -735,7 +707,7 @@ pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
 /// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
 #[no_mangle]
 pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
-    boundary!({ close_handle(context, transport_context_of, |_, _| ()) })
+    boundary!({ close::<TransportContextClass>(context) })
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@
 
 use super::file_access;
 use super::socket::Socket;
-use crate::async_result::{Completion, Outcome};
+use crate::op::{Completion, Outcome};
 use crate::error::{code, msg, Error, Result};
-use crate::handle::Kind;
 use crate::stream::{ConstBuf, MutBuf, Stream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,10 +46,6 @@ fn wrapping(done: Completion, writing: bool) -> Completion {
 }
 
 impl Stream for NetworkStream {
-    fn kind(&self) -> Kind {
-        Kind::NetworkStream
-    }
-
     fn check(&self, writing: bool) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::disposed(CLASS_NAME));
@@ -90,13 +85,14 @@ impl Stream for NetworkStream {
         self.socket.receive(buf).map_err(|e| e.into_io(false))
     }
 
-    fn close(&self) {
+    fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
-            return;
+            return Ok(());
         }
         if self.owns_socket {
             let _ = self.socket.shutdown(super::socket_shutdown::BOTH);
             self.socket.close();
         }
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@
 
 use super::socket::{Socket, CLASS_NAME};
 use super::transmit_file_options as tfo;
-use crate::async_result::{Completion, Outcome, Value};
+use crate::op::{Completion, Outcome, Value};
 use crate::engine::signals::SigpipeGuard;
 use crate::engine::{Direction, OpId, Poll};
 use crate::error::{code, errno, msg, Error, Result};

@@ -2,7 +2,7 @@
 //! over an engine `IoCore`.
 
 use super::{address_family, protocol_type, socket_shutdown, socket_type, sync_op, sys};
-use crate::async_result::{Completion, Outcome, Value};
+use crate::op::{Completion, Outcome, Value};
 use crate::engine::{self, Direction, IoCore, OpId, Poll};
 use crate::error::{errno, msg, socket_error, Error, Result};
 use crate::stream::{ConstBuf, MutBuf};
@@ -56,7 +56,11 @@ impl Socket {
     }
 
     fn from_fd(fd: RawFd, family: libc::c_int, state: State) -> Result<Arc<Socket>> {
-        let core = IoCore::new(fd, engine::assign_loop()?)?;
+        let lp = engine::assign_loop().inspect_err(|_| {
+            // SAFETY: the fd is ours and was never shared; without a loop nothing will own it.
+            unsafe { libc::close(fd) };
+        })?;
+        let core = IoCore::new(fd, lp)?;
         Ok(Arc::new(Socket { core, family, state: Mutex::new(state) }))
     }
 
@@ -139,7 +143,7 @@ impl Socket {
                 };
                 if r >= 0 {
                     let state = State { bound: true, connected: true, ever_connected: true, ..State::default() };
-                    return Poll::Ready(Socket::from_fd(r, family, state).map(Value::Socket));
+                    return Poll::Ready(Socket::from_fd(r, family, state).map(|s| Value::Object(s)));
                 }
                 match errno() {
                     libc::EINTR | libc::ECONNABORTED => continue,
@@ -152,14 +156,12 @@ impl Socket {
     }
 
     pub fn accept(&self) -> Result<Arc<Socket>> {
-        match sync_op::run(&self.core, Direction::Read, 0, |done| self.begin_accept(done))? {
-            Value::Socket(s) => Ok(s),
-            _ => Err(Error::internal("accept produced no socket")),
-        }
+        sync_op::run(&self.core, Direction::Read, 0, |done| self.begin_accept(done))?.object::<Socket>()
     }
 
-    /// Checks that a connect may start; marks the socket as connecting.
-    fn start_connect(&self) -> Result<()> {
+    /// Checks that a connect may start; marks the socket as connecting. A socket disconnected by
+    /// a send file may connect again, but only asynchronously (.NET's rule).
+    fn start_connect(&self, blocking: bool) -> Result<()> {
         self.check_open()?;
         let mut st = self.state.lock();
         if st.listening {
@@ -168,7 +170,7 @@ impl Socket {
         if st.connected {
             return Err(Error::socket(libc::EISCONN));
         }
-        if st.disconnected {
+        if st.disconnected && blocking {
             return Err(Error::invalid_operation(msg::DISCONNECTED_RECONNECT));
         }
         if st.connecting {
@@ -200,13 +202,16 @@ impl Socket {
     /// each address of the socket's family in turn.
     pub fn begin_connect(self: &Arc<Self>, host: &str, port: i32, done: Completion) -> Result<()> {
         let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
-        self.start_connect()?;
+        self.start_connect(false)?;
         if let Some(ip) = sys::parse_ip(host) {
             self.connect_each(vec![SocketAddr::new(ip, port)], done);
             return Ok(());
         }
         let (this, host) = (self.clone(), host.to_string());
-        let resolve = Box::new(move || match this.resolve(&host, port) {
+        let resolve = Box::new(move || match {
+            crate::fault::point("resolve");
+            this.resolve(&host, port)
+        } {
             Ok(addrs) => this.connect_each(addrs, done),
             Err(e) => this.finish_connect(Err(e), done),
         });
@@ -239,6 +244,7 @@ impl Socket {
             st.connected = true;
             st.ever_connected = true;
             st.bound = true;
+            st.disconnected = false;
         }
     }
 
@@ -279,7 +285,7 @@ impl Socket {
     /// thread, a callback included.
     pub fn connect(self: &Arc<Self>, host: &str, port: i32) -> Result<()> {
         let port = u16::try_from(port).map_err(|_| Error::out_of_range("port"))?;
-        self.start_connect()?;
+        self.start_connect(true)?;
         let outcome = self.resolve(host, port).and_then(|addrs| {
             let mut last = Ok(Value::Unit);
             for addr in addrs {
@@ -332,6 +338,7 @@ impl Socket {
         let this = self.clone();
         let attempt = move |fd: RawFd| -> Poll {
             let buf = buf; // the whole view, not its fields
+            crate::fault::point("receive");
             loop {
                 // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
                 let r = unsafe { libc::recv(fd, buf.ptr as *mut libc::c_void, buf.len, 0) };
@@ -396,9 +403,11 @@ impl Socket {
         if reuse {
             self.core.replace_fd(sys::tcp_socket(self.family)?)?;
             let mut st = self.state.lock();
+            // Still disconnected: .NET lets such a socket connect again only asynchronously.
             *st = State {
                 send_timeout_ms: st.send_timeout_ms,
                 receive_timeout_ms: st.receive_timeout_ms,
+                disconnected: true,
                 ..State::default()
             };
         }

@@ -2,10 +2,12 @@
 //!
 //! The caller polls the fd itself and runs the socket's queue when it is ready, so a synchronous
 //! call never waits for an engine thread: no hop on its path, and no deadlock when it is made
-//! from a callback on the very loop that owns the socket. A timeout cancels the operation
-//! (SocketError.TimedOut), as .NET's emulated Send/ReceiveTimeout does.
+//! from a callback on the very loop that owns the socket. It completes only its own operation
+//! on its thread: other threads' operations that it moves along complete on the socket's loop.
+//! A timeout cancels the operation (SocketError.TimedOut), as .NET's emulated
+//! Send/ReceiveTimeout does.
 
-use crate::async_result::{Completion, Outcome};
+use crate::op::{Completion, Outcome};
 use crate::engine::{Direction, IoCore, OpId};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
@@ -49,6 +51,6 @@ pub fn run(
             // SAFETY: one pollfd on the stack.
             unsafe { libc::poll(&mut p, 1, wait_ms as i32) };
         }
-        core.on_ready(dir);
+        core.drive_own(dir, id);
     }
 }

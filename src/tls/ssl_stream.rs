@@ -40,14 +40,13 @@ use super::channel_binding::TransportContext;
 use super::context::{SelectSlot, VerifyState};
 use super::engine::{Framer, MemIo};
 use super::{msg, SelectionCallback, ValidationCallback};
-use crate::async_result::{Completion, Value};
+use crate::op::{Completion, Value};
 use crate::error::{Error, Result};
-use crate::handle::Kind;
 use crate::stream::{ConstBuf, MutBuf, Stream};
 use openssl::x509::X509;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, LazyLock, Weak};
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
 
 pub const CLASS_NAME: &str = "System.Net.Security.SslStream";
 
@@ -204,14 +203,6 @@ pub struct SslStream {
     config: Mutex<Config>,
     verify: Arc<VerifyState>,
     select: Arc<SelectSlot>,
-    on_close: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-/// SslStreams by address, so that a `dyn Stream` from the handle table can be recognised.
-static REGISTRY: LazyLock<Mutex<HashMap<usize, Weak<SslStream>>>> = LazyLock::new(Default::default);
-
-fn key_of<T: ?Sized>(p: *const T) -> usize {
-    p as *const () as usize
 }
 
 impl SslStream {
@@ -254,28 +245,12 @@ impl SslStream {
             config: Mutex::new(Config::default()),
             verify: Arc::new(VerifyState::default()),
             select: Arc::new(SelectSlot::new()),
-            on_close: Mutex::new(None),
         });
-        REGISTRY.lock().insert(key_of(Arc::as_ptr(&s)), Arc::downgrade(&s));
         Ok(s)
-    }
-
-    /// The SslStream behind a stream of the handle table, if it is one.
-    pub fn downcast(s: &Arc<dyn Stream>) -> Option<Arc<SslStream>> {
-        if s.kind() != Kind::SslStream {
-            return None;
-        }
-        REGISTRY.lock().get(&key_of(Arc::as_ptr(s))).and_then(Weak::upgrade)
     }
 
     fn arc(&self) -> Arc<SslStream> {
         self.me.upgrade().expect("an SslStream in use is alive")
-    }
-
-    /// Runs once when the stream is closed, after the inner stream was (the C layer releases the
-    /// inner handle it owns here).
-    pub fn set_on_close(&self, f: Box<dyn FnOnce() + Send>) {
-        *self.on_close.lock() = Some(f);
     }
 
     pub fn leaves_inner_open(&self) -> bool {
@@ -356,21 +331,7 @@ impl SslStream {
     }
 }
 
-impl Drop for SslStream {
-    fn drop(&mut self) {
-        let key = key_of(self as *const SslStream);
-        let mut reg = REGISTRY.lock();
-        if reg.get(&key).is_some_and(|w| w.strong_count() == 0) {
-            reg.remove(&key);
-        }
-    }
-}
-
 impl Stream for SslStream {
-    fn kind(&self) -> Kind {
-        Kind::SslStream
-    }
-
     fn can_read(&self) -> bool {
         self.is_authenticated() && self.inner.can_read()
     }
@@ -393,18 +354,23 @@ impl Stream for SslStream {
 
     fn write(&self, buf: ConstBuf) -> Result<()> {
         let me = self.arc();
-        crate::async_result::wait_for(|done| me.start_write(buf, done, Mode::Sync)).map(drop)
+        crate::op::wait_for(|done| me.start_write(buf, done, Mode::Sync)).map(drop)
     }
 
     fn read(&self, buf: MutBuf) -> Result<usize> {
         let me = self.arc();
-        match crate::async_result::wait_for(|done| me.start_read(buf, done, Mode::Sync))? {
+        match crate::op::wait_for(|done| me.start_read(buf, done, Mode::Sync))? {
             Value::Bytes(n) => Ok(n),
             _ => Ok(0),
         }
     }
 
-    fn close(&self) {
+    fn close(&self) -> Result<()> {
         self.do_close();
+        Ok(())
+    }
+
+    fn transport_context(&self) -> Option<Arc<TransportContext>> {
+        SslStream::transport_context(self).ok()
     }
 }

@@ -5,7 +5,7 @@
 
 use super::errors::{auth_error, ssl_reason};
 use super::{HsOp, HsStep, Mode, Phase, Session, SslStream, Then, Waiter, CLASS_NAME};
-use crate::async_result::{Completion, Value};
+use crate::op::{Completion, Value};
 use crate::error::{code, Error, Result};
 use crate::tls::certificate::Certificate;
 use crate::tls::channel_binding::{self, TransportContext};
@@ -82,7 +82,7 @@ impl SslStream {
     }
 
     pub fn authenticate(self: &Arc<Self>, opts: AuthOptions) -> Result<()> {
-        crate::async_result::wait_for(|done| self.begin_authenticate(opts, done, Mode::Sync)).map(drop)
+        crate::op::wait_for(|done| self.begin_authenticate(opts, done, Mode::Sync)).map(drop)
     }
 
     pub(super) fn hs_loop(self: &Arc<Self>, mut op: HsOp, mut pending: Option<HsStep>) {

@@ -3,7 +3,7 @@
 //! ObjectDisposed).
 
 use super::{Mode, Phase, SslStream, Then, Waiter, CLASS_NAME};
-use crate::async_result::{Completion, Value};
+use crate::op::{Completion, Value};
 use crate::error::{Error, Result};
 use crate::tls::msg;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ impl SslStream {
     }
 
     pub fn shutdown(self: &Arc<Self>) -> Result<()> {
-        crate::async_result::wait_for(|done| self.begin_shutdown(done, Mode::Sync)).map(drop)
+        crate::op::wait_for(|done| self.begin_shutdown(done, Mode::Sync)).map(drop)
     }
 
     pub(super) fn send_close_notify(self: &Arc<Self>, done: Completion, mode: Mode) {
@@ -84,10 +84,7 @@ impl SslStream {
             done.complete(Err(disposed()));
         }
         if !self.leave_inner_open {
-            self.inner.close();
-        }
-        if let Some(f) = self.on_close.lock().take() {
-            f();
+            let _ = self.inner.close();
         }
     }
 }

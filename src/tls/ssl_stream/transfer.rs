@@ -5,7 +5,7 @@
 
 use super::errors::ssl_reason;
 use super::{Mode, ReadOp, SslStream, Then, Waiter, WriteOp, CLASS_NAME, WRITE_CHUNK};
-use crate::async_result::{Completion, Value};
+use crate::op::{Completion, Value};
 use crate::error::{code, Error, Result};
 use crate::stream::{ConstBuf, MutBuf};
 use crate::tls::msg;

@@ -6,7 +6,7 @@
 
 use super::errors::io_failure;
 use super::{Mode, SslStream, Waiter, READ_BUF, SPARE_OUTPUT, WRITE_CHUNK};
-use crate::async_result::{Completion, Outcome, Value};
+use crate::op::{Completion, Outcome, Value};
 use crate::error::Result;
 use crate::stream::{ConstBuf, MutBuf};
 use parking_lot::Mutex;

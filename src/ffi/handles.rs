@@ -1,0 +1,383 @@
+//! The handles C holds, and the one cast layer every export goes through.
+//!
+//! A handle is a key of the generational `Table` (kind:8 | index:24 | generation:32), handed to C
+//! as an opaque pointer that is never dereferenced. Each C class is one `Class` declaration: the
+//! object it names, its parameter name and how a table entry casts to it; `lookup`, `register`,
+//! `close` and `end_on` are written once for all of them (the analogue of rustls-ffi's
+//! `Castable`). Ownership (a stream that owns its socket, an SslStream that owns its inner
+//! stream) is recorded in the table: releasing the owner releases what it owns.
+
+use super::callback::CCallback;
+use super::{apm_async_result, apm_socket, apm_stream};
+use crate::async_result::{AsyncResult, OpKind};
+use crate::error::{code, msg, Error, Result};
+use crate::net::socket::Socket;
+use crate::op::Outcome;
+use crate::stream::Stream;
+use crate::table::{Lookup, Table, Taken};
+use crate::tls::{Certificate, SslStream, TransportContext};
+use std::sync::Arc;
+
+/// What a handle names. The numbers are part of the handle values; append only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Socket = 1,
+    AsyncResult = 2,
+    NetworkStream = 3,
+    SslStream = 4,
+    Certificate = 5,
+    TransportContext = 6,
+    CustomStream = 7,
+}
+
+impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Socket,
+        Kind::AsyncResult,
+        Kind::NetworkStream,
+        Kind::SslStream,
+        Kind::Certificate,
+        Kind::TransportContext,
+        Kind::CustomStream,
+    ];
+
+    fn from_u8(v: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as u8 == v)
+    }
+
+    /// The .NET class a handle of this kind stands for (for ObjectDisposed messages).
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Kind::Socket => crate::net::socket::CLASS_NAME,
+            Kind::AsyncResult => "System.IAsyncResult",
+            Kind::NetworkStream => crate::net::network_stream::CLASS_NAME,
+            Kind::SslStream => crate::tls::ssl_stream::CLASS_NAME,
+            Kind::Certificate => "System.Security.Cryptography.X509Certificates.X509Certificate2",
+            Kind::TransportContext => "System.Net.TransportContext",
+            Kind::CustomStream => "System.IO.Stream",
+        }
+    }
+
+    fn is_stream(self) -> bool {
+        matches!(self, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream)
+    }
+}
+
+/// The IAsyncResult of a C Begin: its callback is a C function pointer.
+pub type CResult = AsyncResult<CCallback>;
+
+/// The object behind a live handle.
+#[derive(Clone)]
+pub enum Object {
+    Socket(Arc<Socket>),
+    AsyncResult(Arc<CResult>),
+    /// A NetworkStream or a custom stream.
+    Stream(Arc<dyn Stream>),
+    SslStream(Arc<SslStream>),
+    Certificate(Arc<Certificate>),
+    TransportContext(Arc<TransportContext>),
+}
+
+impl Object {
+    /// Dispose: what closing the handle does to its object.
+    fn dispose(self) -> Result<()> {
+        match self {
+            Object::Socket(s) => {
+                s.close();
+                Ok(())
+            }
+            Object::Stream(s) => s.close(),
+            Object::SslStream(s) => s.close(),
+            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) => Ok(()),
+        }
+    }
+}
+
+/// Who ended a result, left in its slot: a later End of the same object and method is a second
+/// End, any other a foreign result.
+type Ended = (u64, OpKind);
+
+static TABLE: Table<Object, Ended> = Table::new();
+
+pub(crate) fn key_of<T>(p: *const T) -> u64 {
+    p as usize as u64
+}
+
+pub(crate) fn pointer_of<T>(key: u64) -> *mut T {
+    key as usize as *mut T
+}
+
+/// One C class: the pointer type C holds, the object it names, and how to find that object.
+pub(crate) trait Class {
+    /// The opaque C type (`apm_socket`, ...).
+    type C;
+    /// The core object.
+    type Target: ?Sized;
+    /// The parameter name in ArgumentNull messages.
+    const PARAM: &'static str;
+    /// The handle type in "The handle is not a valid ... handle."
+    const C_NAME: &'static str;
+    fn cast(o: &Object) -> Option<Arc<Self::Target>>;
+    /// The kinds whose stale handles are this class's (ObjectDisposed rather than Argument).
+    fn is_kind(k: Kind) -> bool;
+}
+
+pub(crate) fn wrong_kind(expected: &str) -> Error {
+    Error::argument(format!("The handle is not a valid {expected} handle."))
+}
+
+/// The live object of class `K` behind `p`, or the error .NET gives for it.
+pub(crate) fn lookup<K: Class>(p: *const K::C) -> Result<Arc<K::Target>> {
+    lookup_named::<K>(p, K::PARAM)
+}
+
+/// `lookup`, for a parameter with a name of its own.
+pub(crate) fn lookup_named<K: Class>(p: *const K::C, param: &str) -> Result<Arc<K::Target>> {
+    if p.is_null() {
+        return Err(Error::argument_null(param));
+    }
+    TABLE.with(key_of(p), |found| match found {
+        Lookup::Live(o) => K::cast(o).ok_or_else(|| wrong_kind(K::C_NAME)),
+        Lookup::Stale(k, _) => match Kind::from_u8(k) {
+            Some(kind) if K::is_kind(kind) => Err(disposed(kind)),
+            _ => Err(wrong_kind(K::C_NAME)),
+        },
+        Lookup::Invalid => Err(wrong_kind(K::C_NAME)),
+    })
+}
+
+/// Reads something of the live object behind `p` without taking a reference (flags, counters).
+pub(crate) fn peek<K: Class, R>(p: *const K::C, f: impl FnOnce(&Object) -> Option<R>) -> Result<R> {
+    if p.is_null() {
+        return Err(Error::argument_null(K::PARAM));
+    }
+    TABLE.with(key_of(p), |found| match found {
+        Lookup::Live(o) => f(o).ok_or_else(|| wrong_kind(K::C_NAME)),
+        Lookup::Stale(k, _) => match Kind::from_u8(k) {
+            Some(kind) if K::is_kind(kind) => Err(disposed(kind)),
+            _ => Err(wrong_kind(K::C_NAME)),
+        },
+        Lookup::Invalid => Err(wrong_kind(K::C_NAME)),
+    })
+}
+
+fn disposed(kind: Kind) -> Error {
+    if kind == Kind::AsyncResult {
+        Error::argument("The IAsyncResult was already ended (End released it).")
+    } else {
+        Error::disposed(kind.class_name())
+    }
+}
+
+/// A new handle of `kind` for `object`, owning `owned` (NULL for nothing): the caller of the C
+/// function owns it.
+pub(crate) fn register<C>(kind: Kind, object: Object, owned: *const ()) -> Result<*mut C> {
+    TABLE
+        .insert(kind as u8, object, key_of(owned))
+        .map(pointer_of)
+        .ok_or_else(|| Error::new(code::OUT_OF_MEMORY, "Too many handles are open."))
+}
+
+/// Releases a handle that was never handed out, or that lived only for a callback.
+pub(crate) fn unregister<C>(p: *const C) {
+    TABLE.remove(key_of(p));
+}
+
+/// Dispose for every class: a live handle is released and its object disposed, then what it
+/// owned; a closed (stale) handle is a no-op, as a second Dispose is in .NET. The object's own
+/// failure (a close that cannot complete cleanly) is reported after everything is released.
+pub(crate) fn close<K: Class>(p: *const K::C) -> Result<()> {
+    match lookup::<K>(p) {
+        Ok(_) => {}
+        Err(e) if e.status == code::OBJECT_DISPOSED => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    // Only the thread whose take succeeds disposes: two racing closes dispose once.
+    match TABLE.take_if(key_of(p), |o| K::cast(o).is_some(), None) {
+        Taken::Object(object, owned) => {
+            let result = object.dispose();
+            release(owned);
+            result
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Releases an owned handle (and what it owns in turn).
+fn release(mut key: u64) {
+    while key != 0 {
+        match TABLE.remove(key) {
+            Some((object, owned)) => {
+                let _ = object.dispose();
+                key = owned;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Creates the result of a Begin on the object `owner` and hands it out; `start` runs the
+/// operation with its completion. When `start` fails nothing was started: the result is released
+/// and no callback runs.
+pub(crate) fn begin_on<C>(
+    owner: *const C,
+    op: OpKind,
+    callback: super::apm_async_callback,
+    state: *mut std::ffi::c_void,
+    out: *mut *mut apm_async_result,
+    start: impl FnOnce(crate::op::Completion, *mut apm_async_result) -> Result<()>,
+) -> Result<()> {
+    super::need_out(out, "result")?;
+    let result = AsyncResult::new(key_of(owner), op, CCallback::new(callback, state));
+    let p: *mut apm_async_result = register(Kind::AsyncResult, Object::AsyncResult(result.clone()), std::ptr::null())?;
+    result.notify.set_result(p);
+    // Released again unless Begin succeeds, also when `start` unwinds.
+    struct Unregister(*mut apm_async_result);
+    impl Drop for Unregister {
+        fn drop(&mut self) {
+            unregister(self.0);
+        }
+    }
+    let guard = Unregister(p);
+    result.begin(|done| start(done, p))?;
+    std::mem::forget(guard);
+    super::write_out(out, "result", p)
+}
+
+/// The End of `op` on the object `owner` of class `K`: the seed's checks in order (the object,
+/// NULL, a result of another object or Begin, a second End), then wait, release and report the
+/// outcome. After the object was closed the result is still released and End reports
+/// ObjectDisposed.
+pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_result, op: OpKind) -> Outcome {
+    let owner_error = match lookup::<K>(owner) {
+        Ok(_) => None,
+        Err(e) if e.status == code::OBJECT_DISPOSED => Some(e),
+        Err(e) => return Err(e),
+    };
+    let owner = key_of(owner);
+    if result.is_null() {
+        return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
+    }
+    let mine = |r: &CResult| r.owner == owner && r.op == op;
+    let taken = TABLE.take_if(key_of(result), |o| matches!(o, Object::AsyncResult(r) if mine(r)), Some((owner, op)));
+    let r = match taken {
+        Taken::Object(Object::AsyncResult(r), _) => r,
+        // A second End of this object's operation, or another thread's End got there first.
+        Taken::Stale(k, ended) if k == Kind::AsyncResult as u8 && ended.map_or(true, |e| e == (owner, op)) => {
+            return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
+        }
+        _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
+    };
+    let outcome = r.take_outcome();
+    match owner_error {
+        Some(e) => Err(e),
+        None => outcome,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The classes
+
+/// A class whose handles name one kind of object, held in one `Object` variant.
+macro_rules! single_kind_class {
+    ($class:ident, $c:ty, $target:ty, $param:literal, $c_name:literal, $variant:ident) => {
+        pub(crate) struct $class;
+        impl Class for $class {
+            type C = $c;
+            type Target = $target;
+            const PARAM: &'static str = $param;
+            const C_NAME: &'static str = $c_name;
+            fn cast(o: &Object) -> Option<Arc<$target>> {
+                match o {
+                    Object::$variant(x) => Some(x.clone()),
+                    _ => None,
+                }
+            }
+            fn is_kind(k: Kind) -> bool {
+                k == Kind::$variant
+            }
+        }
+    };
+}
+
+single_kind_class!(SocketClass, apm_socket, Socket, "socket", "apm_socket", Socket);
+single_kind_class!(
+    CertificateClass,
+    super::certificate::apm_certificate,
+    Certificate,
+    "certificate",
+    "apm_certificate",
+    Certificate
+);
+single_kind_class!(
+    TransportContextClass,
+    super::ssl_stream::apm_transport_context,
+    TransportContext,
+    "context",
+    "apm_transport_context",
+    TransportContext
+);
+single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
+
+/// Any stream: every `apm_stream_*` function.
+pub(crate) struct StreamClass;
+impl Class for StreamClass {
+    type C = apm_stream;
+    type Target = dyn Stream;
+    const PARAM: &'static str = "stream";
+    const C_NAME: &'static str = "apm_stream";
+    fn cast(o: &Object) -> Option<Arc<dyn Stream>> {
+        match o {
+            Object::Stream(s) => Some(s.clone()),
+            Object::SslStream(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    fn is_kind(k: Kind) -> bool {
+        k.is_stream()
+    }
+}
+
+/// A stream that must be an SslStream (the `apm_ssl_stream_*` functions).
+pub(crate) struct SslStreamClass;
+impl Class for SslStreamClass {
+    type C = apm_stream;
+    type Target = SslStream;
+    const PARAM: &'static str = "stream";
+    const C_NAME: &'static str = "SslStream";
+    fn cast(o: &Object) -> Option<Arc<SslStream>> {
+        match o {
+            Object::SslStream(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    fn is_kind(k: Kind) -> bool {
+        k.is_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_handle_reports_its_own_class_and_garbage_is_an_argument_error() {
+        let r = AsyncResult::new(0, OpKind::Write, CCallback::new(None, std::ptr::null_mut()));
+        let p: *mut apm_async_result = register(Kind::AsyncResult, Object::AsyncResult(r), std::ptr::null()).unwrap();
+        assert!(lookup::<AsyncResultClass>(p).is_ok());
+        assert_eq!(lookup::<SocketClass>(p as *const apm_socket).err().map(|e| e.status), Some(code::ARGUMENT));
+        unregister(p);
+        assert_eq!(lookup::<AsyncResultClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
+        let garbage = 0xdead_beef_usize as *const apm_socket;
+        assert_eq!(lookup::<SocketClass>(garbage).err().map(|e| e.status), Some(code::ARGUMENT));
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_byte() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_u8(k as u8), Some(k));
+        }
+        assert_eq!(Kind::from_u8(0), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! A generational table of objects with 64-bit keys: what a C caller holds instead of pointers.
+//!
+//! A key is `kind:8 | index:24 | generation:32`. Every use looks the key up: a value that was
+//! never issued is refused (`Invalid`), and one whose object was released is recognised as stale
+//! by its generation (`Stale`), so a use after release is an error, never a touch of freed
+//! memory. The kind byte travels inside the key, which is how a stale key still knows what it
+//! was; the table gives it no meaning. A released slot keeps a small epitaph chosen by the
+//! caller (who ended a result, say) until the slot is reused.
+//!
+//! The table is sharded by the low bits of the index: each thread inserts into its own shard and
+//! a lookup locks only the shard of its key, so Begin and End on different threads do not meet
+//! on one lock. Free slots are reused oldest first, so a slot's generation advances once per
+//! `free slots` releases rather than once per release.
+//!
+//! A slot may own one other key (a stream that owns its socket): releasing the owner hands that
+//! key back so the caller can release it too.
+
+use parking_lot::RwLock;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const SHARD_BITS: u32 = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Slots per shard: the 24-bit index holds the shard in its low bits and the slot above them.
+const SLOTS_PER_SHARD: usize = 1 << (24 - SHARD_BITS);
+
+/// The result of looking a key up.
+pub enum Lookup<T, E> {
+    Live(T),
+    /// Issued once, released since: its kind byte and the epitaph left at release.
+    Stale(u8, Option<E>),
+    /// Never issued by this table (garbage, or a pointer from elsewhere).
+    Invalid,
+}
+
+/// What `take_if` found.
+pub enum Taken<T, E> {
+    /// The object, now released, and the key it owned (0 for none).
+    Object(T, u64),
+    /// A live object that `accept` refused; it stays in the table.
+    Refused,
+    Stale(u8, Option<E>),
+    Invalid,
+}
+
+struct Slot<T, E> {
+    /// The generation of the current or last occupant; starts at 1 so no key is 0.
+    generation: u32,
+    object: Option<T>,
+    owned: u64,
+    epitaph: Option<E>,
+}
+
+struct Shard<T, E> {
+    slots: Vec<Slot<T, E>>,
+    free: VecDeque<u32>,
+}
+
+pub struct Table<T, E> {
+    shards: [RwLock<Shard<T, E>>; SHARDS],
+}
+
+fn kind_of(key: u64) -> u8 {
+    (key >> 56) as u8
+}
+
+fn generation_of(key: u64) -> u32 {
+    key as u32
+}
+
+/// (shard, slot within the shard)
+fn place_of(key: u64) -> (usize, usize) {
+    let index = ((key >> 32) & 0x00ff_ffff) as usize;
+    (index & (SHARDS - 1), index >> SHARD_BITS)
+}
+
+fn key(kind: u8, shard: usize, slot: usize, generation: u32) -> u64 {
+    let index = ((slot << SHARD_BITS) | shard) as u64;
+    (kind as u64) << 56 | index << 32 | generation as u64
+}
+
+/// The calling thread's shard.
+fn home_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    HOME.with(|h| *h)
+}
+
+impl<T: Clone, E: Copy> Default for Table<T, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone, E: Copy> Table<T, E> {
+    pub const fn new() -> Table<T, E> {
+        Table { shards: [const { RwLock::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
+    }
+
+    /// Stores `object` under a new key of `kind` (not 0), owning `owned` (0 for nothing); None
+    /// when the table is full.
+    pub fn insert(&self, kind: u8, object: T, owned: u64) -> Option<u64> {
+        debug_assert!(kind != 0);
+        let home = home_shard();
+        let mut object = object;
+        // A full home shard borrows from the others.
+        for i in 0..SHARDS {
+            match self.insert_into((home + i) % SHARDS, kind, object, owned) {
+                Ok(key) => return Some(key),
+                Err(back) => object = back,
+            }
+        }
+        None
+    }
+
+    fn insert_into(&self, shard: usize, kind: u8, object: T, owned: u64) -> Result<u64, T> {
+        let mut s = self.shards[shard].write();
+        // Reuse the oldest free slot only once a few are free, so that a slot released and taken
+        // again at once does not spend its generations.
+        let slot = match s.free.len() {
+            n if n > 8 || (n > 0 && s.slots.len() >= SLOTS_PER_SHARD) => {
+                s.free.pop_front().expect("free is not empty") as usize
+            }
+            _ if s.slots.len() < SLOTS_PER_SHARD => {
+                s.slots.push(Slot { generation: 0, object: None, owned: 0, epitaph: None });
+                s.slots.len() - 1
+            }
+            _ => return Err(object),
+        };
+        let entry = &mut s.slots[slot];
+        // Generation 0 is never handed out; wrapping skips it.
+        entry.generation = entry.generation.wrapping_add(1).max(1);
+        entry.object = Some(object);
+        entry.owned = owned;
+        entry.epitaph = None;
+        Ok(key(kind, shard, slot, entry.generation))
+    }
+
+    /// Runs `f` on what `key` names, under its shard's read lock; `f` must not use the table.
+    pub fn with<R>(&self, key: u64, f: impl FnOnce(Lookup<&T, E>) -> R) -> R {
+        let kind = kind_of(key);
+        let (shard, slot) = place_of(key);
+        let s = self.shards[shard].read();
+        let Some(entry) = s.slots.get(slot) else { return f(Lookup::Invalid) };
+        let generation = generation_of(key);
+        if kind == 0 || generation == 0 || generation > entry.generation {
+            return f(Lookup::Invalid);
+        }
+        match &entry.object {
+            Some(object) if entry.generation == generation => f(Lookup::Live(object)),
+            // An epitaph belongs to the last occupant only.
+            _ if entry.generation == generation => f(Lookup::Stale(kind, entry.epitaph)),
+            _ => f(Lookup::Stale(kind, None)),
+        }
+    }
+
+    /// A clone of what `key` names.
+    pub fn get(&self, key: u64) -> Lookup<T, E> {
+        self.with(key, |l| match l {
+            Lookup::Live(o) => Lookup::Live(o.clone()),
+            Lookup::Stale(k, e) => Lookup::Stale(k, e),
+            Lookup::Invalid => Lookup::Invalid,
+        })
+    }
+
+    /// Releases `key` if `accept` approves of its object, in one step under the shard's lock (so
+    /// two racing releases cannot both succeed), leaving `epitaph` in the slot.
+    pub fn take_if(&self, key: u64, accept: impl FnOnce(&T) -> bool, epitaph: Option<E>) -> Taken<T, E> {
+        let kind = kind_of(key);
+        let (shard, slot) = place_of(key);
+        let mut s = self.shards[shard].write();
+        let Some(entry) = s.slots.get_mut(slot) else { return Taken::Invalid };
+        let generation = generation_of(key);
+        if kind == 0 || generation == 0 || generation > entry.generation {
+            return Taken::Invalid;
+        }
+        match &entry.object {
+            Some(object) if entry.generation == generation => {
+                if !accept(object) {
+                    return Taken::Refused;
+                }
+                let object = entry.object.take().expect("checked above");
+                let owned = std::mem::take(&mut entry.owned);
+                entry.epitaph = epitaph;
+                s.free.push_back(slot as u32);
+                Taken::Object(object, owned)
+            }
+            _ if entry.generation == generation => Taken::Stale(kind, entry.epitaph),
+            _ => Taken::Stale(kind, None),
+        }
+    }
+
+    /// Releases `key`: its object and the key it owned, when it was live.
+    pub fn remove(&self, key: u64) -> Option<(T, u64)> {
+        match self.take_if(key, |_| true, None) {
+            Taken::Object(o, owned) => Some((o, owned)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_keys_become_stale_and_keep_their_epitaph() {
+        let t: Table<u32, u8> = Table::new();
+        let a = t.insert(2, 10, 0).unwrap();
+        assert!(matches!(t.get(a), Lookup::Live(10)));
+        assert!(matches!(t.take_if(a, |_| true, Some(7)), Taken::Object(10, 0)));
+        assert!(matches!(t.get(a), Lookup::Stale(2, Some(7))));
+        assert!(t.remove(a).is_none());
+        for i in 0..20 {
+            t.insert(2, i, 0).unwrap();
+        }
+        let b = t.insert(2, 11, 0).unwrap();
+        assert_ne!(a, b);
+        // The slot was reused: the old key is still stale, its epitaph gone with the occupant.
+        assert!(matches!(t.get(a), Lookup::Stale(2, _)));
+    }
+
+    #[test]
+    fn garbage_is_invalid() {
+        let t: Table<u32, ()> = Table::new();
+        t.insert(1, 1, 0).unwrap();
+        assert!(matches!(t.get(0), Lookup::Invalid));
+        assert!(matches!(t.get(0xdead_beef), Lookup::Invalid));
+        assert!(matches!(t.get(key(1, 0, 0xf_fff0, 7)), Lookup::Invalid));
+    }
+
+    #[test]
+    fn a_refused_take_leaves_the_object_and_ownership_comes_back_on_release() {
+        let t: Table<u32, ()> = Table::new();
+        let child = t.insert(1, 1, 0).unwrap();
+        let parent = t.insert(3, 2, child).unwrap();
+        assert!(matches!(t.take_if(parent, |_| false, None), Taken::Refused));
+        assert_eq!(t.remove(parent), Some((2, child)));
+        assert_eq!(t.remove(child), Some((1, 0)));
+    }
+
+    #[test]
+    fn threads_insert_into_their_own_shards_and_find_each_others_keys() {
+        let t: &'static Table<usize, ()> = Box::leak(Box::new(Table::new()));
+        let keys: Vec<u64> = (0..4)
+            .map(|i| std::thread::spawn(move || t.insert(1, i, 0).unwrap()))
+            .map(|h| h.join().unwrap())
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(matches!(t.get(*k), Lookup::Live(v) if v == i));
+        }
+    }
+}
