@@ -119,7 +119,10 @@ def test_reuse_socket_lets_the_socket_connect_again(peer):
         s.end_send_file(s.begin_send_file(None, b"first", flags=reuse))
         assert not s.connected
         assert first.result() == (5, sha256(b"first"))
-        s.connect("127.0.0.1", second.port)
+        # As in .NET: a disconnected socket reconnects only asynchronously.
+        with pytest.raises(apmnet.InvalidOperationError, match="only reconnect again asynchronously"):
+            s.connect("127.0.0.1", second.port)
+        s.end_connect(s.begin_connect("127.0.0.1", second.port))
         s.send(b"second")
         s.shutdown(SocketShutdown.Send)
     assert second.result() == (6, sha256(b"second"))
