@@ -642,7 +642,9 @@ apm_status apm_runtime_configure(int32_t threads, int32_t spin_us);
 // exit. Sockets that are still open stay valid handles (the caller still closes them) but their
 // operations fail; the next new socket starts a new engine. Without a running engine it does
 // nothing.
-// Errors: APM_E_INVALID_OPERATION when called from a callback or another library thread.
+// Errors: APM_E_INVALID_OPERATION when called from a callback (wherever it runs: inline in a
+// Begin, inside a close or `apm_custom_stream_complete`, on an engine thread) or another library
+// thread.
 apm_status apm_runtime_shutdown(void);
 
 // Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values

@@ -157,7 +157,9 @@ pub fn on_engine_thread() -> bool {
 /// Stops the runtime: every pending operation completes (aborted) and its callback runs, then
 /// all threads are joined. The next use starts a new runtime.
 pub fn shutdown() -> Result<()> {
-    if on_engine_thread() {
+    // A callback can also run on the caller's own thread (inline in Begin, inside a close or a
+    // custom stream's completion): shutting down there would abort the engine under it.
+    if on_engine_thread() || crate::async_result::in_callback() {
         return Err(Error::invalid_operation(
             "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
         ));
