@@ -506,12 +506,14 @@ apm_status apm_certificate_get_subject(apm_certificate *certificate, char *buffe
 apm_status apm_certificate_get_issuer(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *issuer_len);
 
 // Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
-// Errors: as apm_certificate_get_subject.
+// Errors: as apm_certificate_get_subject; APM_E_ARGUMENT also for certificate data that cannot be
+// encoded ("The certificate data is not valid: it cannot be encoded."; .NET's
+// CryptographicException; OpenSSL's reason is the inner message).
 apm_status apm_certificate_get_thumbprint(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *thumbprint_len);
 
 // RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
 // `data_len` (optional; call with a NULL buffer and 0 to learn the size).
-// Errors: as apm_certificate_get_subject.
+// Errors: as apm_certificate_get_thumbprint.
 apm_status apm_certificate_get_raw_data(apm_certificate *certificate, uint8_t *buffer, size_t buffer_len, size_t *data_len);
 
 // HasPrivateKey: 1 when the certificate was loaded with its private key.
@@ -521,7 +523,9 @@ apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t
 
 // NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
 // Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
-// certificate handle), APM_E_OBJECT_DISPOSED.
+// certificate handle; a date in the certificate data that is not a valid time, as a peer may
+// send: "The certificate data is not valid: its NotBefore date cannot be read.", or NotAfter;
+// .NET's CryptographicException; OpenSSL's reason is the inner message), APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
 
 // Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
