@@ -287,3 +287,88 @@ TEST(certificate_with_malformed_validity_date)
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
 }
+
+/* ---- a custom stream that reports more bytes read than asked ------------- */
+
+static const char read_too_much_message[] =
+    "The custom stream reported more bytes read than it was asked for.";
+
+TEST(custom_stream_read_reporting_more_than_asked_fails)
+{
+    static const size_t lies[] = {17, 116, (size_t)1 << 20, SIZE_MAX - 1, SIZE_MAX};
+    apm_stream *cs = NULL;
+    apm_async_result *r = NULL;
+    manual_stream m;
+    hx_cb cb;
+    size_t n, i;
+    uint8_t buf[32];
+
+    memset(&m, 0, sizeof m);
+    ASSERT_OK(apm_stream_create_custom(&manual_vtable, &m, &cs));
+    for (i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        hx_cb_init(&cb);
+        /* 16 bytes asked for, at offset 8 of a 32-byte buffer. */
+        ASSERT_OK(apm_stream_begin_read(cs, buf, sizeof buf, 8, 16, hx_cb_record, &cb, &r));
+        ASSERT_UEQ(m.count, 16);
+        ASSERT_PTR_EQ(m.buffer, buf + 8);
+        /* The completion itself is accepted; the read fails. */
+        ASSERT_OK(apm_custom_stream_complete(m.token, APM_OK, lies[i]));
+        ASSERT_EQ(HX_CB_CALLS(&cb), 1);
+        n = 12345;
+        ASSERT_STATUS(apm_stream_end_read(cs, r, &n), APM_E_IO);
+        ASSERT_LAST_MESSAGE(read_too_much_message);
+        ASSERT_UEQ(n, 12345);
+        /* The token is used up. */
+        ASSERT_STATUS(apm_custom_stream_complete(m.token, APM_OK, 1), APM_E_ARGUMENT);
+        hx_cb_destroy(&cb);
+    }
+
+    /* Exactly what was asked for is fine, and the stream still works. */
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_stream_begin_read(cs, buf, sizeof buf, 8, 16, hx_cb_record, &cb, &r));
+    ASSERT_OK(apm_custom_stream_complete(m.token, APM_OK, 16));
+    ASSERT_OK(apm_stream_end_read(cs, r, &n));
+    ASSERT_UEQ(n, 16);
+    hx_cb_destroy(&cb);
+    ASSERT_OK(apm_stream_close(cs));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* A stream whose reads complete at once, inside begin_read, with one byte
+ * more than asked. */
+static apm_status liar_begin_read(void *ctx, uint8_t *buffer, size_t count,
+                                  apm_custom_complete_fn complete, uint64_t token)
+{
+    (void)ctx;
+    memset(buffer, 'z', count);
+    ASSERT_OK(complete(token, APM_OK, count + 1));
+    return APM_OK;
+}
+
+static const apm_stream_vtable liar_vtable = {liar_begin_read, manual_begin_write, NULL};
+
+TEST(custom_stream_inline_read_reporting_more_than_asked_fails)
+{
+    apm_stream *cs = NULL;
+    apm_async_result *r = NULL;
+    hx_cb cb;
+    size_t n = 777;
+    uint8_t buf[16];
+
+    ASSERT_OK(apm_stream_create_custom(&liar_vtable, NULL, &cs));
+    /* Blocking read. */
+    ASSERT_STATUS(apm_stream_read(cs, buf, sizeof buf, 0, sizeof buf, &n), APM_E_IO);
+    ASSERT_LAST_MESSAGE(read_too_much_message);
+    ASSERT_UEQ(n, 777);
+    /* Begin/End, completed synchronously. */
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_stream_begin_read(cs, buf, sizeof buf, 0, sizeof buf, hx_cb_record, &cb, &r));
+    ASSERT_EQ(HX_CB_CALLS(&cb), 1);
+    ASSERT_EQ(cb.completed_sync, 1);
+    ASSERT_STATUS(apm_stream_end_read(cs, r, &n), APM_E_IO);
+    ASSERT_LAST_MESSAGE(read_too_much_message);
+    ASSERT_UEQ(n, 777);
+    hx_cb_destroy(&cb);
+    ASSERT_OK(apm_stream_close(cs));
+    ASSERT_OK(apm_runtime_shutdown());
+}
