@@ -372,3 +372,113 @@ TEST(custom_stream_inline_read_reporting_more_than_asked_fails)
     ASSERT_OK(apm_stream_close(cs));
     ASSERT_OK(apm_runtime_shutdown());
 }
+
+/* ---- garbage instead of a TLS hello -------------------------------------- */
+
+/* A throwaway self-signed test certificate and its key (CN=localhost, P-256,
+ * valid until 2126). */
+static const char test_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfzCCASWgAwIBAgIUTE+h5WQKa/Ud0zwp15MNCqLgTZUwCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA5MzI0M1oYDzIxMjYxMTA3\n"
+    "MDkzMjQzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bYLvTM/r9ggJTq0zkJ31zcsUEa\n"
+    "kaSnkuJ90gEQMSMAGGxfgKwvPsv2MXoro1MwUTAdBgNVHQ4EFgQUP62cLObDvQg7\n"
+    "C1bEDPOqsr06+EQwHwYDVR0jBBgwFoAUP62cLObDvQg7C1bEDPOqsr06+EQwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7q3y12Eax7kacjpMlknV\n"
+    "/WxGSpb17yjrWygcuc0bofoCIFqwRhxkYNcJILGe7sMpwwpLwdJfTyye8B6AQ96n\n"
+    "7vKu\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+static const char test_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeHC3gawHz7TC1RSe\n"
+    "w6C8bE9wukYAQsw3mj0mk8JTO9GhRANCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bY\n"
+    "LvTM/r9ggJTq0zkJ31zcsUEakaSnkuJ90gEQMSMAGGxfgKwvPsv2MXor\n"
+    "-----END PRIVATE KEY-----\n"
+    ;
+
+static const char unexpected_packet_message[] =
+    "The handshake failed due to an unexpected packet format.";
+
+static void assert_inner_contains(const char *text)
+{
+    char inner[512];
+    size_t len = 0;
+    ASSERT_OK(apm_last_error_inner_message(inner, sizeof inner, &len));
+    ASSERT_STR_CONTAINS(inner, text);
+}
+
+/* An SslStream over a connection whose other end is the plain fd *peer. */
+static apm_stream *ssl_over_plain_peer(int *peer)
+{
+    apm_socket *sock = hx_apm_connect_to_fd(peer);
+    apm_stream *ns = NULL, *ssl = NULL;
+    ASSERT_OK(apm_network_stream_create(sock, 1, &ns));
+    ASSERT_OK(apm_ssl_stream_create(ns, 0, &ssl));
+    return ssl;
+}
+
+static const struct garbage_case {
+    const char *data;
+    size_t len;
+    const char *reason; /* in OpenSSL's reason, the inner message */
+} garbage_cases[] = {
+    {"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 35, "http request"},
+    {"CONNECT localhost:443 HTTP/1.1\r\n\r\n", 34, "https proxy request"},
+    {"SSH-2.0-OpenSSH_9.2\r\n", 21, "wrong version number"},
+    {"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16, "wrong version number"},
+    {"\x16\x09\x09\x00\x10" "0123456789abcdef", 21, "wrong version number"},
+    {"\x16\x03\x01\xff\xff" "0123456789abcdef", 21, "packet length too long"},
+};
+
+TEST(server_handshake_with_garbage_is_unexpected_packet_format)
+{
+    apm_certificate *cert = NULL;
+    size_t i;
+
+    ASSERT_OK(apm_certificate_load_pem((const uint8_t *)test_cert_pem, strlen(test_cert_pem),
+                                       (const uint8_t *)test_key_pem, strlen(test_key_pem), &cert));
+    for (i = 0; i < sizeof garbage_cases / sizeof garbage_cases[0]; i++) {
+        const struct garbage_case *g = &garbage_cases[i];
+        int peer = -1;
+        apm_stream *ssl = ssl_over_plain_peer(&peer);
+        hx_write_all(peer, g->data, g->len);
+        if (i % 2 == 0) {
+            ASSERT_STATUS(apm_ssl_stream_authenticate_as_server(ssl, cert, 0, APM_SSL_PROTOCOLS_NONE, 0),
+                          APM_E_IO);
+        } else {
+            apm_async_result *r = NULL;
+            hx_cb cb;
+            hx_cb_init(&cb);
+            ASSERT_OK(apm_ssl_stream_begin_authenticate_as_server(ssl, cert, 0, APM_SSL_PROTOCOLS_NONE, 0,
+                                                                 hx_cb_record, &cb, &r));
+            ASSERT_EVENT(&cb.done, 1);
+            ASSERT_STATUS(apm_ssl_stream_end_authenticate_as_server(ssl, r), APM_E_IO);
+            hx_cb_destroy(&cb);
+        }
+        ASSERT_LAST_MESSAGE(unexpected_packet_message);
+        assert_inner_contains(g->reason);
+        ASSERT_OK(apm_stream_close(ssl));
+        hx_close(peer);
+    }
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(client_handshake_with_garbage_is_unexpected_packet_format)
+{
+    static const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    int peer = -1;
+    apm_stream *ssl = ssl_over_plain_peer(&peer);
+
+    /* A plain HTTP server answers the ClientHello. */
+    hx_write_all(peer, reply, sizeof reply - 1);
+    ASSERT_STATUS(apm_ssl_stream_authenticate_as_client(ssl, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0),
+                  APM_E_IO);
+    ASSERT_LAST_MESSAGE(unexpected_packet_message);
+    assert_inner_contains("wrong version number");
+    ASSERT_OK(apm_stream_close(ssl));
+    hx_close(peer);
+    ASSERT_OK(apm_runtime_shutdown());
+}

@@ -956,7 +956,9 @@ apm_status apm_ssl_stream_set_application_protocols(apm_stream *stream, const ch
 // (unknown protocol flags), the stored failure of an earlier authentication, APM_E_AUTHENTICATION
 // (the handshake or the certificate validation failed; OpenSSL's reason is the inner message),
 // APM_E_IO (the transport failed or closed: "Authentication failed because the remote party has
-// closed the transport stream.").
+// closed the transport stream."; the peer sent something that is not TLS, such as an HTTP request
+// or a banner: "The handshake failed due to an unexpected packet format.", as .NET Framework, with
+// OpenSSL's reason as the inner message).
 apm_status apm_ssl_stream_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
 
 // BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously; the
