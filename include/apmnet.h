@@ -455,6 +455,17 @@ apm_status apm_async_result_wait(const apm_async_result *result, int32_t timeout
 // Errors: APM_E_ARGUMENT_NULL (result, state), APM_E_ARGUMENT (an ended or invalid result).
 apm_status apm_async_result_state(const apm_async_result *result, void **state);
 
+// Cancels the pending operation: it completes with APM_E_SOCKET OperationAborted (995) and its
+// callback runs (possibly on the calling thread before this returns); End must still be called.
+// A cancelled read has consumed no byte; a cancelled send may have sent part of its buffer (as
+// in .NET). An operation that has completed is left alone (APM_OK, nothing happens). Socket
+// operations that wait and the Read/Write of a NetworkStream can be cancelled; what cannot
+// (the name resolution of a connect, a stream defined in C, whose functions own the buffer
+// until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
+// Errors: APM_E_ARGUMENT_NULL (result), APM_E_ARGUMENT (an ended or invalid result),
+// APM_E_NOT_SUPPORTED (the operation is pending and cannot be cancelled).
+apm_status apm_async_result_cancel(apm_async_result *result);
+
 // Loads a certificate from a PEM file (`new X509Certificate2(path)` /
 // `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
 // ones its chain (sent along by a server or client). The private key comes from `key_path` (PEM,

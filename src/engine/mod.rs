@@ -10,6 +10,7 @@ mod blocking;
 mod event_loop;
 mod io_core;
 pub mod signals;
+mod timers;
 
 pub use event_loop::EventLoop;
 pub use io_core::{Direction, IoCore, OpId, Poll};
@@ -136,6 +137,30 @@ pub fn post(task: Task) {
             }
         }
     }
+}
+
+/// A timer: its task runs on an engine thread at its deadline, unless cancelled first.
+pub struct Timer {
+    lp: std::sync::Weak<EventLoop>,
+    key: timers::TimerKey,
+}
+
+impl Timer {
+    /// Cancels the timer; false when its task has run (or is running) already.
+    pub fn cancel(&self) -> bool {
+        self.lp.upgrade().is_some_and(|lp| lp.cancel_timer(self.key))
+    }
+}
+
+/// Runs `task` on an engine thread at `at`: on the calling loop's own thread when called from
+/// one, else on a loop of the runtime (started if need be).
+pub fn add_timer(at: std::time::Instant, task: Task) -> Result<Timer> {
+    let lp = match EventLoop::current() {
+        Some(lp) => lp,
+        None => assign_loop()?,
+    };
+    let key = lp.add_timer(at, task);
+    Ok(Timer { lp: Arc::downgrade(&lp), key })
 }
 
 /// A panic was caught where it must not spread (an engine thread, a completion): the operation it

@@ -268,7 +268,7 @@ mod tests {
                 ("get_validity", apm_certificate_get_validity(cert, &mut before, &mut after)),
             ];
             // The tls-server-end-point token an SslStream computes from a peer's certificate.
-            let c = certificate_of(cert).unwrap();
+            let c = lookup::<CertificateClass>(cert).unwrap();
             let endpoint = crate::tls::channel_binding::endpoint_token(&c.x509);
             out.push(("endpoint_token", endpoint.err().map_or(code::OK, |e| e.status)));
             out
