@@ -313,12 +313,12 @@ typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, 
 // `apm_stream_create_custom`.
 //
 // * `begin_read(ctx, buffer, count, complete, token)`: start reading up to `count` (> 0) bytes
-//   into `buffer`; when done, call `complete(token, APM_OK, bytes_read)` (0 = end of stream) or
-//   `complete(token, status, 0)` with a negative APM_E_* status. The buffer stays valid until
-//   then.
+//   into `buffer`; when done, call `complete(token, APM_OK, bytes_read)` (0 = end of stream, at
+//   most `count`) or `complete(token, status, 0)` with a negative APM_E_* status. The buffer
+//   stays valid until then.
 // * `begin_write(ctx, buffer, count, complete, token)`: start writing `count` (> 0) bytes; when
 //   done, `complete(token, APM_OK, bytes_written)`. Fewer than `count` bytes is fine: the rest
-//   is asked for with another `begin_write`.
+//   is asked for with another `begin_write`; more than `count` is not.
 // * `close(ctx)` (may be NULL): called once when the stream is closed. Operations still pending
 //   must still be completed (any status); their results then report APM_E_OBJECT_DISPOSED.
 //
@@ -455,6 +455,17 @@ apm_status apm_async_result_wait(const apm_async_result *result, int32_t timeout
 // Errors: APM_E_ARGUMENT_NULL (result, state), APM_E_ARGUMENT (an ended or invalid result).
 apm_status apm_async_result_state(const apm_async_result *result, void **state);
 
+// Cancels the pending operation: it completes with APM_E_SOCKET OperationAborted (995) and its
+// callback runs (possibly on the calling thread before this returns); End must still be called.
+// A cancelled read has consumed no byte; a cancelled send may have sent part of its buffer (as
+// in .NET). An operation that has completed is left alone (APM_OK, nothing happens). Socket
+// operations that wait and the Read/Write of a NetworkStream can be cancelled; what cannot
+// (the name resolution of a connect, a stream defined in C, whose functions own the buffer
+// until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
+// Errors: APM_E_ARGUMENT_NULL (result), APM_E_ARGUMENT (an ended or invalid result),
+// APM_E_NOT_SUPPORTED (the operation is pending and cannot be cancelled).
+apm_status apm_async_result_cancel(apm_async_result *result);
+
 // Loads a certificate from a PEM file (`new X509Certificate2(path)` /
 // `X509Certificate2.CreateFromPemFile`): the first certificate is the certificate, any further
 // ones its chain (sent along by a server or client). The private key comes from `key_path` (PEM,
@@ -506,12 +517,14 @@ apm_status apm_certificate_get_subject(apm_certificate *certificate, char *buffe
 apm_status apm_certificate_get_issuer(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *issuer_len);
 
 // Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
-// Errors: as apm_certificate_get_subject.
+// Errors: as apm_certificate_get_subject; APM_E_ARGUMENT also for certificate data that cannot be
+// encoded ("The certificate data is not valid: it cannot be encoded."; .NET's
+// CryptographicException; OpenSSL's reason is the inner message).
 apm_status apm_certificate_get_thumbprint(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *thumbprint_len);
 
 // RawData: the DER encoding. Copies up to `buffer_len` bytes and writes the full length to
 // `data_len` (optional; call with a NULL buffer and 0 to learn the size).
-// Errors: as apm_certificate_get_subject.
+// Errors: as apm_certificate_get_thumbprint.
 apm_status apm_certificate_get_raw_data(apm_certificate *certificate, uint8_t *buffer, size_t buffer_len, size_t *data_len);
 
 // HasPrivateKey: 1 when the certificate was loaded with its private key.
@@ -521,7 +534,9 @@ apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t
 
 // NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
 // Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
-// certificate handle), APM_E_OBJECT_DISPOSED.
+// certificate handle; a date in the certificate data that is not a valid time, as a peer may
+// send: "The certificate data is not valid: its NotBefore date cannot be read.", or NotAfter;
+// .NET's CryptographicException; OpenSSL's reason is the inner message), APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
 
 // Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
@@ -537,8 +552,11 @@ apm_status apm_stream_create_custom(const apm_stream_vtable *vtable, void *ctx, 
 
 // Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end of
 // stream) or written, or a negative APM_E_* status (the operation then fails with it; an unknown
-// value is reported as APM_E_IO). Callable from any thread, once per token; the operation's
-// callback (or the next part of a partial write) may run inside this call.
+// value is reported as APM_E_IO). A count beyond what the operation asked for fails it with
+// APM_E_IO ("The custom stream reported more bytes read than it was asked for.", or "... more
+// bytes written than it was given."; the count never reaches End), as does 0 bytes written.
+// Callable from any thread, once per token; the operation's callback (or the next part of a
+// partial write) may run inside this call.
 // Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
 apm_status apm_custom_stream_complete(uint64_t token, apm_status status, size_t bytes);
 
@@ -642,7 +660,9 @@ apm_status apm_runtime_configure(int32_t threads, int32_t spin_us);
 // exit. Sockets that are still open stay valid handles (the caller still closes them) but their
 // operations fail; the next new socket starts a new engine. Without a running engine it does
 // nothing.
-// Errors: APM_E_INVALID_OPERATION when called from a callback or another library thread.
+// Errors: APM_E_INVALID_OPERATION when called from a callback (wherever it runs: inline in a
+// Begin, inside a close or `apm_custom_stream_complete`, on an engine thread) or another library
+// thread.
 apm_status apm_runtime_shutdown(void);
 
 // Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values
@@ -947,7 +967,9 @@ apm_status apm_ssl_stream_set_application_protocols(apm_stream *stream, const ch
 // (unknown protocol flags), the stored failure of an earlier authentication, APM_E_AUTHENTICATION
 // (the handshake or the certificate validation failed; OpenSSL's reason is the inner message),
 // APM_E_IO (the transport failed or closed: "Authentication failed because the remote party has
-// closed the transport stream.").
+// closed the transport stream."; the peer sent something that is not TLS, such as an HTTP request
+// or a banner: "The handshake failed due to an unexpected packet format.", as .NET Framework, with
+// OpenSSL's reason as the inner message).
 apm_status apm_ssl_stream_authenticate_as_client(apm_stream *stream, const char *target_host, apm_certificate *client_certificate, int32_t enabled_ssl_protocols, int32_t check_certificate_revocation);
 
 // BeginAuthenticateAsClient: as `apm_ssl_stream_authenticate_as_client`, asynchronously; the

@@ -83,8 +83,6 @@ pub struct AsyncResult<N: Notify> {
     completed_synchronously: AtomicBool,
     inner: Mutex<Inner>,
     done: Condvar,
-    /// How to cancel the pending operation (set by the Begin that started it, when it can be).
-    cancel: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 thread_local! {
@@ -133,7 +131,6 @@ impl<N: Notify> AsyncResult<N> {
             completed_synchronously: AtomicBool::new(false),
             inner: Mutex::new(Inner { outcome: None, deferred: false }),
             done: Condvar::new(),
-            cancel: Mutex::new(None),
         })
     }
 
@@ -173,7 +170,6 @@ impl<N: Notify> AsyncResult<N> {
             self.completed.store(true, Ordering::Release);
             self.done.notify_all();
         }
-        self.cancel.lock().take();
         // The completed flag above lets only one completion through: the callback runs once.
         if !inside_begin {
             self.callback();
@@ -190,24 +186,6 @@ impl<N: Notify> AsyncResult<N> {
                 let _depth = DepthScope::enter();
                 me.notify.notify();
             }));
-        }
-    }
-
-    /// Lets `apm_async_result_cancel` reach the pending operation. A result that has completed
-    /// keeps no hook.
-    pub fn set_cancel(&self, cancel: Box<dyn FnOnce() + Send>) {
-        let mut slot = self.cancel.lock();
-        if !self.is_completed() {
-            *slot = Some(cancel);
-        }
-    }
-
-    /// Cancels the pending operation: it completes with OperationAborted (if it can still be
-    /// cancelled). A completed result is left alone.
-    pub fn cancel(&self) {
-        let hook = self.cancel.lock().take();
-        if let Some(f) = hook {
-            f();
         }
     }
 

@@ -26,8 +26,10 @@ pub trait CustomOps: Send + Sync {
     fn close(&self);
 }
 
+/// An operation in flight. A read keeps the count it asked for (`len`): a completion that reports
+/// more is refused.
 enum Pending {
-    Read { done: Completion },
+    Read { len: usize, done: Completion },
     Write { buf: ConstBuf, pos: usize, done: Completion },
 }
 
@@ -102,11 +104,14 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
     let Entry { stream, op } = entry;
     let closed = stream.closed.load(Ordering::Acquire);
     match op {
-        Pending::Read { done } => {
+        Pending::Read { len, done } => {
             let outcome = if closed {
                 Err(Error::disposed(CLASS_NAME))
             } else if status != code::OK {
                 Err(failure(status, "read"))
+            } else if bytes > len {
+                // As a write reported beyond its buffer: the count must never reach EndRead.
+                Err(Error::new(code::IO, "The custom stream reported more bytes read than it was asked for."))
             } else {
                 Ok(Value::Bytes(bytes))
             };
@@ -167,7 +172,7 @@ impl Stream for CustomStream {
             done.complete(Ok(Value::Bytes(0)));
             return Ok(());
         }
-        self.begin(Pending::Read { done }, Some(buf)).map_err(|(e, _)| e)
+        self.begin(Pending::Read { len: buf.len, done }, Some(buf)).map_err(|(e, _)| e)
     }
 
     fn write(&self, buf: ConstBuf) -> Result<()> {

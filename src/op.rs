@@ -51,7 +51,14 @@ pub trait Sink: Send + Sync {
 }
 
 /// The continuation an operation calls once with its outcome.
-pub struct Completion(Option<Target>);
+///
+/// Its `tag` names the operation it completes (the address of its IAsyncResult), so that a
+/// layer can find and cancel a pending operation without a registry; a completion that wraps
+/// another keeps the tag of the one it wraps (`Completion::wrapping`).
+pub struct Completion {
+    target: Option<Target>,
+    tag: usize,
+}
 
 enum Target {
     Sink(Arc<dyn Sink>),
@@ -63,16 +70,29 @@ pub const ABANDONED: &str = "An internal error occurred in apmnet: the operation
 
 impl Completion {
     pub fn new(f: impl FnOnce(Outcome) + Send + 'static) -> Completion {
-        Completion(Some(Target::Func(Box::new(f))))
+        Completion { target: Some(Target::Func(Box::new(f))), tag: 0 }
     }
 
     pub fn to(sink: Arc<dyn Sink>) -> Completion {
-        Completion(Some(Target::Sink(sink)))
+        let tag = Arc::as_ptr(&sink) as *const () as usize;
+        Completion { target: Some(Target::Sink(sink)), tag }
+    }
+
+    /// A completion that runs `f` and stands for the same operation as `outer` (which `f`
+    /// completes in turn).
+    pub fn wrapping(outer: Completion, f: impl FnOnce(Outcome, Completion) + Send + 'static) -> Completion {
+        let tag = outer.tag;
+        Completion { target: Some(Target::Func(Box::new(move |o| f(o, outer)))), tag }
+    }
+
+    /// Which operation this completes: 0 for none in particular.
+    pub fn tag(&self) -> usize {
+        self.tag
     }
 
     /// Delivers the outcome (consumes the completion: it runs once).
     pub fn complete(mut self, outcome: Outcome) {
-        if let Some(target) = self.0.take() {
+        if let Some(target) = self.target.take() {
             deliver(target, outcome);
         }
     }
@@ -87,7 +107,7 @@ fn deliver(target: Target, outcome: Outcome) {
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        if let Some(target) = self.0.take() {
+        if let Some(target) = self.target.take() {
             // This may run while a panic unwinds: a second panic here would abort the host.
             let run = move || deliver(target, Err(Error::internal(ABANDONED)));
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {

@@ -58,11 +58,12 @@ pub trait Stream: Send + Sync {
     fn transport_context(&self) -> Option<Arc<TransportContext>> {
         None
     }
-    /// Cancels the pending read (or write): it completes with OperationAborted, having
-    /// consumed no byte. Returns false when the stream cannot cancel it (the operation then
-    /// completes on its own).
-    fn cancel(&self, writing: bool) -> bool {
-        let _ = writing;
+    /// Cancels the pending operation whose completion carries `tag` (`Completion::tag`): it
+    /// completes with OperationAborted, and a cancelled read has consumed no byte. False when
+    /// this stream has no such operation pending or cannot cancel it (a stream defined in C:
+    /// its functions own the buffer until they complete).
+    fn cancel(&self, tag: usize) -> bool {
+        let _ = tag;
         false
     }
 }

@@ -2,7 +2,8 @@
 # .NET wrapper tests (make test-dotnet): dotnet.sh provides Mono's mcs and a real .NET 8 runtime, cached in
 # APMNET_PEERS_CACHE (default $HOME/.cache/apmnet-peers, outside the repository). The wrapper and its
 # tests are compiled with mcs into target/dotnet and run on .NET 8 against APMNET_LIBRARY, or else the
-# newer of target/release and target/debug. Arguments select tests by name.
+# newer of target/release and target/debug. Arguments select tests by name. The declaration tests
+# (tests/DeclarationTests.cs) read the header named by APMNET_HEADER, by default this checkout's.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -11,6 +12,7 @@ eval "$(bash "$here/dotnet.sh" "${APMNET_PEERS_CACHE:-$HOME/.cache/apmnet-peers}
 
 . "$here/../library.sh"
 apmnet_library bindings/dotnet/test.sh
+export APMNET_HEADER=${APMNET_HEADER:-$root/include/apmnet.h}
 
 out=$root/target/dotnet
 mkdir -p "$out"

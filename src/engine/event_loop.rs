@@ -1,4 +1,5 @@
-//! One event loop: an edge-triggered epoll set, its thread, and a queue of posted tasks.
+//! One event loop: an edge-triggered epoll set, its thread, a queue of posted tasks and its
+//! timers (the earliest deadline bounds each wait).
 //!
 //! Each registered socket's epoll data is a pointer to its `IoCore`, kept alive by one strong
 //! reference that the loop owns. Deregistering removes the fd from epoll first and releases that
@@ -7,6 +8,7 @@
 
 use super::io_core::{Direction, IoCore};
 use super::signals;
+use super::timers::{self, TimerKey, Timers};
 use super::Task;
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
@@ -43,6 +45,7 @@ pub struct EventLoop {
     exited: AtomicBool,
     /// The IoCore pointers this loop holds a strong reference for.
     registered: Mutex<HashSet<usize>>,
+    timers: Mutex<Timers>,
     spin: Duration,
 }
 
@@ -74,8 +77,23 @@ impl EventLoop {
                 stopping: AtomicBool::new(false),
                 exited: AtomicBool::new(false),
                 registered: Mutex::new(HashSet::new()),
+                timers: Mutex::new(Timers::default()),
                 spin,
             }))
+        }
+    }
+
+    /// The loop whose thread this is.
+    pub fn current() -> Option<Arc<EventLoop>> {
+        let current = CURRENT.with(|c| c.get());
+        if current.is_null() {
+            return None;
+        }
+        // SAFETY: the pointer is Arc::as_ptr of the Arc that `run` holds on this thread until it
+        // clears CURRENT; taking one more strong reference to it is sound.
+        unsafe {
+            Arc::increment_strong_count(current);
+            Some(Arc::from_raw(current))
         }
     }
 
@@ -103,6 +121,29 @@ impl EventLoop {
         drop(tasks);
         if was_empty {
             self.wake();
+        }
+    }
+
+    /// Runs `task` on this loop's thread at `at` (or soon after), unless cancelled first.
+    pub fn add_timer(&self, at: Instant, task: Task) -> TimerKey {
+        let (key, earliest) = self.timers.lock().add(at, task);
+        // A loop asleep until a later deadline must wake up to wait less.
+        if earliest && !CURRENT.with(|c| c.get() == self as *const EventLoop) {
+            self.wake();
+        }
+        key
+    }
+
+    /// Cancels a timer that has not fired; false when it has (or was cancelled already).
+    pub fn cancel_timer(&self, key: TimerKey) -> bool {
+        let task = self.timers.lock().cancel(key);
+        task.is_some()
+    }
+
+    fn run_timers(&self) {
+        let due = self.timers.lock().take_due(Instant::now());
+        for task in due {
+            guarded(task);
         }
     }
 
@@ -187,14 +228,18 @@ impl EventLoop {
                     guarded(|| core.on_ready(Direction::Read));
                 }
             }
+            self.run_timers();
             self.run_tasks();
         }
         self.exit();
         CURRENT.with(|c| c.set(std::ptr::null()));
     }
 
-    /// epoll_wait, spinning with a zero timeout for up to `spin` before sleeping.
+    /// epoll_wait, spinning with a zero timeout for up to `spin` before sleeping, and never past
+    /// the next timer's deadline.
     fn wait(&self, events: &mut [libc::epoll_event]) -> usize {
+        let next_timer = self.timers.lock().next_deadline();
+        let sleep = || timers::timeout_ms(next_timer, Instant::now());
         let poll = |timeout: i32, events: &mut [libc::epoll_event]| -> usize {
             // SAFETY: the buffer is valid for MAX_EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, timeout) };
@@ -209,9 +254,12 @@ impl EventLoop {
             return n;
         }
         if self.spin.is_zero() || SPINNER.swap(true, Ordering::Acquire) {
-            return poll(-1, events);
+            return poll(sleep(), events);
         }
-        let deadline = Instant::now() + self.spin;
+        let mut deadline = Instant::now() + self.spin;
+        if let Some(t) = next_timer {
+            deadline = deadline.min(t);
+        }
         let mut n = 0;
         while n == 0 && Instant::now() < deadline {
             std::hint::spin_loop();
@@ -221,7 +269,7 @@ impl EventLoop {
         if n > 0 {
             n
         } else {
-            poll(-1, events)
+            poll(sleep(), events)
         }
     }
 
@@ -241,6 +289,9 @@ impl EventLoop {
     /// Shutdown: every pending operation completes as aborted (callbacks run here), later tasks
     /// run on their posters' threads.
     fn exit(&self) {
+        // Timers that have not fired never will: their tasks are dropped (what they would have
+        // completed completes through the aborts below or its own drop).
+        drop(self.timers.lock().clear());
         let cores: Vec<usize> = self.registered.lock().iter().copied().collect();
         for core in cores {
             // SAFETY: still registered; references are released only by tasks on this thread.
@@ -282,5 +333,38 @@ impl Drop for EventLoop {
 fn guarded(f: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
         super::report_panic("engine work");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_sleeping_loop_wakes_for_its_timers_in_deadline_order() {
+        let lp = EventLoop::new(Duration::ZERO).unwrap();
+        let run = lp.clone();
+        let thread = std::thread::spawn(move || run.run());
+        let (tx, rx) = mpsc::channel();
+        let now = Instant::now();
+        let at = |ms: u64| now + Duration::from_millis(ms);
+        let send = |n: u64| {
+            let tx = tx.clone();
+            Box::new(move || tx.send((n, Instant::now())).unwrap()) as Task
+        };
+        lp.add_timer(at(60), send(60));
+        let cancelled = lp.add_timer(at(30), send(30));
+        lp.add_timer(at(15), send(15));
+        assert!(lp.cancel_timer(cancelled));
+        assert!(!lp.cancel_timer(cancelled));
+        let (first, t1) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (second, t2) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!((first, second), (15, 60));
+        // Never early.
+        assert!(t1 >= at(15) && t2 >= at(60));
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        lp.stop();
+        thread.join().unwrap();
     }
 }

@@ -108,6 +108,10 @@ impl OpQueue {
         self.rest.remove(pos)
     }
 
+    fn iter(&self) -> impl Iterator<Item = &Queued> + '_ {
+        self.head.iter().chain(self.rest.iter())
+    }
+
     fn drain(&mut self) -> impl Iterator<Item = Queued> + '_ {
         self.head.take().into_iter().chain(self.rest.drain(..))
     }
@@ -234,6 +238,26 @@ impl IoCore {
                 }
             }
         }
+    }
+
+    /// Cancels the queued operation whose completion carries `tag` (its IAsyncResult): it
+    /// completes with OperationAborted. A queued operation has done nothing that cannot be taken
+    /// back, except a send that already sent part of its bytes (the rest is not sent, as in .NET).
+    /// False when no queued operation has that tag (it completed, or never waited).
+    pub fn cancel_tagged(&self, tag: usize) -> bool {
+        if tag == 0 {
+            return false;
+        }
+        for dir in [Direction::Read, Direction::Write] {
+            let mut side = self.side(dir);
+            let id = side.queue.iter().find(|q| q.done.tag() == tag).map(|q| q.id);
+            if let Some(op) = id.and_then(|id| side.queue.remove_id(id)) {
+                drop(side);
+                op.done.complete(Err(Error::aborted()));
+                return true;
+            }
+        }
+        false
     }
 
     /// Completes the queued operation `id` with `error`, if it is still queued.

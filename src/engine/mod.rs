@@ -10,6 +10,7 @@ mod blocking;
 mod event_loop;
 mod io_core;
 pub mod signals;
+mod timers;
 
 pub use event_loop::EventLoop;
 pub use io_core::{Direction, IoCore, OpId, Poll};
@@ -138,6 +139,30 @@ pub fn post(task: Task) {
     }
 }
 
+/// A timer: its task runs on an engine thread at its deadline, unless cancelled first.
+pub struct Timer {
+    lp: std::sync::Weak<EventLoop>,
+    key: timers::TimerKey,
+}
+
+impl Timer {
+    /// Cancels the timer; false when its task has run (or is running) already.
+    pub fn cancel(&self) -> bool {
+        self.lp.upgrade().is_some_and(|lp| lp.cancel_timer(self.key))
+    }
+}
+
+/// Runs `task` on an engine thread at `at`: on the calling loop's own thread when called from
+/// one, else on a loop of the runtime (started if need be).
+pub fn add_timer(at: std::time::Instant, task: Task) -> Result<Timer> {
+    let lp = match EventLoop::current() {
+        Some(lp) => lp,
+        None => assign_loop()?,
+    };
+    let key = lp.add_timer(at, task);
+    Ok(Timer { lp: Arc::downgrade(&lp), key })
+}
+
 /// A panic was caught where it must not spread (an engine thread, a completion): the operation it
 /// hit completed with APM_E_INTERNAL; say so on stderr, as there is no caller to tell.
 pub fn report_panic(what: &str) {
@@ -157,7 +182,9 @@ pub fn on_engine_thread() -> bool {
 /// Stops the runtime: every pending operation completes (aborted) and its callback runs, then
 /// all threads are joined. The next use starts a new runtime.
 pub fn shutdown() -> Result<()> {
-    if on_engine_thread() {
+    // A callback can also run on the caller's own thread (inline in Begin, inside a close or a
+    // custom stream's completion): shutting down there would abort the engine under it.
+    if on_engine_thread() || crate::async_result::in_callback() {
         return Err(Error::invalid_operation(
             "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
         ));

@@ -1,7 +1,7 @@
 //! IAsyncResult, as C sees it. A result handle is valid from Begin until End releases it; after
 //! that every call with it fails (End: APM_E_INVALID_OPERATION, others: APM_E_ARGUMENT).
 
-use super::handles::{lookup, peek, AsyncResultClass, CResult, Object};
+use super::handles::{self, lookup, peek, AsyncResultClass, CResult, Object};
 use super::{apm_async_result, apm_status, boundary, write_out};
 use crate::error::{Error, Result};
 use std::ffi::c_void;
@@ -77,4 +77,25 @@ pub unsafe extern "C" fn apm_async_result_state(
     state: *mut *mut c_void,
 ) -> apm_status {
     boundary!({ write_out(state, "state", read_result(result, |r| r.notify.state())?) })
+}
+
+/// Cancels the pending operation: it completes with APM_E_SOCKET OperationAborted (995) and its
+/// callback runs (possibly on the calling thread before this returns); End must still be called.
+/// A cancelled read has consumed no byte; a cancelled send may have sent part of its buffer (as
+/// in .NET). An operation that has completed is left alone (APM_OK, nothing happens). Socket
+/// operations that wait and the Read/Write of a NetworkStream can be cancelled; what cannot
+/// (the name resolution of a connect, a stream defined in C, whose functions own the buffer
+/// until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
+/// Errors: APM_E_ARGUMENT_NULL (result), APM_E_ARGUMENT (an ended or invalid result),
+/// APM_E_NOT_SUPPORTED (the operation is pending and cannot be cancelled).
+#[no_mangle]
+pub unsafe extern "C" fn apm_async_result_cancel(result: *mut apm_async_result) -> apm_status {
+    boundary!({
+        let r = lookup::<AsyncResultClass>(result)?;
+        if r.is_completed() || handles::cancel(&r) || r.is_completed() {
+            Ok(())
+        } else {
+            Err(Error::not_supported("This operation cannot be cancelled."))
+        }
+    })
 }

@@ -12,12 +12,12 @@ pub type apm_custom_complete_fn =
 /// `apm_stream_create_custom`.
 ///
 /// * `begin_read(ctx, buffer, count, complete, token)`: start reading up to `count` (> 0) bytes
-///   into `buffer`; when done, call `complete(token, APM_OK, bytes_read)` (0 = end of stream) or
-///   `complete(token, status, 0)` with a negative APM_E_* status. The buffer stays valid until
-///   then.
+///   into `buffer`; when done, call `complete(token, APM_OK, bytes_read)` (0 = end of stream, at
+///   most `count`) or `complete(token, status, 0)` with a negative APM_E_* status. The buffer
+///   stays valid until then.
 /// * `begin_write(ctx, buffer, count, complete, token)`: start writing `count` (> 0) bytes; when
 ///   done, `complete(token, APM_OK, bytes_written)`. Fewer than `count` bytes is fine: the rest
-///   is asked for with another `begin_write`.
+///   is asked for with another `begin_write`; more than `count` is not.
 /// * `close(ctx)` (may be NULL): called once when the stream is closed. Operations still pending
 ///   must still be completed (any status); their results then report APM_E_OBJECT_DISPOSED.
 ///
@@ -130,8 +130,11 @@ pub unsafe extern "C" fn apm_stream_create_custom(
 
 /// Reports the end of a custom stream's operation: `status` APM_OK with the bytes read (0 = end of
 /// stream) or written, or a negative APM_E_* status (the operation then fails with it; an unknown
-/// value is reported as APM_E_IO). Callable from any thread, once per token; the operation's
-/// callback (or the next part of a partial write) may run inside this call.
+/// value is reported as APM_E_IO). A count beyond what the operation asked for fails it with
+/// APM_E_IO ("The custom stream reported more bytes read than it was asked for.", or "... more
+/// bytes written than it was given."; the count never reaches End), as does 0 bytes written.
+/// Callable from any thread, once per token; the operation's callback (or the next part of a
+/// partial write) may run inside this call.
 /// Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
 #[no_mangle]
 pub unsafe extern "C" fn apm_custom_stream_complete(token: u64, status: apm_status, bytes: usize) -> apm_status {

@@ -217,6 +217,18 @@ fn release(mut key: u64) {
     }
 }
 
+/// Cancels the pending operation of `r` through the object whose Begin started it; false when
+/// that object cannot (or has nothing of `r`'s left to cancel).
+pub(crate) fn cancel(r: &Arc<CResult>) -> bool {
+    let tag = Arc::as_ptr(r) as *const () as usize;
+    match TABLE.get(r.owner) {
+        Lookup::Live(Object::Socket(s)) => s.cancel(tag),
+        Lookup::Live(Object::Stream(s)) => s.cancel(tag),
+        Lookup::Live(Object::SslStream(s)) => s.cancel(tag),
+        _ => false,
+    }
+}
+
 /// Creates the result of a Begin on the object `owner` and hands it out; `start` runs the
 /// operation with its completion. When `start` fails nothing was started: the result is released
 /// and no callback runs.

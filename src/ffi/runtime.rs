@@ -21,7 +21,9 @@ pub extern "C" fn apm_runtime_configure(threads: i32, spin_us: i32) -> apm_statu
 /// exit. Sockets that are still open stay valid handles (the caller still closes them) but their
 /// operations fail; the next new socket starts a new engine. Without a running engine it does
 /// nothing.
-/// Errors: APM_E_INVALID_OPERATION when called from a callback or another library thread.
+/// Errors: APM_E_INVALID_OPERATION when called from a callback (wherever it runs: inline in a
+/// Begin, inside a close or `apm_custom_stream_complete`, on an engine thread) or another library
+/// thread.
 #[no_mangle]
 pub extern "C" fn apm_runtime_shutdown() -> apm_status {
     boundary!({ engine::shutdown() })

@@ -326,7 +326,9 @@ fn server_options(
 /// (unknown protocol flags), the stored failure of an earlier authentication, APM_E_AUTHENTICATION
 /// (the handshake or the certificate validation failed; OpenSSL's reason is the inner message),
 /// APM_E_IO (the transport failed or closed: "Authentication failed because the remote party has
-/// closed the transport stream.").
+/// closed the transport stream."; the peer sent something that is not TLS, such as an HTTP request
+/// or a banner: "The handshake failed due to an unexpected packet format.", as .NET Framework, with
+/// OpenSSL's reason as the inner message).
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
     stream: *mut apm_stream,

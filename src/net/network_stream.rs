@@ -42,7 +42,7 @@ impl NetworkStream {
 }
 
 fn wrapping(done: Completion, writing: bool) -> Completion {
-    Completion::new(move |outcome: Outcome| done.complete(outcome.map_err(|e| e.into_io(writing))))
+    Completion::wrapping(done, move |outcome: Outcome, done| done.complete(outcome.map_err(|e| e.into_io(writing))))
 }
 
 impl Stream for NetworkStream {
@@ -83,6 +83,10 @@ impl Stream for NetworkStream {
     fn read(&self, buf: MutBuf) -> Result<usize> {
         self.check(false)?;
         self.socket.receive(buf).map_err(|e| e.into_io(false))
+    }
+
+    fn cancel(&self, tag: usize) -> bool {
+        self.socket.cancel(tag)
     }
 
     fn close(&self) -> Result<()> {

@@ -187,7 +187,7 @@ impl Socket {
             }) as Arc<dyn Fn() + Send + Sync>
         });
         let this = self.clone();
-        let finish: Completion = Completion::new(move |outcome: Outcome| {
+        let finish = Completion::wrapping(done, move |outcome: Outcome, done| {
             let outcome = match outcome {
                 Ok(v) if flags & (tfo::DISCONNECT | tfo::REUSE_SOCKET) != 0 => {
                     this.disconnect(flags & tfo::REUSE_SOCKET != 0).map(|_| v)

@@ -224,8 +224,11 @@ impl Socket {
         let this = self.clone();
         self.begin_connect_one(
             addr,
-            Completion::new(move |outcome: Outcome| match outcome {
-                Err(_) if !addrs.is_empty() && !this.is_closed() => this.connect_each(addrs, done),
+            Completion::wrapping(done, move |outcome: Outcome, done| match outcome {
+                // A cancelled connect tries no further address.
+                Err(e) if e.errno != libc::ECANCELED && !addrs.is_empty() && !this.is_closed() => {
+                    this.connect_each(addrs, done)
+                }
                 outcome => this.finish_connect(outcome, done),
             }),
         );
@@ -272,7 +275,7 @@ impl Socket {
             }
         };
         let this = self.clone();
-        let renew: Completion = Completion::new(move |outcome: Outcome| {
+        let renew = Completion::wrapping(done, move |outcome: Outcome, done| {
             if outcome.is_err() && !this.is_closed() {
                 let _ = sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd));
             }
@@ -412,6 +415,12 @@ impl Socket {
             };
         }
         Ok(())
+    }
+
+    /// Cancels the pending operation whose completion carries `tag`: it completes with
+    /// OperationAborted (see `IoCore::cancel_tagged`).
+    pub fn cancel(&self, tag: usize) -> bool {
+        self.core.cancel_tagged(tag)
     }
 
     /// Closes the socket: queued operations complete with OperationAborted.

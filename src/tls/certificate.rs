@@ -24,6 +24,15 @@ fn invalid_data(what: &str, e: &openssl::error::ErrorStack) -> Error {
     }
 }
 
+/// A certificate that loaded but one of whose fields cannot be read or encoded (.NET throws a
+/// CryptographicException): reported as the loaders report bad certificate data, ArgumentException.
+fn unreadable(what: &str, e: &openssl::error::ErrorStack) -> Error {
+    Error {
+        inner: Some(openssl_reason(e, "unknown OpenSSL error")),
+        ..Error::argument(format!("The certificate data is not valid: {what}."))
+    }
+}
+
 fn read_file(path: &str) -> Result<Vec<u8>> {
     let mut file = crate::net::send_file::open(path)?;
     let mut data = Vec::new();
@@ -112,22 +121,24 @@ impl Certificate {
     }
 
     /// SHA-1 of the DER, upper-case hex (X509Certificate2.Thumbprint).
-    pub fn thumbprint(&self) -> String {
-        self.x509.digest(MessageDigest::sha1()).map(|d| hex_upper(&d)).unwrap_or_default()
+    pub fn thumbprint(&self) -> Result<String> {
+        let digest = self.x509.digest(MessageDigest::sha1()).map_err(|e| unreadable("it cannot be encoded", &e))?;
+        Ok(hex_upper(&digest))
     }
 
-    pub fn der(&self) -> Vec<u8> {
-        self.x509.to_der().unwrap_or_default()
+    pub fn der(&self) -> Result<Vec<u8>> {
+        self.x509.to_der().map_err(|e| unreadable("it cannot be encoded", &e))
     }
 
-    /// NotBefore and NotAfter as Unix times (seconds).
+    /// NotBefore and NotAfter as Unix times (seconds); a date that is not a valid ASN.1 time
+    /// (a peer's certificate, or DER that loads with a corrupt date) is bad certificate data.
     pub fn validity(&self) -> Result<(i64, i64)> {
         let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| Error::internal(e.to_string()))?;
-        let secs = |t: &openssl::asn1::Asn1TimeRef| -> Result<i64> {
-            let d = epoch.diff(t).map_err(|e| Error::internal(e.to_string()))?;
+        let secs = |t: &openssl::asn1::Asn1TimeRef, field: &str| -> Result<i64> {
+            let d = epoch.diff(t).map_err(|e| unreadable(&format!("its {field} date cannot be read"), &e))?;
             Ok(d.days as i64 * 86_400 + d.secs as i64)
         };
-        Ok((secs(self.x509.not_before())?, secs(self.x509.not_after())?))
+        Ok((secs(self.x509.not_before(), "NotBefore")?, secs(self.x509.not_after(), "NotAfter")?))
     }
 }
 

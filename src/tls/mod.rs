@@ -64,6 +64,8 @@ pub mod msg {
     pub(crate) const REAUTH: &str =
         "This operation is not allowed on a security context that has already been authenticated.";
     pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
+    /// net_ssl_io_frame: .NET Framework's IOException for input that is not TLS records.
+    pub(crate) const UNEXPECTED_PACKET: &str = "The handshake failed due to an unexpected packet format.";
     pub(crate) const AUTH_EOF: &str = "Authentication failed because the remote party has closed the transport stream.";
     pub(crate) const IO_EOF: &str = " Received an unexpected EOF or 0 bytes from the transport stream.";
     pub(crate) const ENCRYPT: &str = "The encryption operation failed, see inner exception.";

@@ -87,6 +87,16 @@ namespace Apmnet
             return Query((IntPtr h, out int signaled) => NativeMethods.apm_async_result_wait(h, millisecondsTimeout, out signaled)) ?? true;
         }
 
+        /// <summary>apm_async_result_cancel: the pending operation completes with
+        /// SocketError.OperationAborted and its callback runs; a cancelled read consumed no byte; a
+        /// completed operation is left alone. NotSupportedException when it cannot be cancelled.</summary>
+        public void Cancel()
+        {
+            if (ended) return;
+            int status = NativeMethods.apm_async_result_cancel(handle);
+            if (status != 0 && !ended) throw ApmError.Last(status);
+        }
+
         /// <summary>The library's 0/1 answer about this result, or null once End has released it.</summary>
         bool? Query(Int32Getter getter)
         {

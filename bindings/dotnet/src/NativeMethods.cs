@@ -75,6 +75,7 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_completed_synchronously(IntPtr result, out int completedSynchronously);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_wait(IntPtr result, int timeoutMilliseconds, out int signaled);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_state(IntPtr result, out IntPtr state);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_async_result_cancel(IntPtr result);
 
         // Socket
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_socket_create(int family, int type, int protocol, out SocketHandle socket);

@@ -186,6 +186,25 @@ namespace Apmnet.Tests
         }
 
         [Test]
+        public static void CancelEndsAPendingReceiveWithOperationAborted()
+        {
+            using (DotnetPeer peer = new DotnetPeer(DotnetPeer.Echo))
+            using (ApmSocket socket = Connect(peer.Port))
+            {
+                byte[] buffer = new byte[8];
+                ApmAsyncResult receive = (ApmAsyncResult)socket.BeginReceive(buffer, 0, 8, SocketFlags.None, null, null);
+                receive.Cancel();
+                SocketException aborted = Assert.Throws<SocketException>(delegate { socket.EndReceive(receive); }, "EndReceive");
+                Assert.Equal(SocketError.OperationAborted, aborted.SocketErrorCode, "SocketErrorCode");
+                // Nothing was consumed: the echo of the next send is whole.
+                Assert.Equal(3, socket.Send(new byte[] { 7, 8, 9 }), "send");
+                int n = socket.Receive(buffer, 0, 8, SocketFlags.None);
+                Assert.True(n > 0 && buffer[0] == 7, "echo after the cancel");
+                receive.Cancel();  // ended: nothing happens
+            }
+        }
+
+        [Test]
         public static void TaskFromAsyncReadAsyncAndCopyTo()
         {
             byte[] data = RandomBytes(2 * 1024 * 1024);

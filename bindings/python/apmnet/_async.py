@@ -80,6 +80,17 @@ class AsyncResult:
         value = self._query(lib.apm_async_result_wait, -1 if timeout_ms is None else timeout_ms)
         return True if value is None else value
 
+    def cancel(self):
+        """Cancel the pending operation: it completes with SocketError.OperationAborted (995), its
+        callback runs, and End raises that error (a NetworkStream's as an IOException over it). A
+        cancelled read has consumed no byte. A completed operation is left alone. Raises
+        NotSupportedError for an operation that cannot be cancelled (a custom stream's)."""
+        if self._ended:
+            return
+        status = lib.apm_async_result_cancel(self._handle)
+        if status != 0 and not self._ended:
+            raise _native.last_error(status)
+
     def _query(self, function, *args):
         """The library's 0/1 answer (``function(handle, *args, &answer)``), or None once End has
         released the result."""

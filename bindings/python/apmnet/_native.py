@@ -85,6 +85,7 @@ PROTOTYPES = {
     "apm_async_result_completed_synchronously": (_status, [_handle, _i32p]),
     "apm_async_result_wait": (_status, [_handle, c_int32, _i32p]),
     "apm_async_result_state": (_status, [_handle, POINTER(c_void_p)]),
+    "apm_async_result_cancel": (_status, [_handle]),
     # Socket
     "apm_socket_create": (_status, [c_int32, c_int32, c_int32, _out_handle]),
     "apm_socket_bind": (_status, [_handle, c_char_p, c_int32]),

@@ -35,8 +35,30 @@ fn received_alert(reason: &str) -> Option<String> {
     )
 }
 
+/// OpenSSL's reasons (ERR_LIB_SSL, sslerr.h) for input that is not TLS records at all: text,
+/// an HTTP request, an SSH banner, a record header with no TLS version or an impossible length.
+/// .NET Framework's framing check refuses such input before TLS looks at it, with IOException
+/// net_ssl_io_frame, on both sides of the handshake.
+const ERR_LIB_SSL: i32 = 20;
+const NOT_TLS_REASONS: [i32; 5] = [
+    267, // SSL_R_WRONG_VERSION_NUMBER
+    156, // SSL_R_HTTP_REQUEST
+    155, // SSL_R_HTTPS_PROXY_REQUEST
+    252, // SSL_R_UNKNOWN_PROTOCOL
+    198, // SSL_R_PACKET_LENGTH_TOO_LONG
+];
+
+fn not_tls_input(e: &openssl::ssl::Error) -> bool {
+    e.ssl_error().is_some_and(|stack| {
+        stack.errors().iter().any(|x| x.library_code() == ERR_LIB_SSL && NOT_TLS_REASONS.contains(&x.reason_code()))
+    })
+}
+
 pub(super) fn auth_error(e: &openssl::ssl::Error) -> Error {
     let reason = ssl_reason(e);
+    if not_tls_input(e) {
+        return Error { inner: Some(reason), ..Error::new(code::IO, msg::UNEXPECTED_PACKET) };
+    }
     let message = match received_alert(&reason) {
         Some(alert) => format!("Authentication failed because the remote party sent a TLS alert: '{alert}'."),
         None => msg::AUTH_FAILED.to_string(),
