@@ -372,17 +372,15 @@ pub unsafe extern "C" fn apm_socket_get_available(socket: *mut apm_socket, avail
     })
 }
 
-fn set_opt(socket: *mut apm_socket, level: i32, name: i32, value: i32, param: &str) -> Result<()> {
-    let s = lookup::<SocketClass>(socket)?;
-    if value < 0 {
-        return Err(Error::out_of_range(param));
-    }
-    s.set_option(level, name, value)
+/// A buffer size argument: negative is ArgumentOutOfRange for `param`.
+fn size_arg(size: i32, param: &str) -> Result<usize> {
+    usize::try_from(size).map_err(|_| Error::out_of_range(param))
 }
 
-fn get_opt(socket: *mut apm_socket, level: i32, name: i32, out: *mut i32) -> Result<()> {
+/// Checks `out`, then the socket, then writes what `get` reads from it.
+fn get_opt(socket: *mut apm_socket, out: *mut i32, get: impl FnOnce(&Socket) -> Result<i32>) -> Result<()> {
     need_out(out, "value")?;
-    let v = lookup::<SocketClass>(socket)?.get_option(level, name)?;
+    let v = get(&*lookup::<SocketClass>(socket)?)?;
     write_out(out, "value", v)
 }
 
@@ -391,7 +389,7 @@ fn get_opt(socket: *mut apm_socket, level: i32, name: i32, out: *mut i32) -> Res
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_no_delay(socket: *mut apm_socket, no_delay: i32) -> apm_status {
-    boundary!({ set_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, (no_delay != 0) as i32, "no_delay") })
+    boundary!({ lookup::<SocketClass>(socket)?.set_no_delay(no_delay != 0) })
 }
 
 /// NoDelay: writes 1 when Nagle's algorithm is off.
@@ -399,7 +397,7 @@ pub unsafe extern "C" fn apm_socket_set_no_delay(socket: *mut apm_socket, no_del
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_no_delay(socket: *mut apm_socket, no_delay: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, no_delay) })
+    boundary!({ get_opt(socket, no_delay, |s| s.no_delay().map(i32::from)) })
 }
 
 /// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the getter
@@ -408,7 +406,10 @@ pub unsafe extern "C" fn apm_socket_get_no_delay(socket: *mut apm_socket, no_del
 /// APM_E_ARGUMENT_OUT_OF_RANGE (negative), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_send_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
-    boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size, "size") })
+    boundary!({
+        let s = lookup::<SocketClass>(socket)?;
+        s.set_send_buffer_size(size_arg(size, "size")?)
+    })
 }
 
 /// SendBufferSize as the kernel reports it.
@@ -416,21 +417,24 @@ pub unsafe extern "C" fn apm_socket_set_send_buffer_size(socket: *mut apm_socket
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_send_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_SNDBUF, size) })
+    boundary!({ get_opt(socket, size, Socket::send_buffer_size) })
 }
 
 /// ReceiveBufferSize (SO_RCVBUF) in bytes.
 /// Errors: as apm_socket_set_send_buffer_size.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_set_receive_buffer_size(socket: *mut apm_socket, size: i32) -> apm_status {
-    boundary!({ set_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size, "size") })
+    boundary!({
+        let s = lookup::<SocketClass>(socket)?;
+        s.set_receive_buffer_size(size_arg(size, "size")?)
+    })
 }
 
 /// ReceiveBufferSize as the kernel reports it.
 /// Errors: as apm_socket_get_send_buffer_size.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_receive_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, size) })
+    boundary!({ get_opt(socket, size, Socket::receive_buffer_size) })
 }
 
 /// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End operations

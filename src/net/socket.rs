@@ -264,7 +264,7 @@ impl Socket {
                     Err(e) => Poll::Ready(Err(e)),
                 };
             }
-            match sys::get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+            match sys::take_error(fd) {
                 Ok(0) => match sys::endpoint(fd, true) {
                     Ok(_) => Poll::Ready(Ok(Value::Unit)),
                     Err(e) if e.errno == libc::ENOTCONN => Poll::Pending,
@@ -441,12 +441,34 @@ impl Socket {
         Ok(n)
     }
 
-    pub fn set_option(&self, level: libc::c_int, name: libc::c_int, value: i32) -> Result<()> {
-        self.with_fd(|fd| sys::set_int(fd, level, name, value))
+    /// NoDelay (TCP_NODELAY): true disables Nagle's algorithm.
+    pub fn set_no_delay(&self, no_delay: bool) -> Result<()> {
+        self.with_fd(|fd| sys::set_no_delay(fd, no_delay))
     }
 
-    pub fn get_option(&self, level: libc::c_int, name: libc::c_int) -> Result<i32> {
-        self.with_fd(|fd| sys::get_int(fd, level, name))
+    pub fn no_delay(&self) -> Result<bool> {
+        self.with_fd(sys::no_delay)
+    }
+
+    /// SendBufferSize (SO_SNDBUF) in bytes; the caller has checked it (.NET rejects negative
+    /// sizes with ArgumentOutOfRange).
+    pub fn set_send_buffer_size(&self, size: usize) -> Result<()> {
+        self.with_fd(|fd| sys::set_send_buffer_size(fd, size))
+    }
+
+    /// SendBufferSize as the kernel reports it (Linux doubles what it was given).
+    pub fn send_buffer_size(&self) -> Result<i32> {
+        self.with_fd(sys::send_buffer_size)
+    }
+
+    /// ReceiveBufferSize (SO_RCVBUF) in bytes, as `set_send_buffer_size`.
+    pub fn set_receive_buffer_size(&self, size: usize) -> Result<()> {
+        self.with_fd(|fd| sys::set_receive_buffer_size(fd, size))
+    }
+
+    /// ReceiveBufferSize as the kernel reports it.
+    pub fn receive_buffer_size(&self) -> Result<i32> {
+        self.with_fd(sys::receive_buffer_size)
     }
 
     pub fn set_linger(&self, enabled: bool, seconds: i32) -> Result<()> {

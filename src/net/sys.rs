@@ -1,9 +1,17 @@
-//! Thin, checked wrappers over the socket syscalls the rest of `net` uses.
+//! Thin, checked wrappers over the socket syscalls the rest of `net` uses, most of them through
+//! `socket2` on the engine's fd.
+//!
+//! The fds stay plain `RawFd`s owned by the engine's `IoCore` (it closes them and swaps them with
+//! dup3), so socket2 only ever borrows them, for one call (`sock`); a new socket leaves socket2's
+//! hands as a raw fd at once. Every failure becomes the errno's SocketException.
 
-use crate::error::{errno, Error, Result};
-use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use crate::error::{Error, Result};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
+use std::time::Duration;
 
 /// Turns a -1 return into the errno's SocketException.
 pub fn cvt(r: libc::c_int) -> Result<libc::c_int> {
@@ -14,155 +22,114 @@ pub fn cvt(r: libc::c_int) -> Result<libc::c_int> {
     }
 }
 
+/// An OS error from socket2 as the errno's SocketException.
+fn os_error(e: io::Error) -> Error {
+    Error::socket(e.raw_os_error().unwrap_or(0))
+}
+
+/// Runs `f` on socket2's view of `fd`, for the duration of the call only.
+fn sock<R>(fd: RawFd, f: impl FnOnce(SockRef<'_>) -> io::Result<R>) -> Result<R> {
+    if fd < 0 {
+        // What the syscall would say; and borrow_raw must never see -1.
+        return Err(Error::socket(libc::EBADF));
+    }
+    // SAFETY: callers pass the IoCore's fd from inside `IoCore::with_fd` or an operation's
+    // attempt, where a side lock is held: close and replace_fd take both locks, so the fd stays
+    // open (and the same socket) for the whole call, and the borrow does not outlive it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    f(SockRef::from(&fd)).map_err(os_error)
+}
+
 /// A new non-blocking, close-on-exec TCP socket. IPv6 sockets are IPv6-only, as .NET makes them.
 pub fn tcp_socket(family: libc::c_int) -> Result<RawFd> {
-    // SAFETY: plain syscall.
-    let fd = cvt(unsafe {
-        libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_TCP)
-    })?;
+    // new_raw: exactly socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP).
+    let socket = Socket::new_raw(Domain::from(family), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
+        .map_err(os_error)?;
     if family == libc::AF_INET6 {
-        if let Err(e) = set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1) {
-            // SAFETY: our fd.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
+        // On failure the Socket is dropped, which closes the fd.
+        socket.set_only_v6(true).map_err(os_error)?;
     }
-    Ok(fd)
+    Ok(socket.into_raw_fd())
 }
 
-pub fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> Result<()> {
-    // SAFETY: passes a pointer to a local int of the stated size.
-    cvt(unsafe {
-        libc::setsockopt(fd, level, name, &value as *const _ as *const libc::c_void, size_of::<libc::c_int>() as u32)
-    })
-    .map(drop)
+/// TCP_NODELAY.
+pub fn set_no_delay(fd: RawFd, no_delay: bool) -> Result<()> {
+    sock(fd, |s| s.set_nodelay(no_delay))
 }
 
-pub fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into the local.
-    cvt(unsafe { libc::getsockopt(fd, level, name, &mut value as *mut _ as *mut libc::c_void, &mut len) })?;
-    Ok(value)
+pub fn no_delay(fd: RawFd) -> Result<bool> {
+    sock(fd, |s| s.nodelay())
 }
 
+/// SO_SNDBUF.
+pub fn set_send_buffer_size(fd: RawFd, size: usize) -> Result<()> {
+    sock(fd, |s| s.set_send_buffer_size(size))
+}
+
+/// SO_SNDBUF as the kernel reports it. socket2 widens the kernel's int to usize; narrowing it back
+/// gives that int exactly.
+pub fn send_buffer_size(fd: RawFd) -> Result<i32> {
+    sock(fd, |s| s.send_buffer_size()).map(|n| n as i32)
+}
+
+/// SO_RCVBUF.
+pub fn set_receive_buffer_size(fd: RawFd, size: usize) -> Result<()> {
+    sock(fd, |s| s.set_recv_buffer_size(size))
+}
+
+/// SO_RCVBUF as the kernel reports it (exactly its int, as `send_buffer_size`).
+pub fn receive_buffer_size(fd: RawFd) -> Result<i32> {
+    sock(fd, |s| s.recv_buffer_size()).map(|n| n as i32)
+}
+
+/// SO_ERROR: the pending error's errno (clearing it), 0 when there is none.
+pub fn take_error(fd: RawFd) -> Result<i32> {
+    sock(fd, |s| s.take_error()).map(|e| e.map_or(0, |e| e.raw_os_error().unwrap_or(0)))
+}
+
+/// SO_LINGER. Disabled, the kernel ignores the seconds (they are not passed on).
 pub fn set_linger(fd: RawFd, enabled: bool, seconds: i32) -> Result<()> {
-    let l = libc::linger { l_onoff: enabled as i32, l_linger: seconds };
-    // SAFETY: pointer to a local linger struct of the stated size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &l as *const _ as *const libc::c_void,
-            size_of::<libc::linger>() as u32,
-        )
-    })
-    .map(drop)
+    let linger = enabled.then(|| Duration::from_secs(seconds as u64));
+    sock(fd, |s| s.set_linger(linger))
 }
 
+/// SO_LINGER as the kernel reports it: whether it is on, and its time in seconds even when off
+/// (what .NET's LingerState reports). socket2's `linger()` gives no time when off, hence the
+/// syscall here.
 pub fn get_linger(fd: RawFd) -> Result<(bool, i32)> {
-    // SAFETY: zeroed plain struct, filled by the kernel.
-    let mut l: libc::linger = unsafe { zeroed() };
+    let mut l = libc::linger { l_onoff: 0, l_linger: 0 };
     let mut len = size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the local linger struct.
     cvt(unsafe {
         libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &mut l as *mut _ as *mut libc::c_void, &mut len)
     })?;
     Ok((l.l_onoff != 0, l.l_linger))
 }
 
-/// A socket address in the kernel's layout.
-pub fn to_raw(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data large enough for both families.
-    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
-}
-
-fn from_raw(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says this is a sockaddr_in.
-            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says this is a sockaddr_in6.
-            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                ip,
-                u16::from_be(sin6.sin6_port),
-                sin6.sin6_flowinfo,
-                sin6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
 /// getsockname (local) or getpeername (remote).
 pub fn endpoint(fd: RawFd, remote: bool) -> Result<SocketAddr> {
-    // SAFETY: the kernel fills at most `len` bytes of the storage.
-    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let p = &mut storage as *mut _ as *mut libc::sockaddr;
-    cvt(unsafe {
-        if remote {
-            libc::getpeername(fd, p, &mut len)
-        } else {
-            libc::getsockname(fd, p, &mut len)
-        }
-    })?;
-    from_raw(&storage).ok_or_else(|| Error::socket(libc::EAFNOSUPPORT))
+    let addr = sock(fd, |s| if remote { s.peer_addr() } else { s.local_addr() })?;
+    addr.as_socket().ok_or_else(|| Error::socket(libc::EAFNOSUPPORT))
 }
 
 pub fn bind(fd: RawFd, addr: &SocketAddr) -> Result<()> {
-    let (storage, len) = to_raw(addr);
-    // SAFETY: a valid address of `len` bytes.
-    cvt(unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) }).map(drop)
+    let addr = SockAddr::from(*addr);
+    sock(fd, |s| s.bind(&addr))
 }
 
 /// Starts a non-blocking connect: Ok(true) connected, Ok(false) in progress.
 pub fn connect(fd: RawFd, addr: &SocketAddr) -> Result<bool> {
-    let (storage, len) = to_raw(addr);
-    loop {
-        // SAFETY: a valid address of `len` bytes.
-        let r = unsafe { libc::connect(fd, &storage as *const _ as *const libc::sockaddr, len) };
-        if r == 0 {
-            return Ok(true);
+    let addr = SockAddr::from(*addr);
+    sock(fd, |s| loop {
+        match s.connect(&addr) {
+            Ok(()) => return Ok(true),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EINPROGRESS | libc::EALREADY) => return Ok(false),
+                _ => return Err(e),
+            },
         }
-        match errno() {
-            libc::EINTR => continue,
-            libc::EINPROGRESS | libc::EALREADY => return Ok(false),
-            e => return Err(Error::socket(e)),
-        }
-    }
+    })
 }
 
 /// Parses an IP literal ("127.0.0.1", "::1", "[::1]").
@@ -170,4 +137,38 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
     let t = text.trim();
     let t = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(t);
     t.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn options_and_endpoints_on_a_borrowed_fd() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = l.as_raw_fd();
+        assert_eq!(endpoint(fd, false).unwrap(), l.local_addr().unwrap());
+        assert_eq!(endpoint(fd, true).unwrap_err().errno, libc::ENOTCONN);
+        set_no_delay(fd, true).unwrap();
+        assert!(no_delay(fd).unwrap());
+        set_receive_buffer_size(fd, 32768).unwrap();
+        assert!(receive_buffer_size(fd).unwrap() >= 32768);
+        assert_eq!(take_error(fd).unwrap(), 0);
+        // Off, the kernel keeps (and reports) the last time, as .NET's LingerState shows it.
+        set_linger(fd, true, 5).unwrap();
+        assert_eq!(get_linger(fd).unwrap(), (true, 5));
+        set_linger(fd, false, 0).unwrap();
+        assert_eq!(get_linger(fd).unwrap(), (false, 5));
+        // Bound already: the errno's SocketException.
+        assert_eq!(bind(fd, &"127.0.0.1:0".parse().unwrap()).unwrap_err().errno, libc::EINVAL);
+        // The fd is still the listener's: borrowing did not close it.
+        assert_eq!(endpoint(fd, false).unwrap(), l.local_addr().unwrap());
+    }
+
+    #[test]
+    fn a_closed_fd_is_ebadf() {
+        assert_eq!(no_delay(-1).unwrap_err().errno, libc::EBADF);
+    }
 }
