@@ -451,3 +451,51 @@ TEST(runtime_threads_env)
     ASSERT_OK(apm_socket_close(s));
     ASSERT_OK(apm_runtime_shutdown());
 }
+
+/* .NET Framework 4 names the count of Socket.Send/Receive and of NetworkStream's Read/Write
+ * (and their Begin forms) `size`; Stream's (an SslStream's, a custom stream's) is `count`. */
+static apm_status refuse_io(void *ctx, uint8_t *buffer, size_t count, apm_custom_complete_fn complete, uint64_t token)
+{
+    (void)ctx;
+    (void)buffer;
+    (void)count;
+    (void)complete;
+    (void)token;
+    return APM_E_NOT_SUPPORTED;
+}
+
+static apm_status refuse_write_io(void *ctx, const uint8_t *buffer, size_t count, apm_custom_complete_fn complete,
+                                  uint64_t token)
+{
+    return refuse_io(ctx, (uint8_t *)(uintptr_t)buffer, count, complete, token);
+}
+
+TEST(out_of_range_counts_name_the_dotnet_parameter)
+{
+    static const char size_msg[] = "Specified argument was out of the range of valid values. (Parameter 'size')";
+    static const char count_msg[] = "Specified argument was out of the range of valid values. (Parameter 'count')";
+    apm_socket *c = NULL, *s = NULL;
+    apm_stream *ns = NULL, *custom = NULL;
+    apm_async_result *r = NULL;
+    apm_stream_vtable v = {refuse_io, refuse_write_io, NULL};
+    uint8_t buf[4] = {0};
+    size_t n = 0;
+    hx_apm_pair(&c, &s);
+    ASSERT_STATUS(apm_socket_send(c, buf, sizeof buf, 1, 4, &n), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE(size_msg);
+    ASSERT_STATUS(apm_socket_begin_receive(c, buf, sizeof buf, 1, 4, NULL, NULL, &r), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE(size_msg);
+    ASSERT_OK(apm_network_stream_create(c, 0, &ns));
+    ASSERT_STATUS(apm_stream_begin_write(ns, buf, sizeof buf, 2, 3, NULL, NULL, &r), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE(size_msg);
+    ASSERT_STATUS(apm_stream_read(ns, buf, sizeof buf, 0, 5, &n), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE(size_msg);
+    ASSERT_OK(apm_stream_create_custom(&v, NULL, &custom));
+    ASSERT_STATUS(apm_stream_write(custom, buf, sizeof buf, 0, 5), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE(count_msg);
+    ASSERT_OK(apm_stream_close(custom));
+    ASSERT_OK(apm_stream_close(ns));
+    ASSERT_OK(apm_socket_close(c));
+    ASSERT_OK(apm_socket_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+}

@@ -581,7 +581,8 @@ apm_status apm_network_stream_create(apm_socket *socket, int32_t owns_socket, ap
 // Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
 // handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
 // authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
-// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset), the Begin rules
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset: parameter
+// 'size' on a NetworkStream, 'count' on other streams, as .NET names them), the Begin rules
 // (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
 // APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
 // NetworkStream was closed), or the status a custom stream's begin_write returned.
@@ -737,7 +738,8 @@ apm_status apm_socket_end_connect(apm_socket *socket, apm_async_result *result);
 // Send, blocking the calling thread until all `count` bytes at `buffer + offset` are sent (or
 // SendTimeout passes); the buffer is only read during the call. Writes `count` to `sent`.
 // Errors: APM_E_ARGUMENT_NULL (socket, buffer, sent), APM_E_ARGUMENT (not a socket handle),
-// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset: parameter
+// 'size', as .NET names it),
 // APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after SendTimeout, ConnectionReset, Shutdown,
 // OperationAborted when closed meanwhile, ...).
 apm_status apm_socket_send(apm_socket *socket, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *sent);

@@ -5,13 +5,12 @@
 //! unknown or already completed is refused, so a confused caller gets an error instead of
 //! corrupting another operation. A write reported as partly done is continued with the rest.
 
-use crate::op::{Completion, Value};
 use crate::error::{code, Error, Result};
+use crate::op::{Completion, Value};
 use crate::stream::{ConstBuf, MutBuf, Stream};
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use crate::table::Table;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 pub const CLASS_NAME: &str = "System.IO.Stream";
 
@@ -38,8 +37,11 @@ struct Entry {
     op: Pending,
 }
 
-static TOKENS: LazyLock<Mutex<HashMap<u64, Entry>>> = LazyLock::new(Default::default);
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+/// The pending operations by token: a token is a key of this generational table, so one that is
+/// stale (already completed) or was never issued is told apart from a live one, as handles are.
+static TOKENS: Table<Entry, ()> = Table::new();
+/// The kind byte of token keys.
+const TOKEN_KIND: u8 = 1;
 
 pub struct CustomStream {
     me: Weak<CustomStream>,
@@ -62,15 +64,17 @@ impl CustomStream {
         self.me.upgrade().expect("a custom stream in use is alive")
     }
 
-    /// Starts `op`; on failure nothing is pending and the operation comes back with the error.
-    fn begin(&self, op: Pending, read_target: Option<MutBuf>) -> std::result::Result<(), (Error, Option<Pending>)> {
-        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    /// Starts `op`; on failure nothing is pending and the operation comes back with the error
+    /// (boxed: the failure path is rare and the pair is large).
+    fn begin(&self, op: Pending, read_target: Option<MutBuf>) -> std::result::Result<(), Box<(Error, Option<Pending>)>> {
         let write_target = match &op {
             // SAFETY: pos <= len within the caller's buffer.
             Pending::Write { buf, pos, .. } => Some(ConstBuf { ptr: unsafe { buf.ptr.add(*pos) }, len: buf.len - pos }),
             Pending::Read { .. } => None,
         };
-        TOKENS.lock().insert(token, Entry { stream: self.arc(), op });
+        let Some(token) = TOKENS.insert(TOKEN_KIND, Entry { stream: self.arc(), op }, 0) else {
+            return Err(Box::new((Error::new(code::OUT_OF_MEMORY, "Too many operations are pending."), None)));
+        };
         let started = match (read_target, write_target) {
             (Some(b), _) => self.ops.begin_read(b, token),
             (None, Some(b)) => self.ops.begin_write(b, token),
@@ -78,8 +82,8 @@ impl CustomStream {
         };
         if let Err(e) = started {
             // Nothing started: take the operation back (unless the caller completed it anyway).
-            if let Some(entry) = TOKENS.lock().remove(&token) {
-                return Err((e, Some(entry.op)));
+            if let Some((entry, _)) = TOKENS.remove(token) {
+                return Err(Box::new((e, Some(entry.op))));
             }
         }
         Ok(())
@@ -97,9 +101,8 @@ impl CustomStream {
 /// Reports the end of the operation `token`: `status` APM_OK (0) with the bytes read (0 = end of
 /// stream) or written, or a failure status.
 pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
-    let entry = TOKENS
-        .lock()
-        .remove(&token)
+    let (entry, _) = TOKENS
+        .remove(token)
         .ok_or_else(|| Error::argument("The token does not name a pending operation of a custom stream."))?;
     let Entry { stream, op } = entry;
     let closed = stream.closed.load(Ordering::Acquire);
@@ -135,7 +138,7 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
             } else {
                 // A partial write: the rest goes out as a new operation.
                 let rest = Pending::Write { buf, pos: pos + bytes, done };
-                if let Err((e, Some(Pending::Write { done, .. }))) = stream.begin(rest, None) {
+                if let Err((e, Some(Pending::Write { done, .. }))) = stream.begin(rest, None).map_err(|b| *b) {
                     done.complete(Err(e));
                 }
             }
@@ -163,7 +166,7 @@ impl Stream for CustomStream {
             done.complete(Ok(Value::Bytes(0)));
             return Ok(());
         }
-        self.begin(Pending::Write { buf, pos: 0, done }, None).map_err(|(e, _)| e)
+        self.begin(Pending::Write { buf, pos: 0, done }, None).map_err(|b| b.0)
     }
 
     fn begin_read(&self, buf: MutBuf, done: Completion) -> Result<()> {
@@ -172,7 +175,7 @@ impl Stream for CustomStream {
             done.complete(Ok(Value::Bytes(0)));
             return Ok(());
         }
-        self.begin(Pending::Read { len: buf.len, done }, Some(buf)).map_err(|(e, _)| e)
+        self.begin(Pending::Read { len: buf.len, done }, Some(buf)).map_err(|b| b.0)
     }
 
     fn write(&self, buf: ConstBuf) -> Result<()> {

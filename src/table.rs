@@ -15,7 +15,7 @@
 //! A slot may own one other key (a stream that owns its socket): releasing the owner hands that
 //! key back so the caller can release it too.
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -57,7 +57,7 @@ struct Shard<T, E> {
 }
 
 pub struct Table<T, E> {
-    shards: [RwLock<Shard<T, E>>; SHARDS],
+    shards: [Mutex<Shard<T, E>>; SHARDS],
 }
 
 fn kind_of(key: u64) -> u8 {
@@ -88,15 +88,15 @@ fn home_shard() -> usize {
     HOME.with(|h| *h)
 }
 
-impl<T: Clone, E: Copy> Default for Table<T, E> {
+impl<T, E: Copy> Default for Table<T, E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Clone, E: Copy> Table<T, E> {
+impl<T, E: Copy> Table<T, E> {
     pub const fn new() -> Table<T, E> {
-        Table { shards: [const { RwLock::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
+        Table { shards: [const { Mutex::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
     }
 
     /// Stores `object` under a new key of `kind` (not 0), owning `owned` (0 for nothing); None
@@ -116,7 +116,7 @@ impl<T: Clone, E: Copy> Table<T, E> {
     }
 
     fn insert_into(&self, shard: usize, kind: u8, object: T, owned: u64) -> Result<u64, T> {
-        let mut s = self.shards[shard].write();
+        let mut s = self.shards[shard].lock();
         // Reuse the oldest free slot only once a few are free, so that a slot released and taken
         // again at once does not spend its generations.
         let slot = match s.free.len() {
@@ -138,11 +138,11 @@ impl<T: Clone, E: Copy> Table<T, E> {
         Ok(key(kind, shard, slot, entry.generation))
     }
 
-    /// Runs `f` on what `key` names, under its shard's read lock; `f` must not use the table.
+    /// Runs `f` on what `key` names, under its shard's lock; `f` must not use the table.
     pub fn with<R>(&self, key: u64, f: impl FnOnce(Lookup<&T, E>) -> R) -> R {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
-        let s = self.shards[shard].read();
+        let s = self.shards[shard].lock();
         let Some(entry) = s.slots.get(slot) else { return f(Lookup::Invalid) };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
@@ -156,21 +156,12 @@ impl<T: Clone, E: Copy> Table<T, E> {
         }
     }
 
-    /// A clone of what `key` names.
-    pub fn get(&self, key: u64) -> Lookup<T, E> {
-        self.with(key, |l| match l {
-            Lookup::Live(o) => Lookup::Live(o.clone()),
-            Lookup::Stale(k, e) => Lookup::Stale(k, e),
-            Lookup::Invalid => Lookup::Invalid,
-        })
-    }
-
     /// Releases `key` if `accept` approves of its object, in one step under the shard's lock (so
     /// two racing releases cannot both succeed), leaving `epitaph` in the slot.
     pub fn take_if(&self, key: u64, accept: impl FnOnce(&T) -> bool, epitaph: Option<E>) -> Taken<T, E> {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
-        let mut s = self.shards[shard].write();
+        let mut s = self.shards[shard].lock();
         let Some(entry) = s.slots.get_mut(slot) else { return Taken::Invalid };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
@@ -198,6 +189,17 @@ impl<T: Clone, E: Copy> Table<T, E> {
             Taken::Object(o, owned) => Some((o, owned)),
             _ => None,
         }
+    }
+}
+
+impl<T: Clone, E: Copy> Table<T, E> {
+    /// A clone of what `key` names.
+    pub fn get(&self, key: u64) -> Lookup<T, E> {
+        self.with(key, |l| match l {
+            Lookup::Live(o) => Lookup::Live(o.clone()),
+            Lookup::Stale(k, e) => Lookup::Stale(k, e),
+            Lookup::Invalid => Lookup::Invalid,
+        })
     }
 }
 

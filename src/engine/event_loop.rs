@@ -128,7 +128,7 @@ impl EventLoop {
     pub fn add_timer(&self, at: Instant, task: Task) -> TimerKey {
         let (key, earliest) = self.timers.lock().add(at, task);
         // A loop asleep until a later deadline must wake up to wait less.
-        if earliest && !CURRENT.with(|c| c.get() == self as *const EventLoop) {
+        if earliest && !CURRENT.with(|c| std::ptr::eq(c.get(), self)) {
             self.wake();
         }
         key

@@ -108,6 +108,11 @@ pub(crate) fn pointer_of<T>(key: u64) -> *mut T {
     key as usize as *mut T
 }
 
+/// The kind byte of a handle value (live or not); None for garbage.
+pub(crate) fn kind_of<T>(p: *const T) -> Option<Kind> {
+    Kind::from_u8((key_of(p) >> 56) as u8)
+}
+
 /// One C class: the pointer type C holds, the object it names, and how to find that object.
 pub(crate) trait Class {
     /// The opaque C type (`apm_socket`, ...).

@@ -2,6 +2,11 @@
 //! No I/O logic lives here; every function hands over to the core after checking its input.
 
 #![allow(non_camel_case_types)]
+// The exports are `unsafe extern "C"`: their safety contract is the C one, written once in the
+// header on the types they share (handles are checked, never trusted; buffers are valid for
+// their stated lengths until the operation completes; strings are NUL-terminated; callbacks do
+// not unwind) rather than in a `# Safety` section on each of a hundred functions.
+#![allow(clippy::missing_safety_doc)]
 
 pub mod async_result;
 mod callback;
@@ -136,8 +141,9 @@ pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text
     Ok(())
 }
 
-/// The .NET (buffer, offset, count) checks, in .NET's order.
-fn check_range(is_null: bool, len: usize, offset: usize, count: usize) -> Result<()> {
+/// The .NET (buffer, offset, count) checks, in .NET's order; `count_name` is the parameter name
+/// the .NET method gives the count (`size` for Socket and NetworkStream, `count` for Stream).
+fn check_range(is_null: bool, len: usize, offset: usize, count: usize, count_name: &str) -> Result<()> {
     if is_null {
         return Err(Error::argument_null("buffer"));
     }
@@ -145,19 +151,19 @@ fn check_range(is_null: bool, len: usize, offset: usize, count: usize) -> Result
         return Err(Error::out_of_range("offset"));
     }
     if count > len - offset {
-        return Err(Error::out_of_range("count"));
+        return Err(Error::out_of_range(count_name));
     }
     Ok(())
 }
 
-pub(crate) fn const_buf(p: *const u8, len: usize, offset: usize, count: usize) -> Result<ConstBuf> {
-    check_range(p.is_null(), len, offset, count)?;
+pub(crate) fn const_buf(p: *const u8, len: usize, offset: usize, count: usize, count_name: &str) -> Result<ConstBuf> {
+    check_range(p.is_null(), len, offset, count, count_name)?;
     // SAFETY: offset <= len, within the caller's buffer.
     Ok(ConstBuf { ptr: unsafe { p.add(offset) }, len: count })
 }
 
-pub(crate) fn mut_buf(p: *mut u8, len: usize, offset: usize, count: usize) -> Result<MutBuf> {
-    check_range(p.is_null(), len, offset, count)?;
+pub(crate) fn mut_buf(p: *mut u8, len: usize, offset: usize, count: usize, count_name: &str) -> Result<MutBuf> {
+    check_range(p.is_null(), len, offset, count, count_name)?;
     // SAFETY: offset <= len, within the caller's buffer.
     Ok(MutBuf { ptr: unsafe { p.add(offset) }, len: count })
 }

@@ -16,6 +16,16 @@ fn open_stream(stream: *const apm_stream) -> Result<Option<Arc<dyn Stream>>> {
     }
 }
 
+/// The name .NET Framework 4 gives a transfer's count: `size` in NetworkStream's methods,
+/// `count` in Stream's (SslStream, a stream defined in C).
+fn count_name(stream: *const apm_stream) -> &'static str {
+    if super::handles::kind_of(stream) == Some(Kind::NetworkStream) {
+        "size"
+    } else {
+        "count"
+    }
+}
+
 /// `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
 /// _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the socket and
 /// releases its handle (the caller then does not close it); with 0 the socket stays the caller's,
@@ -62,7 +72,8 @@ pub unsafe extern "C" fn apm_network_stream_create(
 /// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
 /// handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
 /// authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
-/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset), the Begin rules
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset: parameter
+/// 'size' on a NetworkStream, 'count' on other streams, as .NET names them), the Begin rules
 /// (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
 /// APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
 /// NetworkStream was closed), or the status a custom stream's begin_write returned.
@@ -80,7 +91,7 @@ pub unsafe extern "C" fn apm_stream_begin_write(
     boundary!({
         let s = lookup::<StreamClass>(stream)?;
         s.check(true)?;
-        let buf = const_buf(buffer, buffer_len, offset, count)?;
+        let buf = const_buf(buffer, buffer_len, offset, count, count_name(stream))?;
         begin_on(stream, OpKind::Write, callback, state, result, |done, _| s.begin_write(buf, done))
     })
 }
@@ -118,7 +129,7 @@ pub unsafe extern "C" fn apm_stream_begin_read(
     boundary!({
         let s = lookup::<StreamClass>(stream)?;
         s.check(false)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count, count_name(stream))?;
         begin_on(stream, OpKind::Read, callback, state, result, |done, _| s.begin_read(buf, done))
     })
 }
@@ -158,7 +169,7 @@ pub unsafe extern "C" fn apm_stream_write(
     boundary!({
         let s = lookup::<StreamClass>(stream)?;
         s.check(true)?;
-        s.write(const_buf(buffer, buffer_len, offset, count)?)
+        s.write(const_buf(buffer, buffer_len, offset, count, count_name(stream))?)
     })
 }
 
@@ -179,7 +190,7 @@ pub unsafe extern "C" fn apm_stream_read(
     boundary!({
         let s = lookup::<StreamClass>(stream)?;
         s.check(false)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count, count_name(stream))?;
         need_out(bytes_read, "bytes_read")?;
         write_out(bytes_read, "bytes_read", s.read(buf)?)
     })

@@ -171,7 +171,8 @@ pub unsafe extern "C" fn apm_socket_end_connect(socket: *mut apm_socket, result:
 /// Send, blocking the calling thread until all `count` bytes at `buffer + offset` are sent (or
 /// SendTimeout passes); the buffer is only read during the call. Writes `count` to `sent`.
 /// Errors: APM_E_ARGUMENT_NULL (socket, buffer, sent), APM_E_ARGUMENT (not a socket handle),
-/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset),
+/// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len, count > buffer_len - offset: parameter
+/// 'size', as .NET names it),
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET (TimedOut after SendTimeout, ConnectionReset, Shutdown,
 /// OperationAborted when closed meanwhile, ...).
 #[no_mangle]
@@ -185,7 +186,7 @@ pub unsafe extern "C" fn apm_socket_send(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SocketClass>(socket)?;
-        let buf = const_buf(buffer, buffer_len, offset, count)?;
+        let buf = const_buf(buffer, buffer_len, offset, count, "size")?;
         need_out(sent, "sent")?;
         write_out(sent, "sent", s.send(buf)?)
     })
@@ -209,7 +210,7 @@ pub unsafe extern "C" fn apm_socket_begin_send(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SocketClass>(socket)?;
-        let buf = const_buf(buffer, buffer_len, offset, count)?;
+        let buf = const_buf(buffer, buffer_len, offset, count, "size")?;
         begin_on(socket, OpKind::Send, callback, state, result, |done, _| s.begin_send(buf, done).map(drop))
     })
 }
@@ -246,7 +247,7 @@ pub unsafe extern "C" fn apm_socket_receive(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SocketClass>(socket)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count, "size")?;
         need_out(received, "received")?;
         write_out(received, "received", s.receive(buf)?)
     })
@@ -270,7 +271,7 @@ pub unsafe extern "C" fn apm_socket_begin_receive(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SocketClass>(socket)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count)?;
+        let buf = mut_buf(buffer, buffer_len, offset, count, "size")?;
         begin_on(socket, OpKind::Receive, callback, state, result, |done, _| s.begin_receive(buf, done).map(drop))
     })
 }
@@ -543,6 +544,8 @@ pub unsafe extern "C" fn apm_socket_send_file(
     })
 }
 
+// The arguments of the two C exports it serves, as they are.
+#[allow(clippy::too_many_arguments)]
 fn begin_send_file(
     socket: *mut apm_socket,
     file_name: *const c_char,

@@ -208,12 +208,12 @@ impl Socket {
             return Ok(());
         }
         let (this, host) = (self.clone(), host.to_string());
-        let resolve = Box::new(move || match {
+        let resolve = Box::new(move || {
             crate::fault::point("resolve");
-            this.resolve(&host, port)
-        } {
-            Ok(addrs) => this.connect_each(addrs, done),
-            Err(e) => this.finish_connect(Err(e), done),
+            match this.resolve(&host, port) {
+                Ok(addrs) => this.connect_each(addrs, done),
+                Err(e) => this.finish_connect(Err(e), done),
+            }
         });
         engine::spawn_blocking(resolve).inspect_err(|_| self.state.lock().connecting = false)
     }
