@@ -445,3 +445,31 @@ TEST(blocking_connect_after_send_file_reuse_socket_is_invalid_operation)
     ASSERT_OK(apm_socket_close(l));
     ASSERT_OK(apm_runtime_shutdown());
 }
+
+TEST(a_host_that_blocks_sigpipe_gets_none_left_pending_by_send_file)
+{
+    char *path = NULL;
+    int tmp = hx_temp_file(&path);
+    static uint8_t chunk[1 << 16];
+    ASSERT_UEQ(write(tmp, chunk, sizeof chunk), sizeof chunk);
+    close(tmp);
+    int fd = -1;
+    apm_socket *c = hx_apm_connect_to_fd(&fd);
+    sigset_t block, pending;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, NULL), 0);
+    /* Writing after our own SHUT_WR fails with EPIPE and raises SIGPIPE on this thread. */
+    ASSERT_EQ(shutdown(library_fd_of(c, fd), SHUT_WR), 0);
+    ASSERT_STATUS(apm_socket_send_file(c, path, NULL, 0, NULL, 0, 0), APM_E_SOCKET);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    ASSERT_EQ(sigismember(&pending, SIGPIPE), 0);
+    ASSERT_EQ(pthread_sigmask(SIG_UNBLOCK, &block, NULL), 0);
+    ASSERT_OK(apm_socket_close(c));
+    close(fd);
+    ASSERT_OK(apm_runtime_shutdown());
+    unlink(path);
+    hx_temp_forget(path);
+    free(path);
+}

@@ -661,6 +661,12 @@ apm_status apm_runtime_configure(int32_t threads, int32_t spin_us);
 // exit. Sockets that are still open stay valid handles (the caller still closes them) but their
 // operations fail; the next new socket starts a new engine. Without a running engine it does
 // nothing.
+//
+// fork(2) without exec is safe on both sides: nothing a child does reaches the parent. In the
+// child, every handle made before the fork reports APM_E_OBJECT_DISPOSED (closing one is a
+// no-op that leaves the parent's socket alone; the child's copies of the descriptors are closed
+// at its first call), the operations the parent had pending never complete there, and new
+// objects get a fresh engine.
 // Errors: APM_E_INVALID_OPERATION when called from a callback (wherever it runs: inline in a
 // Begin, inside a close or `apm_custom_stream_complete`, on an engine thread) or another library
 // thread.

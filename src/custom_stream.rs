@@ -98,6 +98,22 @@ impl CustomStream {
     }
 }
 
+/// The token table around fork(2) (see engine::fork): its locks are taken by the forking thread
+/// before fork and released after it on both sides; in the child the parent's pending
+/// operations are forgotten (their tokens become unknown).
+pub mod fork {
+    use super::TOKENS;
+
+    /// The token table's locks, held until the returned value is dropped.
+    pub fn prepare() -> Box<dyn std::any::Any> {
+        Box::new(TOKENS.lock_for_fork())
+    }
+
+    pub fn forget() {
+        TOKENS.forget_live();
+    }
+}
+
 /// Reports the end of the operation `token`: `status` APM_OK (0) with the bytes read (0 = end of
 /// stream) or written, or a failure status.
 pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {

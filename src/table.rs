@@ -15,7 +15,7 @@
 //! A slot may own one other key (a stream that owns its socket): releasing the owner hands that
 //! key back so the caller can release it too.
 
-use parking_lot::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -51,7 +51,7 @@ struct Slot<T, E> {
     epitaph: Option<E>,
 }
 
-struct Shard<T, E> {
+pub struct Shard<T, E> {
     slots: Vec<Slot<T, E>>,
     free: VecDeque<u32>,
 }
@@ -95,6 +95,11 @@ impl<T, E: Copy> Default for Table<T, E> {
 }
 
 impl<T, E: Copy> Table<T, E> {
+    fn shard(&self, i: usize) -> MutexGuard<'_, Shard<T, E>> {
+        // Nothing panics while holding a shard; a poisoned one is still consistent.
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub const fn new() -> Table<T, E> {
         Table { shards: [const { Mutex::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
     }
@@ -116,7 +121,7 @@ impl<T, E: Copy> Table<T, E> {
     }
 
     fn insert_into(&self, shard: usize, kind: u8, object: T, owned: u64) -> Result<u64, T> {
-        let mut s = self.shards[shard].lock();
+        let mut s = self.shard(shard);
         // Reuse the oldest free slot only once a few are free, so that a slot released and taken
         // again at once does not spend its generations.
         let slot = match s.free.len() {
@@ -142,7 +147,7 @@ impl<T, E: Copy> Table<T, E> {
     pub fn with<R>(&self, key: u64, f: impl FnOnce(Lookup<&T, E>) -> R) -> R {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
-        let s = self.shards[shard].lock();
+        let s = self.shard(shard);
         let Some(entry) = s.slots.get(slot) else { return f(Lookup::Invalid) };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
@@ -161,7 +166,7 @@ impl<T, E: Copy> Table<T, E> {
     pub fn take_if(&self, key: u64, accept: impl FnOnce(&T) -> bool, epitaph: Option<E>) -> Taken<T, E> {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
-        let mut s = self.shards[shard].lock();
+        let mut s = self.shard(shard);
         let Some(entry) = s.slots.get_mut(slot) else { return Taken::Invalid };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
@@ -188,6 +193,34 @@ impl<T, E: Copy> Table<T, E> {
         match self.take_if(key, |_| true, None) {
             Taken::Object(o, owned) => Some((o, owned)),
             _ => None,
+        }
+    }
+}
+
+/// Around fork(2) (see engine::fork): the table's state must reach the child consistent, and
+/// the child must neither use nor drop what the parent's objects were doing.
+impl<T, E: Copy> Table<T, E> {
+    /// Takes every shard's lock (the forking thread, before fork); dropping what it returns
+    /// releases them, in the parent and in the child alike (std mutexes: no waiter of the parent
+    /// can be handed the lock in the child).
+    pub fn lock_for_fork(&self) -> Vec<MutexGuard<'_, Shard<T, E>>> {
+        (0..SHARDS).map(|i| self.shard(i)).collect()
+    }
+
+    /// Releases every live key without dropping its object (leaked): the keys become stale.
+    pub fn forget_live(&self) {
+        for i in 0..SHARDS {
+            let mut s = self.shard(i);
+            let mut freed = Vec::new();
+            for (i, entry) in s.slots.iter_mut().enumerate() {
+                if let Some(object) = entry.object.take() {
+                    std::mem::forget(object);
+                    entry.owned = 0;
+                    entry.epitaph = None;
+                    freed.push(i as u32);
+                }
+            }
+            s.free.extend(freed);
         }
     }
 }
@@ -222,6 +255,17 @@ mod tests {
         assert_ne!(a, b);
         // The slot was reused: the old key is still stale, its epitaph gone with the occupant.
         assert!(matches!(t.get(a), Lookup::Stale(2, _)));
+    }
+
+    #[test]
+    fn forgotten_keys_are_stale_and_their_objects_are_not_dropped() {
+        let t: Table<std::sync::Arc<()>, ()> = Table::new();
+        let object = std::sync::Arc::new(());
+        let k = t.insert(1, object.clone(), 0).unwrap();
+        drop(t.lock_for_fork());
+        t.forget_live();
+        assert!(matches!(t.get(k), Lookup::Stale(1, None)));
+        assert_eq!(std::sync::Arc::strong_count(&object), 2, "the table's reference was leaked, not dropped");
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl EventLoop {
     /// The loop whose thread this is.
     pub fn current() -> Option<Arc<EventLoop>> {
         let current = CURRENT.with(|c| c.get());
-        if current.is_null() {
+        // SAFETY: see below; a loop abandoned by a fork is no current loop.
+        if current.is_null() || unsafe { &*current }.has_exited() {
             return None;
         }
         // SAFETY: the pointer is Arc::as_ptr of the Arc that `run` holds on this thread until it
@@ -97,10 +98,12 @@ impl EventLoop {
         }
     }
 
-    /// Posts `task` to the loop of the calling thread; hands it back off a loop thread.
+    /// Posts `task` to the loop of the calling thread; hands it back off a loop thread (and on
+    /// a loop abandoned by a fork).
     pub fn post_to_current(task: Task) -> Option<Task> {
         let current = CURRENT.with(|c| c.get());
-        if current.is_null() {
+        // SAFETY: as in `current`.
+        if current.is_null() || unsafe { &*current }.has_exited() {
             return Some(task);
         }
         // SAFETY: set by `run` on this thread, which holds an Arc to the loop until it clears it.
@@ -110,6 +113,10 @@ impl EventLoop {
 
     /// Runs `task` on this loop's thread (or here, if the loop has exited).
     pub fn post(&self, task: Task) {
+        if self.has_exited() {
+            task();
+            return;
+        }
         let mut tasks = self.tasks.lock();
         if tasks.exited {
             drop(tasks);
@@ -195,6 +202,47 @@ impl EventLoop {
                 unsafe { drop(Arc::from_raw(core as *const IoCore)) };
             }
         }));
+    }
+
+    /// Takes the locks a forked child will use (the forking thread, before fork; see `fork`).
+    pub(super) fn lock_for_fork(&self) {
+        std::mem::forget(self.registered.lock());
+        std::mem::forget(self.tasks.lock());
+        std::mem::forget(self.timers.lock());
+    }
+
+    /// Releases what `lock_for_fork` took.
+    ///
+    /// # Safety
+    /// Only on the thread that called `lock_for_fork`, once after it.
+    pub(super) unsafe fn unlock_after_fork(&self) {
+        self.timers.force_unlock();
+        self.tasks.force_unlock();
+        self.registered.force_unlock();
+    }
+
+    /// In a forked child: closes the child's copies of this loop's fds (sockets, epoll, eventfd)
+    /// without an epoll_ctl, so nothing reaches the parent's epoll set, and marks the loop exited.
+    /// The loop and its sockets are leaked by the caller, never dropped.
+    ///
+    /// Its locks are still held by `lock_for_fork` (the child never releases them): the data is
+    /// read through them, as the child's only thread is the one that holds them.
+    pub(super) fn abandon_after_fork(&self) {
+        // SAFETY: this thread holds the lock (taken before fork, never released in the child).
+        let registered = unsafe { &*self.registered.data_ptr() };
+        for &core in registered.iter() {
+            // SAFETY: registered cores are kept alive by this loop's references, leaked with it.
+            let core = unsafe { &*(core as *const IoCore) };
+            core.abandon_after_fork();
+        }
+        // Posting to it runs tasks on the poster's thread (see `post`): never queued here again.
+        self.exited.store(true, Ordering::Release);
+        // SAFETY: the child's own copies of fds this loop created; the loop is never dropped
+        // (its Drop would close them again).
+        unsafe {
+            libc::close(self.wake_fd);
+            libc::close(self.epfd);
+        }
     }
 
     /// Asks the loop to abort what is pending on its sockets and exit.
@@ -327,6 +375,11 @@ impl Drop for EventLoop {
             libc::close(self.epfd);
         }
     }
+}
+
+/// A fork can leave the spinner flag of a parent's loop set: the child's loops start afresh.
+pub(super) fn reset_spinner() {
+    SPINNER.store(false, Ordering::Release);
 }
 
 /// Runs engine work so that a panic in the library never takes the engine thread down.

@@ -303,6 +303,17 @@ impl IoCore {
         true
     }
 
+    /// In a forked child: closes the child's copy of the fd, and nothing else (no epoll_ctl, no
+    /// shutdown: both would act on the parent's socket). Queued operations are the parent's and
+    /// are never completed here.
+    pub(super) fn abandon_after_fork(&self) {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // SAFETY: the child's own descriptor; the parent's stays open.
+            unsafe { libc::close(fd) };
+        }
+    }
+
     /// Puts the open file `new_fd` in place of the current fd, under the same number, so the socket
     /// can connect again (ReuseSocket, or another address after a failed connect).
     pub fn replace_fd(&self, new_fd: RawFd) -> Result<()> {

@@ -8,6 +8,7 @@
 
 mod blocking;
 mod event_loop;
+pub mod fork;
 mod io_core;
 pub mod signals;
 mod timers;
@@ -47,7 +48,14 @@ struct Runtime {
     blocking: Arc<blocking::Pool>,
 }
 
-static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+/// The running runtime. A std mutex, not parking_lot's: a forked child must be able to release
+/// it although threads of the parent were waiting for it (see `fork`).
+static RUNTIME: std::sync::Mutex<Option<Arc<Runtime>>> = std::sync::Mutex::new(None);
+
+fn runtime_slot() -> std::sync::MutexGuard<'static, Option<Arc<Runtime>>> {
+    // Nothing panics while holding it; a poisoned slot is still a valid Option.
+    RUNTIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Sets the thread count and spin time; only before the runtime has started.
 pub fn configure(threads: i32, spin_us: i32) -> Result<()> {
@@ -57,7 +65,7 @@ pub fn configure(threads: i32, spin_us: i32) -> Result<()> {
     if !(0..=1_000_000).contains(&spin_us) {
         return Err(Error::out_of_range("spin_us"));
     }
-    let runtime = RUNTIME.lock();
+    let runtime = runtime_slot();
     if runtime.is_some() {
         return Err(Error::invalid_operation("The runtime has already started; configure it before first use."));
     }
@@ -78,10 +86,11 @@ fn default_threads() -> usize {
 }
 
 fn runtime() -> Result<Arc<Runtime>> {
-    let mut slot = RUNTIME.lock();
+    let mut slot = runtime_slot();
     if let Some(rt) = slot.as_ref() {
         return Ok(rt.clone());
     }
+    fork::register();
     let config = *CONFIG.lock();
     let n = if config.threads == 0 { default_threads() } else { config.threads };
     let mut loops = Vec::with_capacity(n);
@@ -119,7 +128,7 @@ pub fn assign_loop() -> Result<Arc<EventLoop>> {
 /// on a short-lived thread of its own.
 pub fn post(task: Task) {
     if let Some(task) = EventLoop::post_to_current(task) {
-        let running = RUNTIME.lock().clone();
+        let running = runtime_slot().clone();
         match running {
             Some(rt) => {
                 let i = rt.next.fetch_add(1, Ordering::Relaxed) % rt.loops.len();
@@ -189,7 +198,7 @@ pub fn shutdown() -> Result<()> {
             "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
         ));
     }
-    let Some(rt) = RUNTIME.lock().take() else { return Ok(()) };
+    let Some(rt) = runtime_slot().take() else { return Ok(()) };
     for lp in &rt.loops {
         lp.stop();
     }

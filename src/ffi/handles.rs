@@ -175,9 +175,26 @@ fn disposed(kind: Kind) -> Error {
     }
 }
 
+/// Around fork(2): the table reaches the child consistent, and the child's first call forgets
+/// every inherited handle (they report ObjectDisposed; the objects are leaked, as what they were
+/// doing is the parent's). See engine::fork.
+fn install_fork_hooks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::engine::fork::install(crate::engine::fork::Hooks {
+            prepare: || Box::new((TABLE.lock_for_fork(), crate::custom_stream::fork::prepare())),
+            forget: || {
+                TABLE.forget_live();
+                crate::custom_stream::fork::forget();
+            },
+        })
+    });
+}
+
 /// A new handle of `kind` for `object`, owning `owned` (NULL for nothing): the caller of the C
 /// function owns it.
 pub(crate) fn register<C>(kind: Kind, object: Object, owned: *const ()) -> Result<*mut C> {
+    install_fork_hooks();
     TABLE
         .insert(kind as u8, object, key_of(owned))
         .map(pointer_of)

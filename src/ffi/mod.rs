@@ -79,6 +79,8 @@ pub type apm_async_callback = Option<unsafe extern "C" fn(result: *mut apm_async
 /// recorded as the thread's last error and returned as its status.
 macro_rules! boundary {
     ($body:block) => {{
+        // A forked child's first call abandons what it inherited (engine::fork).
+        $crate::engine::fork::after_fork();
         let run = || -> $crate::error::Result<()> { $body };
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(run)) {
             Ok(Ok(())) => $crate::error::code::OK,
