@@ -110,7 +110,7 @@ pub mod fork {
     }
 
     pub fn forget() {
-        TOKENS.forget_live();
+        crate::engine::fork::bury(Box::new(TOKENS.forget_live()));
     }
 }
 

@@ -207,14 +207,16 @@ impl<T, E: Copy> Table<T, E> {
         (0..SHARDS).map(|i| self.shard(i)).collect()
     }
 
-    /// Releases every live key without dropping its object (leaked): the keys become stale.
-    pub fn forget_live(&self) {
+    /// Releases every live key and hands back the objects, for the caller to keep undropped:
+    /// the keys become stale.
+    pub fn forget_live(&self) -> Vec<T> {
+        let mut objects = Vec::new();
         for i in 0..SHARDS {
             let mut s = self.shard(i);
             let mut freed = Vec::new();
             for (i, entry) in s.slots.iter_mut().enumerate() {
                 if let Some(object) = entry.object.take() {
-                    std::mem::forget(object);
+                    objects.push(object);
                     entry.owned = 0;
                     entry.epitaph = None;
                     freed.push(i as u32);
@@ -222,6 +224,7 @@ impl<T, E: Copy> Table<T, E> {
             }
             s.free.extend(freed);
         }
+        objects
     }
 }
 
@@ -263,9 +266,10 @@ mod tests {
         let object = std::sync::Arc::new(());
         let k = t.insert(1, object.clone(), 0).unwrap();
         drop(t.lock_for_fork());
-        t.forget_live();
+        let kept = t.forget_live();
         assert!(matches!(t.get(k), Lookup::Stale(1, None)));
-        assert_eq!(std::sync::Arc::strong_count(&object), 2, "the table's reference was leaked, not dropped");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(std::sync::Arc::strong_count(&object), 2, "the table's reference was handed back, not dropped");
     }
 
     #[test]

@@ -59,6 +59,15 @@ pub fn install(hooks: Hooks) {
     register();
 }
 
+/// What a child inherited and must neither use nor drop: kept reachable here for the child's
+/// life (a leak by design, and one that memory checkers report as still reachable).
+static GRAVE: std::sync::Mutex<Vec<Box<dyn Any + Send>>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `inherited` for the child's life, undropped.
+pub fn bury(inherited: Box<dyn Any + Send>) {
+    GRAVE.lock().unwrap_or_else(|e| e.into_inner()).push(inherited);
+}
+
 /// What the forking thread holds across fork(2).
 struct Held {
     layer: Option<Box<dyn Any>>,
@@ -97,7 +106,9 @@ extern "C" fn parent() {
 extern "C" fn child() {
     // The loops stay locked: they are abandoned, and never locked again here.
     if let Some(held) = HELD.with(|h| h.borrow_mut().take()) {
-        std::mem::forget(held.runtime);
+        if let Some(rt) = held.runtime {
+            bury(Box::new(rt));
+        }
         drop(held.slot);
         drop(held.layer);
     }
@@ -126,7 +137,7 @@ fn adapt() {
         }
         // The parent's threads are not here to join, and the objects behind the runtime belong
         // to the parent's operations: nothing of it may run or be dropped in the child.
-        std::mem::forget(rt);
+        bury(Box::new(rt));
     }
     super::event_loop::reset_spinner();
     if let Some(h) = HOOKS.get() {

@@ -184,7 +184,7 @@ fn install_fork_hooks() {
         crate::engine::fork::install(crate::engine::fork::Hooks {
             prepare: || Box::new((TABLE.lock_for_fork(), crate::custom_stream::fork::prepare())),
             forget: || {
-                TABLE.forget_live();
+                crate::engine::fork::bury(Box::new(TABLE.forget_live()));
                 crate::custom_stream::fork::forget();
             },
         })
