@@ -340,7 +340,9 @@ impl<P: Protocol> Stream for Channel<P> {
     }
 
     fn can_write(&self) -> bool {
-        self.is_authenticated() && !self.state.lock().shutdown && self.inner.can_write()
+        // Read apart: a guard in the `&&` chain would be held while the inner stream is asked.
+        let shut = self.state.lock().shutdown;
+        self.is_authenticated() && !shut && self.inner.can_write()
     }
 
     fn check(&self, _writing: bool) -> Result<()> {
