@@ -159,7 +159,7 @@ impl Tls {
         let ssl = tls.ssl();
         let leaf = ssl.peer_certificate();
         let mut chain: Vec<X509> = match ssl.verified_chain() {
-            Some(v) if v.len() > 0 => v.iter().map(|x| x.to_owned()).collect(),
+            Some(v) if !v.is_empty() => v.iter().map(|x| x.to_owned()).collect(),
             _ => ssl.peer_cert_chain().map(|s| s.iter().map(|x| x.to_owned()).collect()).unwrap_or_default(),
         };
         if let Some(l) = &leaf {
