@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod fault;
 pub mod ffi;
+pub mod layered;
 pub mod net;
 pub mod op;
 pub mod stream;

@@ -1,5 +1,5 @@
 //! The sans-IO side of the TLS engine: OpenSSL reads ciphertext from and writes ciphertext to
-//! these memory buffers, and the SslStream moves them to and from the inner stream.
+//! these memory buffers, and the layered channel moves them to and from the inner stream.
 
 use std::io::{self, Read, Write};
 

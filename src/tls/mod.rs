@@ -1,6 +1,7 @@
 //! SslStream on OpenSSL (reference/dotnet-semantics.md section 4): certificates, the shared
-//! OpenSSL contexts, the stream itself (sans-IO: OpenSSL works on memory buffers and the inner
-//! stream is driven with its own Begin/End), and the TransportContext's channel bindings.
+//! OpenSSL contexts, the stream itself (a layered protocol: OpenSSL works on memory buffers and
+//! `crate::layered::Channel` drives the inner stream with its own Begin/End), and the
+//! TransportContext's channel bindings.
 
 pub mod certificate;
 pub mod channel_binding;
@@ -57,12 +58,9 @@ pub mod channel_binding_kind {
     pub(crate) const ENDPOINT: i32 = 0x1a;
 }
 
-/// The .NET message texts of SslStream.
+/// The .NET message texts of SslStream (those of AuthenticatedStream, which NegotiateStream
+/// shares, are in `crate::layered::msg`).
 pub mod msg {
-    pub(crate) const NOT_AUTHENTICATED: &str =
-        "This operation is only allowed using a successfully authenticated context.";
-    pub(crate) const REAUTH: &str =
-        "This operation is not allowed on a security context that has already been authenticated.";
     pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
     /// net_ssl_io_frame: .NET Framework's IOException for input that is not TLS records.
     pub(crate) const UNEXPECTED_PACKET: &str = "The handshake failed due to an unexpected packet format.";
@@ -72,18 +70,11 @@ pub mod msg {
     pub(crate) const DECRYPT: &str = "The decryption operation failed, see inner exception.";
     pub(crate) const WRITE_FAILED: &str = "The write operation failed, see inner exception.";
     pub(crate) const READ_FAILED: &str = "The read operation failed, see inner exception.";
-    pub(crate) const ALREADY_SHUTDOWN: &str = "Write operations are not allowed after the channel was shutdown.";
-    pub(crate) const READ_WRITE_INNER: &str = "The stream has to be read/write.";
     pub(crate) const SERVER_CERT_KEY: &str =
         "The server mode SSL must use a certificate with the associated private key.";
     pub(crate) const REJECTED_BY_CALLBACK: &str =
         "The remote certificate was rejected by the provided RemoteCertificateValidationCallback.";
     pub(crate) const PROTOCOL_NOT_SUPPORTED: &str = "The requested security protocol is not supported.";
-
-    /// net_io_invalidnestedcall as .NET Framework words it (leading space included).
-    pub fn nested(method: &str, what: &str) -> String {
-        format!(" The {method} method cannot be called when another {what} operation is pending.")
-    }
 }
 
 /// RemoteCertificateValidationCallback: what the user's callback sees.

@@ -23,7 +23,7 @@ pub(super) fn ssl_reason(e: &openssl::ssl::Error) -> String {
 /// "sslv3 alert handshake failure" -> "HandshakeFailure" (.NET's TlsAlertMessage name).
 fn received_alert(reason: &str) -> Option<String> {
     let at = reason.find(" alert ")?;
-    let words = reason[at + 7..].split(|c: char| c == ';' || c == ':').next()?.trim();
+    let words = reason[at + 7..].split([';', ':']).next()?.trim();
     Some(
         words
             .split_whitespace()

@@ -1,13 +1,12 @@
-//! The inner stream side of SslStream: ciphertext goes out through the outbound queue (one
-//! segment at a time, in the order OpenSSL produced it) and comes in for the operation waiting
-//! for it (`Waiter`). `Mode::Sync` drives the inner stream's Read/Write, `Mode::Async` its
-//! Begin/End; either way, completions that come inline are looped over (`inline_or_later`), not
-//! recursed into.
+//! The inner stream side of a channel: output goes out through the outbound queue (one segment
+//! at a time, in the order the protocol produced it) and input comes in for the operation
+//! waiting for it (`Waiter`). `Mode::Sync` drives the inner stream's Read/Write, `Mode::Async`
+//! its Begin/End; either way, completions that come inline are looped over (`inline_or_later`),
+//! not recursed into.
 
-use super::errors::io_failure;
-use super::{Mode, SslStream, Waiter, READ_BUF, SPARE_OUTPUT, WRITE_CHUNK};
-use crate::op::{Completion, Outcome, Value};
+use super::{Channel, Mode, Protocol, Waiter, READ_BUF, SPARE_OUTPUT};
 use crate::error::Result;
+use crate::op::{Completion, Outcome};
 use crate::stream::{ConstBuf, MutBuf};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -45,7 +44,7 @@ fn inline_or_later<T: Send + 'static>(
     }
 }
 
-impl SslStream {
+impl<P: Protocol> Channel<P> {
     // ------------------------------------------------------------------------------------
     // Inner stream
 
@@ -67,15 +66,7 @@ impl SslStream {
                 k(r);
                 Ok(())
             }
-            Mode::Async => self.inner.begin_read(
-                buf,
-                Completion::new(move |o: Outcome| {
-                    k(o.map(|v| match v {
-                        Value::Bytes(n) => n,
-                        _ => 0,
-                    }))
-                }),
-            ),
+            Mode::Async => self.inner.begin_read(buf, Completion::new(move |o: Outcome| k(o.map(|v| v.bytes())))),
         }
     }
 
@@ -86,7 +77,7 @@ impl SslStream {
     pub(super) fn pump(self: &Arc<Self>, mode: Mode) {
         loop {
             let data = {
-                let mut c = self.core.lock();
+                let mut c = self.state.lock();
                 match c.outq.pop_front() {
                     None => {
                         c.pumping = false;
@@ -120,10 +111,10 @@ impl SslStream {
     }
 
     fn segment_done(&self, data: Vec<u8>, r: Result<()>) {
-        let r = r.map_err(|e| io_failure(e, true));
+        let r = r.map_err(|e| P::inner_failed(e, true));
         let (then, failed) = {
-            let mut c = self.core.lock();
-            if data.capacity() > 0 && data.capacity() <= 4 * WRITE_CHUNK && c.spare_output.len() < SPARE_OUTPUT {
+            let mut c = self.state.lock();
+            if data.capacity() > 0 && data.capacity() <= 4 * P::CHUNK && c.spare_output.len() < SPARE_OUTPUT {
                 let mut data = data;
                 data.clear();
                 c.spare_output.push(data);
@@ -148,10 +139,10 @@ impl SslStream {
         }
     }
 
-    /// Queues ciphertext that nobody waits for (alerts, post-handshake messages).
+    /// Queues output that nobody waits for (alerts, post-handshake messages).
     pub(super) fn send_detached(self: &Arc<Self>, data: Vec<u8>, mode: Mode) {
         let start = {
-            let mut c = self.core.lock();
+            let mut c = self.state.lock();
             if c.closed || c.write_error.is_some() {
                 return;
             }
@@ -165,11 +156,11 @@ impl SslStream {
     // ------------------------------------------------------------------------------------
     // Inbound
 
-    /// Reads ciphertext for `waiter`. Returns the waiter when the read completed inline (the
-    /// caller loops); otherwise the completion resumes it later.
+    /// Reads input for `waiter`. Returns the waiter when the read completed inline (the caller
+    /// loops); otherwise the completion resumes it later.
     pub(super) fn fetch_input(self: &Arc<Self>, mode: Mode, waiter: Waiter) -> Option<Waiter> {
         let mut buf = {
-            let mut c = self.core.lock();
+            let mut c = self.state.lock();
             c.waiter = Some(waiter);
             c.spare_input.take().unwrap_or_default()
         };
@@ -187,11 +178,11 @@ impl SslStream {
         );
         let (buf, r) = got?;
         self.on_input(buf, r);
-        self.core.lock().waiter.take()
+        self.state.lock().waiter.take()
     }
 
     fn on_input(&self, buf: Vec<u8>, r: Result<usize>) {
-        let mut c = self.core.lock();
+        let mut c = self.state.lock();
         if c.closed {
             return;
         }
@@ -199,20 +190,16 @@ impl SslStream {
             Ok(0) => c.inner_eof = true,
             Ok(n) => {
                 let n = n.min(buf.len());
-                c.framer.feed(&buf[..n]);
-                let spare = match c.tls.as_mut() {
-                    Some(t) => t.get_mut().feed(buf, n),
-                    None => buf,
-                };
+                let spare = c.protocol.feed(buf, n);
                 c.spare_input = Some(spare);
             }
-            Err(e) => c.input_error = Some(io_failure(e, false)),
+            Err(e) => c.input_error = Some(P::inner_failed(e, false)),
         }
     }
 
     /// Continues the operation that waited for input.
     fn resume(self: &Arc<Self>) {
-        let waiter = self.core.lock().waiter.take();
+        let waiter = self.state.lock().waiter.take();
         match waiter {
             Some(Waiter::Read(op)) => self.read_loop(op),
             Some(Waiter::Handshake(op)) => self.hs_loop(op, None),

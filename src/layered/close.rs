@@ -1,18 +1,17 @@
-//! The end of a stream: ShutdownAsync (close_notify after any pending write; later writes fail)
-//! and Dispose (`do_close`: no close_notify, as .NET; pending operations complete with
-//! ObjectDisposed).
+//! The end of a stream: shutdown (the protocol's closing output after any pending write; later
+//! writes fail) and Dispose (`do_close`: nothing sent, as .NET; pending operations complete with
+//! ObjectDisposed; the inner stream closed unless left open).
 
-use super::{Mode, Phase, SslStream, Then, Waiter, CLASS_NAME};
-use crate::op::{Completion, Value};
+use super::{msg, Channel, Mode, Phase, Protocol, Then, Waiter};
 use crate::error::{Error, Result};
-use crate::tls::msg;
+use crate::op::{Completion, Value};
 use std::sync::Arc;
 
-impl SslStream {
-    /// ShutdownAsync: sends close_notify after any pending write; later writes fail.
+impl<P: Protocol> Channel<P> {
+    /// ShutdownAsync: sends the closing output after any pending write; later writes fail.
     pub fn begin_shutdown(self: &Arc<Self>, done: Completion, mode: Mode) -> Result<()> {
         {
-            let mut c = self.core.lock();
+            let mut c = self.state.lock();
             c.usable()?;
             if c.shutdown {
                 return Err(Error::invalid_operation(msg::ALREADY_SHUTDOWN));
@@ -23,7 +22,7 @@ impl SslStream {
                 return Ok(());
             }
         }
-        self.send_close_notify(done, mode);
+        self.send_shutdown(done, mode);
         Ok(())
     }
 
@@ -31,18 +30,16 @@ impl SslStream {
         crate::op::wait_for(|done| self.begin_shutdown(done, Mode::Sync)).map(drop)
     }
 
-    pub(super) fn send_close_notify(self: &Arc<Self>, done: Completion, mode: Mode) {
+    pub(super) fn send_shutdown(self: &Arc<Self>, done: Completion, mode: Mode) {
         let then: Then = Box::new(move |r| done.complete(r.map(|()| Value::Unit)));
         let start = {
-            let mut c = self.core.lock();
-            let blocked = if c.closed { Some(Error::disposed(CLASS_NAME)) } else { c.write_error.clone() };
+            let mut c = self.state.lock();
+            let blocked = if c.closed { Some(Error::disposed(P::CLASS_NAME)) } else { c.write_error.clone() };
             if let Some(e) = blocked {
                 drop(c);
                 return then(Err(e));
             }
-            if let Some(tls) = c.tls.as_mut() {
-                let _ = tls.shutdown();
-            }
+            c.protocol.shutdown();
             let out = c.take_output();
             c.push(out, Some(then))
         };
@@ -53,22 +50,22 @@ impl SslStream {
 
     pub(super) fn do_close(&self) {
         let (waiter, inflight, queued, shutdown) = {
-            let mut c = self.core.lock();
+            let mut c = self.state.lock();
             if c.closed {
                 return;
             }
             c.closed = true;
             if matches!(c.phase, Phase::Authenticating) {
-                c.phase = Phase::Failed(Error::disposed(CLASS_NAME));
+                c.phase = Phase::Failed(Error::disposed(P::CLASS_NAME));
             }
-            // The SSL goes now; nothing touches it after `closed` is set.
-            c.tls = None;
+            // The engine goes now; nothing touches it after `closed` is set.
+            c.protocol.dispose();
             c.spare_input = None;
             c.spare_output.clear();
             let queued: Vec<Then> = c.outq.drain(..).filter_map(|s| s.then).collect();
             (c.waiter.take(), c.inflight.take(), queued, c.pending_shutdown.take())
         };
-        let disposed = || Error::disposed(CLASS_NAME);
+        let disposed = || Error::disposed(P::CLASS_NAME);
         match waiter {
             Some(Waiter::Read(op)) => op.done.complete(Err(disposed())),
             Some(Waiter::Handshake(op)) => op.done.complete(Err(disposed())),
