@@ -1502,3 +1502,66 @@ TEST(certificate_loading)
     ASSERT_STATUS(apm_certificate_load_pem_file(pf("server.pem"), NULL, NULL), APM_E_ARGUMENT_NULL);
     pki_remove();
 }
+
+TEST(cancel_a_pending_ssl_read_consumes_no_byte)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_certificate *cert;
+    apm_async_result *r = NULL;
+    hx_cb cb;
+    uint8_t buf[16];
+    size_t n = 0;
+    pki_make();
+    cert = load_cert("server");
+    ssl_pair(&c, &s);
+    authenticate_pair(c, s, cert, APM_SSL_PROTOCOLS_NONE);
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_stream_begin_read(c, buf, sizeof buf, 0, sizeof buf, hx_cb_record, &cb, &r));
+    ASSERT_OK(apm_async_result_cancel(r));
+    ASSERT_EVENT(&cb.done, 1);
+    ASSERT_STATUS(apm_stream_end_read(c, r, &n), APM_E_IO);
+    ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_OPERATION_ABORTED);
+    /* What comes next is the next read's, whole: the cancelled one took nothing. */
+    ASSERT_OK(apm_stream_write(s, (const uint8_t *)"after", 5, 0, 5));
+    size_t got = 0;
+    while (got < 5) {
+        ASSERT_OK(apm_stream_read(c, buf + got, sizeof buf - got, 0, sizeof buf - got, &n));
+        ASSERT_GT(n, 0);
+        got += n;
+    }
+    ASSERT_MEM_EQ(buf, "after", 5);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_runtime_shutdown());
+    hx_cb_destroy(&cb);
+    pki_remove();
+}
+
+TEST(a_blocking_ssl_read_honours_the_socket_receive_timeout)
+{
+    apm_socket *cs = NULL, *ss = NULL;
+    apm_stream *a = NULL, *b = NULL, *c = NULL, *s = NULL;
+    apm_certificate *cert;
+    uint8_t buf[16];
+    size_t n = 0;
+    pki_make();
+    cert = load_cert("server");
+    hx_apm_pair(&cs, &ss);
+    ASSERT_OK(apm_network_stream_create(cs, 1, &a));
+    ASSERT_OK(apm_network_stream_create(ss, 1, &b));
+    ASSERT_OK(apm_ssl_stream_create(a, 0, &c));
+    ASSERT_OK(apm_ssl_stream_create(b, 0, &s));
+    authenticate_pair(c, s, cert, APM_SSL_PROTOCOLS_NONE);
+    ASSERT_OK(apm_socket_set_receive_timeout(cs, 200));
+    int64_t t0 = hx_now_ms();
+    /* The peer sends nothing: the read fails after the socket's ReceiveTimeout. */
+    ASSERT_STATUS(apm_stream_read(c, buf, sizeof buf, 0, sizeof buf, &n), APM_E_IO);
+    ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_TIMED_OUT);
+    ASSERT_GE(hx_now_ms() - t0, 150);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}

@@ -23,6 +23,9 @@
 #define APM_VERSION_NUMBER ((APM_VERSION_MAJOR << 16) | (APM_VERSION_MINOR << 8) | APM_VERSION_PATCH)
 
 
+// sizeof(SEC_CHANNEL_BINDINGS).
+#define HEADER_LEN 32
+
 // SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
 #define APM_SSL_PROTOCOLS_NONE 0
 
@@ -257,9 +260,6 @@
 // SocketError.NoData.
 #define APM_SOCKET_ERROR_NO_DATA 11004
 
-// sizeof(SEC_CHANNEL_BINDINGS).
-#define HEADER_LEN 32
-
 // The channel bindings of one authenticated SslStream (a snapshot: they never change).
 typedef struct TransportContext TransportContext;
 
@@ -365,6 +365,8 @@ typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender
 // reference), or NULL for none. Runs with no library lock held.
 typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream *sender, const char *target_host, apm_certificate *const *local_certificates, size_t local_len, apm_certificate *remote_certificate, const char *const *acceptable_issuers, size_t issuers_len, void *state);
 
+
+
 // Success.
 #define APM_OK 0
 
@@ -425,8 +427,6 @@ typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream 
 // UnauthorizedAccessException (e.g. a file that may not be read).
 #define APM_E_UNAUTHORIZED_ACCESS -19
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -459,9 +459,11 @@ apm_status apm_async_result_state(const apm_async_result *result, void **state);
 // callback runs (possibly on the calling thread before this returns); End must still be called.
 // A cancelled read has consumed no byte; a cancelled send may have sent part of its buffer (as
 // in .NET). An operation that has completed is left alone (APM_OK, nothing happens). Socket
-// operations that wait and the Read/Write of a NetworkStream can be cancelled; what cannot
-// (the name resolution of a connect, a stream defined in C, whose functions own the buffer
-// until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
+// operations that wait, the Read/Write of a NetworkStream and the Read of an SslStream (an
+// IOException over OperationAborted; ciphertext that arrives later stays for the next read) can
+// be cancelled; what cannot (the name resolution of a connect, an SslStream's write or
+// handshake, part of which may be on the wire, a stream defined in C, whose functions own the
+// buffer until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
 // Errors: APM_E_ARGUMENT_NULL (result), APM_E_ARGUMENT (an ended or invalid result),
 // APM_E_NOT_SUPPORTED (the operation is pending and cannot be cancelled).
 apm_status apm_async_result_cancel(apm_async_result *result);

@@ -1,12 +1,13 @@
 //! apmnet: .NET's asynchronous network streams (System.Net's Begin/End, the APM pattern) as a
 //! native library with a C ABI, for C and C++, .NET (P/Invoke) and Python (ctypes).
 //!
-//! Data flows one way: C call -> `ffi` check -> core object (`net`, `tls`, `stream`) -> `engine`
+//! Data flows one way: C call -> `ffi` check -> core object (`net`, `tls` over `layered`, `stream`) -> `engine`
 //! -> completion (`op`) -> the IAsyncResult (`async_result`) -> its `Notify` hook, which `ffi`
 //! implements with the caller's callback. Only `ffi` names C types, handles or callbacks
 //! (tests/layering.rs keeps it so); the core below it is a plain Rust library.
 
 pub mod async_result;
+pub mod channel_binding;
 pub mod custom_stream;
 pub mod engine;
 pub mod error;

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::op::Completion;
-use crate::tls::TransportContext;
+use crate::channel_binding::TransportContext;
 use std::sync::Arc;
 
 /// A caller's buffer to send from. The Begin contract keeps it valid until completion.

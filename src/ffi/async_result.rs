@@ -83,9 +83,11 @@ pub unsafe extern "C" fn apm_async_result_state(
 /// callback runs (possibly on the calling thread before this returns); End must still be called.
 /// A cancelled read has consumed no byte; a cancelled send may have sent part of its buffer (as
 /// in .NET). An operation that has completed is left alone (APM_OK, nothing happens). Socket
-/// operations that wait and the Read/Write of a NetworkStream can be cancelled; what cannot
-/// (the name resolution of a connect, a stream defined in C, whose functions own the buffer
-/// until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
+/// operations that wait, the Read/Write of a NetworkStream and the Read of an SslStream (an
+/// IOException over OperationAborted; ciphertext that arrives later stays for the next read) can
+/// be cancelled; what cannot (the name resolution of a connect, an SslStream's write or
+/// handshake, part of which may be on the wire, a stream defined in C, whose functions own the
+/// buffer until they complete) reports APM_E_NOT_SUPPORTED and goes on. Any thread.
 /// Errors: APM_E_ARGUMENT_NULL (result), APM_E_ARGUMENT (an ended or invalid result),
 /// APM_E_NOT_SUPPORTED (the operation is pending and cannot be cancelled).
 #[no_mangle]

@@ -47,7 +47,7 @@ mod tests;
 use crate::error::{Error, Result};
 use crate::op::{Completion, Value};
 use crate::stream::{ConstBuf, MutBuf, Stream};
-use crate::tls::TransportContext;
+use crate::channel_binding::TransportContext;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
@@ -213,6 +213,9 @@ struct State<P> {
     writing: bool,
     shutdown: bool,
     inner_eof: bool,
+    /// A read of the inner stream is in flight: its input goes to whoever waits when it comes
+    /// (a read cancelled meanwhile leaves it to the next one), and no second one starts.
+    inner_reading: bool,
     input_error: Option<Error>,
     outq: VecDeque<Segment>,
     pumping: bool,
@@ -271,6 +274,7 @@ impl<P: Protocol> Channel<P> {
             writing: false,
             shutdown: false,
             inner_eof: false,
+            inner_reading: false,
             input_error: None,
             outq: VecDeque::new(),
             pumping: false,
@@ -370,6 +374,27 @@ impl<P: Protocol> Stream for Channel<P> {
     fn close(&self) -> Result<()> {
         self.do_close();
         Ok(())
+    }
+
+    /// Cancels the read waiting for input: it completes with an IOException over
+    /// OperationAborted and has consumed no byte (input that arrives later stays for the next
+    /// read). Writes and handshakes are not cancelled: part of them may be on the wire.
+    fn cancel(&self, tag: usize) -> bool {
+        let op = {
+            let mut c = self.state.lock();
+            match c.waiter.take() {
+                Some(Waiter::Read(op)) if tag != 0 && op.done.tag() == tag => {
+                    c.reading = false;
+                    op
+                }
+                other => {
+                    c.waiter = other;
+                    return false;
+                }
+            }
+        };
+        op.done.complete(Err(Error::aborted().into_io(false)));
+        true
     }
 
     fn transport_context(&self) -> Option<Arc<TransportContext>> {

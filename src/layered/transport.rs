@@ -162,6 +162,11 @@ impl<P: Protocol> Channel<P> {
         let mut buf = {
             let mut c = self.state.lock();
             c.waiter = Some(waiter);
+            if c.inner_reading {
+                // The read in flight (started for a read since cancelled) resumes this waiter.
+                return None;
+            }
+            c.inner_reading = true;
             c.spare_input.take().unwrap_or_default()
         };
         if buf.len() < READ_BUF {
@@ -183,6 +188,7 @@ impl<P: Protocol> Channel<P> {
 
     fn on_input(&self, buf: Vec<u8>, r: Result<usize>) {
         let mut c = self.state.lock();
+        c.inner_reading = false;
         if c.closed {
             return;
         }

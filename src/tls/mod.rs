@@ -11,7 +11,7 @@ pub mod ssl_stream;
 mod sys;
 
 pub use certificate::Certificate;
-pub use channel_binding::TransportContext;
+pub use crate::channel_binding::TransportContext;
 pub use context::AuthOptions;
 pub use ssl_stream::SslStream;
 
@@ -53,10 +53,7 @@ pub mod ssl_policy_errors {
 }
 
 /// .NET's ChannelBindingKind values (the SEC_ATTR_*_BINDINGS numbers).
-pub mod channel_binding_kind {
-    pub(crate) const UNIQUE: i32 = 0x19;
-    pub(crate) const ENDPOINT: i32 = 0x1a;
-}
+pub use crate::channel_binding::kind as channel_binding_kind;
 
 /// The .NET message texts of SslStream (those of AuthenticatedStream, which NegotiateStream
 /// shares, are in `crate::layered::msg`).

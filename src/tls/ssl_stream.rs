@@ -23,7 +23,7 @@ mod errors;
 mod handshake;
 
 use super::certificate::Certificate;
-use super::channel_binding::TransportContext;
+use crate::channel_binding::TransportContext;
 use super::context::{SelectSlot, VerifyState};
 use super::engine::{Framer, MemIo};
 use super::{msg, SelectionCallback, ValidationCallback};

@@ -13,7 +13,8 @@ use crate::error::{code, Error, Result};
 use crate::layered::{Step, Work};
 use crate::op::Completion;
 use crate::tls::certificate::Certificate;
-use crate::tls::channel_binding::{self, TransportContext};
+use crate::channel_binding::TransportContext;
+use crate::tls::channel_binding;
 use crate::tls::context::{self, AuthOptions, Hooks, SelectState, VerifyState};
 use crate::tls::engine::MemIo;
 use crate::tls::{
