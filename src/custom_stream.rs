@@ -39,7 +39,7 @@ struct Entry {
 
 /// The pending operations by token: a token is a key of this generational table, so one that is
 /// stale (already completed) or was never issued is told apart from a live one, as handles are.
-static TOKENS: Table<Entry, ()> = Table::new();
+static TOKENS: Table<Entry> = Table::new();
 /// The kind byte of token keys.
 const TOKEN_KIND: u8 = 1;
 

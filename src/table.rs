@@ -4,8 +4,9 @@
 //! never issued is refused (`Invalid`), and one whose object was released is recognised as stale
 //! by its generation (`Stale`), so a use after release is an error, never a touch of freed
 //! memory. The kind byte travels inside the key, which is how a stale key still knows what it
-//! was; the table gives it no meaning. A released slot keeps a small epitaph chosen by the
-//! caller (who ended a result, say) until the slot is reused.
+//! was; the table gives it no meaning. A released slot keeps a 64-bit epitaph chosen by the
+//! caller (who ended a result, say) until the slot is reused: it shares its word with the key a
+//! live slot owns, so a slot is its object and 16 bytes.
 //!
 //! The table is sharded by the low bits of the index: each thread inserts into its own shard and
 //! a lookup locks only the shard of its key, so Begin and End on different threads do not meet
@@ -25,39 +26,40 @@ const SHARDS: usize = 1 << SHARD_BITS;
 const SLOTS_PER_SHARD: usize = 1 << (24 - SHARD_BITS);
 
 /// The result of looking a key up.
-pub enum Lookup<T, E> {
+pub enum Lookup<T> {
     Live(T),
-    /// Issued once, released since: its kind byte and the epitaph left at release.
-    Stale(u8, Option<E>),
+    /// Issued once, released since: its kind byte and the epitaph left at release (0: none, or
+    /// the slot has had another occupant since).
+    Stale(u8, u64),
     /// Never issued by this table (garbage, or a pointer from elsewhere).
     Invalid,
 }
 
 /// What `take_if` found.
-pub enum Taken<T, E> {
+pub enum Taken<T> {
     /// The object, now released, and the key it owned (0 for none).
     Object(T, u64),
     /// A live object that `accept` refused; it stays in the table.
     Refused,
-    Stale(u8, Option<E>),
+    Stale(u8, u64),
     Invalid,
 }
 
-struct Slot<T, E> {
+struct Slot<T> {
     /// The generation of the current or last occupant; starts at 1 so no key is 0.
     generation: u32,
     object: Option<T>,
-    owned: u64,
-    epitaph: Option<E>,
+    /// Live: the key this slot owns (0 for none). Released: the epitaph (0 for none).
+    aux: u64,
 }
 
-pub struct Shard<T, E> {
-    slots: Vec<Slot<T, E>>,
+pub struct Shard<T> {
+    slots: Vec<Slot<T>>,
     free: VecDeque<u32>,
 }
 
-pub struct Table<T, E> {
-    shards: [Mutex<Shard<T, E>>; SHARDS],
+pub struct Table<T> {
+    shards: [Mutex<Shard<T>>; SHARDS],
 }
 
 fn kind_of(key: u64) -> u8 {
@@ -88,19 +90,19 @@ fn home_shard() -> usize {
     HOME.with(|h| *h)
 }
 
-impl<T, E: Copy> Default for Table<T, E> {
+impl<T> Default for Table<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T, E: Copy> Table<T, E> {
-    fn shard(&self, i: usize) -> MutexGuard<'_, Shard<T, E>> {
+impl<T> Table<T> {
+    fn shard(&self, i: usize) -> MutexGuard<'_, Shard<T>> {
         // Nothing panics while holding a shard; a poisoned one is still consistent.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub const fn new() -> Table<T, E> {
+    pub const fn new() -> Table<T> {
         Table { shards: [const { Mutex::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
     }
 
@@ -129,7 +131,7 @@ impl<T, E: Copy> Table<T, E> {
                 s.free.pop_front().expect("free is not empty") as usize
             }
             _ if s.slots.len() < SLOTS_PER_SHARD => {
-                s.slots.push(Slot { generation: 0, object: None, owned: 0, epitaph: None });
+                s.slots.push(Slot { generation: 0, object: None, aux: 0 });
                 s.slots.len() - 1
             }
             _ => return Err(object),
@@ -138,13 +140,12 @@ impl<T, E: Copy> Table<T, E> {
         // Generation 0 is never handed out; wrapping skips it.
         entry.generation = entry.generation.wrapping_add(1).max(1);
         entry.object = Some(object);
-        entry.owned = owned;
-        entry.epitaph = None;
+        entry.aux = owned;
         Ok(key(kind, shard, slot, entry.generation))
     }
 
     /// Runs `f` on what `key` names, under its shard's lock; `f` must not use the table.
-    pub fn with<R>(&self, key: u64, f: impl FnOnce(Lookup<&T, E>) -> R) -> R {
+    pub fn with<R>(&self, key: u64, f: impl FnOnce(Lookup<&T>) -> R) -> R {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
         let s = self.shard(shard);
@@ -156,14 +157,14 @@ impl<T, E: Copy> Table<T, E> {
         match &entry.object {
             Some(object) if entry.generation == generation => f(Lookup::Live(object)),
             // An epitaph belongs to the last occupant only.
-            _ if entry.generation == generation => f(Lookup::Stale(kind, entry.epitaph)),
-            _ => f(Lookup::Stale(kind, None)),
+            _ if entry.generation == generation => f(Lookup::Stale(kind, entry.aux)),
+            _ => f(Lookup::Stale(kind, 0)),
         }
     }
 
     /// Releases `key` if `accept` approves of its object, in one step under the shard's lock (so
     /// two racing releases cannot both succeed), leaving `epitaph` in the slot.
-    pub fn take_if(&self, key: u64, accept: impl FnOnce(&T) -> bool, epitaph: Option<E>) -> Taken<T, E> {
+    pub fn take_if(&self, key: u64, accept: impl FnOnce(&T) -> bool, epitaph: u64) -> Taken<T> {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
         let mut s = self.shard(shard);
@@ -178,19 +179,18 @@ impl<T, E: Copy> Table<T, E> {
                     return Taken::Refused;
                 }
                 let object = entry.object.take().expect("checked above");
-                let owned = std::mem::take(&mut entry.owned);
-                entry.epitaph = epitaph;
+                let owned = std::mem::replace(&mut entry.aux, epitaph);
                 s.free.push_back(slot as u32);
                 Taken::Object(object, owned)
             }
-            _ if entry.generation == generation => Taken::Stale(kind, entry.epitaph),
-            _ => Taken::Stale(kind, None),
+            _ if entry.generation == generation => Taken::Stale(kind, entry.aux),
+            _ => Taken::Stale(kind, 0),
         }
     }
 
     /// Releases `key`: its object and the key it owned, when it was live.
     pub fn remove(&self, key: u64) -> Option<(T, u64)> {
-        match self.take_if(key, |_| true, None) {
+        match self.take_if(key, |_| true, 0) {
             Taken::Object(o, owned) => Some((o, owned)),
             _ => None,
         }
@@ -199,11 +199,11 @@ impl<T, E: Copy> Table<T, E> {
 
 /// Around fork(2) (see engine::fork): the table's state must reach the child consistent, and
 /// the child must neither use nor drop what the parent's objects were doing.
-impl<T, E: Copy> Table<T, E> {
+impl<T> Table<T> {
     /// Takes every shard's lock (the forking thread, before fork); dropping what it returns
     /// releases them, in the parent and in the child alike (std mutexes: no waiter of the parent
     /// can be handed the lock in the child).
-    pub fn lock_for_fork(&self) -> Vec<MutexGuard<'_, Shard<T, E>>> {
+    pub fn lock_for_fork(&self) -> Vec<MutexGuard<'_, Shard<T>>> {
         (0..SHARDS).map(|i| self.shard(i)).collect()
     }
 
@@ -217,8 +217,7 @@ impl<T, E: Copy> Table<T, E> {
             for (i, entry) in s.slots.iter_mut().enumerate() {
                 if let Some(object) = entry.object.take() {
                     objects.push(object);
-                    entry.owned = 0;
-                    entry.epitaph = None;
+                    entry.aux = 0;
                     freed.push(i as u32);
                 }
             }
@@ -228,9 +227,9 @@ impl<T, E: Copy> Table<T, E> {
     }
 }
 
-impl<T: Clone, E: Copy> Table<T, E> {
+impl<T: Clone> Table<T> {
     /// A clone of what `key` names.
-    pub fn get(&self, key: u64) -> Lookup<T, E> {
+    pub fn get(&self, key: u64) -> Lookup<T> {
         self.with(key, |l| match l {
             Lookup::Live(o) => Lookup::Live(o.clone()),
             Lookup::Stale(k, e) => Lookup::Stale(k, e),
@@ -245,11 +244,11 @@ mod tests {
 
     #[test]
     fn released_keys_become_stale_and_keep_their_epitaph() {
-        let t: Table<u32, u8> = Table::new();
+        let t: Table<u32> = Table::new();
         let a = t.insert(2, 10, 0).unwrap();
         assert!(matches!(t.get(a), Lookup::Live(10)));
-        assert!(matches!(t.take_if(a, |_| true, Some(7)), Taken::Object(10, 0)));
-        assert!(matches!(t.get(a), Lookup::Stale(2, Some(7))));
+        assert!(matches!(t.take_if(a, |_| true, 7), Taken::Object(10, 0)));
+        assert!(matches!(t.get(a), Lookup::Stale(2, 7)));
         assert!(t.remove(a).is_none());
         for i in 0..20 {
             t.insert(2, i, 0).unwrap();
@@ -262,19 +261,24 @@ mod tests {
 
     #[test]
     fn forgotten_keys_are_stale_and_their_objects_are_not_dropped() {
-        let t: Table<std::sync::Arc<()>, ()> = Table::new();
+        let t: Table<std::sync::Arc<()>> = Table::new();
         let object = std::sync::Arc::new(());
         let k = t.insert(1, object.clone(), 0).unwrap();
         drop(t.lock_for_fork());
         let kept = t.forget_live();
-        assert!(matches!(t.get(k), Lookup::Stale(1, None)));
+        assert!(matches!(t.get(k), Lookup::Stale(1, 0)));
         assert_eq!(kept.len(), 1);
         assert_eq!(std::sync::Arc::strong_count(&object), 2, "the table's reference was handed back, not dropped");
     }
 
     #[test]
+    fn a_slot_is_its_object_and_two_words() {
+        assert_eq!(std::mem::size_of::<Slot<std::sync::Arc<dyn Send + Sync>>>(), 32);
+    }
+
+    #[test]
     fn garbage_is_invalid() {
-        let t: Table<u32, ()> = Table::new();
+        let t: Table<u32> = Table::new();
         t.insert(1, 1, 0).unwrap();
         assert!(matches!(t.get(0), Lookup::Invalid));
         assert!(matches!(t.get(0xdead_beef), Lookup::Invalid));
@@ -283,17 +287,17 @@ mod tests {
 
     #[test]
     fn a_refused_take_leaves_the_object_and_ownership_comes_back_on_release() {
-        let t: Table<u32, ()> = Table::new();
+        let t: Table<u32> = Table::new();
         let child = t.insert(1, 1, 0).unwrap();
         let parent = t.insert(3, 2, child).unwrap();
-        assert!(matches!(t.take_if(parent, |_| false, None), Taken::Refused));
+        assert!(matches!(t.take_if(parent, |_| false, 0), Taken::Refused));
         assert_eq!(t.remove(parent), Some((2, child)));
         assert_eq!(t.remove(child), Some((1, 0)));
     }
 
     #[test]
     fn threads_insert_into_their_own_shards_and_find_each_others_keys() {
-        let t: &'static Table<usize, ()> = Box::leak(Box::new(Table::new()));
+        let t: &'static Table<usize> = Box::leak(Box::new(Table::new()));
         let keys: Vec<u64> = (0..4)
             .map(|i| std::thread::spawn(move || t.insert(1, i, 0).unwrap()))
             .map(|h| h.join().unwrap())

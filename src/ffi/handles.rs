@@ -94,11 +94,14 @@ impl Object {
     }
 }
 
-/// Who ended a result, left in its slot: a later End of the same object and method is a second
-/// End, any other a foreign result.
-type Ended = (u64, OpKind);
+static TABLE: Table<Object> = Table::new();
 
-static TABLE: Table<Object, Ended> = Table::new();
+/// Who ended a result, left in its slot: a later End of the same object and method is a second
+/// End, any other a foreign result. The owner's key with its kind byte (which the End's class
+/// implies) replaced by the method: exact, and never 0.
+fn ended_by(owner: u64, op: OpKind) -> u64 {
+    (owner & 0x00ff_ffff_ffff_ffff) | ((op as u64 + 1) << 56)
+}
 
 pub(crate) fn key_of<T>(p: *const T) -> u64 {
     p as usize as u64
@@ -216,7 +219,7 @@ pub(crate) fn close<K: Class>(p: *const K::C) -> Result<()> {
         Err(e) => return Err(e),
     }
     // Only the thread whose take succeeds disposes: two racing closes dispose once.
-    match TABLE.take_if(key_of(p), |o| K::cast(o).is_some(), None) {
+    match TABLE.take_if(key_of(p), |o| K::cast(o).is_some(), 0) {
         Taken::Object(object, owned) => {
             let result = object.dispose();
             release(owned);
@@ -294,11 +297,12 @@ pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_resu
         return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
     }
     let mine = |r: &CResult| r.owner == owner && r.op == op;
-    let taken = TABLE.take_if(key_of(result), |o| matches!(o, Object::AsyncResult(r) if mine(r)), Some((owner, op)));
+    let epitaph = ended_by(owner, op);
+    let taken = TABLE.take_if(key_of(result), |o| matches!(o, Object::AsyncResult(r) if mine(r)), epitaph);
     let r = match taken {
         Taken::Object(Object::AsyncResult(r), _) => r,
         // A second End of this object's operation, or another thread's End got there first.
-        Taken::Stale(k, ended) if k == Kind::AsyncResult as u8 && ended.map_or(true, |e| e == (owner, op)) => {
+        Taken::Stale(k, ended) if k == Kind::AsyncResult as u8 && (ended == 0 || ended == epitaph) => {
             return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
         }
         _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
