@@ -70,8 +70,6 @@ impl Notify for () {
 
 struct Inner {
     outcome: Option<Outcome>,
-    /// Completed inside its own Begin: the callback waits for the Begin's body to return.
-    deferred: bool,
 }
 
 pub struct AsyncResult<N: Notify> {
@@ -81,6 +79,8 @@ pub struct AsyncResult<N: Notify> {
     pub notify: N,
     completed: AtomicBool,
     completed_synchronously: AtomicBool,
+    /// Completed inside its own Begin: the callback waits for the Begin's body to return.
+    deferred: AtomicBool,
     inner: Mutex<Inner>,
     done: Condvar,
 }
@@ -129,7 +129,8 @@ impl<N: Notify> AsyncResult<N> {
             notify,
             completed: AtomicBool::new(false),
             completed_synchronously: AtomicBool::new(false),
-            inner: Mutex::new(Inner { outcome: None, deferred: false }),
+            deferred: AtomicBool::new(false),
+            inner: Mutex::new(Inner { outcome: None }),
             done: Condvar::new(),
         })
     }
@@ -145,8 +146,8 @@ impl<N: Notify> AsyncResult<N> {
         let scope = BeginScope(BEGINNING.with(|b| b.replace(self.address())));
         let result = start(Completion::to(self.clone()));
         drop(scope);
-        let deferred = std::mem::take(&mut self.inner.lock().deferred);
-        if result.is_ok() && deferred {
+        // Set on this thread inside `start`, if at all: a plain load sees it.
+        if self.deferred.load(Ordering::Relaxed) && result.is_ok() {
             self.callback();
         }
         result
@@ -165,7 +166,7 @@ impl<N: Notify> AsyncResult<N> {
                 return;
             }
             inner.outcome = Some(outcome);
-            inner.deferred = inside_begin;
+            self.deferred.store(inside_begin, Ordering::Relaxed);
             self.completed_synchronously.store(inline && inside_begin, Ordering::Release);
             self.completed.store(true, Ordering::Release);
             self.done.notify_all();

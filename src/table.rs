@@ -8,9 +8,9 @@
 //! caller (who ended a result, say) until the slot is reused: it shares its word with the key a
 //! live slot owns, so a slot is its object and 16 bytes.
 //!
-//! The table is sharded by the low bits of the index: each thread inserts into its own shard and
-//! a lookup locks only the shard of its key, so Begin and End on different threads do not meet
-//! on one lock. Free slots are reused oldest first, so a slot's generation advances once per
+//! The table is sharded by the low bits of the index: new keys go to the shards in turn and a
+//! lookup locks only the shard of its key, so Begin and End on different threads seldom meet on
+//! one lock. Free slots are reused oldest first, so a slot's generation advances once per
 //! `free slots` releases rather than once per release.
 //!
 //! A slot may own one other key (a stream that owns its socket): releasing the owner hands that
@@ -81,13 +81,12 @@ fn key(kind: u8, shard: usize, slot: usize, generation: u32) -> u64 {
     (kind as u64) << 56 | index << 32 | generation as u64
 }
 
-/// The calling thread's shard.
-fn home_shard() -> usize {
+/// The shard a new key goes to: round robin, so keys spread over the shards whichever threads
+/// make them (one relaxed add; a thread-local "home" shard costs more in a shared library, where
+/// every thread-local access is a call).
+fn next_shard() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    HOME.with(|h| *h)
+    NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
 }
 
 impl<T> Default for Table<T> {
@@ -110,11 +109,11 @@ impl<T> Table<T> {
     /// when the table is full.
     pub fn insert(&self, kind: u8, object: T, owned: u64) -> Option<u64> {
         debug_assert!(kind != 0);
-        let home = home_shard();
+        let first = next_shard();
         let mut object = object;
-        // A full home shard borrows from the others.
+        // A full shard passes the key to the next.
         for i in 0..SHARDS {
-            match self.insert_into((home + i) % SHARDS, kind, object, owned) {
+            match self.insert_into((first + i) % SHARDS, kind, object, owned) {
                 Ok(key) => return Some(key),
                 Err(back) => object = back,
             }
@@ -296,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_insert_into_their_own_shards_and_find_each_others_keys() {
+    fn keys_made_on_several_threads_are_found_on_any() {
         let t: &'static Table<usize> = Box::leak(Box::new(Table::new()));
         let keys: Vec<u64> = (0..4)
             .map(|i| std::thread::spawn(move || t.insert(1, i, 0).unwrap()))
