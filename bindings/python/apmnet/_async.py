@@ -16,7 +16,7 @@ from ctypes import POINTER, byref, c_int32, c_size_t, c_uint8, c_void_p
 
 from . import _native
 from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, check, lib
-from .errors import ArgumentError, Status
+from .errors import ArgumentError, NotSupportedError, Status
 
 __all__ = ["AsyncResult"]
 
@@ -201,9 +201,13 @@ def end(function, handle, result, *outs):
 async def await_operation(begin_call, end_call):
     """Run one Begin/End pair as an asyncio awaitable.
 
-    ``begin_call(callback)`` starts the operation; the callback runs End (on the engine thread, or
-    inline when the operation completed inside Begin) and hands the outcome to the event loop with
-    ``loop.call_soon_threadsafe``.
+    ``begin_call(callback)`` starts the operation and returns its AsyncResult; the callback runs
+    End (on the engine thread, or inline when the operation completed inside Begin) and hands the
+    outcome to the event loop with ``loop.call_soon_threadsafe``.
+
+    Cancelling the awaiting task cancels the operation in the library (``AsyncResult.cancel``):
+    a cancelled read has taken no byte. An operation the library cannot cancel (a custom stream's)
+    is awaited to its end instead and its outcome returned, so that nothing it brought in is lost.
     """
     loop = asyncio.get_running_loop()
     future = loop.create_future()
@@ -226,8 +230,19 @@ async def await_operation(begin_call, end_call):
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
-    begin_call(on_complete)
-    return await future
+    result = begin_call(on_complete)
+    try:
+        # Shielded: the future must outlive a cancellation of this task, to take End's outcome.
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if future.done() or not isinstance(result, AsyncResult):
+            raise
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            result.cancel()
+        except NotSupportedError:
+            return await future  # cannot be cancelled: its outcome goes to whoever keeps this task
+        raise
 
 
 # Buffers ---------------------------------------------------------------------------------------

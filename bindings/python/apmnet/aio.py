@@ -20,13 +20,13 @@ share its handle: closing either closes both).
 
 Use an object from one event loop (the loop's thread) at a time.
 
-Cancelling. Cancelling a task stops it waiting; the library's operation goes on (closing the
-object aborts what is pending, and the waiting coroutines raise ObjectDisposedError or
-IOException). So that nothing is lost or reordered when a task is cancelled, by
-``asyncio.wait_for`` too:
+Cancelling. Cancelling a task stops it waiting, by ``asyncio.wait_for`` too, and nothing is lost
+or reordered:
 
-- What a cancelled ``read``/``readexactly``/``receive``/``accept`` brings in (bytes, a
-  connection) is kept and returned by the next call.
+- A cancelled ``read``/``receive``/``accept`` cancels the library's operation
+  (``AsyncResult.cancel``), which takes no byte and accepts no connection. One the library cannot
+  cancel (a custom stream's) goes on, and what it brings in is returned by the next call, as are
+  the bytes a cancelled ``readexactly`` had read.
 - Writes of one object (``write``, ``send``, ``send_file``, ``SslStream.shutdown``) run one after
   another in call order, as the library's SslStream allows one pending write. A write cancelled
   before its turn came is dropped; one cancelled after it began finishes in the background.
@@ -69,10 +69,19 @@ def _start(coroutine):
     return task
 
 
+def _caller_cancelled():
+    """True when the running task itself is being cancelled (not only something it awaits)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return True if cancelling is None else cancelling() > 0
+
+
 class _Inbound:
-    """Operations that bring something in (a read, an accept). Each runs as a task; a caller awaits
-    it shielded, and if the caller is cancelled the task's outcome is kept for the next caller.
-    With ``exclusive`` (the operation's name), only one caller may wait at a time."""
+    """Operations that bring something in (a read, an accept). Each runs as a task that a caller
+    awaits shielded. When the caller is cancelled the library cancels the operation (it takes no
+    byte, accepts no connection); one the library cannot cancel runs on, and its outcome is kept
+    for the next caller. With ``exclusive`` (the operation's name), only one caller may wait at a
+    time."""
 
     def __init__(self, exclusive=None):
         self._exclusive = exclusive
@@ -85,14 +94,19 @@ class _Inbound:
             name = self._exclusive
             raise NotSupportedError(f"The {name} method cannot be called when another {name} "
                                     "operation is pending.", Status.NOT_SUPPORTED)
-        task = self._kept.popleft() if self._kept else _start(start())
         self._waiting += 1
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.cancelled():  # the caller was cancelled, not the operation
-                self._kept.append(task)
-            raise
+            while True:
+                task = self._kept.popleft() if self._kept else _start(start())
+                try:
+                    return await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    if task.cancelled() and not _caller_cancelled():
+                        continue  # a kept operation the library cancelled: start a fresh one
+                    if not task.done():
+                        task.cancel()  # cancels the library's operation where it can
+                    self._kept.append(task)
+                    raise
         finally:
             self._waiting -= 1
 

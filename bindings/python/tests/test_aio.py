@@ -504,3 +504,28 @@ def test_fifty_connections_in_one_loop(request, tls):
             return await asyncio.gather(*(one(port, i) for i in range(50)))
 
     assert run(main()) == [True] * 50
+
+
+def test_a_cancelled_read_of_a_stream_the_library_cannot_cancel_is_kept():
+    """A custom stream's read cannot be cancelled in the library (its functions own the buffer
+    until they complete): cancelling the task lets it run on, and its bytes go to the next read."""
+    import socket
+
+    from apmnet._custom import ObjectStream
+
+    async def main():
+        ours, theirs = socket.socketpair()
+        with theirs:
+            stream = aio.Stream.wrap(ObjectStream(ours))
+            try:
+                reading = asyncio.ensure_future(stream.read(5))
+                await settle()
+                reading.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await reading
+                theirs.sendall(b"kept!")
+                assert await stream.read(5) == b"kept!"
+            finally:
+                stream.close()
+
+    run(main())
