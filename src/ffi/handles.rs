@@ -127,6 +127,8 @@ pub(crate) trait Class {
     /// The handle type in "The handle is not a valid ... handle."
     const C_NAME: &'static str;
     fn cast(o: &Object) -> Option<Arc<Self::Target>>;
+    /// Whether `o` is of this class (`cast` without taking a reference).
+    fn cast_ref(o: &Object) -> bool;
     /// The kinds whose stale handles are this class's (ObjectDisposed rather than Argument).
     fn is_kind(k: Kind) -> bool;
 }
@@ -219,7 +221,7 @@ pub(crate) fn close<K: Class>(p: *const K::C) -> Result<()> {
         Err(e) => return Err(e),
     }
     // Only the thread whose take succeeds disposes: two racing closes dispose once.
-    match TABLE.take_if(key_of(p), |o| K::cast(o).is_some(), 0) {
+    match TABLE.take_if(key_of(p), |o| K::cast_ref(o), 0) {
         Taken::Object(object, owned) => {
             let result = object.dispose();
             release(owned);
@@ -287,8 +289,9 @@ pub(crate) fn begin_on<C>(
 /// outcome. After the object was closed the result is still released and End reports
 /// ObjectDisposed.
 pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_result, op: OpKind) -> Outcome {
-    let owner_error = match lookup::<K>(owner) {
-        Ok(_) => None,
+    // Only the owner's liveness matters here: looked at in place, no reference taken.
+    let owner_error = match peek::<K, ()>(owner, |o| K::cast_ref(o).then_some(())) {
+        Ok(()) => None,
         Err(e) if e.status == code::OBJECT_DISPOSED => Some(e),
         Err(e) => return Err(e),
     };
@@ -332,6 +335,9 @@ macro_rules! single_kind_class {
                     _ => None,
                 }
             }
+            fn cast_ref(o: &Object) -> bool {
+                matches!(o, Object::$variant(_))
+            }
             fn is_kind(k: Kind) -> bool {
                 k == Kind::$variant
             }
@@ -372,6 +378,9 @@ impl Class for StreamClass {
             _ => None,
         }
     }
+    fn cast_ref(o: &Object) -> bool {
+        matches!(o, Object::Stream(_) | Object::SslStream(_))
+    }
     fn is_kind(k: Kind) -> bool {
         k.is_stream()
     }
@@ -389,6 +398,9 @@ impl Class for SslStreamClass {
             Object::SslStream(s) => Some(s.clone()),
             _ => None,
         }
+    }
+    fn cast_ref(o: &Object) -> bool {
+        matches!(o, Object::SslStream(_))
     }
     fn is_kind(k: Kind) -> bool {
         k.is_stream()
