@@ -467,33 +467,12 @@ namespace Apmnet.Tests
         [Test]
         public static void ProcessExitsCleanlyWithOperationsPending()
         {
-            string dotnet = Environment.GetEnvironmentVariable("APMNET_DOTNET");
-            if (string.IsNullOrEmpty(dotnet)) dotnet = Process.GetCurrentProcess().MainModule.FileName;
-            string config = Environment.GetEnvironmentVariable("APMNET_DOTNET_CONFIG");
-            Assert.True(!string.IsNullOrEmpty(config), "APMNET_DOTNET_CONFIG is set (eval \"$(bash bindings/dotnet/dotnet.sh CACHE)\")");
-            string exe = typeof(Tests).Assembly.Location;
-            ProcessStartInfo start = new ProcessStartInfo(dotnet, "exec --runtimeconfig \"" + config + "\" \"" + exe + "\" " + PendingChild.Argument);
-            start.UseShellExecute = false;
-            start.RedirectStandardOutput = true;
-            start.RedirectStandardError = true;
-            using (Process child = Process.Start(start))
-            {
-                Task<string> stdout = child.StandardOutput.ReadToEndAsync();
-                Task<string> stderr = child.StandardError.ReadToEndAsync();
-                if (!child.WaitForExit(HangGuard))
-                {
-                    child.Kill();
-                    throw new AssertionException("the child process hung at exit");
-                }
-                child.WaitForExit();
-                string output = stdout.Result;
-                Assert.Equal(0, child.ExitCode, "exit code (stderr: " + stderr.Result + ")");
-                string[] lines = output.Replace("\r", "").TrimEnd('\n').Split('\n');
-                Assert.Equal("pending False False False", lines[0], "first line");
-                Assert.Equal(3, lines.Length, "lines: " + output);
-                Array.Sort(lines, 1, 2);
-                Assert.True(lines[1].StartsWith("read aborted ") && lines[2].StartsWith("write aborted "), "callbacks at exit: " + output);
-            }
+            string output = Child.Run(PendingChild.Argument, null, "the child process hung at exit");
+            string[] lines = output.Replace("\r", "").TrimEnd('\n').Split('\n');
+            Assert.Equal("pending False False False", lines[0], "first line");
+            Assert.Equal(3, lines.Length, "lines: " + output);
+            Array.Sort(lines, 1, 2);
+            Assert.True(lines[1].StartsWith("read aborted ") && lines[2].StartsWith("write aborted "), "callbacks at exit: " + output);
         }
     }
 
