@@ -148,6 +148,10 @@ namespace Apmnet
         static int queued;
         [ThreadStatic] static int runningHere;
 
+        /// <summary>Set by the process-exit handler: the callbacks of the operations it aborts then run,
+        /// and an exception escaping one is dropped rather than ending the exiting process abnormally.</summary>
+        internal static volatile bool Exiting;
+
         /// <summary>Runs a Begin call. The state passed to the library is a GCHandle to this object, which
         /// (with the pinned buffers) stays alive until the library has called back. When the operation
         /// completed inside the call, the AsyncCallback runs here, after the library's Begin has returned
@@ -266,6 +270,10 @@ namespace Apmnet
             {
                 if (result.context == null) result.callback(result);
                 else ExecutionContext.Run(result.context, ContextCallback, result);
+            }
+            catch (Exception)
+            {
+                if (!Exiting) throw;  // unhandled on this pool thread, as in .NET
             }
             finally
             {

@@ -99,9 +99,11 @@ namespace Apmnet.Interop
                 // Abort pending operations (their callbacks run) and join the engine threads while the
                 // runtime can still run managed callbacks: after Main returns or on Environment.Exit.
                 // Their callbacks run on the thread pool, which still runs while ProcessExit handlers do;
-                // a callback that does not return within the time is left behind.
+                // a callback that does not return within the time is left behind, and an exception
+                // escaping one is dropped (the process is ending).
                 AppDomain.CurrentDomain.ProcessExit += delegate
                 {
+                    ApmAsyncResult.Exiting = true;
                     NativeMethods.apm_runtime_shutdown();
                     ApmAsyncResult.WaitForCallbacks(ExitCallbackTimeout);
                 };

@@ -477,7 +477,8 @@ namespace Apmnet.Tests
     }
 
     /// <summary>The child process of ProcessExitsCleanlyWithOperationsPending: starts operations that
-    /// cannot finish, then returns from Main without End or Close. ProcessExit shuts the runtime down.</summary>
+    /// cannot finish (one with a callback that throws), then returns from Main without End or Close.
+    /// ProcessExit shuts the runtime down; the process still exits 0.</summary>
     static class PendingChild
     {
         public const string Argument = "--child-pending";
@@ -497,6 +498,11 @@ namespace Apmnet.Tests
             listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             listener.Listen(1);
             IAsyncResult accept = listener.BeginAccept(null, null);  // no callback at all
+            ApmSocket throwing = new ApmSocket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            throwing.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            throwing.Listen(1);
+            // Its End throws the abort at exit, out of the callback: the exiting process ignores it.
+            throwing.BeginAccept(delegate (IAsyncResult r) { throwing.EndAccept(r); }, null);
             Console.WriteLine("pending " + read.IsCompleted + " " + write.IsCompleted + " " + accept.IsCompleted);
             GC.KeepAlive(peer);
             return 0;
