@@ -32,9 +32,9 @@ PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 # Debian packages the build, the tests and the benchmarks need.
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev
 
-.PHONY: all deps build test test-rust test-examples test-python test-dotnet demo bench check-memory install uninstall clean help
+.PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory install uninstall clean help
 
 all: build
 
@@ -63,7 +63,7 @@ deps:
 build:
 	$(CARGO) build --release
 
-test: test-rust test-examples test-python test-dotnet check-memory
+test: test-rust test-examples test-python test-dotnet test-readme check-memory
 
 # Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/).
 test-rust: deps
@@ -73,14 +73,27 @@ test-rust: deps
 test-examples: deps build
 	examples-c/demo.sh
 
-# The ctypes package's pytest suite against the release library (pip installs pytest and the package).
-test-python: deps build
-	APMNET_LIBRARY=$(CURDIR)/$(RELEASE_DIR)/libapmnet.so PYTHON=$(PYTHON) bash bindings/python/test.sh
+# A fresh venv in target/python with the package installed from its wheel (pip builds the wheel,
+# setuptools-rust runs cargo), pytest and mypy: once per make run, for test-python and test-readme.
+PY_BUILD  := $(CURDIR)/target/python
+PY_VENV   := $(PY_BUILD)/venv/bin/python
+python-venv: deps
+	APMNET_PYTHON_BUILD=$(PY_BUILD) PYTHON=$(PYTHON) bash bindings/python/venv.sh >/dev/null
+
+# The ctypes package's pytest suite in that venv, against the installed package and its library.
+test-python: python-venv
+	APMNET_PYTHON_VENV=$(PY_VENV) bash bindings/python/test.sh
 
 # The C# wrapper's tests on a real .NET 8 runtime (bindings/dotnet/dotnet.sh installs it and mcs,
 # caching it outside the repository in APMNET_PEERS_CACHE, default ~/.cache/apmnet-peers).
 test-dotnet: deps build
 	APMNET_LIBRARY=$(CURDIR)/$(RELEASE_DIR)/libapmnet.so bash bindings/dotnet/test.sh
+
+# Every fenced example of README.md and bindings/*/README.md, run as written (tests/readme_examples.py):
+# C compiled against the release library, Python in the test venv (and mypy --strict), C# with mcs
+# on .NET 8.
+test-readme: build python-venv
+	APMNET_PYTHON_VENV=$(PY_VENV) $(PY_VENV) tests/readme_examples.py
 
 demo: deps build
 	examples-c/demo.sh

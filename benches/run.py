@@ -19,6 +19,7 @@ Environment:
   BENCH_APM_INCLUDE=DIR   the apmnet.h to compile the apmnet client against (default include/)
   CC                      C compiler (default cc)
 """
+import glob
 import json
 import os
 import platform
@@ -104,6 +105,8 @@ class Tools:
     def __init__(self):
         self.skip = {}  # kind -> reason its rows are skipped
         self.dotnet_env = None
+        self.apm_library = None  # the staged libapmnet.so, for the .NET wrapper's rows
+        self.wrapper_skip = "the .NET wrapper's client is not built"
         self.apm_tls = "SslStream not landed (no apm_ssl_stream_* in include/apmnet.h)"
 
 
@@ -140,6 +143,7 @@ def build():
         t.skip["apmnet"] = "include/apmnet.h missing"
     else:
         libdir = stage_library(libdir)
+        t.apm_library = os.path.join(libdir, "libapmnet.so")
         ok, tail = cc("apm", "apm.c", "-L" + libdir, "-lapmnet", "-lpthread",
                       extra=("-I" + incdir, "-Wl,-rpath," + libdir))
         if not ok:
@@ -215,6 +219,23 @@ def build_dotnet(t):
         t.skip["dotnet"] = "Bench.cs does not build: " + tail
         return
     t.dotnet_env = env
+    build_dotnet_wrapper(t)
+
+
+def build_dotnet_wrapper(t):
+    """BenchApm.exe: Bench.cs on the apmnet .NET wrapper (bindings/dotnet/src, Apmnet.dll beside it)."""
+    if t.apm_library is None:
+        t.wrapper_skip = "the library did not build"
+        return
+    wrapper = os.path.join(OUT, "Apmnet.dll")
+    sources = sorted(glob.glob(os.path.join(ROOT, "bindings", "dotnet", "src", "*.cs")))
+    ok, tail = run_logged(["mcs", "-nologo", "-optimize+", "-target:library", "-r:System.dll", "-r:System.Core.dll",
+                           "-out:" + wrapper] + sources, "build-Apmnet.dll.log")
+    if ok:
+        ok, tail = run_logged(["mcs", "-nologo", "-optimize+", "-define:APMNET", "-r:" + wrapper,
+                               "-out:" + os.path.join(OUT, "BenchApm.exe"),
+                               os.path.join(BENCHES, "dotnet", "Bench.cs")], "build-BenchApm.exe.log")
+    t.wrapper_skip = None if ok else "the .NET wrapper's client does not build: " + tail
 
 
 # ------------------------------------------------------------------------------------------ servers
@@ -257,6 +278,8 @@ def make_file(mib):
 # ------------------------------------------------------------------------------------------ workloads
 
 RAW, UV, APM, NET = "raw", "libuv", "apmnet", "dotnet"
+#: The rows of the apmnet .NET wrapper (bindings/dotnet) on .NET 8: Bench.cs on Apmnet.Socket/NetworkStream.
+WRAPPER = ".NET 8 on apmnet's wrapper:"
 
 
 def workloads(t, srv, path):
@@ -264,10 +287,13 @@ def workloads(t, srv, path):
     raw = [os.path.join(OUT, "raw")]
     uv = [os.path.join(OUT, "uv")]
     apm = [os.path.join(OUT, "apm")]
-    net = None
+    net = wrapper = None
     if t.dotnet_env:
         net = [t.dotnet_env["APMNET_DOTNET"], "exec", "--runtimeconfig", t.dotnet_env["APMNET_DOTNET_CONFIG"],
                os.path.join(OUT, "Bench.exe")]
+        if not t.wrapper_skip:
+            wrapper = net[:-1] + [os.path.join(OUT, "BenchApm.exe")]
+    on_wrapper = {"APMNET_LIBRARY": t.apm_library or ""}
     bulk, fmib, tmib = str(BULK_MIB), str(FILE_MIB), str(TLS_MIB)
     es, ew = str(ECHO_SECS), str(ECHO_WARM)
     lat, mem = str(LAT_SAMPLES), str(MEM_CONNS)
@@ -281,6 +307,7 @@ def workloads(t, srv, path):
             (APM, "apmnet Socket Begin/End", apm + ["echo", E, c, es, "64", ew], None),
             (APM, "apmnet (spin_us=0)", apm + ["echo", E, c, es, "64", ew], spin0),
             (NET, ".NET 8 Socket Begin/End", net and net + ["echo", E, c, es, "64", ew], None),
+            (NET, WRAPPER + " Socket Begin/End", wrapper and wrapper + ["echo", E, c, es, "64", ew], on_wrapper),
         ]
 
     return [
@@ -290,6 +317,8 @@ def workloads(t, srv, path):
                  (UV, "libuv uv_write (chained)", uv + ["write", S, bulk, "65536"], None),
                  (APM, "apmnet NetworkStream BeginWrite", apm + ["write", S, bulk, "65536"], None),
                  (NET, ".NET 8 NetworkStream BeginWrite", net and net + ["write", S, bulk, "65536"], None),
+                 (NET, WRAPPER + " NetworkStream BeginWrite", wrapper and wrapper + ["write", S, bulk, "65536"],
+                  on_wrapper),
              ]),
         dict(name="sendfile", title="send file %d MiB (page cache)" % FILE_MIB, better="higher", cpu="s",
              members=[
@@ -341,6 +370,8 @@ def skip_reason(t, kind, cmd, name):
     if cmd is None:
         if "SslStream" in name and kind == APM:
             return t.apm_tls
+        if name.startswith(WRAPPER):
+            return t.wrapper_skip
         return "unavailable"
     return None
 

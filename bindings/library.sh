@@ -1,4 +1,4 @@
-# Sourced by bindings/python/test.sh and bindings/dotnet/test.sh: the library the tests run against.
+# Sourced by bindings/dotnet/test.sh: the library the tests run against.
 # apmnet_library NAME: keeps APMNET_LIBRARY if set, else picks the newer of target/release and
 # target/debug libapmnet.so of this checkout, and exports it; NAME (the caller) begins the error message.
 apmnet_library() {

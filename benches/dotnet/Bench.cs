@@ -9,6 +9,12 @@
 //   memory   PORT CONNS                 RSS per connected Socket + NetworkStream, and per pending BeginRead
 // Every chain uses the CompletedSynchronously idiom: the callback returns at once when the operation
 // completed synchronously, and the Begin caller finishes it.
+// Compiled with -define:APMNET and -r:Apmnet.dll (BenchApm.exe), the same code runs on the apmnet .NET
+// wrapper (bindings/dotnet) instead of System.Net: its Socket and NetworkStream replace .NET's.
+#if APMNET
+using Socket = Apmnet.Socket;
+using NetworkStream = Apmnet.NetworkStream;
+#endif
 using System;
 using System.Diagnostics;
 using System.IO;

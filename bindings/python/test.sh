@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
-# Python bindings tests (make test-python): installs pytest and the apmnet package into the current
-# Python environment (PYTHON, default python3), then runs bindings/python/tests against the library in
-# APMNET_LIBRARY, or else the newer of target/release and target/debug. Extra arguments go to pytest.
+# Python bindings tests (make test-python): builds the wheel and installs it into a fresh venv
+# (venv.sh), then runs bindings/python/tests with that venv's python, against the installed package
+# and the libapmnet.so inside it. APMNET_LIBRARY, if set, still comes first (the package's lookup
+# order). Extra arguments go to pytest. APMNET_PYTHON_VENV names an existing venv's python to use
+# instead of building one (make test passes the one it built).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-python=${PYTHON:-python3}
 
-. "$here/../library.sh"
-apmnet_library bindings/python/test.sh
-
-export PIP_ROOT_USER_ACTION=ignore  # CI containers run as root
-pip=("$python" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" pytest
-# A copy of the package, not the source folder: the tests run against what users install.
-"${pip[@]}" --force-reinstall --no-deps "$here" || "${pip[@]}" --force-reinstall --no-deps --no-build-isolation "$here"
+python=${APMNET_PYTHON_VENV:-}
+[ -n "$python" ] || python=$(bash "$here/venv.sh")
+echo "bindings/python/test.sh: testing $("$python" -c 'import apmnet; print(apmnet.__file__, apmnet.library_path)')" >&2
 
 # From inside tests/, so 'import apmnet' finds the installed package rather than ../apmnet.
 cd "$here/tests"

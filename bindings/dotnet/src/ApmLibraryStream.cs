@@ -1,13 +1,16 @@
 // Apmnet.ApmLibraryStream: the System.IO.Stream plumbing NetworkStream and SslStream share.
 using System;
 using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
 using Apmnet.Interop;
 
 namespace Apmnet
 {
     /// <summary>A System.IO.Stream over one of libapmnet's streams: the base of NetworkStream and SslStream.
-    /// BeginRead/EndRead/BeginWrite/EndWrite override Stream's, so Task.Factory.FromAsync,
-    /// ReadAsync/WriteAsync, CopyTo and StreamReader use the library's asynchronous operations. One read and
+    /// BeginRead/EndRead/BeginWrite/EndWrite override Stream's, and ReadAsync/WriteAsync are Tasks over
+    /// them with the CancellationToken wired to the library's cancel, so Task.Factory.FromAsync, await,
+    /// CopyTo(Async) and StreamReader use the library's asynchronous operations. One read and
     /// one write may be pending at once; several pending writes are sent in order, never interleaved. It
     /// cannot be seeked. An SslStream over one of these hands it to the library as it is.</summary>
     public abstract class ApmLibraryStream : Stream
@@ -79,6 +82,21 @@ namespace Apmnet
         public override void EndWrite(IAsyncResult asyncResult)
         {
             ApmAsyncResult.End(asyncResult, r => NativeMethods.apm_stream_end_write(handle, r));
+        }
+
+        /// <summary>BeginRead/EndRead as a Task (not Stream's default); the token cancels the library's
+        /// read (a cancelled read consumed no byte) where it can, and the Task is then cancelled.</summary>
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            return ApmTask<int>.Run((callback, state) => BeginRead(buffer, offset, count, callback, state), EndRead, cancellationToken);
+        }
+
+        /// <summary>BeginWrite/EndWrite as a Task; the token cancels the library's write where it can (some
+        /// of the bytes may have been sent, as in .NET).</summary>
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            return ApmTask<bool>.Run((callback, state) => BeginWrite(buffer, offset, count, callback, state),
+                result => { EndWrite(result); return true; }, cancellationToken);
         }
 
         /// <summary>Closes the library's stream (pending operations complete; their End throws

@@ -1,5 +1,6 @@
 // The library's runtime (its engine threads) and version.
 using System;
+using System.Threading;
 using Apmnet.Interop;
 
 namespace Apmnet
@@ -18,12 +19,15 @@ namespace Apmnet
             ApmError.Check(NativeMethods.apm_runtime_configure(threads, spinMicroseconds));
         }
 
-        /// <summary>Aborts pending operations (their callbacks run) and joins the engine threads; the
-        /// runtime starts again on next use. Called for you when the process exits. Not allowed from a
-        /// callback (InvalidOperationException).</summary>
+        /// <summary>Aborts pending operations and joins the engine threads; when it returns, the
+        /// AsyncCallbacks of the aborted operations have run (on the thread pool). The runtime starts
+        /// again on next use. Called for you when the process exits. Not allowed from the callbacks that
+        /// run on an engine thread (a send-file progress callback, an SslStream validation or selection
+        /// callback): InvalidOperationException.</summary>
         public static void Shutdown()
         {
             ApmError.Check(NativeMethods.apm_runtime_shutdown());
+            ApmAsyncResult.WaitForCallbacks(Timeout.Infinite);
         }
 
         /// <summary>The loaded library's version text (apm_version).</summary>

@@ -8,10 +8,14 @@ using Apmnet.Interop;
 namespace Apmnet
 {
     /// <summary>The IAsyncResult every Begin method of this package returns; pass it to the matching End.</summary>
-    /// <remarks>The AsyncCallback runs exactly once: inline on the thread that called Begin before Begin
-    /// returns (CompletedSynchronously), or else on one of the library's engine threads. It must not
-    /// block for long. An exception escaping it is rethrown on a thread-pool thread, as .NET does for
-    /// APM callbacks (it never unwinds through the library's native frames).</remarks>
+    /// <remarks>The AsyncCallback runs exactly once, where System.Net runs it: inline on the thread that
+    /// called Begin, before Begin returns, when the operation completed inside Begin
+    /// (CompletedSynchronously), or else on a .NET thread-pool thread, in the ExecutionContext of the
+    /// Begin call. Never on one of the library's engine threads: a callback, or a Task continuation
+    /// that FromAsync runs in it, may block (wait for another operation of the same stream) without
+    /// holding up the library. An exception escaping an inline callback comes out of Begin; one
+    /// escaping a pool callback is unhandled on that thread, as in .NET (it never unwinds through
+    /// the library's native frames).</remarks>
     public sealed class ApmAsyncResult : IAsyncResult
     {
         readonly object owner;
@@ -25,6 +29,12 @@ namespace Apmnet
         IntPtr handle;               // apm_async_result *, valid until End releases it
         volatile bool ended;
         int completedSynchronously = -1;
+        ExecutionContext context;    // the Begin caller's, for the callback on the thread pool
+        bool completedInline;        // the completion arrived inside Begin, on the Begin thread
+
+        // The result whose Begin call the current thread is inside (the completion of that one, and
+        // only that one, is inline).
+        [ThreadStatic] static ApmAsyncResult starting;
 
         internal ApmAsyncResult(object owner, AsyncCallback callback, object state, Action<IAsyncResult, long> progress, params byte[][] buffers)
         {
@@ -88,8 +98,9 @@ namespace Apmnet
         }
 
         /// <summary>apm_async_result_cancel: the pending operation completes with
-        /// SocketError.OperationAborted and its callback runs; a cancelled read consumed no byte; a
-        /// completed operation is left alone. NotSupportedException when it cannot be cancelled.</summary>
+        /// SocketError.OperationAborted and its callback runs (on the thread pool); a cancelled read
+        /// consumed no byte; a completed operation is left alone. NotSupportedException when it cannot be
+        /// cancelled (it goes on).</summary>
         public void Cancel()
         {
             if (ended) return;
@@ -128,14 +139,31 @@ namespace Apmnet
         // garbage collector can never take them away under a pending operation.
         internal static readonly ApmAsyncCallback CompletionThunk = OnCompleted;
         internal static readonly ApmSendFileProgress ProgressThunk = OnProgress;
+        static readonly WaitCallback PoolCallback = RunCallback;
+        static readonly ContextCallback ContextCallback = InvokeCallback;
+
+        // Callbacks queued to the thread pool that have not returned yet, so that a shutdown can wait for
+        // the ones it caused (see WaitForCallbacks); and how many of them the current thread is in.
+        static readonly object QueuedGate = new object();
+        static int queued;
+        [ThreadStatic] static int runningHere;
+
+        /// <summary>Set by the process-exit handler: the callbacks of the operations it aborts then run,
+        /// and an exception escaping one is dropped rather than ending the exiting process abnormally.</summary>
+        internal static volatile bool Exiting;
 
         /// <summary>Runs a Begin call. The state passed to the library is a GCHandle to this object, which
-        /// (with the pinned buffers) stays alive until the library has called back.</summary>
+        /// (with the pinned buffers) stays alive until the library has called back. When the operation
+        /// completed inside the call, the AsyncCallback runs here, after the library's Begin has returned
+        /// and before this one does.</summary>
         internal ApmAsyncResult Start(BeginCall call)
         {
+            if (callback != null) context = ExecutionContext.Capture();  // null when the flow is suppressed
             GCHandle self = GCHandle.Alloc(this);
             int status;
             IntPtr resultHandle;
+            ApmAsyncResult outer = starting;
+            starting = this;
             try
             {
                 status = call(this, GCHandle.ToIntPtr(self), out resultHandle);
@@ -146,6 +174,10 @@ namespace Apmnet
                 Unpin();
                 throw;
             }
+            finally
+            {
+                starting = outer;
+            }
             if (status != 0)
             {
                 Exception error = ApmError.Last(status);  // first: the record belongs to this thread
@@ -154,6 +186,7 @@ namespace Apmnet
                 throw error;
             }
             lock (gate) { if (handle == IntPtr.Zero) handle = resultHandle; }
+            if (completedInline) callback(this);  // CompletedSynchronously: on the caller's thread
             return this;
         }
 
@@ -198,13 +231,14 @@ namespace Apmnet
             lock (gate) { if (waitHandle != null) waitHandle.Set(); }
         }
 
+        /// <summary>The library's completion callback (on an engine thread, or inline inside Begin): no
+        /// user code runs here. The AsyncCallback is left to Start (inline) or to the thread pool.</summary>
         static void OnCompleted(IntPtr resultHandle, IntPtr state)
         {
-            ApmAsyncResult result = null;
             try
             {
                 GCHandle self = GCHandle.FromIntPtr(state);
-                result = (ApmAsyncResult)self.Target;
+                ApmAsyncResult result = (ApmAsyncResult)self.Target;
                 self.Free();
                 result.Unpin();  // complete: the library is done with the buffers
                 lock (result.gate)
@@ -213,12 +247,66 @@ namespace Apmnet
                     result.callbackArrived = true;
                     if (result.waitHandle != null) result.waitHandle.Set();
                 }
-                if (result.callback != null) result.callback(result);
+                if (result.callback == null) return;
+                if (starting == result)
+                {
+                    result.completedInline = true;
+                    return;
+                }
+                lock (QueuedGate) queued++;
+                ThreadPool.UnsafeQueueUserWorkItem(PoolCallback, result);
             }
             catch (Exception error)
             {
                 Rethrow(error);
             }
+        }
+
+        static void RunCallback(object state)
+        {
+            ApmAsyncResult result = (ApmAsyncResult)state;
+            runningHere++;
+            try
+            {
+                if (result.context == null) result.callback(result);
+                else ExecutionContext.Run(result.context, ContextCallback, result);
+            }
+            catch (Exception)
+            {
+                if (!Exiting) throw;  // unhandled on this pool thread, as in .NET
+            }
+            finally
+            {
+                runningHere--;
+                lock (QueuedGate)
+                {
+                    if (--queued == 0) Monitor.PulseAll(QueuedGate);
+                }
+            }
+        }
+
+        /// <summary>Waits until the AsyncCallbacks queued to the thread pool have returned (but for the
+        /// ones the calling thread is inside), for at most <paramref name="millisecondsTimeout"/> (-1: no
+        /// limit): after apm_runtime_shutdown, the callbacks of the operations it aborted have run.</summary>
+        internal static bool WaitForCallbacks(int millisecondsTimeout)
+        {
+            int deadline = Environment.TickCount + millisecondsTimeout;
+            lock (QueuedGate)
+            {
+                while (queued > runningHere)
+                {
+                    int left = millisecondsTimeout < 0 ? Timeout.Infinite : deadline - Environment.TickCount;
+                    if (millisecondsTimeout >= 0 && left <= 0) return false;
+                    Monitor.Wait(QueuedGate, left);
+                }
+                return true;
+            }
+        }
+
+        static void InvokeCallback(object state)
+        {
+            ApmAsyncResult result = (ApmAsyncResult)state;
+            result.callback(result);
         }
 
         static void OnProgress(IntPtr resultHandle, long bytesSent, IntPtr state)

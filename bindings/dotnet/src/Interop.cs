@@ -86,6 +86,7 @@ namespace Apmnet.Interop
     {
         static readonly object Gate = new object();
         static bool initialized;
+        const int ExitCallbackTimeout = 10000;
 
         /// <summary>Called before the first library call of each public class.</summary>
         internal static void EnsureInitialized()
@@ -97,7 +98,15 @@ namespace Apmnet.Interop
                 RegisterResolver();
                 // Abort pending operations (their callbacks run) and join the engine threads while the
                 // runtime can still run managed callbacks: after Main returns or on Environment.Exit.
-                AppDomain.CurrentDomain.ProcessExit += delegate { NativeMethods.apm_runtime_shutdown(); };
+                // Their callbacks run on the thread pool, which still runs while ProcessExit handlers do;
+                // a callback that does not return within the time is left behind, and an exception
+                // escaping one is dropped (the process is ending).
+                AppDomain.CurrentDomain.ProcessExit += delegate
+                {
+                    ApmAsyncResult.Exiting = true;
+                    NativeMethods.apm_runtime_shutdown();
+                    ApmAsyncResult.WaitForCallbacks(ExitCallbackTimeout);
+                };
             }
         }
 

@@ -10,8 +10,10 @@ using Apmnet.Interop;
 namespace Apmnet
 {
     /// <summary>The library calls begin_read/begin_write from whatever thread drives the stream; they start
-    /// the managed stream's BeginRead/BeginWrite (which must not block for long) and report the outcome
-    /// through the library's complete function from the AsyncCallback. The three function pointers are
+    /// the managed stream's BeginRead/BeginWrite there when that is a thread-pool thread, else (an engine
+    /// thread, or the caller's thread inside a blocking call) on the thread pool, so that no user stream
+    /// runs on the library's threads, and report the outcome through the library's complete function
+    /// from the AsyncCallback. The three function pointers are
     /// static delegates, alive for the whole process; the ctx the library holds is an id in a table
     /// that keeps the adapter alive until the library called close(ctx).</summary>
     internal sealed class ManagedStreamAdapter
@@ -119,11 +121,29 @@ namespace Apmnet
             adapter.closed = true;  // the owner (Apmnet.SslStream) disposes the managed stream, or leaves it open
         }
 
+        /// <summary>Runs <paramref name="begin"/> (the managed stream's BeginRead or BeginWrite) here on a
+        /// thread-pool thread, else on the thread pool (see the class); a failure there completes the
+        /// token with its status.</summary>
+        int Start(Action begin, ApmCustomComplete complete, ulong token)
+        {
+            if (Thread.CurrentThread.IsThreadPoolThread)
+            {
+                begin();  // an exception is OnBegin's: nothing started
+                return 0;
+            }
+            ThreadPool.UnsafeQueueUserWorkItem(delegate
+            {
+                try { begin(); }
+                catch (Exception error) { complete(token, closed ? (int)ApmStatus.ObjectDisposed : StatusOf(error), UIntPtr.Zero); }
+            }, null);
+            return 0;
+        }
+
         int BeginRead(IntPtr buffer, int count, ApmCustomComplete complete, ulong token)
         {
             if (readBuffer.Length < count) readBuffer = new byte[count];  // at most one read is pending
             byte[] managed = readBuffer;
-            inner.BeginRead(managed, 0, count, delegate (IAsyncResult result)
+            return Start(() => inner.BeginRead(managed, 0, count, delegate (IAsyncResult result)
             {
                 int status = 0, read = 0;
                 try
@@ -137,16 +157,15 @@ namespace Apmnet
                     read = 0;
                 }
                 complete(token, status, new UIntPtr((uint)read));
-            }, null);
-            return 0;
+            }, null), complete, token);
         }
 
         int BeginWrite(IntPtr buffer, int count, ApmCustomComplete complete, ulong token)
         {
             if (writeBuffer.Length < count) writeBuffer = new byte[count];  // at most one write is pending
             byte[] managed = writeBuffer;
-            Marshal.Copy(buffer, managed, 0, count);
-            inner.BeginWrite(managed, 0, count, delegate (IAsyncResult result)
+            Marshal.Copy(buffer, managed, 0, count);  // here: the library's buffer is valid during begin_write
+            return Start(() => inner.BeginWrite(managed, 0, count, delegate (IAsyncResult result)
             {
                 int status = 0;
                 try
@@ -158,8 +177,7 @@ namespace Apmnet
                     status = closed ? (int)ApmStatus.ObjectDisposed : StatusOf(error);
                 }
                 complete(token, status, new UIntPtr((uint)(status == 0 ? count : 0)));
-            }, null);
-            return 0;
+            }, null), complete, token);
         }
     }
 }

@@ -2,12 +2,14 @@
 // guard; "Tests.exe name..." runs the tests whose names contain one of the arguments.
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace Apmnet.Tests
 {
@@ -181,6 +183,44 @@ namespace Apmnet.Tests
         }
     }
 
+    /// <summary>This test program run again in a child process (on the same runtime), for what only a
+    /// process of its own shows: the exit, an engine thread count.</summary>
+    static class Child
+    {
+        /// <summary>Runs "Tests.exe <paramref name="arguments"/>" with <paramref name="environment"/> added;
+        /// asserts that it exits 0 within the hang guard (else kills it and fails with
+        /// <paramref name="hung"/> and what it printed); returns its standard output.</summary>
+        public static string Run(string arguments, IDictionary<string, string> environment, string hung)
+        {
+            string dotnet = Environment.GetEnvironmentVariable("APMNET_DOTNET");
+            if (string.IsNullOrEmpty(dotnet)) dotnet = Process.GetCurrentProcess().MainModule.FileName;
+            string config = Environment.GetEnvironmentVariable("APMNET_DOTNET_CONFIG");
+            Assert.True(!string.IsNullOrEmpty(config), "APMNET_DOTNET_CONFIG is set (eval \"$(bash bindings/dotnet/dotnet.sh CACHE)\")");
+            string exe = typeof(Program).Assembly.Location;
+            ProcessStartInfo start = new ProcessStartInfo(dotnet,
+                "exec --runtimeconfig \"" + config + "\" \"" + exe + "\" " + arguments);
+            start.UseShellExecute = false;
+            start.RedirectStandardOutput = true;
+            start.RedirectStandardError = true;
+            if (environment != null)
+                foreach (KeyValuePair<string, string> variable in environment) start.EnvironmentVariables[variable.Key] = variable.Value;
+            using (Process child = Process.Start(start))
+            {
+                Task<string> stdout = child.StandardOutput.ReadToEndAsync();
+                Task<string> stderr = child.StandardError.ReadToEndAsync();
+                if (!child.WaitForExit(Program.HangGuard))
+                {
+                    child.Kill();
+                    child.WaitForExit();
+                    throw new AssertionException(hung + " (it printed: " + stdout.Result + ")");
+                }
+                child.WaitForExit();
+                Assert.Equal(0, child.ExitCode, "exit code (stdout: " + stdout.Result + "; stderr: " + stderr.Result + ")");
+                return stdout.Result;
+            }
+        }
+    }
+
     static class Program
     {
         /// <summary>Upper bound of every wait: turns a hang into a failure; nothing is timed.</summary>
@@ -189,6 +229,7 @@ namespace Apmnet.Tests
         static int Main(string[] args)
         {
             if (args.Length > 0 && args[0] == PendingChild.Argument) return PendingChild.Run();
+            if (args.Length > 1 && args[0] == StallChild.Argument) return StallChild.Run(args[1]);
 
             List<MethodInfo> tests = new List<MethodInfo>();
             foreach (MethodInfo method in typeof(Tests).GetMethods(BindingFlags.Public | BindingFlags.Static))

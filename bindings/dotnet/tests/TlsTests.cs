@@ -187,7 +187,7 @@ namespace Apmnet.Tests
 
         /// <summary>A DotnetPeer handler: .NET's SslStream as the server (certificate from PKCS#12); it
         /// receives <c>size</c> bytes, then sends <c>size</c> random ones.</summary>
-        static Func<TcpClient, object> DotnetTlsServer(X509Certificate2 certificate, SslProtocols protocols, int size)
+        internal static Func<TcpClient, object> DotnetTlsServer(X509Certificate2 certificate, SslProtocols protocols, int size)
         {
             return delegate (TcpClient client)
             {
@@ -204,7 +204,7 @@ namespace Apmnet.Tests
             };
         }
 
-        static ApmSslStream ApmClient(int port, RemoteCertificateValidationCallback validation = null)
+        internal static ApmSslStream ApmClient(int port, RemoteCertificateValidationCallback validation = null)
         {
             return new ApmSslStream(new ApmStream(Connect(port), true), false, validation);
         }

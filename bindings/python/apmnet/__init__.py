@@ -23,8 +23,11 @@ operations are aborted (their callbacks run) and the library's threads are joine
 finalises.
 """
 
+from __future__ import annotations
+
 import atexit
 import warnings
+from typing import Tuple
 
 from . import _native
 from ._async import AsyncResult
@@ -62,19 +65,19 @@ __all__ = [
 ]
 
 
-def library_version():
+def library_version() -> Tuple[str, Tuple[int, int, int]]:
     """The loaded library's version: ``(text, (major, minor, patch))``."""
     number = lib.apm_version_number()
     text = lib.apm_version()
     return (text.decode("ascii") if text else ""), (number >> 16, (number >> 8) & 0xFF, number & 0xFF)
 
 
-def status_name(status):
+def status_name(status: int) -> str:
     """``"APM_E_SOCKET"`` for -8, and so on (``"APM_UNKNOWN"`` for other values)."""
     return _native.status_name(status)
 
 
-def runtime_configure(threads, spin_us):
+def runtime_configure(threads: int, spin_us: int) -> None:
     """``apm_runtime_configure``: before the first use only (else InvalidOperationError).
 
     ``threads`` 0 = default (cores, or env APMNET_THREADS), else 1..64; ``spin_us`` >= 0.
@@ -82,7 +85,7 @@ def runtime_configure(threads, spin_us):
     check(lib.apm_runtime_configure(threads, spin_us))
 
 
-def runtime_shutdown():
+def runtime_shutdown() -> None:
     """Abort pending operations (their callbacks run) and join the library's threads.
 
     The runtime starts again on next use. Not allowed from a callback (InvalidOperationError).
@@ -90,7 +93,7 @@ def runtime_shutdown():
     check(lib.apm_runtime_shutdown())
 
 
-def _shutdown_at_exit():
+def _shutdown_at_exit() -> None:
     # atexit runs before the interpreter is torn down, while engine threads can still take the GIL
     # to run callbacks; ctypes releases the GIL around the call, so they can finish and be joined.
     _native.finalizing = True
@@ -100,7 +103,7 @@ def _shutdown_at_exit():
 atexit.register(_shutdown_at_exit)
 
 
-def _check_version():
+def _check_version() -> None:
     if "apm_version_number" in lib.missing:
         return
     major, minor, _ = library_version()[1]

@@ -7,25 +7,42 @@ from just before Begin until the callback ran. Nothing the library may still cal
 garbage collected in between.
 """
 
+from __future__ import annotations
+
 import asyncio
 import ctypes
 import itertools
 import sys
 import traceback
 from ctypes import POINTER, byref, c_int32, c_size_t, c_uint8, c_void_p
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _native
 from ._native import ASYNC_CALLBACK, PROGRESS_CALLBACK, check, lib
 from .errors import ArgumentError, NotSupportedError, Status
 
-__all__ = ["AsyncResult"]
+__all__ = ["AsyncResult", "AsyncCallback", "ProgressCallback", "ReadableBuffer", "WritableBuffer"]
+
+if TYPE_CHECKING:
+    import array
+
+    #: A bytes-like object the library only reads.
+    ReadableBuffer = Union[bytes, bytearray, memoryview, "array.array[Any]"]
+    #: A writable bytes-like object the library fills in place.
+    WritableBuffer = Union[bytearray, memoryview, "array.array[Any]"]
+    #: System.AsyncCallback: ``callback(result)``, its return value ignored.
+    AsyncCallback = Callable[["AsyncResult"], object]
+    #: BeginSendFile's progress: ``progress(result, bytes_sent)``.
+    ProgressCallback = Callable[["AsyncResult", int], object]
+
+T = TypeVar("T")
 
 _NOT_RETURNED_BY_US = ("The IAsyncResult object was not returned from the corresponding "
                        "asynchronous method on this class.")
 
 _ids = itertools.count(1)
 #: id (the void *state given to Begin) -> AsyncResult, until its callback ran.
-_pending = {}
+_pending: Dict[int, AsyncResult] = {}
 
 
 class AsyncResult:
@@ -36,43 +53,44 @@ class AsyncResult:
     callbacks short; an exception raised in one is printed and stored in ``callback_exception``.
     """
 
-    def __init__(self, owner, callback, state, keepalive=None, progress=None):
+    def __init__(self, owner: object, callback: Optional[AsyncCallback], state: Any,
+                 keepalive: Any = None, progress: Optional[ProgressCallback] = None) -> None:
         self._owner = owner
         self._callback = callback
         self._state = state
         self._keepalive = keepalive
         self._progress = progress
-        self._handle = None
+        self._handle: Optional[int] = None
         self._ended = False
-        self._completed_synchronously = None
+        self._completed_synchronously: Optional[bool] = None
         self._id = next(_ids)
         #: The exception the callback raised, if any.
-        self.callback_exception = None
+        self.callback_exception: Optional[BaseException] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         status = "ended" if self._ended else "pending"
         return f"<apmnet.AsyncResult {self._id} {status} of {self._owner!r}>"
 
     @property
-    def async_state(self):
+    def async_state(self) -> Any:
         """The ``state`` object given to Begin, unchanged."""
         return self._state
 
     @property
-    def is_completed(self):
+    def is_completed(self) -> bool:
         """True once the operation has finished (success, failure or abort)."""
         value = self._query(lib.apm_async_result_is_completed)
         return True if value is None else value
 
     @property
-    def completed_synchronously(self):
+    def completed_synchronously(self) -> bool:
         """True if the operation finished inside Begin (and the callback ran on Begin's thread)."""
         if self._completed_synchronously is not None:
             return self._completed_synchronously
         value = self._query(lib.apm_async_result_completed_synchronously)
         return bool(self._completed_synchronously) if value is None else value
 
-    def wait(self, timeout_ms=-1):
+    def wait(self, timeout_ms: Optional[int] = -1) -> bool:
         """Block until the operation completes or ``timeout_ms`` passes (-1 or None: no limit).
 
         Returns True if it completed. (End blocks by itself; this is AsyncWaitHandle.WaitOne.)
@@ -80,7 +98,7 @@ class AsyncResult:
         value = self._query(lib.apm_async_result_wait, -1 if timeout_ms is None else timeout_ms)
         return True if value is None else value
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancel the pending operation: it completes with SocketError.OperationAborted (995), its
         callback runs, and End raises that error (a NetworkStream's as an IOException over it). A
         cancelled read has consumed no byte. A completed operation is left alone. Raises
@@ -91,7 +109,7 @@ class AsyncResult:
         if status != 0 and not self._ended:
             raise _native.last_error(status)
 
-    def _query(self, function, *args):
+    def _query(self, function: Any, *args: Any) -> Optional[bool]:
         """The library's 0/1 answer (``function(handle, *args, &answer)``), or None once End has
         released the result."""
         if self._ended:
@@ -105,21 +123,21 @@ class AsyncResult:
             raise error
         return bool(out.value)
 
-    def _before_end(self):
+    def _before_end(self) -> None:
         # completed_synchronously is fixed once Begin has returned; keep it for after End.
         if not self._ended and self._completed_synchronously is None and self._handle is not None:
             out = c_int32(0)
             if lib.apm_async_result_completed_synchronously(self._handle, byref(out)) == 0:
                 self._completed_synchronously = bool(out.value)
 
-    def _released(self):
+    def _released(self) -> None:
         self._ended = True
         self._keepalive = None
         if self._completed_synchronously is None:
             self._completed_synchronously = False
 
 
-def _report_callback_error(result, error):
+def _report_callback_error(result: AsyncResult, error: BaseException) -> None:
     try:
         print(f"apmnet: exception in the callback of {result!r}:", file=sys.stderr)
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
@@ -127,7 +145,7 @@ def _report_callback_error(result, error):
         result.callback_exception = error
 
 
-def _on_complete(result_handle, state):
+def _on_complete(result_handle: Optional[int], state: int) -> None:
     result = _pending.pop(state, None)
     if result is None:
         return
@@ -141,7 +159,7 @@ def _on_complete(result_handle, state):
         _report_callback_error(result, error)
 
 
-def _on_progress(result_handle, bytes_sent, state):
+def _on_progress(result_handle: Optional[int], bytes_sent: int, state: int) -> None:
     result = _pending.get(state)
     if result is None or result._progress is None:
         return
@@ -155,7 +173,9 @@ _COMPLETE = ASYNC_CALLBACK(_on_complete)
 _PROGRESS = PROGRESS_CALLBACK(_on_progress)
 
 
-def begin(owner, function, handle, args, callback, state, keepalive=None, progress=None):
+def begin(owner: object, function: Any, handle: Optional[int], args: Tuple[Any, ...],
+          callback: Optional[AsyncCallback], state: Any, keepalive: Any = None,
+          progress: Optional[ProgressCallback] = None) -> AsyncResult:
     """Call ``function(handle, *args, [progress,] callback, state, &result)``.
 
     Returns the AsyncResult; raises the Begin's error (read on this thread, right after the call).
@@ -179,7 +199,7 @@ def begin(owner, function, handle, args, callback, state, keepalive=None, progre
     return result
 
 
-def end(function, handle, result, *outs):
+def end(function: Any, handle: Optional[int], result: Optional[AsyncResult], *outs: Any) -> None:
     """Call ``function(handle, result, *outs)``, raising the operation's error."""
     if result is None:
         result_handle = None
@@ -195,10 +215,12 @@ def end(function, handle, result, *outs):
         if result is not None and status not in (Status.ARGUMENT_NULL, Status.ARGUMENT):
             result._released()
         raise error
+    assert result is not None  # End of a null result failed above
     result._released()
 
 
-async def await_operation(begin_call, end_call):
+async def await_operation(begin_call: Callable[[AsyncCallback], AsyncResult],
+                          end_call: Callable[[AsyncResult], T]) -> T:
     """Run one Begin/End pair as an asyncio awaitable.
 
     ``begin_call(callback)`` starts the operation and returns its AsyncResult; the callback runs
@@ -210,9 +232,9 @@ async def await_operation(begin_call, end_call):
     is awaited to its end instead and its outcome returned, so that nothing it brought in is lost.
     """
     loop = asyncio.get_running_loop()
-    future = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(value, error):
+    def settle(value: Any, error: Optional[BaseException]) -> None:
         if future.cancelled():
             return
         if error is not None:
@@ -220,9 +242,10 @@ async def await_operation(begin_call, end_call):
         else:
             future.set_result(value)
 
-    def on_complete(result):
+    def on_complete(result: AsyncResult) -> None:
         try:
-            value, error = end_call(result), None
+            value: Any = end_call(result)
+            error: Optional[BaseException] = None
         except Exception as exc:  # the operation's error, delivered to the awaiting task
             value, error = None, exc
         try:
@@ -247,22 +270,22 @@ async def await_operation(begin_call, end_call):
 
 # Buffers ---------------------------------------------------------------------------------------
 
-def readable_buffer(data):
+def readable_buffer(data: Optional[ReadableBuffer]) -> Tuple[Any, int, Any]:
     """``(pointer, length, keepalive)`` for bytes-like ``data`` the library only reads (no copy
     unless it is a read-only buffer other than ``bytes``). ``None`` gives a NULL pointer."""
     if data is None:
         return None, 0, None
     if isinstance(data, bytes):
-        return ctypes.cast(data, POINTER(c_uint8)), len(data), data
+        return ctypes.cast(data, POINTER(c_uint8)), len(data), data  # type: ignore[arg-type]
     view = _byte_view(data)
     if view.readonly:
         copy = view.tobytes()
-        return ctypes.cast(copy, POINTER(c_uint8)), len(copy), copy
+        return ctypes.cast(copy, POINTER(c_uint8)), len(copy), copy  # type: ignore[arg-type]
     array = (c_uint8 * view.nbytes).from_buffer(view)
     return array, view.nbytes, (array, view, data)
 
 
-def writable_buffer(data):
+def writable_buffer(data: Optional[WritableBuffer]) -> Tuple[Any, int, Any]:
     """``(pointer, length, keepalive)`` for a writable bytes-like object (bytearray, memoryview,
     array, ...) the library fills in place. ``None`` gives a NULL pointer."""
     if data is None:
@@ -274,14 +297,15 @@ def writable_buffer(data):
     return array, view.nbytes, (array, view, data)
 
 
-def _byte_view(data):
+def _byte_view(data: Any) -> memoryview:
     view = memoryview(data)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view
 
 
-def buffer_args(buffer, offset, count, writable=False):
+def buffer_args(buffer: Any, offset: int, count: Optional[int],
+                writable: bool = False) -> Tuple[Tuple[Any, int, int, int], Any]:
     """``(pointer, length, offset, count), keepalive``: the library's arguments for
     ``buffer[offset:offset+count]``, with .NET's default count (None: to the end of the buffer). The
     library fills the buffer when ``writable``, else only reads it."""
@@ -291,7 +315,7 @@ def buffer_args(buffer, offset, count, writable=False):
     return (pointer, length, offset, count), keepalive
 
 
-def sized(function, handle, *args):
+def sized(function: Any, handle: Optional[int], *args: Any) -> int:
     """``function(handle, *args, &size)``, checked: the byte count it gives (sent, received,
     read)."""
     size = c_size_t(0)
@@ -299,7 +323,7 @@ def sized(function, handle, *args):
     return size.value
 
 
-def end_sized(function, handle, result):
+def end_sized(function: Any, handle: Optional[int], result: Optional[AsyncResult]) -> int:
     """:func:`end` for an End that gives a byte count."""
     size = c_size_t(0)
     end(function, handle, result, byref(size))

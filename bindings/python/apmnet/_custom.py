@@ -9,11 +9,14 @@ in :data:`_adapters`, which keeps the adapter (the object, the workers) alive un
 called ``close(ctx)``.
 """
 
+from __future__ import annotations
+
 import ctypes
 import itertools
 import queue
 import socket
 import threading
+from typing import Any, Callable, Dict, Optional
 from ctypes import byref, c_uint8, c_void_p
 
 from ._native import (CUSTOM_BEGIN_READ, CUSTOM_BEGIN_WRITE, CUSTOM_CLOSE, StreamVtable, check, lib)
@@ -24,29 +27,29 @@ __all__ = ["ObjectStream"]
 
 _ids = itertools.count(1)
 #: ctx id -> _Adapter, from creation until the library called close(ctx).
-_adapters = {}
+_adapters: Dict[int, _Adapter] = {}
 _lock = threading.Lock()
 
 
 class _Worker:
     """One daemon thread running one direction's blocking calls in order."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self._name = name
-        self._jobs = queue.SimpleQueue()
-        self._thread = None
+        self._jobs: queue.SimpleQueue[Optional[Callable[[], None]]] = queue.SimpleQueue()
+        self._thread: Optional[threading.Thread] = None
 
-    def submit(self, job):
+    def submit(self, job: Callable[[], None]) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
         self._jobs.put(job)
 
-    def stop(self):
+    def stop(self) -> None:
         if self._thread is not None:
             self._jobs.put(None)
 
-    def _run(self):
+    def _run(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
@@ -57,7 +60,7 @@ class _Worker:
 class _Adapter:
     """What the library's calls reach: the object, how to read and write it, the two workers."""
 
-    def __init__(self, target, close_target):
+    def __init__(self, target: Any, close_target: bool) -> None:
         self.target = target
         self.close_target = close_target
         self.closed = False
@@ -66,23 +69,23 @@ class _Adapter:
         self._read = _reader_of(target)
         self._write = _writer_of(target)
 
-    def read(self, address, count, complete, token):
-        def transfer():
+    def read(self, address: int, count: int, complete: Any, token: int) -> None:
+        def transfer() -> int:
             view = memoryview((c_uint8 * count).from_address(address)).cast("B")
             return self._read(view) or 0
 
         self._submit(self.reader, transfer, complete, token)
 
-    def write(self, address, count, complete, token):
-        def transfer():
+    def write(self, address: int, count: int, complete: Any, token: int) -> None:
+        def transfer() -> int:
             done = self._write(ctypes.string_at(address, count))
             return count if done is None else done
 
         self._submit(self.writer, transfer, complete, token)
 
-    def _submit(self, worker, transfer, complete, token):
+    def _submit(self, worker: _Worker, transfer: Callable[[], int], complete: Any, token: int) -> None:
         """Run ``transfer()`` (the byte count) on ``worker``, then report it to the library."""
-        def job():
+        def job() -> None:
             status, done = Status.OK, 0
             try:
                 done = transfer()
@@ -92,7 +95,7 @@ class _Adapter:
 
         worker.submit(job)
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         if self.close_target:
             target = self.target
@@ -109,14 +112,14 @@ class _Adapter:
         self.writer.stop()
 
 
-def _reader_of(target):
+def _reader_of(target: Any) -> Callable[[memoryview], Optional[int]]:
     for name in ("recv_into", "readinto"):
         method = getattr(target, name, None)
         if callable(method):
             return method
     read = getattr(target, "recv", None) or getattr(target, "read", None)
     if callable(read):
-        def read_into(view):
+        def read_into(view: memoryview) -> int:
             data = read(len(view))
             view[:len(data)] = data
             return len(data)
@@ -126,7 +129,7 @@ def _reader_of(target):
                     "recv or read")
 
 
-def _writer_of(target):
+def _writer_of(target: Any) -> Callable[[bytes], Optional[int]]:
     for name in ("send", "write"):
         method = getattr(target, name, None)
         if callable(method):
@@ -134,15 +137,15 @@ def _writer_of(target):
     raise TypeError(f"{type(target).__name__!r} object cannot be written: it needs send or write")
 
 
-def _adapter(ctx):
+def _adapter(ctx: int) -> Optional[_Adapter]:
     with _lock:
         return _adapters.get(ctx)
 
 
-def _on_begin(operation):
+def _on_begin(operation: Callable[[_Adapter, int, int, Any, int], None]) -> Callable[..., int]:
     """The library's begin_read or begin_write: ``operation`` (_Adapter.read or .write) of the
     adapter of ``ctx``."""
-    def begin(ctx, buffer, count, complete, token):
+    def begin(ctx: int, buffer: int, count: int, complete: Any, token: int) -> int:
         adapter = _adapter(ctx)
         if adapter is None or adapter.closed:
             return int(Status.OBJECT_DISPOSED)
@@ -152,7 +155,7 @@ def _on_begin(operation):
     return begin
 
 
-def _on_close(ctx):
+def _on_close(ctx: int) -> None:
     with _lock:
         adapter = _adapters.pop(ctx, None)
     if adapter is not None:
@@ -174,7 +177,7 @@ class ObjectStream(Stream):
     the object when ``close_target`` is true (a socket is shut down first, which wakes a pending
     read)."""
 
-    def __init__(self, target, close_target=True):
+    def __init__(self, target: Any, close_target: bool = True) -> None:
         adapter = _Adapter(target, close_target)
         ctx = next(_ids)
         with _lock:

@@ -5,9 +5,12 @@ Every function gets ``argtypes`` and ``restype`` from :data:`PROTOTYPES`, which 
 the library's engine threads can run Python callbacks while a Python thread waits inside the library.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import pathlib
+from typing import Any, Callable, Iterator, List, NoReturn, Optional, Tuple
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint32,
                     c_uint64, c_void_p)
 
@@ -202,7 +205,7 @@ PROTOTYPES = {
 _LIBRARY_NAMES = ("libapmnet.so", "libapmnet.so.0")
 
 
-def find_checkout_root(start=None):
+def find_checkout_root(start: Optional[str] = None) -> Optional[pathlib.Path]:
     """The apmnet repository root above ``start`` (this package's folder), or None when installed."""
     here = pathlib.Path(start or __file__).resolve().parent
     for folder in (here, *here.parents):
@@ -211,7 +214,7 @@ def find_checkout_root(start=None):
     return None
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     """Where to look for the shared library, in order (see the package README)."""
     env = os.environ.get("APMNET_LIBRARY")
     if env:
@@ -227,7 +230,7 @@ def _candidates():
     yield "libapmnet.so.0"  # the system's, through the dynamic loader's search path
 
 
-def _load():
+def _load() -> Tuple[ctypes.CDLL, str]:
     tried = []
     for candidate in _candidates():
         is_path = os.sep in candidate
@@ -243,8 +246,8 @@ def _load():
         + "; ".join(tried))
 
 
-def _missing_function(name):
-    def missing(*_args):
+def _missing_function(name: str) -> Callable[..., NoReturn]:
+    def missing(*_args: Any) -> NoReturn:
         raise NotImplementedError(f"{name} is not exported by {library_path}")
 
     missing.__name__ = name
@@ -254,9 +257,9 @@ def _missing_function(name):
 class _Library:
     """The declared functions as attributes: ``lib.apm_socket_create(...)``."""
 
-    def __init__(self, cdll):
+    def __init__(self, cdll: ctypes.CDLL) -> None:
         self.cdll = cdll
-        self.missing = []
+        self.missing: List[str] = []
         for name, (restype, argtypes) in PROTOTYPES.items():
             try:
                 function = getattr(cdll, name)
@@ -268,6 +271,9 @@ class _Library:
             function.argtypes = argtypes
             setattr(self, name, function)
 
+    def __getattr__(self, name: str) -> Any:  # for type checkers: the functions set above
+        raise AttributeError(name)
+
 
 _cdll, library_path = _load()
 lib = _Library(_cdll)
@@ -275,7 +281,7 @@ lib = _Library(_cdll)
 finalizing = False
 
 
-def _read_text(function):
+def _read_text(function: Any) -> str:
     size = c_size_t(0)
     buffer = ctypes.create_string_buffer(256)
     if function(buffer, len(buffer), ctypes.byref(size)) != 0:
@@ -287,12 +293,12 @@ def _read_text(function):
     return buffer.value.decode("utf-8", "replace")
 
 
-def status_name(status):
+def status_name(status: int) -> str:
     name = lib.apm_status_name(status)
     return name.decode("ascii") if name else "APM_UNKNOWN"
 
 
-def last_error(status):
+def last_error(status: int) -> ApmError:
     """The exception for ``status``, built from the calling thread's error record.
 
     Must run on the thread that made the failing call, before any other library call.
@@ -321,11 +327,11 @@ def last_error(status):
     return error
 
 
-def check(status):
+def check(status: int) -> None:
     """Raise the exception for a failed call; call this right after the call, on the same thread."""
     if status != 0:
         raise last_error(status)
 
 
-def raise_last_error(status):
+def raise_last_error(status: int) -> NoReturn:
     raise last_error(status)

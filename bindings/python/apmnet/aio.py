@@ -38,32 +38,47 @@ Reads on one object wait one at a time: a second concurrent ``read`` (or ``recei
 Concurrent ``accept`` calls are allowed.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import dataclasses
 import functools
 import operator
-from typing import Any, Optional, Sequence
+from typing import (TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Deque, List, Optional,
+                    Sequence, Tuple, Type, TypeVar, Union, overload)
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from ._async import ReadableBuffer
+    from ._handle import StrPath
+    from .security import (LocalCertificateSelectionCallback, RemoteCertificateValidationCallback,
+                           TransportContext, X509Certificate2)
+    from .sockets import EndPoint, LingerOption
 
 from . import security, sockets, streams
-from .enums import (AddressFamily, FileAccess, ProtocolType, SocketShutdown, SocketType,
-                    SslProtocols, TransmitFileOptions)
+from .enums import (AddressFamily, CipherAlgorithmType, FileAccess, ProtocolType, SocketShutdown,
+                    SocketType, SslProtocols, TransmitFileOptions)
 from .errors import ArgumentOutOfRangeError, NotSupportedError, Status
 
 __all__ = ["Socket", "Stream", "NetworkStream", "SslStream", "SslClientAuthenticationOptions",
            "open_connection"]
 
+T = TypeVar("T")
+A = TypeVar("A", bound="_Async")
+
 
 # Operations that outlive a cancelled caller ---------------------------------------------------
 
-def _retrieved(task):
+def _retrieved(task: asyncio.Future[Any]) -> None:
     # The outcome of an operation nobody awaits any more is kept for the next caller (or dropped):
     # asyncio must not log it as "never retrieved".
     if not task.cancelled():
         task.exception()
 
 
-def _start(coroutine):
+def _start(coroutine: Awaitable[T]) -> asyncio.Future[T]:
     task = asyncio.ensure_future(coroutine)
     task.add_done_callback(_retrieved)
     return task
@@ -83,12 +98,12 @@ class _Inbound:
     for the next caller. With ``exclusive`` (the operation's name), only one caller may wait at a
     time."""
 
-    def __init__(self, exclusive=None):
+    def __init__(self, exclusive: Optional[str] = None) -> None:
         self._exclusive = exclusive
-        self._kept = collections.deque()
+        self._kept: Deque[asyncio.Future[Any]] = collections.deque()
         self._waiting = 0
 
-    async def take(self, start):
+    async def take(self, start: Callable[[], Awaitable[T]]) -> T:
         """The outcome of a kept operation, or else of ``start()`` (a coroutine)."""
         if self._exclusive and self._waiting:
             name = self._exclusive
@@ -114,12 +129,12 @@ class _Inbound:
 class _Outbound:
     """Operations that send (writes, send_file, close_notify): one at a time, in call order."""
 
-    def __init__(self):
-        self._last = None
+    def __init__(self) -> None:
+        self._last: Optional[asyncio.Future[Any]] = None
 
-    async def run(self, start):
+    async def run(self, start: Callable[[], Awaitable[T]]) -> T:
         """Run ``start()`` (a coroutine) once the operations called before have finished."""
-        began = []
+        began: List[bool] = []
         task = _start(self._after(self._last, start, began))
         self._last = task
         try:
@@ -133,19 +148,20 @@ class _Outbound:
                 self._last = None
 
     @staticmethod
-    async def _after(previous, start, began):
+    async def _after(previous: Optional[asyncio.Future[Any]], start: Callable[[], Awaitable[T]],
+                     began: List[bool]) -> T:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its outcome went to its own caller
         began.append(True)
         return await start()
 
 
-def _owned(data):
+def _owned(data: ReadableBuffer) -> bytes:
     """``data`` for a write that may outlive its caller: bytes as they are, other buffers copied."""
     return data if type(data) is bytes else memoryview(data).tobytes()
 
 
-def _size(n):
+def _size(n: int) -> int:
     n = operator.index(n)
     if n < 0:
         raise ArgumentOutOfRangeError("Non-negative number required.",
@@ -158,12 +174,12 @@ class _Reader:
     (``b""`` at the end). Bytes fetched beyond what a call asked for, or read by a readexactly
     that did not finish, are returned first by the next call."""
 
-    def __init__(self, fetch, name):
+    def __init__(self, fetch: Callable[[int], Awaitable[bytes]], name: str) -> None:
         self._fetch = fetch
         self._inbound = _Inbound(name)
         self._unread = b""
 
-    async def read(self, n):
+    async def read(self, n: int) -> bytes:
         n = _size(n)
         if self._unread:
             data, self._unread = self._unread[:n], self._unread[n:]
@@ -175,9 +191,10 @@ class _Reader:
             data, self._unread = data[:n], data[n:]
         return data
 
-    async def readexactly(self, n):
+    async def readexactly(self, n: int) -> bytes:
         n = _size(n)
-        parts, got = [], 0
+        parts: List[bytes] = []
+        got = 0
         try:
             while got < n:
                 chunk = await self.read(n - got)
@@ -193,20 +210,21 @@ class _Reader:
         return b"".join(parts)
 
 
-def _forward(cls, name, settable=False):
-    """A property reading (and writing) the synchronous object's property ``name``."""
-    def get(self):
+def _forward(cls: type, name: str, settable: bool = False) -> Any:
+    """A property reading (and writing) the synchronous object's property ``name`` (the class
+    bodies give each its type)."""
+    def get(self: _Async) -> Any:
         return getattr(self.sync, name)
 
-    def put(self, value):
+    def put(self: _Async, value: Any) -> None:
         setattr(self.sync, name, value)
 
     member = getattr(cls, name, None)
-    doc = member.__doc__ if isinstance(member, property) else None
+    doc = member.__doc__ if member is not None else None
     return property(get, put if settable else None, doc=doc)
 
 
-def _sync_of(value):
+def _sync_of(value: Any) -> Any:
     return value.sync if isinstance(value, _Async) else value
 
 
@@ -215,10 +233,12 @@ def _sync_of(value):
 class _Async:
     """What the asyncio classes share: ``sync``, ``wrap``, ``close`` and ``async with``."""
 
-    _wraps = object
+    _wraps: ClassVar[type] = object
+    #: The synchronous object (apmnet.Socket, NetworkStream, SslStream) this one drives.
+    sync: Any
 
     @classmethod
-    def wrap(cls, sync):
+    def wrap(cls: Type[A], sync: Any) -> A:
         """This interface over the synchronous object ``sync`` (the same handle: no new one)."""
         if not isinstance(sync, cls._wraps):
             raise TypeError(f"apmnet.aio.{cls.__name__}.wrap needs an "
@@ -227,27 +247,26 @@ class _Async:
         self._attach(sync)
         return self
 
-    def _attach(self, sync):
-        #: The synchronous object (apmnet.Socket, NetworkStream, SslStream) this one drives.
+    def _attach(self, sync: Any) -> None:
         self.sync = sync
         self._outbound = _Outbound()
 
-    def close(self):
+    def close(self) -> None:
         """Close (idempotent). Pending operations are aborted: their coroutines raise
         ObjectDisposedError (or IOException)."""
         self.sync.close()
 
-    async def __aenter__(self):
+    async def __aenter__(self: A) -> A:
         return self
 
-    async def __aexit__(self, *exc_info):
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<apmnet.aio.{type(self).__name__} of {self.sync!r}>"
 
 
-async def _receive(sync_socket, n):
+async def _receive(sync_socket: sockets.Socket, n: int) -> bytes:
     buffer = bytearray(n)
     count = await sync_socket.receive_async(buffer)
     del buffer[count:]
@@ -258,60 +277,64 @@ class Socket(_Async):
     """System.Net.Sockets.Socket with coroutines: ``connect``, ``accept``, ``send``, ``receive``,
     ``send_file``; ``bind``, ``listen``, ``shutdown`` and ``close`` are plain calls."""
 
-    _wraps = sockets.Socket
+    _wraps: ClassVar[type] = sockets.Socket
+    sync: sockets.Socket
 
-    def __init__(self, address_family=AddressFamily.InterNetwork, socket_type=SocketType.Stream,
-                 protocol_type=ProtocolType.Tcp):
+    def __init__(self, address_family: AddressFamily = AddressFamily.InterNetwork,
+                 socket_type: SocketType = SocketType.Stream,
+                 protocol_type: ProtocolType = ProtocolType.Tcp) -> None:
         self._attach(sockets.Socket(address_family, socket_type, protocol_type))
 
-    def _attach(self, sync):
+    def _attach(self, sync: Any) -> None:
         super()._attach(sync)
         self._accepts = _Inbound()
         self._reader = _Reader(functools.partial(_receive, sync), "receive")
 
-    def bind(self, address, port=None):
+    def bind(self, address: Union[str, EndPoint], port: Optional[int] = None) -> None:
         """Bind to an IP literal and port (0 = any), or to an ``(address, port)`` end point."""
         self.sync.bind(address, port)
 
-    def listen(self, backlog=128):
+    def listen(self, backlog: int = 128) -> None:
         self.sync.listen(backlog)
 
-    def shutdown(self, how=SocketShutdown.Both):
+    def shutdown(self, how: SocketShutdown = SocketShutdown.Both) -> None:
         self.sync.shutdown(how)
 
-    async def connect(self, host, port=None):
+    async def connect(self, host: Union[str, EndPoint], port: Optional[int] = None) -> None:
         """Connect to ``host`` (an IP literal or a name) and ``port``, or to a ``(host, port)``."""
         await self.sync.connect_async(host, port)
 
-    async def accept(self):
+    async def accept(self) -> Socket:
         """The next connection, as a new :class:`Socket`."""
         return Socket.wrap(await self._accepts.take(self.sync.accept_async))
 
-    async def send(self, data):
+    async def send(self, data: ReadableBuffer) -> int:
         """Send all of ``data`` (bytes-like); returns the byte count."""
-        data = _owned(data)
-        return await self._outbound.run(lambda: self.sync.send_async(data))
+        owned = _owned(data)
+        return await self._outbound.run(lambda: self.sync.send_async(owned))
 
-    async def receive(self, n):
+    async def receive(self, n: int) -> bytes:
         """Up to ``n`` bytes; ``b""`` at the end of the stream."""
         return await self._reader.read(n)
 
-    async def send_file(self, path, pre=None, post=None,
-                        flags=TransmitFileOptions.UseDefaultWorkerThread):
+    async def send_file(self, path: Optional[StrPath], pre: Optional[ReadableBuffer] = None,
+                        post: Optional[ReadableBuffer] = None,
+                        flags: TransmitFileOptions = TransmitFileOptions.UseDefaultWorkerThread) -> None:
         """Send ``pre``, the file at ``path`` (None: no file) and ``post`` (BeginSendFile)."""
-        pre = None if pre is None else _owned(pre)
-        post = None if post is None else _owned(post)
-        await self._outbound.run(lambda: self.sync.send_file_async(path, pre, post, flags))
+        owned_pre = None if pre is None else _owned(pre)
+        owned_post = None if post is None else _owned(post)
+        await self._outbound.run(lambda: self.sync.send_file_async(path, owned_pre, owned_post, flags))
 
-    address_family = _forward(sockets.Socket, "address_family")
-    connected = _forward(sockets.Socket, "connected")
-    available = _forward(sockets.Socket, "available")
-    local_end_point = _forward(sockets.Socket, "local_end_point")
-    remote_end_point = _forward(sockets.Socket, "remote_end_point")
-    no_delay = _forward(sockets.Socket, "no_delay", settable=True)
-    send_buffer_size = _forward(sockets.Socket, "send_buffer_size", settable=True)
-    receive_buffer_size = _forward(sockets.Socket, "receive_buffer_size", settable=True)
-    linger_state = _forward(sockets.Socket, "linger_state", settable=True)
+    address_family: AddressFamily = _forward(sockets.Socket, "address_family")
+    connected: bool = _forward(sockets.Socket, "connected")
+    available: int = _forward(sockets.Socket, "available")
+    local_end_point: Tuple[str, int] = _forward(sockets.Socket, "local_end_point")
+    remote_end_point: Tuple[str, int] = _forward(sockets.Socket, "remote_end_point")
+    no_delay: bool = _forward(sockets.Socket, "no_delay", settable=True)
+    send_buffer_size: int = _forward(sockets.Socket, "send_buffer_size", settable=True)
+    receive_buffer_size: int = _forward(sockets.Socket, "receive_buffer_size", settable=True)
+    linger_state: Union[LingerOption, Tuple[bool, int]] = _forward(sockets.Socket, "linger_state",
+                                                                    settable=True)
 
 
 class Stream(_Async):
@@ -319,68 +342,72 @@ class Stream(_Async):
     readexactly(n)``. Made by :meth:`wrap` (any :class:`apmnet.Stream`) or as a NetworkStream or
     SslStream."""
 
-    _wraps = streams.Stream
+    _wraps: ClassVar[type] = streams.Stream
+    sync: streams.Stream
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use apmnet.aio.Stream.wrap(stream), apmnet.aio.NetworkStream or "
                         "apmnet.aio.SslStream")
 
     @classmethod
-    def wrap(cls, sync):
+    def wrap(cls: Type[A], sync: Any) -> A:
         """This interface over the library stream ``sync``: from ``Stream.wrap``, an
         :class:`SslStream` for an apmnet.SslStream and a :class:`NetworkStream` for an
         apmnet.NetworkStream."""
         if cls is Stream:
             for kind in (SslStream, NetworkStream):
                 if isinstance(sync, kind._wraps):
-                    return kind.wrap(sync)
+                    return kind.wrap(sync)  # type: ignore[return-value]  # cls is Stream
         return super().wrap(sync)
 
-    def _attach(self, sync):
+    def _attach(self, sync: Any) -> None:
         super()._attach(sync)
         self._reader = _Reader(sync.read_async, "read")
 
-    async def write(self, data):
+    async def write(self, data: ReadableBuffer) -> None:
         """Write all of ``data`` (bytes-like)."""
-        data = _owned(data)
-        await self._outbound.run(lambda: self.sync.write_async(data))
+        owned = _owned(data)
+        await self._outbound.run(lambda: self.sync.write_async(owned))
 
-    async def read(self, n):
+    async def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; ``b""`` at the end of the stream."""
         return await self._reader.read(n)
 
-    async def readexactly(self, n):
+    async def readexactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes. The end of the stream first raises ``asyncio.IncompleteReadError``
         (an EOFError) with the bytes read in ``partial``, as ``asyncio.StreamReader`` does."""
         return await self._reader.readexactly(n)
 
-    can_read = _forward(streams.Stream, "can_read")
-    can_write = _forward(streams.Stream, "can_write")
+    can_read: bool = _forward(streams.Stream, "can_read")
+    can_write: bool = _forward(streams.Stream, "can_write")
 
 
 class NetworkStream(Stream):
     """System.Net.Sockets.NetworkStream over a connected :class:`Socket` (this module's or the
     synchronous one), with coroutines. ``owns_socket``: closing the stream closes the socket."""
 
-    _wraps = sockets.NetworkStream
+    _wraps: ClassVar[type] = sockets.NetworkStream
+    sync: sockets.NetworkStream
+    _socket: Optional[Socket]
 
-    def __init__(self, socket, access=FileAccess.ReadWrite, owns_socket=False):
+    def __init__(self, socket: Union[Socket, sockets.Socket], access: FileAccess = FileAccess.ReadWrite,
+                 owns_socket: bool = False) -> None:
         self._attach(sockets.NetworkStream(_sync_of(socket), access, owns_socket))
         if isinstance(socket, Socket):
             self._socket = socket
 
-    def _attach(self, sync):
+    def _attach(self, sync: Any) -> None:
         super()._attach(sync)
         self._socket = None
 
     @property
-    def socket(self):
+    def socket(self) -> Optional[Socket]:
         """The stream's socket, as a :class:`Socket` of this module."""
         if self._socket is None and self.sync.socket is not None:
             self._socket = Socket.wrap(self.sync.socket)
         return self._socket
 
-    owns_socket = _forward(sockets.NetworkStream, "owns_socket")
+    owns_socket: bool = _forward(sockets.NetworkStream, "owns_socket")
 
 
 class SslStream(Stream):
@@ -388,64 +415,79 @@ class SslStream(Stream):
     :class:`apmnet.SslStream`'s; ``inner_stream`` may also be a stream of this module. The callbacks
     run on the thread driving the handshake, and their ``sender`` is the synchronous SslStream."""
 
-    _wraps = security.SslStream
+    _wraps: ClassVar[type] = security.SslStream
+    sync: security.SslStream
+    _inner_stream: Any
 
-    def __init__(self, inner_stream, leave_inner_stream_open=False,
-                 user_certificate_validation_callback=None,
-                 user_certificate_selection_callback=None):
+    def __init__(self, inner_stream: Any, leave_inner_stream_open: bool = False,
+                 user_certificate_validation_callback: Optional[RemoteCertificateValidationCallback] = None,
+                 user_certificate_selection_callback: Optional[LocalCertificateSelectionCallback] = None) -> None:
         self._attach(security.SslStream(_sync_of(inner_stream), leave_inner_stream_open,
                                         user_certificate_validation_callback,
                                         user_certificate_selection_callback))
         self._inner_stream = inner_stream
 
-    def _attach(self, sync):
+    def _attach(self, sync: Any) -> None:
         super()._attach(sync)
         self._inner_stream = sync.inner_stream
 
     @property
-    def inner_stream(self):
+    def inner_stream(self) -> Any:
         """The stream given to the constructor (the synchronous one's after :meth:`wrap`)."""
         return self._inner_stream
 
-    leave_inner_stream_open = _forward(security.SslStream, "leave_inner_stream_open")
+    leave_inner_stream_open: bool = _forward(security.SslStream, "leave_inner_stream_open")
 
-    def set_trusted_ca_file(self, path):
+    def set_trusted_ca_file(self, path: Optional[StrPath]) -> None:
         """Trust exactly the CA certificates of this PEM file (an apmnet extension); before
         authentication."""
         self.sync.set_trusted_ca_file(path)
 
-    async def authenticate_as_client(self, target_host, client_certificates=None,
-                                     enabled_ssl_protocols=SslProtocols.None_,
-                                     check_certificate_revocation=False, *,
-                                     application_protocols=None):
+    async def authenticate_as_client(
+            self, target_host: Optional[str],
+            client_certificates: Union[None, X509Certificate2, Sequence[X509Certificate2]] = None,
+            enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+            check_certificate_revocation: bool = False, *,
+            application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """AuthenticateAsClientAsync, with the arguments of
         :meth:`apmnet.SslStream.authenticate_as_client`."""
         await self.sync.authenticate_as_client_async(
             target_host, client_certificates, enabled_ssl_protocols, check_certificate_revocation,
             application_protocols=application_protocols)
 
-    async def authenticate_as_server(self, server_certificate, client_certificate_required=False,
-                                     enabled_ssl_protocols=SslProtocols.None_,
-                                     check_certificate_revocation=False, *,
-                                     application_protocols=None):
+    async def authenticate_as_server(
+            self, server_certificate: Optional[X509Certificate2],
+            client_certificate_required: bool = False,
+            enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+            check_certificate_revocation: bool = False, *,
+            application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """AuthenticateAsServerAsync, with the arguments of
         :meth:`apmnet.SslStream.authenticate_as_server`."""
         await self.sync.authenticate_as_server_async(
             server_certificate, client_certificate_required, enabled_ssl_protocols,
             check_certificate_revocation, application_protocols=application_protocols)
 
-    async def shutdown(self):
+    async def shutdown(self) -> None:
         """Send the TLS close_notify, after the writes called before it; later writes fail."""
         await self._outbound.run(self.sync.shutdown_async)
 
-
-for _name in ("is_authenticated", "is_server", "is_encrypted", "is_signed",
-              "is_mutually_authenticated", "check_cert_revocation_status", "ssl_protocol",
-              "negotiated_cipher_suite", "negotiated_cipher_suite_name", "cipher_algorithm",
-              "cipher_strength", "negotiated_application_protocol", "target_host_name",
-              "remote_certificate", "local_certificate", "transport_context"):
-    setattr(SslStream, _name, _forward(security.SslStream, _name))
-del _name
+    is_authenticated: bool = _forward(security.SslStream, "is_authenticated")
+    is_server: bool = _forward(security.SslStream, "is_server")
+    is_encrypted: bool = _forward(security.SslStream, "is_encrypted")
+    is_signed: bool = _forward(security.SslStream, "is_signed")
+    is_mutually_authenticated: bool = _forward(security.SslStream, "is_mutually_authenticated")
+    check_cert_revocation_status: bool = _forward(security.SslStream, "check_cert_revocation_status")
+    ssl_protocol: SslProtocols = _forward(security.SslStream, "ssl_protocol")
+    negotiated_cipher_suite: int = _forward(security.SslStream, "negotiated_cipher_suite")
+    negotiated_cipher_suite_name: str = _forward(security.SslStream, "negotiated_cipher_suite_name")
+    cipher_algorithm: CipherAlgorithmType = _forward(security.SslStream, "cipher_algorithm")
+    cipher_strength: int = _forward(security.SslStream, "cipher_strength")
+    negotiated_application_protocol: bytes = _forward(security.SslStream,
+                                                      "negotiated_application_protocol")
+    target_host_name: str = _forward(security.SslStream, "target_host_name")
+    remote_certificate: Optional[X509Certificate2] = _forward(security.SslStream, "remote_certificate")
+    local_certificate: Optional[X509Certificate2] = _forward(security.SslStream, "local_certificate")
+    transport_context: TransportContext = _forward(security.SslStream, "transport_context")
 
 
 # Connecting ------------------------------------------------------------------------------------
@@ -457,44 +499,61 @@ class SslClientAuthenticationOptions:
     #: The name sent as SNI and checked against the certificate; None: the host connected to.
     target_host: Optional[str] = None
     #: None, an X509Certificate2 or a sequence of them, as authenticate_as_client takes.
-    client_certificates: Any = None
+    client_certificates: Union[None, X509Certificate2, Sequence[X509Certificate2]] = None
     enabled_ssl_protocols: SslProtocols = SslProtocols.None_
     check_certificate_revocation: bool = False
     #: ALPN names offered.
-    application_protocols: Optional[Sequence] = None
+    application_protocols: Optional[Sequence[Union[str, bytes]]] = None
     #: ``callback(sender, certificate, chain, ssl_policy_errors) -> bool``, as SslStream takes.
-    remote_certificate_validation_callback: Any = None
+    remote_certificate_validation_callback: Optional[RemoteCertificateValidationCallback] = None
     #: ``callback(sender, target_host, local, remote, issuers)``, as SslStream takes.
-    local_certificate_selection_callback: Any = None
+    local_certificate_selection_callback: Optional[LocalCertificateSelectionCallback] = None
     #: A PEM file of the CAs to trust instead of the system's (SslStream.set_trusted_ca_file).
-    trusted_ca_file: Any = None
+    trusted_ca_file: Optional[StrPath] = None
 
 
-async def open_connection(host, port, *, ssl=None, address_family=AddressFamily.InterNetwork):
+@overload
+async def open_connection(host: str, port: int, *, ssl: Literal[None, False] = None,
+                          address_family: AddressFamily = AddressFamily.InterNetwork) -> NetworkStream: ...
+
+
+@overload
+async def open_connection(host: str, port: int, *,
+                          ssl: Union[Literal[True], SslClientAuthenticationOptions],
+                          address_family: AddressFamily = AddressFamily.InterNetwork) -> SslStream: ...
+
+
+async def open_connection(host: str, port: int, *,
+                          ssl: Union[None, bool, SslClientAuthenticationOptions] = None,
+                          address_family: AddressFamily = AddressFamily.InterNetwork
+                          ) -> Union[NetworkStream, SslStream]:
     """Connect to ``host`` and ``port``; a :class:`NetworkStream` that owns its socket, or with
     ``ssl`` (True for the defaults, or an :class:`SslClientAuthenticationOptions`) an authenticated
     :class:`SslStream` over it. Closing the stream closes the connection; on failure nothing is left
     open."""
+    options: Optional[SslClientAuthenticationOptions] = None
     if ssl is True:
-        ssl = SslClientAuthenticationOptions()
-    elif ssl not in (None, False) and not isinstance(ssl, SslClientAuthenticationOptions):
+        options = SslClientAuthenticationOptions()
+    elif isinstance(ssl, SslClientAuthenticationOptions):
+        options = ssl
+    elif ssl not in (None, False):
         raise TypeError("ssl must be None, True or an SslClientAuthenticationOptions, not "
                         f"{type(ssl).__name__!r}")
     sock = Socket(address_family)
-    opened = sock
+    opened: _Async = sock
     try:
         await sock.connect(host, port)
         opened = stream = NetworkStream(sock, owns_socket=True)
-        if not ssl:
+        if options is None:
             return stream
-        opened = tls = SslStream(stream, False, ssl.remote_certificate_validation_callback,
-                                 ssl.local_certificate_selection_callback)
-        if ssl.trusted_ca_file is not None:
-            tls.set_trusted_ca_file(ssl.trusted_ca_file)
+        opened = tls = SslStream(stream, False, options.remote_certificate_validation_callback,
+                                 options.local_certificate_selection_callback)
+        if options.trusted_ca_file is not None:
+            tls.set_trusted_ca_file(options.trusted_ca_file)
         await tls.authenticate_as_client(
-            host if ssl.target_host is None else ssl.target_host, ssl.client_certificates,
-            ssl.enabled_ssl_protocols, ssl.check_certificate_revocation,
-            application_protocols=ssl.application_protocols)
+            host if options.target_host is None else options.target_host, options.client_certificates,
+            options.enabled_ssl_protocols, options.check_certificate_revocation,
+            application_protocols=options.application_protocols)
         return tls
     except BaseException:
         opened.close()  # and what it was made over

@@ -11,7 +11,10 @@ name (``IOException``, ``FileNotFoundException``, ``TimeoutException``, ``Socket
 derives from the matching built-in, so ``except OSError`` / ``except FileNotFoundError`` work as well.
 """
 
+from __future__ import annotations
+
 import enum
+from typing import Optional, Union
 
 from .enums import SocketError
 
@@ -65,7 +68,7 @@ class Status(enum.IntEnum):
     UNAUTHORIZED_ACCESS = -19
 
 
-def _socket_error(value):
+def _socket_error(value: int) -> Union[SocketError, int]:
     try:
         return SocketError(value)
     except ValueError:
@@ -75,19 +78,20 @@ def _socket_error(value):
 class ApmError(Exception):
     """Base class of every error reported by the apmnet library."""
 
-    def __init__(self, message, status=None, *, inner_message="", socket_error_code=0,
-                 errno=0, web_status=0, http_status=0):
+    def __init__(self, message: str, status: Optional[int] = None, *, inner_message: str = "",
+                 socket_error_code: int = 0, errno: int = 0, web_status: int = 0,
+                 http_status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.inner_message = inner_message
         self.socket_error_code = _socket_error(socket_error_code)
         # OSError subclasses have an errno slot of their own; this sets either.
-        self.errno = errno
+        self.errno: Optional[int] = errno
         self.web_status = web_status
         self.http_status = http_status
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 

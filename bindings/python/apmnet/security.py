@@ -8,6 +8,8 @@ runs the stream is alive (held by the thread inside ``authenticate_*``, or by th
 AsyncResult of ``begin_authenticate_*``).
 """
 
+from __future__ import annotations
+
 import datetime
 import itertools
 import os
@@ -15,9 +17,11 @@ import tempfile
 import threading
 import weakref
 from ctypes import byref, c_char_p, c_int64, c_void_p
+from typing import (TYPE_CHECKING, Any, Callable, List, MutableMapping, Optional, Sequence, Tuple,
+                    Type, TypeVar, Union)
 
 from . import _async, _native
-from ._async import await_operation, readable_buffer
+from ._async import AsyncResult, await_operation, readable_buffer
 from ._custom import ObjectStream
 from ._handle import (_bytes_property, _copy_bytes, _flag_property, _Handle, _i32_property, _path,
                       _text, _text_property)
@@ -26,39 +30,53 @@ from .enums import ChannelBindingKind, CipherAlgorithmType, SslPolicyErrors, Ssl
 from .errors import ApmError, ArgumentError
 from .streams import Stream
 
-__all__ = ["SslStream", "X509Certificate2", "TransportContext", "ChannelBinding"]
+__all__ = ["SslStream", "X509Certificate2", "TransportContext", "ChannelBinding",
+           "RemoteCertificateValidationCallback", "LocalCertificateSelectionCallback"]
+
+if TYPE_CHECKING:
+    from ._async import AsyncCallback, ReadableBuffer
+    from ._handle import StrPath
+
+C = TypeVar("C", bound="X509Certificate2")
+
+#: ``callback(sender, certificate, chain, ssl_policy_errors) -> bool``: accept the peer's certificate.
+RemoteCertificateValidationCallback = Callable[
+    [Any, Optional["X509Certificate2"], List["X509Certificate2"], SslPolicyErrors], bool]
+#: ``callback(sender, target_host, local_certificates, remote_certificate, acceptable_issuers)``:
+#: the certificate (with its key) to present, or None.
+LocalCertificateSelectionCallback = Callable[
+    [Any, str, Sequence["X509Certificate2"], Optional["X509Certificate2"], List[str]],
+    Optional["X509Certificate2"]]
 
 
 # X509Certificate2 ------------------------------------------------------------------------------
 
-def _is_pem(data):
+def _is_pem(data: bytes) -> bool:
     return b"-----BEGIN" in data
 
 
-def _loaded(function, *args):
+def _loaded(function: Any, *args: Any) -> Optional[int]:
     out = c_void_p()
     check(function(*args, byref(out)))
     return out.value
 
 
-def _load_der(data):
+def _load_der(data: ReadableBuffer) -> Optional[int]:
     pointer, length, keep = readable_buffer(data)
     return _loaded(lib.apm_certificate_load_der, pointer, length)
 
 
-def _load_pem(cert_pem, key_pem=None):
-    cert_pem = _text(cert_pem)
-    key_pem = _text(key_pem)
-    cert, cert_len, cert_keep = readable_buffer(cert_pem)
-    key, key_len, key_keep = readable_buffer(key_pem)
+def _load_pem(cert_pem: Union[str, bytes], key_pem: Union[None, str, bytes] = None) -> Optional[int]:
+    cert, cert_len, cert_keep = readable_buffer(_text(cert_pem))
+    key, key_len, key_keep = readable_buffer(_text(key_pem))
     return _loaded(lib.apm_certificate_load_pem, cert, cert_len, key, key_len)
 
 
-def _load_pkcs12_file(path, password):
+def _load_pkcs12_file(path: StrPath, password: Union[None, str, bytes]) -> Optional[int]:
     return _loaded(lib.apm_certificate_load_pkcs12_file, _path(path), _text(password))
 
 
-def _load_pkcs12_bytes(data, password):
+def _load_pkcs12_bytes(data: ReadableBuffer, password: Union[None, str, bytes]) -> Optional[int]:
     """The C API reads PKCS#12 from a file: hand it an anonymous in-memory file (memfd), or else a
     private temporary file, so the key material never lands in a shared place."""
     data = bytes(data)
@@ -78,7 +96,7 @@ def _load_pkcs12_bytes(data, password):
         return _load_pkcs12_file(path, password)
 
 
-def _load_bytes(data, password):
+def _load_bytes(data: ReadableBuffer, password: Union[None, str, bytes]) -> Optional[int]:
     """``new X509Certificate2(byte[] rawData[, password])``: PEM, DER or PKCS#12, by content."""
     data = bytes(memoryview(data).cast("B")) if not isinstance(data, bytes) else data
     if password is None and _is_pem(data):
@@ -91,10 +109,10 @@ def _load_bytes(data, password):
     return _load_pkcs12_bytes(data, password)
 
 
-def _load_file(file_name, password):
+def _load_file(file_name: StrPath, password: Union[None, str, bytes]) -> Optional[int]:
     """``new X509Certificate2(string fileName[, password])``: PEM (with its key when the file holds
     one), DER or PKCS#12, by content."""
-    name = _path(file_name)
+    name = os.fsencode(file_name)
     if password is not None:
         return _load_pkcs12_file(name, password)
     try:
@@ -120,10 +138,11 @@ class X509Certificate2(_Handle):
     password when none is given). The class methods name the format instead.
     """
 
-    def _close_native(self):
-        return lib.apm_certificate_close(self._handle)
+    def _close_native(self) -> int:
+        return lib.apm_certificate_close(self._handle)  # type: ignore[no-any-return]
 
-    def __init__(self, file_name_or_raw_data=None, password=None, *, _handle=None):
+    def __init__(self, file_name_or_raw_data: Union[None, StrPath, ReadableBuffer] = None,
+                 password: Union[None, str, bytes] = None, *, _handle: Optional[int] = None) -> None:
         if _handle is None:
             source = file_name_or_raw_data
             if source is None:
@@ -135,56 +154,59 @@ class X509Certificate2(_Handle):
         super().__init__(_handle)
 
     @classmethod
-    def create_from_pem_file(cls, cert_pem_file_path, key_pem_file_path=None):
+    def create_from_pem_file(cls: Type[C], cert_pem_file_path: StrPath,
+                             key_pem_file_path: Optional[StrPath] = None) -> C:
         """``X509Certificate2.CreateFromPemFile``: the first certificate of the file, any further ones
         its chain; the key from ``key_pem_file_path``, or else from the certificate's file."""
         return cls(_handle=_loaded(lib.apm_certificate_load_pem_file, _path(cert_pem_file_path),
                                    _path(key_pem_file_path)))
 
     @classmethod
-    def create_from_pem(cls, cert_pem, key_pem=None):
+    def create_from_pem(cls: Type[C], cert_pem: Union[str, bytes],
+                        key_pem: Union[None, str, bytes] = None) -> C:
         """``X509Certificate2.CreateFromPem``: PEM text (str or bytes), the key in ``key_pem`` or in
         ``cert_pem``."""
         return cls(_handle=_load_pem(cert_pem, key_pem))
 
     @classmethod
-    def load_certificate(cls, data):
+    def load_certificate(cls: Type[C], data: ReadableBuffer) -> C:
         """``X509CertificateLoader.LoadCertificate``: one certificate (no key), DER or PEM."""
         data = bytes(data)
         return cls(_handle=_load_pem(data) if _is_pem(data) else _load_der(data))
 
     @classmethod
-    def load_certificate_from_file(cls, path):
+    def load_certificate_from_file(cls: Type[C], path: StrPath) -> C:
         """``X509CertificateLoader.LoadCertificateFromFile``: one certificate (no key), DER or PEM."""
-        with open(_path(path), "rb") as f:
+        with open(os.fsencode(path), "rb") as f:
             return cls.load_certificate(f.read())
 
     @classmethod
-    def load_pkcs12(cls, data, password=None):
+    def load_pkcs12(cls: Type[C], data: ReadableBuffer, password: Union[None, str, bytes] = None) -> C:
         """``X509CertificateLoader.LoadPkcs12``: certificate, key and chain from PKCS#12 bytes."""
         return cls(_handle=_load_pkcs12_bytes(data, password))
 
     @classmethod
-    def load_pkcs12_from_file(cls, path, password=None):
+    def load_pkcs12_from_file(cls: Type[C], path: StrPath,
+                              password: Union[None, str, bytes] = None) -> C:
         """``X509CertificateLoader.LoadPkcs12FromFile``."""
         return cls(_handle=_load_pkcs12_file(path, password))
 
     @classmethod
-    def _copy_of(cls, handle):
+    def _copy_of(cls: Type[C], handle: int) -> C:
         """An owned copy (no key) of a certificate handle lent to a callback."""
         return cls(_handle=_load_der(_copy_bytes(lib.apm_certificate_get_raw_data, handle)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._closed:
             return "<apmnet.X509Certificate2 closed>"
         return f"<apmnet.X509Certificate2 {self.subject!r}>"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, X509Certificate2):
             return NotImplemented
         return self.raw_data == other.raw_data
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.raw_data)
 
     subject = _text_property(
@@ -194,14 +216,14 @@ class X509Certificate2(_Handle):
     thumbprint = _text_property(lib.apm_certificate_get_thumbprint,
                                 "SHA-1 of the DER encoding, 40 upper-case hex digits.")
 
-    def get_cert_hash(self):
+    def get_cert_hash(self) -> bytes:
         """The SHA-1 hash of the certificate (the thumbprint's bytes)."""
         return bytes.fromhex(self.thumbprint)
 
     raw_data = _bytes_property(lib.apm_certificate_get_raw_data, "The DER encoding.")
     has_private_key = _i32_property(lib.apm_certificate_has_private_key, bool)
 
-    def _validity(self):
+    def _validity(self) -> Tuple[datetime.datetime, datetime.datetime]:
         not_before, not_after = c_int64(0), c_int64(0)
         check(lib.apm_certificate_get_validity(self._handle, byref(not_before), byref(not_after)))
         utc = datetime.timezone.utc
@@ -209,17 +231,17 @@ class X509Certificate2(_Handle):
                 datetime.datetime.fromtimestamp(not_after.value, utc))
 
     @property
-    def not_before(self):
+    def not_before(self) -> datetime.datetime:
         """Start of validity, an aware UTC datetime."""
         return self._validity()[0]
 
     @property
-    def not_after(self):
+    def not_after(self) -> datetime.datetime:
         """End of validity, an aware UTC datetime."""
         return self._validity()[1]
 
 
-def _certificate_or_none(function, handle):
+def _certificate_or_none(function: Any, handle: Optional[int]) -> Optional[X509Certificate2]:
     out = c_void_p()
     check(function(handle, byref(out)))
     return None if not out.value else X509Certificate2(_handle=out.value)
@@ -235,31 +257,31 @@ class ChannelBinding:
 
     HEADER_SIZE = 32
 
-    def __init__(self, kind, data, token):
+    def __init__(self, kind: ChannelBindingKind, data: bytes, token: bytes) -> None:
         self.kind = ChannelBindingKind(kind)
         self.data = data
         self.token = token
 
     @property
-    def size(self):
+    def size(self) -> int:
         """ChannelBinding.Size: the bytes of the whole structure."""
         return len(self.data)
 
-    def __bytes__(self):
+    def __bytes__(self) -> bytes:
         return self.data
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChannelBinding):
             return NotImplemented
         return (self.kind, self.data) == (other.kind, other.data)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.kind, self.data))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<apmnet.ChannelBinding {self.kind.name} token={self.token.hex()}>"
 
 
@@ -267,13 +289,13 @@ class TransportContext(_Handle):
     """System.Net.TransportContext of an SslStream: its channel bindings (a snapshot taken when it
     was asked for; before authentication there are none)."""
 
-    def _close_native(self):
-        return lib.apm_transport_context_close(self._handle)
+    def _close_native(self) -> int:
+        return lib.apm_transport_context_close(self._handle)  # type: ignore[no-any-return]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<apmnet.TransportContext {'closed' if self._closed else 'open'}>"
 
-    def get_channel_binding(self, kind):
+    def get_channel_binding(self, kind: ChannelBindingKind) -> Optional[ChannelBinding]:
         """``GetChannelBinding(kind)``: a :class:`ChannelBinding`, or None when there is none of that
         kind (not authenticated, or an unknown kind), as .NET's null."""
         data = _copy_bytes(lib.apm_transport_context_get_channel_binding, self._handle, int(kind))
@@ -288,16 +310,17 @@ class TransportContext(_Handle):
 
 _ids = itertools.count(1)
 #: id (the void *state given to the library) -> SslStream, for the callback trampolines.
-_streams = weakref.WeakValueDictionary()
+_streams: MutableMapping[int, SslStream] = weakref.WeakValueDictionary()
 _streams_lock = threading.Lock()
 
 
-def _stream_for(state):
+def _stream_for(state: int) -> Optional[SslStream]:
     with _streams_lock:
         return _streams.get(state)
 
 
-def _on_validate(sender, certificate, chain, chain_len, ssl_policy_errors, state):
+def _on_validate(sender: int, certificate: Optional[int], chain: Any, chain_len: int,
+                 ssl_policy_errors: int, state: int) -> int:
     stream = _stream_for(state)
     if stream is None or stream._validation is None:
         return 0
@@ -311,8 +334,9 @@ def _on_validate(sender, certificate, chain, chain_len, ssl_policy_errors, state
         return 0
 
 
-def _on_select(sender, target_host, local_certificates, local_len, remote_certificate,
-               acceptable_issuers, issuers_len, state):
+def _on_select(sender: int, target_host: Optional[bytes], local_certificates: Any, local_len: int,
+               remote_certificate: Optional[int], acceptable_issuers: Any, issuers_len: int,
+               state: int) -> int:
     stream = _stream_for(state)
     if stream is None or stream._selection is None:
         return 0
@@ -333,7 +357,7 @@ def _on_select(sender, target_host, local_certificates, local_len, remote_certif
         # The library takes its own reference once we return: until then the handle must not be
         # closed by the garbage collector, so the stream holds the object until it is closed.
         stream._selected.append(chosen)
-        return chosen._handle
+        return chosen._handle or 0
     except BaseException as error:
         stream._callback_error = error
         return 0
@@ -375,8 +399,10 @@ class SslStream(Stream):
     may be pending at once.
     """
 
-    def __init__(self, inner_stream, leave_inner_stream_open=False,
-                 user_certificate_validation_callback=None, user_certificate_selection_callback=None):
+    def __init__(self, inner_stream: Any, leave_inner_stream_open: bool = False,
+                 user_certificate_validation_callback: Optional[RemoteCertificateValidationCallback] = None,
+                 user_certificate_selection_callback: Optional[LocalCertificateSelectionCallback] = None
+                 ) -> None:
         for hook in (user_certificate_validation_callback, user_certificate_selection_callback):
             if hook is not None and not callable(hook):
                 raise TypeError(f"callbacks must be callable, not {type(hook).__name__!r}")
@@ -402,9 +428,9 @@ class SslStream(Stream):
         self._adapter_stream = adapter
         self._validation = user_certificate_validation_callback
         self._selection = user_certificate_selection_callback
-        self._callback_error = None
-        self._local_certificates = ()
-        self._selected = []
+        self._callback_error: Optional[BaseException] = None
+        self._local_certificates: Tuple[X509Certificate2, ...] = ()
+        self._selected: List[X509Certificate2] = []
         self._check_revocation = False
         self._id = next(_ids)
         with _streams_lock:
@@ -416,7 +442,7 @@ class SslStream(Stream):
 
     # Closing ----------------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Close the stream (no close_notify is sent: see :meth:`shutdown`); with
         ``leave_inner_stream_open`` false the inner stream is closed too."""
         was_closed = self._closed
@@ -424,7 +450,7 @@ class SslStream(Stream):
         if not was_closed:
             self._mark_closed()
 
-    def _mark_closed(self):
+    def _mark_closed(self) -> None:
         super()._mark_closed()
         self._selected = []
         if not self.leave_inner_stream_open:
@@ -435,41 +461,44 @@ class SslStream(Stream):
 
     # Options ----------------------------------------------------------------------------------
 
-    def set_trusted_ca_file(self, path):
+    def set_trusted_ca_file(self, path: Optional[StrPath]) -> None:
         """Trust exactly the CA certificates of this PEM file (None: the system store again) when
         validating the peer; before authentication only. (An apmnet extension, for private CAs.)"""
         check(lib.apm_ssl_stream_set_trusted_ca_file(self._handle, _path(path)))
 
-    def _set_application_protocols(self, protocols):
+    def _set_application_protocols(self, protocols: Optional[Sequence[Union[str, bytes]]]) -> None:
         if protocols is None:
             return
         names = [p if isinstance(p, bytes) else str(p).encode("utf-8") for p in protocols]
         array = (c_char_p * max(len(names), 1))(*names)
         check(lib.apm_ssl_stream_set_application_protocols(self._handle, array, len(names)))
 
-    def _take_callback_error(self):
+    def _take_callback_error(self) -> Optional[BaseException]:
         error, self._callback_error = self._callback_error, None
         return error
 
-    def _raise_failure(self, error):
+    def _raise_failure(self, error: BaseException) -> None:
         callback_error = self._take_callback_error()
         if callback_error is not None:
             callback_error.__context__ = error
             raise callback_error
         raise error
 
-    def _check_auth(self, status):
+    def _check_auth(self, status: int) -> None:
         if status != 0:
             self._raise_failure(_native.last_error(status))
 
-    def _end_auth(self, function, async_result):
+    def _end_auth(self, function: Any, async_result: AsyncResult) -> None:
         try:
             _async.end(function, self._handle, async_result)
         except ApmError as error:
             self._raise_failure(error)
 
-    def _client_arguments(self, target_host, client_certificates, enabled_ssl_protocols,
-                          check_certificate_revocation, application_protocols):
+    def _client_arguments(self, target_host: Optional[str], client_certificates: Any,
+                          enabled_ssl_protocols: SslProtocols, check_certificate_revocation: bool,
+                          application_protocols: Optional[Sequence[Union[str, bytes]]]
+                          ) -> Tuple[Tuple[Any, ...], Optional[X509Certificate2]]:
+        certificates: Tuple[Any, ...]
         if client_certificates is None:
             certificates = ()
         elif isinstance(client_certificates, X509Certificate2):
@@ -490,9 +519,11 @@ class SslStream(Stream):
         return (_text(target_host), None if chosen is None else chosen._handle,
                 int(enabled_ssl_protocols), int(bool(check_certificate_revocation))), chosen
 
-    def _server_arguments(self, server_certificate, client_certificate_required,
-                          enabled_ssl_protocols, check_certificate_revocation,
-                          application_protocols):
+    def _server_arguments(self, server_certificate: Optional[X509Certificate2],
+                          client_certificate_required: bool, enabled_ssl_protocols: SslProtocols,
+                          check_certificate_revocation: bool,
+                          application_protocols: Optional[Sequence[Union[str, bytes]]]
+                          ) -> Tuple[Any, ...]:
         if server_certificate is not None and not isinstance(server_certificate, X509Certificate2):
             raise TypeError("the server certificate must be an X509Certificate2, not "
                             f"{type(server_certificate).__name__!r}")
@@ -505,9 +536,11 @@ class SslStream(Stream):
 
     # Client authentication --------------------------------------------------------------------
 
-    def authenticate_as_client(self, target_host, client_certificates=None,
-                               enabled_ssl_protocols=SslProtocols.None_,
-                               check_certificate_revocation=False, *, application_protocols=None):
+    def authenticate_as_client(self, target_host: Optional[str],
+                               client_certificates: Union[None, X509Certificate2, Sequence[X509Certificate2]] = None,
+                               enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                               check_certificate_revocation: bool = False, *,
+                               application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """AuthenticateAsClient, blocking until the handshake is done. ``target_host`` is sent as SNI
         and the server certificate must match it (None or ""; no SNI, no name check).
         ``client_certificates``: None, an X509Certificate2 or a sequence of them (the first with a
@@ -518,23 +551,26 @@ class SslStream(Stream):
                                               application_protocols)
         self._check_auth(lib.apm_ssl_stream_authenticate_as_client(self._handle, *args))
 
-    def begin_authenticate_as_client(self, target_host, client_certificates=None,
-                                     enabled_ssl_protocols=SslProtocols.None_,
-                                     check_certificate_revocation=False, callback=None, state=None,
-                                     *, application_protocols=None):
+    def begin_authenticate_as_client(self, target_host: Optional[str],
+                                     client_certificates: Union[None, X509Certificate2, Sequence[X509Certificate2]] = None,
+                                     enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                                     check_certificate_revocation: bool = False,
+                                     callback: Optional[AsyncCallback] = None, state: Any = None, *,
+                                     application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> AsyncResult:
         args, chosen = self._client_arguments(target_host, client_certificates,
                                               enabled_ssl_protocols, check_certificate_revocation,
                                               application_protocols)
         return _async.begin(self, lib.apm_ssl_stream_begin_authenticate_as_client, self._handle,
                             args, callback, state, (args, chosen))
 
-    def end_authenticate_as_client(self, async_result):
+    def end_authenticate_as_client(self, async_result: AsyncResult) -> None:
         self._end_auth(lib.apm_ssl_stream_end_authenticate_as_client, async_result)
 
-    async def authenticate_as_client_async(self, target_host, client_certificates=None,
-                                           enabled_ssl_protocols=SslProtocols.None_,
-                                           check_certificate_revocation=False, *,
-                                           application_protocols=None):
+    async def authenticate_as_client_async(self, target_host: Optional[str],
+                                           client_certificates: Union[None, X509Certificate2, Sequence[X509Certificate2]] = None,
+                                           enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                                           check_certificate_revocation: bool = False, *,
+                                           application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """Coroutine: AuthenticateAsClientAsync (BeginAuthenticateAsClient/End)."""
         return await await_operation(
             lambda cb: self.begin_authenticate_as_client(
@@ -544,9 +580,11 @@ class SslStream(Stream):
 
     # Server authentication --------------------------------------------------------------------
 
-    def authenticate_as_server(self, server_certificate, client_certificate_required=False,
-                               enabled_ssl_protocols=SslProtocols.None_,
-                               check_certificate_revocation=False, *, application_protocols=None):
+    def authenticate_as_server(self, server_certificate: Optional[X509Certificate2],
+                               client_certificate_required: bool = False,
+                               enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                               check_certificate_revocation: bool = False, *,
+                               application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """AuthenticateAsServer, blocking. ``server_certificate`` needs its private key; it may be
         None when a selection callback chooses (knowing the client's SNI name). With
         ``client_certificate_required`` the client must present one (unless the validation
@@ -557,24 +595,26 @@ class SslStream(Stream):
                                       application_protocols)
         self._check_auth(lib.apm_ssl_stream_authenticate_as_server(self._handle, *args))
 
-    def begin_authenticate_as_server(self, server_certificate, client_certificate_required=False,
-                                     enabled_ssl_protocols=SslProtocols.None_,
-                                     check_certificate_revocation=False, callback=None, state=None,
-                                     *, application_protocols=None):
+    def begin_authenticate_as_server(self, server_certificate: Optional[X509Certificate2],
+                                     client_certificate_required: bool = False,
+                                     enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                                     check_certificate_revocation: bool = False,
+                                     callback: Optional[AsyncCallback] = None, state: Any = None, *,
+                                     application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> AsyncResult:
         args = self._server_arguments(server_certificate, client_certificate_required,
                                       enabled_ssl_protocols, check_certificate_revocation,
                                       application_protocols)
         return _async.begin(self, lib.apm_ssl_stream_begin_authenticate_as_server, self._handle,
                             args, callback, state, (args, server_certificate))
 
-    def end_authenticate_as_server(self, async_result):
+    def end_authenticate_as_server(self, async_result: AsyncResult) -> None:
         self._end_auth(lib.apm_ssl_stream_end_authenticate_as_server, async_result)
 
-    async def authenticate_as_server_async(self, server_certificate,
-                                           client_certificate_required=False,
-                                           enabled_ssl_protocols=SslProtocols.None_,
-                                           check_certificate_revocation=False, *,
-                                           application_protocols=None):
+    async def authenticate_as_server_async(self, server_certificate: Optional[X509Certificate2],
+                                           client_certificate_required: bool = False,
+                                           enabled_ssl_protocols: SslProtocols = SslProtocols.None_,
+                                           check_certificate_revocation: bool = False, *,
+                                           application_protocols: Optional[Sequence[Union[str, bytes]]] = None) -> None:
         """Coroutine: AuthenticateAsServerAsync (BeginAuthenticateAsServer/End)."""
         return await await_operation(
             lambda cb: self.begin_authenticate_as_server(
@@ -584,18 +624,18 @@ class SslStream(Stream):
 
     # Shutdown ---------------------------------------------------------------------------------
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """ShutdownAsync, blocking: send the TLS close_notify; later writes fail, reads go on."""
         check(lib.apm_ssl_stream_shutdown(self._handle))
 
-    def begin_shutdown(self, callback=None, state=None):
+    def begin_shutdown(self, callback: Optional[AsyncCallback] = None, state: Any = None) -> AsyncResult:
         return _async.begin(self, lib.apm_ssl_stream_begin_shutdown, self._handle, (), callback,
                             state)
 
-    def end_shutdown(self, async_result):
+    def end_shutdown(self, async_result: AsyncResult) -> None:
         _async.end(lib.apm_ssl_stream_end_shutdown, self._handle, async_result)
 
-    async def shutdown_async(self):
+    async def shutdown_async(self) -> None:
         return await await_operation(lambda cb: self.begin_shutdown(cb), self.end_shutdown)
 
     # Properties -------------------------------------------------------------------------------
@@ -607,7 +647,7 @@ class SslStream(Stream):
     is_mutually_authenticated = _flag_property(lib.apm_ssl_stream_is_mutually_authenticated)
 
     @property
-    def check_cert_revocation_status(self):
+    def check_cert_revocation_status(self) -> bool:
         """The check_certificate_revocation given to authenticate."""
         return self._check_revocation
 
@@ -615,14 +655,14 @@ class SslStream(Stream):
         lib.apm_ssl_stream_get_ssl_protocol, SslProtocols,
         doc="The negotiated protocol, an :class:`SslProtocols` (Tls12 or Tls13).")
     negotiated_cipher_suite = _i32_property(
-        lib.apm_ssl_stream_get_cipher_suite,
+        lib.apm_ssl_stream_get_cipher_suite, int,
         doc="The cipher suite's number (.NET's TlsCipherSuite value, e.g. 0x1302).")
     negotiated_cipher_suite_name = _text_property(
         lib.apm_ssl_stream_get_cipher_suite_name,
         "The cipher suite's IANA name (the TlsCipherSuite member's name), e.g. "
         "``\"TLS_AES_256_GCM_SHA384\"``.")
 
-    def _cipher(self):
+    def _cipher(self) -> Tuple[CipherAlgorithmType, int]:
         name = self.negotiated_cipher_suite_name + "_"
         for part, algorithm, strength in _CIPHERS:
             if part in name:
@@ -630,12 +670,12 @@ class SslStream(Stream):
         return CipherAlgorithmType.None_, 0
 
     @property
-    def cipher_algorithm(self):
+    def cipher_algorithm(self) -> CipherAlgorithmType:
         """The bulk cipher, a :class:`CipherAlgorithmType` (None_ for ChaCha20, as .NET)."""
         return self._cipher()[0]
 
     @property
-    def cipher_strength(self):
+    def cipher_strength(self) -> int:
         """The bulk cipher's key size in bits."""
         return self._cipher()[1]
 
@@ -648,17 +688,17 @@ class SslStream(Stream):
         "The client's target host; on a server, the SNI name the client sent (\"\" when none).")
 
     @property
-    def remote_certificate(self):
+    def remote_certificate(self) -> Optional[X509Certificate2]:
         """The peer's certificate (a new :class:`X509Certificate2`), or None."""
         return _certificate_or_none(lib.apm_ssl_stream_get_remote_certificate, self._handle)
 
     @property
-    def local_certificate(self):
+    def local_certificate(self) -> Optional[X509Certificate2]:
         """The certificate this side presented (a new :class:`X509Certificate2`), or None."""
         return _certificate_or_none(lib.apm_ssl_stream_get_local_certificate, self._handle)
 
     @property
-    def transport_context(self):
+    def transport_context(self) -> TransportContext:
         """A :class:`TransportContext` with the session's channel bindings."""
         out = c_void_p()
         check(lib.apm_ssl_stream_get_transport_context(self._handle, byref(out)))

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -186,3 +187,15 @@ def test_apmnet_library_variable_wins(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode != 0
     assert "APMNET_LIBRARY" in out.stderr and "nowhere" in out.stderr
+
+
+def test_the_installed_package_carries_its_library_and_type_hints():
+    """Installed from the wheel (as test.sh does), the package loads the libapmnet.so inside it when
+    APMNET_LIBRARY is not set, and ships py.typed for type checkers."""
+    package = pathlib.Path(apmnet.__file__).resolve().parent
+    if package == REPO_ROOT / "bindings" / "python" / "apmnet":
+        pytest.skip("imported from the source tree, not installed")
+    assert (package / "py.typed").is_file()
+    assert (package / "libapmnet.so").is_file()
+    if "APMNET_LIBRARY" not in os.environ:
+        assert apmnet.library_path == str(package / "libapmnet.so")
