@@ -84,7 +84,7 @@ def _start(coroutine: Awaitable[T]) -> asyncio.Future[T]:
     return task
 
 
-def _caller_cancelled():
+def _caller_cancelled() -> bool:
     """True when the running task itself is being cancelled (not only something it awaits)."""
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)  # Python 3.11+
