@@ -96,7 +96,7 @@ namespace Apmnet.Tests
         }
 
         [Test]
-        public static void SslReadAsyncWithATokenCompletesWhetherOrNotTheLibraryCanCancelIt()
+        public static void SslReadAsyncWithATokenIsCancelledAndTakesNoByte()
         {
             TestPki pki = TestPki.Shared;
             ManualResetEvent answer = new ManualResetEvent(false);
@@ -129,6 +129,9 @@ namespace Apmnet.Tests
                 catch (AggregateException error)
                 {
                     Assert.True(error.InnerException is OperationCanceledException, "cancelled: OperationCanceledException, got " + error.InnerException);
+                    // The cancelled read took nothing: the byte is the next read's.
+                    Assert.Equal(1, tls.Read(buffer, 0, 1), "the next read");
+                    Assert.Equal(9, (int)buffer[0], "cancelled: the data went to the next read");
                 }
                 tls.Dispose();
                 peer.Result();
