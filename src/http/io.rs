@@ -101,11 +101,12 @@ pub fn read(stream: &Arc<dyn Stream>, buf: MutBuf, mode: Mode, then: impl FnOnce
     }
 }
 
-/// Runs a step under a deadline (`timeout_ms` <= 0 or -1: none): past it `on_timeout` runs
-/// (it closes the connection, so the step stops) and `then` gets `error`. The timer is set only
-/// when the step did not complete at once, so a step that completes inside its Begin costs no
-/// timer.
+/// Runs a step under a deadline (`timeout_ms` <= 0: none): past it `on_timeout` runs (it
+/// closes the connection, so the step stops) and `then` gets `error`. In the Begin form the
+/// timer is set only when the step did not complete at once (a step that completes inside its
+/// Begin costs no timer); a blocking step is under the timer from its start.
 pub fn timed<T: Send + 'static>(
+    mode: Mode,
     timeout_ms: i32,
     error: impl FnOnce() -> Error + Send + 'static,
     on_timeout: impl FnOnce() + Send + 'static,
@@ -114,6 +115,23 @@ pub fn timed<T: Send + 'static>(
 ) {
     let slot: Arc<Once<Then<T>>> = Arc::new(Once::new(Box::new(then)));
     let timer: Arc<Mutex<Option<Timer>>> = Arc::default();
+    let arm = |slot: &Arc<Once<Then<T>>>| {
+        let s = slot.clone();
+        let at = Instant::now() + Duration::from_millis(timeout_ms as u64);
+        let fire = Box::new(move || {
+            if let Some(f) = s.take() {
+                on_timeout();
+                f(Err(error()))
+            }
+        });
+        engine::add_timer(at, fire).ok()
+    };
+    let mut arm = (timeout_ms > 0).then_some(arm);
+    if mode == Mode::Sync {
+        if let Some(a) = arm.take() {
+            *timer.lock() = a(&slot);
+        }
+    }
     let (s, tm) = (slot.clone(), timer.clone());
     start(Box::new(move |r| {
         if let Some(f) = s.take() {
@@ -123,24 +141,16 @@ pub fn timed<T: Send + 'static>(
             f(r)
         }
     }));
-    if timeout_ms <= 0 || slot.is_taken() {
+    let Some(arm) = arm else { return };
+    if slot.is_taken() {
         return;
     }
-    let s = slot.clone();
-    let at = Instant::now() + Duration::from_millis(timeout_ms as u64);
-    let fire = Box::new(move || {
-        if let Some(f) = s.take() {
-            on_timeout();
-            f(Err(error()))
-        }
-    });
-    if let Ok(t) = engine::add_timer(at, fire) {
-        *timer.lock() = Some(t);
-        // The step may have completed while the timer was being set.
-        if slot.is_taken() {
-            if let Some(t) = timer.lock().take() {
-                t.cancel();
-            }
+    let t = arm(&slot);
+    *timer.lock() = t;
+    // The step may have completed while the timer was being set.
+    if slot.is_taken() {
+        if let Some(t) = timer.lock().take() {
+            t.cancel();
         }
     }
 }

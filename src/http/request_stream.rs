@@ -155,6 +155,7 @@ impl RequestStream {
     fn send(&self, buf: ConstBuf, mode: Mode, then: Then<()>) {
         let (conn, c) = (self.conn.clone(), self.conn.clone());
         timed(
+            mode,
             self.rw_timeout_ms,
             write_timeout,
             move || c.close(),

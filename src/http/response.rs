@@ -464,6 +464,7 @@ impl ResponseStream {
         let me = self.clone();
         let c = conn.clone();
         timed(
+            mode,
             self.rw_timeout_ms,
             rw_timeout,
             move || c.close(),
