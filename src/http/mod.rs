@@ -14,6 +14,47 @@
 //! * `response`: HttpWebResponse and its body stream (Content-Length, chunked, read to close,
 //!   gzip and deflate through flate2).
 //! * `io`: one operation in the Begin or the blocking form, ReadWriteTimeout, once-only slots.
+//!
+//! ## Where this differs from .NET Framework 4 or .NET 8, and why
+//!
+//! * The APM contract is the Framework's (the seed is a Framework page): End checks its owner and a
+//!   second End, NULL is ArgumentNull; an operation that finished inside Begin reports
+//!   CompletedSynchronously and calls back inline. .NET 8 hands out Tasks (never synchronous,
+//!   callbacks on the pool, no owner check, NULL is ArgumentException).
+//! * EndGetRequestStream's TransportContext is the connection's (Framework); .NET 8 gives null.
+//!   Over http the context has no binding (GetChannelBinding null), as the Framework's.
+//! * ContentLength is enforced by the request stream (Framework); .NET 8 enforces nothing.
+//! * WebExceptionStatus is the Framework's (ConnectFailure, TrustFailure, ...); .NET 8 reports
+//!   UnknownError for most failures.
+//! * Timeout applies to the Begin forms too (the Framework left them to Abort) and covers
+//!   GetRequestStream and GetResponse up to the response head; ReadWriteTimeout bounds every read
+//!   and write of the streams, Begin ones included. A stream timeout is IOException with
+//!   SocketError TimedOut and WebExceptionStatus Timeout in the record.
+//! * Expect100Continue is off by default (the Framework's ServicePoint default is on and waits up
+//!   to 350 ms for the interim answer); when on, the body follows at once and the 100 is skipped.
+//! * The head's header order is the Framework's (see `head`); .NET 8 puts Host and Connection first.
+//! * A buffered body (neither ContentLength nor SendChunked) goes out with its length when the
+//!   response is asked for (the Framework sends it when the stream is closed): it can then be sent
+//!   again for a redirect, a Basic challenge or a kept-alive connection the server had closed.
+//! * A second GetRequestStream is InvalidOperation "This operation cannot be performed after the
+//!   request has been submitted." (.NET 8 hands out a new stream); a second GetResponse hands out
+//!   the same response (as both).
+//! * 307/308 after a body written through a ContentLength or chunked stream are not followed (the
+//!   3xx is the response): the body was streamed without a copy, so it cannot be sent again (the
+//!   Framework keeps a copy with AllowWriteStreamBuffering). https -> http redirects are followed
+//!   (the Framework does; .NET 8 refuses them). Authorization is not sent on to a redirect.
+//! * Credentials: Basic only, answering a challenge (no PreAuthenticate, Digest, NTLM or Negotiate).
+//! * No proxy yet (explicit, environment or CONNECT): requests go straight to the server.
+//! * "deflate" bodies are accepted zlib-wrapped or raw (the Framework's DeflateStream took only
+//!   raw, .NET 8 only zlib); a decompressed response's ContentLength is -1 (as the Framework).
+//! * MaximumResponseHeadersLength bounds the whole head, status line included.
+//! * A kept-alive connection the server closed is retried on a new one, up to 3 attempts, when
+//!   the body can be sent again (the Framework retries once).
+//! * Cancelling a GetRequestStream or GetResponse result (apm_async_result_cancel) aborts the
+//!   request: RequestCanceled, not SocketError OperationAborted.
+//! * The ProtocolError response a failure carries stays in the thread's error record until the
+//!   next failure or apm_last_error_clear, holding its connection (in .NET the WebException holds
+//!   it until it is collected or the response is closed).
 
 pub mod connection;
 pub mod head;
