@@ -228,6 +228,15 @@ TEST(https_post_content_length_and_chunked) {
 }
 TEST(https_put_buffered) { upload_sizes(1, "PUT", BUFFERED, 0); }
 
+SLOW_TEST(post_64mib_by_length_chunked_and_buffered)
+{
+    server s;
+    server_start(&s, 0);
+    upload(&s, "POST", BY_LENGTH, 64 * MIB, 1);
+    upload(&s, "POST", CHUNKED, 64 * MIB, 0);
+    upload(&s, "POST", BUFFERED, 64 * MIB, 0);
+}
+
 /* ---- GET, HEAD, the head on the wire ------------------------------------------- */
 
 TEST(get_and_the_response_properties)
