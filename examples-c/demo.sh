@@ -4,7 +4,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-lib=target/release
+lib=${CARGO_TARGET_DIR:-target}/release
 out=target/examples-c
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:--O2 -g}
@@ -23,14 +23,14 @@ mkdir -p "$out"
 # a link beside them, found through -rpath $ORIGIN, names the freshly built one (make install
 # creates the same link in PREFIX/lib).
 soname=$(readelf -d "$lib/libapmnet.so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
-[ -z "$soname" ] || ln -sfn ../release/libapmnet.so "$out/$soname"
-for prog in send_file_server send_file_client echo_server echo_client; do
+[ -z "$soname" ] || ln -sfn "$(cd "$lib" && pwd)/libapmnet.so" "$out/$soname"
+for prog in send_file_server send_file_client echo_server echo_client https_post; do
     # shellcheck disable=SC2086
     "$CC" "${warnings[@]}" $CFLAGS -Iinclude -o "$out/$prog" "examples-c/$prog.c" \
         -L"$lib" -Wl,-rpath,'$ORIGIN' -lapmnet -pthread
     echo "built $out/$prog"
 done
-pass "4 examples compile with -Wall -Wextra -Werror"
+pass "5 examples compile with -Wall -Wextra -Werror"
 
 tmp=$(mktemp -d)
 pids=()
@@ -109,5 +109,36 @@ sed 's/^/  client: /' "$tmp/missing.log"
 wait_server "$tmp/server2.log" || true
 grep -q 'APM_E_FILE_NOT_FOUND' "$tmp/missing.log" || fail "expected APM_E_FILE_NOT_FOUND from BeginSendFile"
 pass "BeginSendFile reports the missing file as APM_E_FILE_NOT_FOUND before sending anything"
+
+step "https: https_post POSTs a file with HttpWebRequest to Python's https server (a throw-away CA)"
+if ! command -v openssl >/dev/null || ! command -v python3 >/dev/null; then
+    echo "skipped: needs openssl and python3"
+else
+    python3 ffi-tests/peers/make_pki.py "$tmp/pki" >/dev/null
+    python3 ffi-tests/peers/http_peer.py --cert "$tmp/pki/server.pem" --key "$tmp/pki/server.key" --tls 1.2 --timeout 60 \
+        >"$tmp/https.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/https.log")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { cat "$tmp/https.log" >&2; fail "the https server did not start"; }
+    head -c 1048576 /dev/urandom >"$tmp/upload.bin"
+    timeout 60 "$out/https_post" "https://localhost:$port/echo" "$tmp/upload.bin" "$tmp/pki/ca.pem" >"$tmp/post.log" 2>&1 \
+        || { cat "$tmp/post.log" >&2; fail "https_post"; }
+    sed 's/^/  https_post: /' "$tmp/post.log"
+    want=$(sha256sum "$tmp/upload.bin" | cut -d' ' -f1)
+    grep -q "sha=$want" "$tmp/post.log" || fail "the server's SHA-256 of the body is not the file's"
+    pass "the server received the file whole (SHA-256 $want)"
+    grep -q "^tls-server-end-point: [0-9a-f]\{64\}$" "$tmp/post.log" || fail "no tls-server-end-point binding"
+    pass "EndGetRequestStream's TransportContext carries the connection's channel bindings"
+    if timeout 60 "$out/https_post" "https://localhost:$port/echo" "$tmp/upload.bin" >"$tmp/untrusted.log" 2>&1; then
+        fail "an untrusted server certificate was accepted"
+    fi
+    sed 's/^/  https_post: /' "$tmp/untrusted.log"
+    grep -q "WebExceptionStatus 9" "$tmp/untrusted.log" || fail "expected TrustFailure (9) without the CA"
+    pass "without the CA the request fails with APM_E_WEB TrustFailure: validation is on by default"
+fi
 
 printf '\ndemo: %d passed, 0 failed\n' "$passed"

@@ -378,4 +378,15 @@ void hx_sha256_update(hx_sha256 *c, const void *data, size_t len);
 /* Writes 64 hex characters and a NUL. */
 void hx_sha256_hex(hx_sha256 *c, char out[65]);
 
+/* ------------------------------------------------------------------ */
+/* A temporary PKI (peers/make_pki.py: ca, server, client, expired,    */
+/* selfsigned, wronghost); the test is skipped without openssl          */
+/* ------------------------------------------------------------------ */
+
+void hx_pki_make(void);
+void hx_pki_remove(void);
+const char *hx_pki_dir(void);
+/* The path of a file of the PKI (rotating static buffers). */
+const char *hx_pki_file(const char *name);
+
 #endif /* APMNET_FFI_HARNESS_H */

@@ -26,70 +26,13 @@ static const char noauth_message[] =
 static const char nested_write_message[] =
     " The BeginWrite method cannot be called when another write operation is pending.";
 
-/* ---- the temporary PKI -------------------------------------------------- */
-
-static char g_pki[512];
-
-static void pki_make(void)
-{
-    const char *tmp = getenv("APMNET_TEST_TMPDIR");
-    const char *args[2];
-    hx_peer p;
-    char line[128];
-    if (tmp == NULL || *tmp == '\0')
-        tmp = getenv("TMPDIR");
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    snprintf(g_pki, sizeof g_pki, "%s/apmnet-pki-XXXXXX", tmp);
-    if (mkdtemp(g_pki) == NULL)
-        hx_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-    args[0] = g_pki;
-    args[1] = NULL;
-    hx_peer_start(&p, "make_pki.py", args);
-    hx_peer_read_line(&p, line, sizeof line);
-    if (strncmp(line, "SKIP", 4) == 0) {
-        hx_peer_wait(&p);
-        rmdir(g_pki);
-        hx_skip("%s", line + 4);
-    }
-    ASSERT_STR_EQ(line, "OK");
-    ASSERT_EQ(hx_peer_wait(&p), 0);
-}
-
-static void pki_remove(void)
-{
-    DIR *d = opendir(g_pki);
-    struct dirent *e;
-    char path[1024];
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", g_pki, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(g_pki);
-}
-
-/* The path of a PKI file (rotating static buffers). */
-static const char *pf(const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 1024, "%s/%s", g_pki, name);
-    return b;
-}
-
 static apm_certificate *load_cert(const char *name)
 {
     char cert[64], key[64];
     apm_certificate *c = NULL;
     snprintf(cert, sizeof cert, "%s.pem", name);
     snprintf(key, sizeof key, "%s.key", name);
-    ASSERT_OK(apm_certificate_load_pem_file(pf(cert), pf(key), &c));
+    ASSERT_OK(apm_certificate_load_pem_file(hx_pki_file(cert), hx_pki_file(key), &c));
     return c;
 }
 
@@ -110,7 +53,7 @@ static apm_stream *ssl_client_to(int port)
 static apm_stream *trusting_client_to(int port)
 {
     apm_stream *ssl = ssl_client_to(port);
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, hx_pki_file("ca.pem")));
     return ssl;
 }
 
@@ -149,7 +92,7 @@ static void authenticate_pair(apm_stream *client, apm_stream *server, apm_certif
     a.cert = server_cert;
     a.protocols = protocols;
     t = hx_thread_start(server_auth_main, &a);
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(client, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(client, hx_pki_file("ca.pem")));
     ASSERT_OK(apm_ssl_stream_authenticate_as_client(client, "localhost", NULL, protocols, 0));
     hx_thread_join(t);
     ASSERT_OK(a.st);
@@ -411,10 +354,10 @@ static void client_vs_python(const char *tls, int32_t protocols, int32_t expect_
     char sizes[32];
     const char *alpn_list[2] = {"h2", "http/1.1"};
 
-    pki_make();
+    hx_pki_make();
     snprintf(sizes, sizeof sizes, "%zu", each_way);
-    args[0] = "server"; args[1] = "--cert"; args[2] = pf("server.pem");
-    args[3] = "--key"; args[4] = pf("server.key"); args[5] = "--tls"; args[6] = tls;
+    args[0] = "server"; args[1] = "--cert"; args[2] = hx_pki_file("server.pem");
+    args[3] = "--key"; args[4] = hx_pki_file("server.key"); args[5] = "--tls"; args[6] = tls;
     args[7] = "--recv"; args[8] = sizes; args[9] = "--send"; args[10] = sizes;
     args[11] = "--alpn"; args[12] = "http/1.1,h2"; args[13] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
@@ -462,7 +405,7 @@ static void client_vs_python(const char *tls, int32_t protocols, int32_t expect_
     /* tls-unique is the same on both ends. */
     unique_hex(ssl, mine);
     ASSERT_STR_EQ(mine, hs.unique);
-    check_endpoint_binding(ssl, pf("server.pem"));
+    check_endpoint_binding(ssl, hx_pki_file("server.pem"));
 
     /* Our BeginWrite chain up, the peer's bytes down. */
     data = pattern(each_way, 7, sent_hex);
@@ -480,7 +423,7 @@ static void client_vs_python(const char *tls, int32_t protocols, int32_t expect_
     ASSERT_EQ(hx_peer_wait(&p), 0);
     ASSERT_OK(apm_runtime_shutdown());
     free(data);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(client_vs_python_tls13_16mib)
@@ -507,10 +450,10 @@ static void client_vs_s_server(const char *tls, int32_t protocols, int32_t expec
     int32_t v = 0;
     char sizes[32];
 
-    pki_make();
+    hx_pki_make();
     snprintf(sizes, sizeof sizes, "%u", 16 * MIB);
-    args[0] = "s_server"; args[1] = "--cert"; args[2] = pf("server-chain.pem");
-    args[3] = "--key"; args[4] = pf("server.key"); args[5] = "--tls"; args[6] = tls;
+    args[0] = "s_server"; args[1] = "--cert"; args[2] = hx_pki_file("server-chain.pem");
+    args[3] = "--key"; args[4] = hx_pki_file("server.key"); args[5] = "--tls"; args[6] = tls;
     args[7] = "--size"; args[8] = sizes; args[9] = NULL;
     hx_peer_start(&p, "openssl_peer.py", args);
     ssl = trusting_client_to(read_port(&p));
@@ -542,7 +485,7 @@ static void client_vs_s_server(const char *tls, int32_t protocols, int32_t expec
     hx_peer_wait(&p);
     ASSERT_OK(apm_runtime_shutdown());
     free(all);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(client_vs_openssl_s_server_tls13)
@@ -582,11 +525,11 @@ static void server_vs_python(const char *tls, int32_t expect_protocol, size_t ea
     uint8_t *data;
     writer w;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     snprintf(portbuf, sizeof portbuf, "%d", port);
     snprintf(sizes, sizeof sizes, "%zu", each_way);
-    args[0] = "client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = pf("ca.pem");
+    args[0] = "client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = hx_pki_file("ca.pem");
     args[5] = "--tls"; args[6] = tls; args[7] = "--send"; args[8] = sizes; args[9] = "--recv";
     args[10] = sizes; args[11] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
@@ -600,7 +543,7 @@ static void server_vs_python(const char *tls, int32_t expect_protocol, size_t ea
     ASSERT_EQ(v, expect_protocol);
     unique_hex(ssl, mine);
     ASSERT_STR_EQ(mine, hs.unique);
-    check_endpoint_binding(ssl, pf("server.pem"));
+    check_endpoint_binding(ssl, hx_pki_file("server.pem"));
     /* The SNI name the client sent. */
     ASSERT_OK(apm_ssl_stream_get_target_host_name(ssl, mine, sizeof mine, &got));
     ASSERT_STR_EQ(mine, "localhost");
@@ -620,7 +563,7 @@ static void server_vs_python(const char *tls, int32_t expect_protocol, size_t ea
     ASSERT_OK(apm_socket_close(l));
     ASSERT_OK(apm_runtime_shutdown());
     free(data);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(server_vs_python_tls13_16mib)
@@ -647,11 +590,11 @@ static void server_vs_s_client(const char *tls, int32_t expect_protocol)
     uint8_t *data;
     writer w;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     snprintf(portbuf, sizeof portbuf, "%d", port);
     snprintf(sizes, sizeof sizes, "%u", 16 * MIB);
-    args[0] = "s_client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = pf("ca.pem");
+    args[0] = "s_client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = hx_pki_file("ca.pem");
     args[5] = "--tls"; args[6] = tls; args[7] = "--send"; args[8] = sizes; args[9] = NULL;
     hx_peer_start(&p, "openssl_peer.py", args);
     ssl = accept_ssl(l);
@@ -677,7 +620,7 @@ static void server_vs_s_client(const char *tls, int32_t expect_protocol)
     ASSERT_OK(apm_socket_close(l));
     ASSERT_OK(apm_runtime_shutdown());
     free(data);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(server_vs_openssl_s_client_tls13)
@@ -729,7 +672,7 @@ TEST(ssl_pair_reads_and_writes_concurrently)
     apm_stream *c = NULL, *s = NULL;
     apm_certificate *cert;
     char cu[260], su[260];
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     ssl_pair(&c, &s);
     authenticate_pair(c, s, cert, APM_SSL_PROTOCOLS_NONE);
@@ -741,7 +684,7 @@ TEST(ssl_pair_reads_and_writes_concurrently)
     ASSERT_OK(apm_stream_close(s));
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(ssl_over_ssl)
@@ -749,7 +692,7 @@ TEST(ssl_over_ssl)
     apm_stream *c = NULL, *s = NULL, *oc = NULL, *os = NULL;
     apm_certificate *cert;
     int32_t v = 0;
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     ssl_pair(&c, &s);
     authenticate_pair(c, s, cert, APM_SSL_PROTOCOLS_TLS12);
@@ -767,7 +710,7 @@ TEST(ssl_over_ssl)
     ASSERT_STATUS(apm_ssl_stream_is_authenticated(c, &v), APM_E_OBJECT_DISPOSED);
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 /* A stream defined in C: one end of a socketpair, each operation done by a
@@ -866,7 +809,7 @@ TEST(ssl_over_custom_stream)
     apm_certificate *cert;
     apm_stream_vtable bad = {NULL, cs_begin_write, NULL};
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     memset(&a, 0, sizeof a);
@@ -893,7 +836,7 @@ TEST(ssl_over_custom_stream)
     close(sv[1]);
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 /* ---- certificate validation ---------------------------------------------- */
@@ -936,12 +879,12 @@ static apm_status try_server_cert(const char *name, validation_seen *v, int trus
     apm_status st;
     snprintf(cert, sizeof cert, "%s.pem", name);
     snprintf(key, sizeof key, "%s.key", name);
-    args[0] = "server"; args[1] = "--cert"; args[2] = pf(cert); args[3] = "--key"; args[4] = pf(key);
+    args[0] = "server"; args[1] = "--cert"; args[2] = hx_pki_file(cert); args[3] = "--key"; args[4] = hx_pki_file(key);
     args[5] = "--recv"; args[6] = "5"; args[7] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
     ssl = ssl_client_to(read_port(&p));
     if (trust_ca)
-        ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, pf("ca.pem")));
+        ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, hx_pki_file("ca.pem")));
     if (v != NULL)
         ASSERT_OK(apm_ssl_stream_set_validation_callback(ssl, validate_cb, v));
     st = apm_ssl_stream_authenticate_as_client(ssl, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0);
@@ -973,7 +916,7 @@ TEST(bad_certificates_rejected_by_default_and_accepted_by_the_callback)
     char inner[512];
     size_t len = 0;
 
-    pki_make();
+    hx_pki_make();
     /* Trusted and right: fine without a callback. */
     ASSERT_OK(try_server_cert("server", NULL, 1, message, sizeof message));
 
@@ -1017,7 +960,7 @@ TEST(bad_certificates_rejected_by_default_and_accepted_by_the_callback)
     ASSERT_EQ(try_server_cert("server", NULL, 0, message, sizeof message), APM_E_AUTHENTICATION);
     ASSERT_STR_CONTAINS(message, "errors in the certificate chain");
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(client_certificate_required)
@@ -1033,12 +976,12 @@ TEST(client_certificate_required)
     int32_t mutual = 0;
     size_t len = 0;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     snprintf(portbuf, sizeof portbuf, "%d", port);
 
     /* No client certificate: our server refuses. */
-    args[0] = "client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = pf("ca.pem");
+    args[0] = "client"; args[1] = "--port"; args[2] = portbuf; args[3] = "--ca"; args[4] = hx_pki_file("ca.pem");
     args[5] = "--tls"; args[6] = "1.2"; args[7] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
     ssl = accept_ssl(l);
@@ -1061,11 +1004,11 @@ TEST(client_certificate_required)
     hx_peer_wait(&p);
 
     /* With one (TLS 1.3): mutually authenticated. */
-    args[6] = "1.3"; args[7] = "--cert"; args[8] = pf("client.pem"); args[9] = "--key";
-    args[10] = pf("client.key"); args[11] = NULL;
+    args[6] = "1.3"; args[7] = "--cert"; args[8] = hx_pki_file("client.pem"); args[9] = "--key";
+    args[10] = hx_pki_file("client.key"); args[11] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
     ssl = accept_ssl(l);
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(ssl, hx_pki_file("ca.pem")));
     ASSERT_OK(apm_ssl_stream_authenticate_as_server(ssl, cert, 1, 0, 0));
     ASSERT_OK(apm_ssl_stream_is_mutually_authenticated(ssl, &mutual));
     ASSERT_EQ(mutual, 1);
@@ -1080,8 +1023,8 @@ TEST(client_certificate_required)
 
     /* Our client presenting a certificate to a Python server that requires one. */
     client_cert = load_cert("client");
-    args[0] = "server"; args[1] = "--cert"; args[2] = pf("server.pem"); args[3] = "--key";
-    args[4] = pf("server.key"); args[5] = "--ca"; args[6] = pf("ca.pem"); args[7] = "--require-cert";
+    args[0] = "server"; args[1] = "--cert"; args[2] = hx_pki_file("server.pem"); args[3] = "--key";
+    args[4] = hx_pki_file("server.key"); args[5] = "--ca"; args[6] = hx_pki_file("ca.pem"); args[7] = "--require-cert";
     args[8] = "--recv"; args[9] = "2"; args[10] = NULL;
     hx_peer_start(&p, "tls_peer.py", args);
     ssl = trusting_client_to(read_port(&p));
@@ -1099,7 +1042,7 @@ TEST(client_certificate_required)
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_socket_close(l));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 typedef struct selection_seen {
@@ -1136,7 +1079,7 @@ TEST(selection_callback_on_both_sides)
     pthread_t t;
     int32_t mutual = 0;
 
-    pki_make();
+    hx_pki_make();
     memset(&cs, 0, sizeof cs);
     memset(&ss, 0, sizeof ss);
     cs.give = load_cert("client");
@@ -1144,13 +1087,13 @@ TEST(selection_callback_on_both_sides)
     ssl_pair(&c, &s);
     ASSERT_OK(apm_ssl_stream_set_selection_callback(c, select_cb, &cs));
     ASSERT_OK(apm_ssl_stream_set_selection_callback(s, select_cb, &ss));
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(s, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(s, hx_pki_file("ca.pem")));
     memset(&a, 0, sizeof a);
     a.s = s;
     a.cert = NULL; /* the selection callback chooses */
     a.require = 1;
     t = hx_thread_start(server_auth_main, &a);
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(c, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(c, hx_pki_file("ca.pem")));
     ASSERT_OK(apm_ssl_stream_authenticate_as_client(c, "localhost", NULL, 0, 0));
     hx_thread_join(t);
     ASSERT_OK(a.st);
@@ -1179,7 +1122,7 @@ TEST(selection_callback_on_both_sides)
     ASSERT_OK(apm_stream_close(s));
     ASSERT_OK(apm_certificate_close(cs.give));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 /* ---- failures and state rules -------------------------------------------- */
@@ -1194,7 +1137,7 @@ TEST(peer_closes_mid_handshake)
     uint8_t b[4];
     char line[64];
 
-    pki_make();
+    hx_pki_make();
     hx_cb_init(&cb);
     hx_peer_start(&p, "tls_peer.py", args);
     ssl = trusting_client_to(read_port(&p));
@@ -1213,7 +1156,7 @@ TEST(peer_closes_mid_handshake)
     ASSERT_EQ(HX_CB_CALLS(&cb), 1);
     hx_cb_destroy(&cb);
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(second_begin_write_while_one_is_pending)
@@ -1228,7 +1171,7 @@ TEST(second_begin_write_while_one_is_pending)
     uint8_t small[8] = "12345678", in[16];
     size_t got;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     hx_cb_init(&cb1);
     hx_cb_init(&cb2);
@@ -1270,7 +1213,7 @@ TEST(second_begin_write_while_one_is_pending)
     hx_cb_destroy(&cb1);
     hx_cb_destroy(&cb2);
     hx_cb_destroy(&cbr);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(calls_before_authentication)
@@ -1348,14 +1291,14 @@ TEST(close_with_a_read_pending)
     uint8_t b[64];
     size_t n = 0;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     hx_cb_init(&cb);
     hx_cb_init(&cba);
     ssl_pair(&c, &s);
     /* Authentication via Begin/End on both sides. */
     ASSERT_OK(apm_ssl_stream_begin_authenticate_as_server(s, cert, 0, 0, 0, hx_cb_record, &cba, &ra));
-    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(c, pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(c, hx_pki_file("ca.pem")));
     ASSERT_OK(apm_ssl_stream_authenticate_as_client(c, "localhost", NULL, 0, 0));
     ASSERT_EVENT(&cba.done, 1);
     ASSERT_STATUS(apm_ssl_stream_end_authenticate_as_client(s, ra), APM_E_ARGUMENT);
@@ -1379,7 +1322,7 @@ TEST(close_with_a_read_pending)
     ASSERT_OK(apm_runtime_shutdown());
     hx_cb_destroy(&cb);
     hx_cb_destroy(&cba);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(shutdown_and_leave_inner_stream_open)
@@ -1392,7 +1335,7 @@ TEST(shutdown_and_leave_inner_stream_open)
     size_t n = 9;
     int32_t v = 0;
 
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     hx_cb_init(&cb);
     hx_stream_pair(&a, &b);
@@ -1430,7 +1373,7 @@ TEST(shutdown_and_leave_inner_stream_open)
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
     hx_cb_destroy(&cb);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(certificate_loading)
@@ -1446,8 +1389,8 @@ TEST(certificate_loading)
     size_t pem_len, key_len;
     char *missing;
 
-    pki_make();
-    ASSERT_OK(apm_certificate_load_pem_file(pf("server.pem"), pf("server.key"), &c));
+    hx_pki_make();
+    ASSERT_OK(apm_certificate_load_pem_file(hx_pki_file("server.pem"), hx_pki_file("server.key"), &c));
     ASSERT_OK(apm_certificate_has_private_key(c, &has));
     ASSERT_EQ(has, 1);
     ASSERT_OK(apm_certificate_get_subject(c, text, sizeof text, &len));
@@ -1472,11 +1415,11 @@ TEST(certificate_loading)
     ASSERT_STATUS(apm_certificate_get_subject(c, text, sizeof text, &len), APM_E_OBJECT_DISPOSED);
 
     /* From memory. */
-    f = fopen(pf("server.pem"), "rb");
+    f = fopen(hx_pki_file("server.pem"), "rb");
     ASSERT_NOT_NULL(f);
     pem_len = fread(pem, 1, sizeof pem, f);
     fclose(f);
-    f = fopen(pf("server.key"), "rb");
+    f = fopen(hx_pki_file("server.key"), "rb");
     ASSERT_NOT_NULL(f);
     key_len = fread(key, 1, sizeof key, f);
     fclose(f);
@@ -1485,22 +1428,22 @@ TEST(certificate_loading)
     ASSERT_STATUS(apm_certificate_load_pem((const uint8_t *)"junk", 4, NULL, 0, &c), APM_E_ARGUMENT);
 
     /* PKCS#12. */
-    ASSERT_OK(apm_certificate_load_pkcs12_file(pf("server.p12"), "secret", &c));
+    ASSERT_OK(apm_certificate_load_pkcs12_file(hx_pki_file("server.p12"), "secret", &c));
     ASSERT_OK(apm_certificate_has_private_key(c, &has));
     ASSERT_EQ(has, 1);
     ASSERT_OK(apm_certificate_close(c));
-    ASSERT_STATUS(apm_certificate_load_pkcs12_file(pf("server.p12"), "wrong", &c), APM_E_INVALID_CREDENTIAL);
+    ASSERT_STATUS(apm_certificate_load_pkcs12_file(hx_pki_file("server.p12"), "wrong", &c), APM_E_INVALID_CREDENTIAL);
     ASSERT_LAST_MESSAGE("The certificate data cannot be read with the provided password, the password may be incorrect.");
 
     /* Failures. */
-    ASSERT_STATUS(apm_certificate_load_pem_file(pf("server.pem"), pf("client.key"), &c), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_certificate_load_pem_file(hx_pki_file("server.pem"), hx_pki_file("client.key"), &c), APM_E_ARGUMENT);
     ASSERT_LAST_MESSAGE("The certificate and the private key do not match.");
     missing = hx_temp_missing_path(".pem");
     ASSERT_STATUS(apm_certificate_load_pem_file(missing, NULL, &c), APM_E_FILE_NOT_FOUND);
     free(missing);
     ASSERT_STATUS(apm_certificate_load_pem_file(NULL, NULL, &c), APM_E_ARGUMENT_NULL);
-    ASSERT_STATUS(apm_certificate_load_pem_file(pf("server.pem"), NULL, NULL), APM_E_ARGUMENT_NULL);
-    pki_remove();
+    ASSERT_STATUS(apm_certificate_load_pem_file(hx_pki_file("server.pem"), NULL, NULL), APM_E_ARGUMENT_NULL);
+    hx_pki_remove();
 }
 
 TEST(cancel_a_pending_ssl_read_consumes_no_byte)

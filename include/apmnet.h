@@ -26,6 +26,79 @@
 // sizeof(SEC_CHANNEL_BINDINGS).
 #define HEADER_LEN 32
 
+// WebExceptionStatus.Success.
+#define APM_WEB_EXCEPTION_STATUS_SUCCESS 0
+
+// WebExceptionStatus.NameResolutionFailure: the host name could not be resolved.
+#define APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE 1
+
+// WebExceptionStatus.ConnectFailure: no connection could be made (refused, unreachable).
+#define APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE 2
+
+// WebExceptionStatus.ReceiveFailure: the connection failed while the response was awaited.
+#define APM_WEB_EXCEPTION_STATUS_RECEIVE_FAILURE 3
+
+// WebExceptionStatus.SendFailure: the connection failed while the request was sent.
+#define APM_WEB_EXCEPTION_STATUS_SEND_FAILURE 4
+
+// WebExceptionStatus.PipelineFailure (not reported: requests are not pipelined).
+#define APM_WEB_EXCEPTION_STATUS_PIPELINE_FAILURE 5
+
+// WebExceptionStatus.RequestCanceled: Abort was called.
+#define APM_WEB_EXCEPTION_STATUS_REQUEST_CANCELED 6
+
+// WebExceptionStatus.ProtocolError: a status >= 400 (the response is attached).
+#define APM_WEB_EXCEPTION_STATUS_PROTOCOL_ERROR 7
+
+// WebExceptionStatus.ConnectionClosed: the server closed the connection before answering.
+#define APM_WEB_EXCEPTION_STATUS_CONNECTION_CLOSED 8
+
+// WebExceptionStatus.TrustFailure: the server certificate was not accepted.
+#define APM_WEB_EXCEPTION_STATUS_TRUST_FAILURE 9
+
+// WebExceptionStatus.SecureChannelFailure: the TLS handshake failed.
+#define APM_WEB_EXCEPTION_STATUS_SECURE_CHANNEL_FAILURE 10
+
+// WebExceptionStatus.ServerProtocolViolation: the response is not HTTP/1.x.
+#define APM_WEB_EXCEPTION_STATUS_SERVER_PROTOCOL_VIOLATION 11
+
+// WebExceptionStatus.KeepAliveFailure: a kept-alive connection was closed by the server.
+#define APM_WEB_EXCEPTION_STATUS_KEEP_ALIVE_FAILURE 12
+
+// WebExceptionStatus.Pending (never reported).
+#define APM_WEB_EXCEPTION_STATUS_PENDING 13
+
+// WebExceptionStatus.Timeout: Timeout (or, on a stream, ReadWriteTimeout) passed.
+#define APM_WEB_EXCEPTION_STATUS_TIMEOUT 14
+
+// WebExceptionStatus.ProxyNameResolutionFailure (no proxy support yet: never reported).
+#define APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE 15
+
+// WebExceptionStatus.UnknownError.
+#define APM_WEB_EXCEPTION_STATUS_UNKNOWN_ERROR 16
+
+// WebExceptionStatus.MessageLengthLimitExceeded: the response head is longer than
+// MaximumResponseHeadersLength.
+#define APM_WEB_EXCEPTION_STATUS_MESSAGE_LENGTH_LIMIT_EXCEEDED 17
+
+// WebExceptionStatus.CacheEntryNotFound (never reported: no cache).
+#define APM_WEB_EXCEPTION_STATUS_CACHE_ENTRY_NOT_FOUND 18
+
+// WebExceptionStatus.RequestProhibitedByCachePolicy (never reported: no cache).
+#define APM_WEB_EXCEPTION_STATUS_REQUEST_PROHIBITED_BY_CACHE_POLICY 19
+
+// WebExceptionStatus.RequestProhibitedByProxy (never reported).
+#define APM_WEB_EXCEPTION_STATUS_REQUEST_PROHIBITED_BY_PROXY 20
+
+// DecompressionMethods.None.
+#define APM_DECOMPRESSION_METHODS_NONE 0
+
+// DecompressionMethods.GZip.
+#define APM_DECOMPRESSION_METHODS_GZIP 1
+
+// DecompressionMethods.Deflate (zlib-wrapped or raw, told apart by the first bytes).
+#define APM_DECOMPRESSION_METHODS_DEFLATE 2
+
 // SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
 #define APM_SSL_PROTOCOLS_NONE 0
 
@@ -284,6 +357,26 @@ typedef struct apm_async_result apm_async_result;
 // (X509Certificate2). Opaque; released by `apm_certificate_close`.
 typedef struct apm_certificate apm_certificate;
 
+// An HttpWebRequest (System.Net.HttpWebRequest). Opaque; the caller owns it and releases it
+// with `apm_http_request_close`. One operation (GetRequestStream or GetResponse) runs at a
+// time. Every function checks the handle: NULL gives APM_E_ARGUMENT_NULL, a closed request
+// APM_E_OBJECT_DISPOSED, anything that is not a request handle APM_E_ARGUMENT.
+//
+// Its properties follow .NET: the ones of the request head (ContentLength, SendChunked,
+// KeepAlive, ProtocolVersion, the header properties, AllowAutoRedirect,
+// AutomaticDecompression, ...) fail with APM_E_INVALID_OPERATION "This property cannot be set
+// after writing has started." once GetRequestStream or GetResponse began; Method, Headers,
+// ReadWriteTimeout and the TLS settings with "This operation cannot be performed after the
+// request has been submitted.".
+typedef struct apm_http_request apm_http_request;
+
+// An HttpWebResponse (System.Net.HttpWebResponse). Opaque; the caller owns it and releases it
+// with `apm_http_response_close`, which closes its stream: the connection is reused only when
+// the body was read to its end. Every function checks the handle: NULL gives
+// APM_E_ARGUMENT_NULL, a closed response APM_E_OBJECT_DISPOSED, anything that is not a
+// response handle APM_E_ARGUMENT.
+typedef struct apm_http_response apm_http_response;
+
 // A socket (System.Net.Sockets.Socket). Opaque; the caller owns every socket it is handed and
 // releases it with `apm_socket_close` (or hands it to a NetworkStream that owns it). Usable from
 // several threads at once. Every function checks the handle: NULL gives APM_E_ARGUMENT_NULL, a
@@ -332,6 +425,15 @@ typedef struct {
   void (*close)(void *ctx);
 } apm_stream_vtable;
 
+// RemoteCertificateValidationCallback: decides whether the peer's certificate is accepted;
+// returns nonzero to accept. It runs once per handshake, as soon as the peer's certificate
+// arrived (or at the end of the handshake when none came), on the thread driving the handshake,
+// with no library lock held. `certificate` (NULL when the peer sent none) and the `chain_len`
+// handles of `chain` (from the peer's certificate towards the root) are valid during the call
+// only; `ssl_policy_errors` holds APM_SSL_POLICY_ERRORS_* flags. `sender` is the SslStream.
+// Without a callback a certificate is accepted only with no policy errors.
+typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender, apm_certificate *certificate, apm_certificate *const *chain, size_t chain_len, int32_t ssl_policy_errors, void *state);
+
 // AsyncCallback: called exactly once when the operation completes, with the result Begin
 // returned and the state given to Begin. It runs on the thread that called Begin, before Begin
 // returns, when the operation completed inside Begin (`apm_async_result_completed_synchronously`
@@ -345,15 +447,6 @@ typedef void (*apm_async_callback)(apm_async_result *result, void *state);
 // on the thread doing the transfer after each batch the kernel accepted, never after the
 // completion callback. `state` is the state given to Begin.
 typedef void (*apm_send_file_progress)(apm_async_result *result, int64_t bytes_sent, void *state);
-
-// RemoteCertificateValidationCallback: decides whether the peer's certificate is accepted;
-// returns nonzero to accept. It runs once per handshake, as soon as the peer's certificate
-// arrived (or at the end of the handshake when none came), on the thread driving the handshake,
-// with no library lock held. `certificate` (NULL when the peer sent none) and the `chain_len`
-// handles of `chain` (from the peer's certificate towards the root) are valid during the call
-// only; `ssl_policy_errors` holds APM_SSL_POLICY_ERRORS_* flags. `sender` is the SslStream.
-// Without a callback a certificate is accepted only with no policy errors.
-typedef int32_t (*apm_remote_certificate_validation_callback)(apm_stream *sender, apm_certificate *certificate, apm_certificate *const *chain, size_t chain_len, int32_t ssl_policy_errors, void *state);
 
 // LocalCertificateSelectionCallback: chooses the certificate to present. A client calls it when
 // the server asks for a certificate (`local_certificates` then holds the client certificate
@@ -561,6 +654,398 @@ apm_status apm_stream_create_custom(const apm_stream_vtable *vtable, void *ctx, 
 // partial write) may run inside this call.
 // Errors: APM_E_ARGUMENT (a token that is not pending: unknown or already completed).
 apm_status apm_custom_stream_complete(uint64_t token, apm_status status, size_t bytes);
+
+// `WebRequest.Create(uri)` for an absolute http or https URI (parsed by the `url` crate:
+// IDNA host names, percent-encoding, default ports). The caller owns `*request`
+// (`apm_http_request_close`). Nothing is sent until GetRequestStream or GetResponse.
+// Errors: APM_E_ARGUMENT_NULL (uri, request), APM_E_ARGUMENT (uri not UTF-8; not an absolute
+// URI: "Invalid URI: ..."), APM_E_NOT_SUPPORTED (a scheme other than http and https: "The URI
+// prefix is not recognized."), APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_http_request_create(const char *uri, apm_http_request **request);
+
+// Method ("GET" by default): any token ("POST", "PUT", "DELETE", ...). GET and HEAD cannot
+// have a request stream.
+// Errors: APM_E_ARGUMENT_NULL (request, method), APM_E_ARGUMENT (not a request handle; not UTF-8;
+// empty or not a token: "Cannot set null or blank methods on request."), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_method(apm_http_request *request, const char *method);
+
+// Method, copied as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (request; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a request handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_method(apm_http_request *request, char *buffer, size_t buffer_len, size_t *method_len);
+
+// ContentLength: the body's length in bytes. Set it before getting the request stream: the
+// stream then refuses to write more (APM_E_PROTOCOL_VIOLATION) and to close with fewer.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (negative), APM_E_INVALID_OPERATION
+// (writing started).
+apm_status apm_http_request_set_content_length(apm_http_request *request, int64_t value);
+
+// ContentLength: -1 until set (.NET Framework's value).
+// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_content_length(apm_http_request *request, int64_t *value);
+
+// SendChunked: the body goes out in chunks (each write one chunk; closing the stream writes
+// the last one). HTTP/1.1 only.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (writing started).
+apm_status apm_http_request_set_send_chunked(apm_http_request *request, int32_t value);
+
+// SendChunked (0 by default).
+// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_send_chunked(apm_http_request *request, int32_t *value);
+
+// KeepAlive (1 by default): 0 sends `Connection: Close` and the connection is not reused.
+// Errors: as apm_http_request_set_send_chunked.
+apm_status apm_http_request_set_keep_alive(apm_http_request *request, int32_t value);
+
+// KeepAlive.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_keep_alive(apm_http_request *request, int32_t *value);
+
+// ProtocolVersion: HTTP/1.1 (the default) or HTTP/1.0.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; another
+// version: "Only HTTP/1.0 and HTTP/1.1 version requests are currently supported."),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (writing started).
+apm_status apm_http_request_set_protocol_version(apm_http_request *request, int32_t major, int32_t minor);
+
+// ProtocolVersion: writes 1 and 1 or 1 and 0.
+// Errors: APM_E_ARGUMENT_NULL (request, major, minor), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_protocol_version(apm_http_request *request, int32_t *major, int32_t *minor);
+
+// Timeout in ms (100000 by default; -1 = infinite): how long GetRequestStream (connect, TLS
+// handshake, head) and GetResponse (until the response head) may take, in the blocking and
+// the Begin forms alike. Past it the operation fails with APM_E_WEB Timeout and its connection
+// is closed. Applies to operations started afterwards.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (below -1).
+apm_status apm_http_request_set_timeout(apm_http_request *request, int32_t value);
+
+// Timeout in ms.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_timeout(apm_http_request *request, int32_t *value);
+
+// ReadWriteTimeout in ms (300000 by default; -1 = infinite): how long each write to the request
+// stream and each read of the response stream may take, blocking or Begin. Past it the
+// operation fails with APM_E_IO (SocketError TimedOut, WebExceptionStatus Timeout) and the
+// connection is closed.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (0 or below -1), APM_E_INVALID_OPERATION
+// (submitted).
+apm_status apm_http_request_set_read_write_timeout(apm_http_request *request, int32_t value);
+
+// ReadWriteTimeout in ms.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_read_write_timeout(apm_http_request *request, int32_t *value);
+
+// AllowAutoRedirect (1 by default): 300, 301, 302, 303, 307 and 308 with a Location are
+// followed (301/302 turn POST into GET, 303 anything but HEAD; 307/308 keep the method and a
+// buffered body; a body written through a ContentLength or chunked stream cannot be sent
+// again, so such a response is handed out as it is). With 0, a 3xx is a successful response.
+// Errors: as apm_http_request_set_send_chunked.
+apm_status apm_http_request_set_allow_auto_redirect(apm_http_request *request, int32_t value);
+
+// AllowAutoRedirect.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_allow_auto_redirect(apm_http_request *request, int32_t *value);
+
+// MaximumAutomaticRedirections (50 by default); one more redirect fails with APM_E_WEB
+// ProtocolError "Too many automatic redirections were attempted." (with the last response).
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; 0 or less: "The
+// specified value must be greater than 0."), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION
+// (writing started).
+apm_status apm_http_request_set_maximum_automatic_redirections(apm_http_request *request, int32_t value);
+
+// MaximumAutomaticRedirections.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_maximum_automatic_redirections(apm_http_request *request, int32_t *value);
+
+// AutomaticDecompression: APM_DECOMPRESSION_METHODS_* flags; the request then sends
+// `Accept-Encoding` and the response stream decodes a gzip or deflate body (its ContentLength
+// is then -1).
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (unknown flags), APM_E_INVALID_OPERATION
+// (writing started).
+apm_status apm_http_request_set_automatic_decompression(apm_http_request *request, int32_t value);
+
+// AutomaticDecompression.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_automatic_decompression(apm_http_request *request, int32_t *value);
+
+// ServicePoint.Expect100Continue (0 by default here): a request with a body sends
+// `Expect: 100-continue`. The body follows without waiting for the interim answer, which is
+// skipped when it comes.
+// Errors: as apm_http_request_set_send_chunked.
+apm_status apm_http_request_set_expect_100_continue(apm_http_request *request, int32_t value);
+
+// Expect100Continue.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_expect_100_continue(apm_http_request *request, int32_t *value);
+
+// MaximumResponseHeadersLength in KiB (64 by default, -1 = no limit): a longer response head
+// fails with APM_E_WEB MessageLengthLimitExceeded.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; 0 or below -1),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_maximum_response_headers_length(apm_http_request *request, int32_t value);
+
+// MaximumResponseHeadersLength in KiB.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_maximum_response_headers_length(apm_http_request *request, int32_t *value);
+
+// A header with a property of its own: `name` is one of Content-Type, User-Agent, Accept,
+// Referer, Connection, Expect, Transfer-Encoding, Host, Date, If-Modified-Since, Range (the
+// ContentType, UserAgent, ... properties); `value` NULL or "" removes it. Connection may not
+// hold keep-alive or close (KeepAlive does), Expect not 100-continue (Expect100Continue does),
+// Transfer-Encoding not chunked (SendChunked does) and only with SendChunked set.
+// Errors: APM_E_ARGUMENT_NULL (request, name), APM_E_ARGUMENT (not a request handle; not UTF-8;
+// a name without a property; "Keep-Alive and Close may not be set using this property.", "100-Continue
+// may not be set using this property.", "Chunked encoding must be set via the SendChunked
+// property."; "Specified value has invalid CRLF characters."), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (writing started; "TransferEncoding requires the SendChunked property
+// to be set to true.").
+apm_status apm_http_request_set_header_property(apm_http_request *request, const char *name, const char *value);
+
+// Headers.Set(name, value) (`value` NULL: Headers.Remove(name)). The restricted headers (Accept,
+// Connection, Content-Length, Content-Type, Date, Expect, Host, If-Modified-Since, Range,
+// Referer, Transfer-Encoding, User-Agent, Proxy-Connection) are refused: use their property.
+// Errors: APM_E_ARGUMENT_NULL (request, name), APM_E_ARGUMENT (not a request handle; not UTF-8;
+// "Specified value has invalid HTTP Header characters."; "Specified value has invalid CRLF
+// characters."; a restricted header: "The 'Content-Type' header must be modified using the
+// appropriate property or method."), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_header(apm_http_request *request, const char *name, const char *value);
+
+// Headers.Add(name, value): a further value of `name` (joined with "," as .NET does).
+// Errors: as apm_http_request_set_header, plus APM_E_ARGUMENT_NULL (value).
+apm_status apm_http_request_add_header(apm_http_request *request, const char *name, const char *value);
+
+// Headers[name]: the value of a header the request will send (also one set through its
+// property), copied as `apm_last_error_message` copies; `found` (optional) gets 0 when there is
+// none (the value is then "").
+// Errors: APM_E_ARGUMENT_NULL (request, name; buffer NULL with a nonzero buffer_len),
+// APM_E_ARGUMENT (not a request handle; not UTF-8), APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_header(apm_http_request *request, const char *name, char *buffer, size_t buffer_len, size_t *value_len, int32_t *found);
+
+// Credentials: a user name and password sent with Basic authentication when the server asks
+// for it (a 401 with `WWW-Authenticate: Basic`; the request is sent again once, when its body
+// can be: none or buffered). NULL user removes them. Not sent on to a redirect's target.
+// Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
+// handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_credentials(apm_http_request *request, const char *user, const char *password);
+
+// For https: trust exactly the CA certificates of the PEM file at `path` instead of the system
+// store (NULL: the system store again). Certificate validation is on by default: a certificate
+// that does not validate fails the request with APM_E_WEB TrustFailure.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; path not UTF-8; no
+// certificate in the file), APM_E_OBJECT_DISPOSED, APM_E_FILE_NOT_FOUND,
+// APM_E_DIRECTORY_NOT_FOUND, APM_E_UNAUTHORIZED_ACCESS, APM_E_IO, APM_E_INVALID_OPERATION
+// (submitted).
+apm_status apm_http_request_set_trusted_ca_file(apm_http_request *request, const char *path);
+
+// ServerCertificateValidationCallback for https (NULL removes it): as an SslStream's
+// validation callback, with `sender` NULL (the connection has no handle). `state` stays the
+// caller's and must stay valid while the request may connect.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_validation_callback(apm_http_request *request, apm_remote_certificate_validation_callback callback, void *state);
+
+// ClientCertificates: the certificate (with its private key) presented when an https server
+// asks for one (NULL: none). The request keeps its own reference.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; not a
+// certificate handle), APM_E_OBJECT_DISPOSED (the request or the certificate),
+// APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_client_certificate(apm_http_request *request, apm_certificate *certificate);
+
+// ServicePoint.ConnectionLimit of the request URI's scheme, host and port (2 by default, as
+// .NET Framework's DefaultConnectionLimit): at most that many connections at once; further
+// requests wait in order. Shared by every request to that endpoint.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (0 or less).
+apm_status apm_http_request_set_connection_limit(apm_http_request *request, int32_t value);
+
+// ServicePoint.ConnectionLimit.
+// Errors: as apm_http_request_get_send_chunked.
+apm_status apm_http_request_get_connection_limit(apm_http_request *request, int32_t *value);
+
+// ServicePoint.MaxIdleTime in ms (100000 by default) of the request URI's endpoint: a kept-alive
+// connection unused that long is closed (on an engine timer).
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (below 0).
+apm_status apm_http_request_set_max_idle_time(apm_http_request *request, int32_t value);
+
+// RequestUri: the URI the request was created with (normalised), copied as
+// `apm_last_error_message` copies.
+// Errors: as apm_http_request_get_method.
+apm_status apm_http_request_get_request_uri(apm_http_request *request, char *buffer, size_t buffer_len, size_t *uri_len);
+
+// Address: the URI of the last request sent (after redirects), copied as
+// `apm_last_error_message` copies.
+// Errors: as apm_http_request_get_method.
+apm_status apm_http_request_get_address(apm_http_request *request, char *buffer, size_t buffer_len, size_t *uri_len);
+
+// BeginGetRequestStream: connects (or takes a kept-alive connection of the pool, waiting for
+// one under the connection limit), authenticates for https, and sends the head (with the
+// ContentLength, or chunked; a body with neither is buffered and its head goes out when the
+// response is asked for). The stream comes from `apm_http_request_end_get_request_stream`.
+// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request
+// handle), APM_E_OBJECT_DISPOSED, APM_E_WEB (RequestCanceled: Abort was called),
+// APM_E_INVALID_OPERATION ("Cannot re-call BeginGetRequestStream/BeginGetResponse while a
+// previous call is still in progress."), APM_E_PROTOCOL_VIOLATION (GET, HEAD or CONNECT: "Cannot
+// send a content-body with this verb-type."), APM_E_INVALID_OPERATION ("This operation cannot
+// be performed after the request has been submitted."), APM_E_PROTOCOL_VIOLATION (SendChunked on
+// HTTP/1.0), the Begin rules (see apm_async_result).
+apm_status apm_http_request_begin_get_request_stream(apm_http_request *request, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndGetRequestStream(asyncResult, out context): waits, releases `result`, and hands out the
+// request stream (an `apm_stream`, write-only, which the caller owns and must close: closing
+// completes the body) and, when `context` is not NULL, a new TransportContext handle
+// (`apm_transport_context_close`): for https its channel bindings are the TLS connection's
+// (tls-unique and tls-server-end-point); for http it has none (GetChannelBinding gives 0 bytes,
+// .NET's null).
+// Errors: APM_E_ARGUMENT_NULL (stream), then the seed's order: APM_E_ARGUMENT_NULL (request),
+// APM_E_ARGUMENT (not a request handle), the End rules (see apm_async_result: NULL result, a
+// result of another request or Begin, a second End "EndGetRequestStream can only be called once
+// for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request is closed), APM_E_WEB
+// RequestCanceled (Abort was called), then the operation's failure: APM_E_WEB with its
+// WebExceptionStatus (NameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure,
+// SendFailure, KeepAliveFailure, Timeout; the cause is the inner message), APM_E_OUT_OF_MEMORY.
+apm_status apm_http_request_end_get_request_stream(apm_http_request *request, apm_async_result *result, apm_stream **stream, apm_transport_context **context);
+
+// GetRequestStream(out context), blocking the calling thread (which drives the connection
+// itself); otherwise as Begin/EndGetRequestStream. `context` may be NULL (the overload
+// without it).
+// Errors: as apm_http_request_begin_get_request_stream and apm_http_request_end_get_request_stream,
+// without the Begin and End rules.
+apm_status apm_http_request_get_request_stream(apm_http_request *request, apm_stream **stream, apm_transport_context **context);
+
+// BeginGetResponse: closes a request stream still open (a ContentLength body must be
+// complete), sends the request (a buffered body with its length; for requests without a
+// stream, GET and HEAD bare, other methods with `Content-Length: 0`), reads the response head,
+// follows redirects and answers a Basic challenge. The response comes from
+// `apm_http_request_end_get_response`. A second GetResponse hands out the same response again.
+// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request
+// handle), APM_E_OBJECT_DISPOSED, APM_E_WEB (RequestCanceled), APM_E_INVALID_OPERATION ("Cannot
+// re-call ..."), the failure of closing the request stream (APM_E_IO "Cannot close stream until
+// all bytes are written."), APM_E_PROTOCOL_VIOLATION ("Content-Length or Chunked Encoding cannot
+// be set for an operation that does not write data." for GET/HEAD; "You must provide a request
+// body if you set ContentLength>0 or SendChunked==true. ..." when no stream was taken), the
+// Begin rules (see apm_async_result).
+apm_status apm_http_request_begin_get_response(apm_http_request *request, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndGetResponse: waits, releases `result`, and hands out the response, which the caller owns
+// (`apm_http_response_close`; close it, or read its stream to the end, or its connection stays
+// taken). A status outside 200-299 (200-399 without AllowAutoRedirect) fails with APM_E_WEB
+// ProtocolError ("The remote server returned an error: (404) Not Found.",
+// `apm_last_error_http_status()` the status) and the response attached:
+// `apm_http_response_from_last_error` hands it out, readable.
+// Errors: APM_E_ARGUMENT_NULL (response), then the seed's order: APM_E_ARGUMENT_NULL (request),
+// APM_E_ARGUMENT (not a request handle), the End rules (see apm_async_result; "EndGetResponse can
+// only be called once for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request
+// is closed), APM_E_WEB RequestCanceled (Abort was called), then the operation's failure:
+// APM_E_WEB with its WebExceptionStatus (ProtocolError, NameResolutionFailure, ConnectFailure,
+// SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
+// KeepAliveFailure, ServerProtocolViolation, MessageLengthLimitExceeded, Timeout),
+// APM_E_OUT_OF_MEMORY.
+apm_status apm_http_request_end_get_response(apm_http_request *request, apm_async_result *result, apm_http_response **response);
+
+// GetResponse, blocking the calling thread (which drives the connection itself); otherwise as
+// Begin/EndGetResponse.
+// Errors: as apm_http_request_begin_get_response and apm_http_request_end_get_response, without
+// the Begin and End rules.
+apm_status apm_http_request_get_response(apm_http_request *request, apm_http_response **response);
+
+// Abort: idempotent. A pending GetRequestStream or GetResponse completes with APM_E_WEB
+// RequestCanceled (its callback runs once, possibly on this thread before Abort returns), the
+// connection is closed, the request stream's writes and every later call that checks it report
+// RequestCanceled, and the response (if any) is closed. Any thread.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_abort(apm_http_request *request);
+
+// Releases the request handle; an operation still pending is aborted (its End then reports
+// APM_E_OBJECT_DISPOSED and must still be called). The request and response streams and the
+// response handed out stay usable. Closing a closed request is a no-op.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle).
+apm_status apm_http_request_close(apm_http_request *request);
+
+// StatusCode: 200, 404, ...
+// Errors: APM_E_ARGUMENT_NULL (response, value), APM_E_ARGUMENT (not a response handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_status_code(apm_http_response *response, int32_t *value);
+
+// StatusDescription: the reason phrase of the status line ("OK", "Not Found"), copied as
+// `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (response; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a response handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_status_description(apm_http_response *response, char *buffer, size_t buffer_len, size_t *text_len);
+
+// ProtocolVersion of the response: writes 1 and 1 or 1 and 0.
+// Errors: APM_E_ARGUMENT_NULL (response, major, minor), APM_E_ARGUMENT (not a response handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_protocol_version(apm_http_response *response, int32_t *major, int32_t *minor);
+
+// Headers[name]: the value of a response header (several values joined with ","), copied as
+// `apm_last_error_message` copies; `found` (optional) gets 0 when there is none.
+// Errors: APM_E_ARGUMENT_NULL (response, name; buffer NULL with a nonzero buffer_len),
+// APM_E_ARGUMENT (not a response handle; name not UTF-8), APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_header(apm_http_response *response, const char *name, char *buffer, size_t buffer_len, size_t *value_len, int32_t *found);
+
+// Headers.Count: how many distinct header names the response has.
+// Errors: APM_E_ARGUMENT_NULL (response, count), APM_E_ARGUMENT (not a response handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_header_count(apm_http_response *response, size_t *count);
+
+// Headers.GetKey(index) and Headers.Get(index): the name and the value of the header at
+// `index` (in the order received), each copied as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (response; a buffer NULL with a nonzero length), APM_E_ARGUMENT
+// (not a response handle), APM_E_OBJECT_DISPOSED, APM_E_ARGUMENT_OUT_OF_RANGE (index >= count).
+apm_status apm_http_response_get_header_at(apm_http_response *response, size_t index, char *name, size_t name_buffer_len, size_t *name_len, char *value, size_t value_buffer_len, size_t *value_len);
+
+// ContentLength: the Content-Length header; -1 when there is none or the body is decompressed.
+// Errors: APM_E_ARGUMENT_NULL (response, value), APM_E_ARGUMENT (not a response handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_response_get_content_length(apm_http_response *response, int64_t *value);
+
+// ContentType: the Content-Type header ("" when none), copied as `apm_last_error_message`
+// copies.
+// Errors: as apm_http_response_get_status_description.
+apm_status apm_http_response_get_content_type(apm_http_response *response, char *buffer, size_t buffer_len, size_t *text_len);
+
+// ResponseUri: the URI that answered (after redirects), copied as `apm_last_error_message`
+// copies.
+// Errors: as apm_http_response_get_status_description.
+apm_status apm_http_response_get_response_uri(apm_http_response *response, char *buffer, size_t buffer_len, size_t *text_len);
+
+// Method: the method of the request that got this response (GET after a 303), copied as
+// `apm_last_error_message` copies.
+// Errors: as apm_http_response_get_status_description.
+apm_status apm_http_response_get_method(apm_http_response *response, char *buffer, size_t buffer_len, size_t *text_len);
+
+// GetResponseStream: a new handle for the body stream (an `apm_stream`, read-only; each call
+// names the same stream). The caller owns the handle (`apm_stream_close`, which closes the
+// stream: the connection is reused only when the body was read to its end). Reads give the
+// body decoded (gzip, deflate) when AutomaticDecompression asked for it; a body shorter than its
+// Content-Length, a bad chunk or a reset fail with APM_E_IO; ReadWriteTimeout bounds each read.
+// Errors: APM_E_ARGUMENT_NULL (response, stream), APM_E_ARGUMENT (not a response handle),
+// APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_http_response_get_response_stream(apm_http_response *response, apm_stream **stream);
+
+// WebException.Response: a new handle for the response the calling thread's last failure
+// carries (an APM_E_WEB ProtocolError of EndGetResponse or GetResponse, whose body can be
+// read), or NULL when it carries none. The record keeps its own reference (and with it the
+// connection) until the thread's next failure or `apm_last_error_clear`: close the response
+// (or read its body to the end) so that its connection is freed.
+// Errors: APM_E_ARGUMENT_NULL (response), APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_http_response_from_last_error(apm_http_response **response);
+
+// Close: closes the response stream (the connection goes back to the pool only when the body
+// was read to its end; otherwise it is closed) and releases the handle. Closing a closed
+// response is a no-op.
+// Errors: APM_E_ARGUMENT_NULL (response), APM_E_ARGUMENT (not a response handle).
+apm_status apm_http_response_close(apm_http_response *response);
 
 // `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
 // _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the socket and

@@ -37,6 +37,8 @@ pub enum OpKind {
     AuthenticateAsClient,
     AuthenticateAsServer,
     Shutdown,
+    GetRequestStream,
+    GetResponse,
 }
 
 impl OpKind {
@@ -53,6 +55,8 @@ impl OpKind {
             OpKind::AuthenticateAsClient => "EndAuthenticateAsClient",
             OpKind::AuthenticateAsServer => "EndAuthenticateAsServer",
             OpKind::Shutdown => "EndShutdown",
+            OpKind::GetRequestStream => "EndGetRequestStream",
+            OpKind::GetResponse => "EndGetResponse",
         }
     }
 }

@@ -4,8 +4,10 @@
 //! The record of the last failure is thread-local: every failing C call stores it before returning,
 //! and End stores the operation's outcome, so it is read on the thread that called End.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 
 /// A status code as the C API returns it (`apm_status`).
 pub(crate) type Status = i32;
@@ -181,13 +183,43 @@ pub struct Error {
     pub web_status: i32,
     /// HTTP status code of a failed response; 0 when there is none.
     pub http_status: i32,
+    /// An object the failure carries: the response of a WebException (ProtocolError).
+    pub attachment: Option<Attachment>,
+}
+
+/// An object an error carries (.NET's WebException.Response), type-erased so that this leaf names
+/// no class. Two errors are equal when they carry the same object.
+#[derive(Clone)]
+pub struct Attachment(pub Arc<dyn Any + Send + Sync>);
+
+impl PartialEq for Attachment {
+    fn eq(&self, other: &Attachment) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
+impl Eq for Attachment {}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attachment")
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, message: message.into(), socket_error: 0, errno: 0, inner: None, web_status: 0, http_status: 0 }
+        Error {
+            status,
+            message: message.into(),
+            socket_error: 0,
+            errno: 0,
+            inner: None,
+            web_status: 0,
+            http_status: 0,
+            attachment: None,
+        }
     }
 
     pub fn argument_null(param: &str) -> Error {

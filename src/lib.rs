@@ -12,6 +12,7 @@ pub mod custom_stream;
 pub mod engine;
 pub mod error;
 pub mod fault;
+pub mod http;
 pub mod ffi;
 pub mod layered;
 pub mod net;

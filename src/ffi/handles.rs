@@ -11,6 +11,7 @@ use super::callback::CCallback;
 use super::{apm_async_result, apm_socket, apm_stream};
 use crate::async_result::{AsyncResult, OpKind};
 use crate::error::{code, msg, Error, Result};
+use crate::http::{HttpWebRequest, HttpWebResponse};
 use crate::net::socket::Socket;
 use crate::op::Outcome;
 use crate::stream::Stream;
@@ -29,10 +30,14 @@ pub enum Kind {
     Certificate = 5,
     TransportContext = 6,
     CustomStream = 7,
+    HttpRequest = 8,
+    HttpResponse = 9,
+    HttpRequestStream = 10,
+    HttpResponseStream = 11,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 11] = [
         Kind::Socket,
         Kind::AsyncResult,
         Kind::NetworkStream,
@@ -40,6 +45,10 @@ impl Kind {
         Kind::Certificate,
         Kind::TransportContext,
         Kind::CustomStream,
+        Kind::HttpRequest,
+        Kind::HttpResponse,
+        Kind::HttpRequestStream,
+        Kind::HttpResponseStream,
     ];
 
     fn from_u8(v: u8) -> Option<Kind> {
@@ -56,11 +65,21 @@ impl Kind {
             Kind::Certificate => "System.Security.Cryptography.X509Certificates.X509Certificate2",
             Kind::TransportContext => "System.Net.TransportContext",
             Kind::CustomStream => "System.IO.Stream",
+            Kind::HttpRequest => crate::http::request::CLASS_NAME,
+            Kind::HttpResponse => crate::http::response::CLASS_NAME,
+            Kind::HttpRequestStream | Kind::HttpResponseStream => crate::http::STREAM_CLASS_NAME,
         }
     }
 
     fn is_stream(self) -> bool {
-        matches!(self, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream)
+        matches!(
+            self,
+            Kind::NetworkStream
+                | Kind::SslStream
+                | Kind::CustomStream
+                | Kind::HttpRequestStream
+                | Kind::HttpResponseStream
+        )
     }
 }
 
@@ -72,11 +91,13 @@ pub type CResult = AsyncResult<CCallback>;
 pub enum Object {
     Socket(Arc<Socket>),
     AsyncResult(Arc<CResult>),
-    /// A NetworkStream or a custom stream.
+    /// A NetworkStream, a custom stream, an HTTP request or response stream.
     Stream(Arc<dyn Stream>),
     SslStream(Arc<SslStream>),
     Certificate(Arc<Certificate>),
     TransportContext(Arc<TransportContext>),
+    HttpRequest(Arc<HttpWebRequest>),
+    HttpResponse(Arc<HttpWebResponse>),
 }
 
 impl Object {
@@ -89,6 +110,14 @@ impl Object {
             }
             Object::Stream(s) => s.close(),
             Object::SslStream(s) => s.close(),
+            Object::HttpRequest(r) => {
+                r.dispose();
+                Ok(())
+            }
+            Object::HttpResponse(r) => {
+                r.close();
+                Ok(())
+            }
             Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) => Ok(()),
         }
     }
@@ -252,6 +281,11 @@ pub(crate) fn cancel(r: &Arc<CResult>) -> bool {
         Lookup::Live(Object::Socket(s)) => s.cancel(tag),
         Lookup::Live(Object::Stream(s)) => s.cancel(tag),
         Lookup::Live(Object::SslStream(s)) => s.cancel(tag),
+        // HttpWebRequest's one way to stop what it is doing.
+        Lookup::Live(Object::HttpRequest(r)) => {
+            r.abort();
+            true
+        }
         _ => false,
     }
 }
@@ -361,6 +395,22 @@ single_kind_class!(
     "context",
     "apm_transport_context",
     TransportContext
+);
+single_kind_class!(
+    HttpRequestClass,
+    super::http_request::apm_http_request,
+    HttpWebRequest,
+    "request",
+    "apm_http_request",
+    HttpRequest
+);
+single_kind_class!(
+    HttpResponseClass,
+    super::http_response::apm_http_response,
+    HttpWebResponse,
+    "response",
+    "apm_http_response",
+    HttpResponse
 );
 single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
 

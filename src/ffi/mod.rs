@@ -13,6 +13,8 @@ mod callback;
 pub mod certificate;
 pub mod custom_stream;
 mod handles;
+pub mod http_request;
+pub mod http_response;
 pub mod network_stream;
 pub mod runtime;
 pub mod socket;

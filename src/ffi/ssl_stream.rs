@@ -154,22 +154,40 @@ pub unsafe extern "C" fn apm_ssl_stream_set_validation_callback(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SslStreamClass>(stream)?;
-        let sender = stream as usize;
-        let state = state as usize;
-        let cb = callback.map(|f| {
-            Arc::new(move |args: &ValidationArgs| -> bool {
-                let mut temp = TempHandles(Vec::new());
-                let cert = args.certificate.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
-                let chain: Vec<*mut apm_certificate> = args.chain.iter().map(|c| temp.add(c)).collect();
-                // SAFETY: the caller's callback with handles valid for the call and its own state.
-                let r = unsafe {
-                    f(sender as *mut apm_stream, cert, chain.as_ptr(), chain.len(), args.errors, state as *mut c_void)
-                };
-                r != 0
-            }) as crate::tls::ValidationCallback
-        });
-        s.set_validation_callback(cb)
+        s.set_validation_callback(validation_callback(callback, stream, state))
     })
+}
+
+/// The core's validation callback calling the caller's C callback with `sender` and `state`.
+pub(crate) fn validation_callback(
+    callback: apm_remote_certificate_validation_callback,
+    sender: *mut apm_stream,
+    state: *mut c_void,
+) -> Option<crate::tls::ValidationCallback> {
+    let (sender, state) = (sender as usize, state as usize);
+    callback.map(|f| {
+        Arc::new(move |args: &ValidationArgs| -> bool {
+            let mut temp = TempHandles(Vec::new());
+            let cert = args.certificate.map(|c| temp.add(c)).unwrap_or(std::ptr::null_mut());
+            let chain: Vec<*mut apm_certificate> = args.chain.iter().map(|c| temp.add(c)).collect();
+            // SAFETY: the caller's callback with handles valid for the call and its own state.
+            let r = unsafe {
+                f(sender as *mut apm_stream, cert, chain.as_ptr(), chain.len(), args.errors, state as *mut c_void)
+            };
+            r != 0
+        }) as crate::tls::ValidationCallback
+    })
+}
+
+/// The CA certificates of the PEM file at `path` (NULL: None, the system store).
+pub(crate) fn trusted_cas(path: *const c_char) -> Result<Option<Vec<openssl::x509::X509>>> {
+    if path.is_null() {
+        return Ok(None);
+    }
+    let cert = crate::tls::Certificate::from_pem_files(str_arg(path, "path")?, None)?;
+    let mut cas = vec![cert.x509.clone()];
+    cas.extend(cert.chain.iter().cloned());
+    Ok(Some(cas))
 }
 
 /// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
@@ -236,13 +254,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SslStreamClass>(stream)?;
-        if path.is_null() {
-            return s.set_trusted_cas(None);
-        }
-        let cert = crate::tls::Certificate::from_pem_files(str_arg(path, "path")?, None)?;
-        let mut cas = vec![cert.x509.clone()];
-        cas.extend(cert.chain.iter().cloned());
-        s.set_trusted_cas(Some(cas))
+        s.set_trusted_cas(trusted_cas(path)?)
     })
 }
 

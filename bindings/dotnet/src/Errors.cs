@@ -107,7 +107,7 @@ namespace Apmnet
                 case ApmStatus.Authentication: error = new AuthenticationException(message, innerException); break;
                 case ApmStatus.InvalidCredential: error = new InvalidCredentialException(message, innerException); break;
                 case ApmStatus.ProtocolViolation: error = new ProtocolViolationException(message); break;
-                case ApmStatus.Web: error = new WebException(message, innerException, (WebExceptionStatus)webStatus, null); break;
+                case ApmStatus.Web: error = new WebException(message, innerException, (WebExceptionStatus)webStatus, HttpWebResponse.FromLastError(httpStatus)); break;
                 case ApmStatus.FileNotFound: error = new FileNotFoundException(message); break;
                 case ApmStatus.DirectoryNotFound: error = new DirectoryNotFoundException(message); break;
                 case ApmStatus.PlatformNotSupported: error = new PlatformNotSupportedException(message); break;

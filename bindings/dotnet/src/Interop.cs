@@ -36,6 +36,22 @@ namespace Apmnet.Interop
         protected override bool ReleaseHandle() { return NativeMethods.apm_transport_context_close(handle) == 0; }
     }
 
+    /// <summary>Owns one apm_http_request handle (apm_http_request_close).</summary>
+    internal sealed class HttpRequestHandle : SafeHandle
+    {
+        public HttpRequestHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { return NativeMethods.apm_http_request_close(handle) == 0; }
+    }
+
+    /// <summary>Owns one apm_http_response handle (apm_http_response_close).</summary>
+    internal sealed class HttpResponseHandle : SafeHandle
+    {
+        public HttpResponseHandle() : base(IntPtr.Zero, true) { }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { return NativeMethods.apm_http_response_close(handle) == 0; }
+    }
+
     /// <summary>A library function that copies text or bytes out: (buffer, buffer length, out full length).</summary>
     internal delegate int CopyOut(byte[] buffer, UIntPtr bufferLength, out UIntPtr fullLength);
 

@@ -174,31 +174,39 @@ namespace Apmnet
             if (stream == null || stream.validation == null) return 0;
             try
             {
-                X509Certificate2 remote = certificate == IntPtr.Zero ? null : Certificates.ToManaged(certificate);
-                X509Certificate2[] elements = Certificates.ToManagedArray(chain, chainLength);
-                X509Chain x509Chain = new X509Chain();
-                try
-                {
-                    // For the callback to look at; the verdict is the library's, in sslPolicyErrors.
-                    x509Chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    for (int i = 1; i < elements.Length; i++) x509Chain.ChainPolicy.ExtraStore.Add(elements[i]);
-                    if (remote != null)
-                    {
-                        try { x509Chain.Build(remote); }
-                        catch (Exception) { }
-                    }
-                    return stream.validation(stream, remote, x509Chain, (SslPolicyErrors)sslPolicyErrors) ? 1 : 0;
-                }
-                finally
-                {
-                    IDisposable disposable = x509Chain as IDisposable;
-                    if (disposable != null) disposable.Dispose();
-                }
+                return RunValidation(stream, stream.validation, certificate, chain, chainLength, sslPolicyErrors);
             }
             catch (Exception error)
             {
                 stream.KeepCallbackError(error);  // never unwind into the library
                 return 0;
+            }
+        }
+
+        /// <summary>A RemoteCertificateValidationCallback called with the library's certificate handles
+        /// (valid during the call): the verdict is the library's, in sslPolicyErrors; the chain is for the
+        /// callback to look at. 1 accepts.</summary>
+        internal static int RunValidation(object sender, RemoteCertificateValidationCallback callback, IntPtr certificate, IntPtr chain,
+            UIntPtr chainLength, int sslPolicyErrors)
+        {
+            X509Certificate2 remote = certificate == IntPtr.Zero ? null : Certificates.ToManaged(certificate);
+            X509Certificate2[] elements = Certificates.ToManagedArray(chain, chainLength);
+            X509Chain x509Chain = new X509Chain();
+            try
+            {
+                x509Chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                for (int i = 1; i < elements.Length; i++) x509Chain.ChainPolicy.ExtraStore.Add(elements[i]);
+                if (remote != null)
+                {
+                    try { x509Chain.Build(remote); }
+                    catch (Exception) { }
+                }
+                return callback(sender, remote, x509Chain, (SslPolicyErrors)sslPolicyErrors) ? 1 : 0;
+            }
+            finally
+            {
+                IDisposable disposable = x509Chain as IDisposable;
+                if (disposable != null) disposable.Dispose();
             }
         }
 

@@ -287,6 +287,8 @@ namespace Apmnet.Tests
             { "SocketHandle", "apm_socket" },
             { "StreamHandle", "apm_stream" },
             { "TransportContextHandle", "apm_transport_context" },
+            { "HttpRequestHandle", "apm_http_request" },
+            { "HttpResponseHandle", "apm_http_response" },
         };
 
         /// <summary>Every [UnmanagedFunctionPointer] delegate of Apmnet.dll -&gt; the function pointers of the

@@ -32,9 +32,9 @@ from typing import Tuple
 from . import _native
 from ._async import AsyncResult
 from ._native import check, lib, library_path
-from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, FileAccess, ProtocolType,
-                    SocketError, SocketShutdown, SocketType, SslPolicyErrors, SslProtocols,
-                    TransmitFileOptions)
+from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, DecompressionMethods,
+                    FileAccess, ProtocolType, SocketError, SocketShutdown, SocketType, SslPolicyErrors,
+                    SslProtocols, TransmitFileOptions, WebExceptionStatus)
 from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRangeError,
                      AuthenticationError, DirectoryNotFoundException, FileNotFoundException,
                      InternalError, InvalidCredentialError, InvalidOperationError, IOException,
@@ -43,6 +43,7 @@ from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRa
                      TimeoutException, UnauthorizedAccessError, WebError)
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
+from .http import HttpWebRequest, HttpWebResponse
 from .streams import Stream
 from . import aio  # asyncio: Socket, NetworkStream and SslStream with coroutine methods
 
@@ -54,13 +55,14 @@ API_VERSION = (0, 1)
 __all__ = [
     "AddressFamily", "ApmError", "ArgumentError", "ArgumentNullError", "ArgumentOutOfRangeError",
     "AsyncResult", "AuthenticationError", "ChannelBinding", "ChannelBindingKind",
-    "CipherAlgorithmType", "DirectoryNotFoundException", "FileAccess", "FileNotFoundException",
+    "CipherAlgorithmType", "DecompressionMethods", "DirectoryNotFoundException", "HttpWebRequest",
+    "HttpWebResponse", "FileAccess", "FileNotFoundException",
     "IOException", "InternalError", "InvalidCredentialError", "InvalidOperationError",
     "LingerOption", "NetworkStream", "NotSupportedError", "ObjectDisposedError", "OutOfMemoryError",
     "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",
     "SocketException", "SocketShutdown", "SocketType", "SslPolicyErrors", "SslProtocols",
     "SslStream", "Status", "Stream", "TimeoutException", "TransmitFileOptions", "TransportContext",
-    "UnauthorizedAccessError", "WebError", "X509Certificate2", "aio", "library_path",
+    "UnauthorizedAccessError", "WebError", "WebExceptionStatus", "X509Certificate2", "aio", "library_path",
     "library_version", "runtime_configure", "runtime_shutdown", "status_name",
 ]
 

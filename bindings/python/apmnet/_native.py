@@ -200,6 +200,69 @@ PROTOTYPES = {
     "apm_transport_context_get_channel_binding_token": (
         _status, [_handle, c_int32, _bytes_out, c_size_t, _sizep]),
     "apm_transport_context_close": (_status, [_handle]),
+    # HttpWebRequest, HttpWebResponse
+    "apm_http_request_create": (_status, [c_char_p, _out_handle]),
+    "apm_http_request_set_method": (_status, [_handle, c_char_p]),
+    "apm_http_request_get_method": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_request_set_content_length": (_status, [_handle, c_int64]),
+    "apm_http_request_get_content_length": (_status, [_handle, _i64p]),
+    "apm_http_request_set_send_chunked": (_status, [_handle, c_int32]),
+    "apm_http_request_get_send_chunked": (_status, [_handle, _i32p]),
+    "apm_http_request_set_keep_alive": (_status, [_handle, c_int32]),
+    "apm_http_request_get_keep_alive": (_status, [_handle, _i32p]),
+    "apm_http_request_set_protocol_version": (_status, [_handle, c_int32, c_int32]),
+    "apm_http_request_get_protocol_version": (_status, [_handle, _i32p, _i32p]),
+    "apm_http_request_set_timeout": (_status, [_handle, c_int32]),
+    "apm_http_request_get_timeout": (_status, [_handle, _i32p]),
+    "apm_http_request_set_read_write_timeout": (_status, [_handle, c_int32]),
+    "apm_http_request_get_read_write_timeout": (_status, [_handle, _i32p]),
+    "apm_http_request_set_allow_auto_redirect": (_status, [_handle, c_int32]),
+    "apm_http_request_get_allow_auto_redirect": (_status, [_handle, _i32p]),
+    "apm_http_request_set_maximum_automatic_redirections": (_status, [_handle, c_int32]),
+    "apm_http_request_get_maximum_automatic_redirections": (_status, [_handle, _i32p]),
+    "apm_http_request_set_automatic_decompression": (_status, [_handle, c_int32]),
+    "apm_http_request_get_automatic_decompression": (_status, [_handle, _i32p]),
+    "apm_http_request_set_expect_100_continue": (_status, [_handle, c_int32]),
+    "apm_http_request_get_expect_100_continue": (_status, [_handle, _i32p]),
+    "apm_http_request_set_maximum_response_headers_length": (_status, [_handle, c_int32]),
+    "apm_http_request_get_maximum_response_headers_length": (_status, [_handle, _i32p]),
+    "apm_http_request_set_header_property": (_status, [_handle, c_char_p, c_char_p]),
+    "apm_http_request_set_header": (_status, [_handle, c_char_p, c_char_p]),
+    "apm_http_request_add_header": (_status, [_handle, c_char_p, c_char_p]),
+    "apm_http_request_get_header": (_status, [_handle, c_char_p, _text_out, c_size_t, _sizep, _i32p]),
+    "apm_http_request_set_credentials": (_status, [_handle, c_char_p, c_char_p]),
+    "apm_http_request_set_trusted_ca_file": (_status, [_handle, c_char_p]),
+    "apm_http_request_set_validation_callback": (_status, [_handle, VALIDATION_CALLBACK, c_void_p]),
+    "apm_http_request_set_client_certificate": (_status, [_handle, _handle]),
+    "apm_http_request_set_connection_limit": (_status, [_handle, c_int32]),
+    "apm_http_request_get_connection_limit": (_status, [_handle, _i32p]),
+    "apm_http_request_set_max_idle_time": (_status, [_handle, c_int32]),
+    "apm_http_request_get_request_uri": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_request_get_address": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_request_begin_get_request_stream": (_status, [_handle, _cb, c_void_p, _out_handle]),
+    "apm_http_request_end_get_request_stream": (
+        _status, [_handle, _handle, _out_handle, _out_handle]),
+    "apm_http_request_get_request_stream": (
+        _status, [_handle, _out_handle, _out_handle]),
+    "apm_http_request_begin_get_response": (_status, [_handle, _cb, c_void_p, _out_handle]),
+    "apm_http_request_end_get_response": (_status, [_handle, _handle, _out_handle]),
+    "apm_http_request_get_response": (_status, [_handle, _out_handle]),
+    "apm_http_request_abort": (_status, [_handle]),
+    "apm_http_request_close": (_status, [_handle]),
+    "apm_http_response_get_status_code": (_status, [_handle, _i32p]),
+    "apm_http_response_get_status_description": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_response_get_protocol_version": (_status, [_handle, _i32p, _i32p]),
+    "apm_http_response_get_header": (_status, [_handle, c_char_p, _text_out, c_size_t, _sizep, _i32p]),
+    "apm_http_response_get_header_count": (_status, [_handle, _sizep]),
+    "apm_http_response_get_header_at": (
+        _status, [_handle, c_size_t, _text_out, c_size_t, _sizep, _text_out, c_size_t, _sizep]),
+    "apm_http_response_get_content_length": (_status, [_handle, _i64p]),
+    "apm_http_response_get_content_type": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_response_get_response_uri": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_response_get_method": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_http_response_get_response_stream": (_status, [_handle, _out_handle]),
+    "apm_http_response_from_last_error": (_status, [_out_handle]),
+    "apm_http_response_close": (_status, [_handle]),
 }
 
 _LIBRARY_NAMES = ("libapmnet.so", "libapmnet.so.0")
@@ -320,6 +383,12 @@ def last_error(status: int) -> ApmError:
     if not message:
         message = f"{status_name(status)} ({int(status)})"
     error = kind(message, status, **details)
+    if status == Status.WEB and details["http_status"]:
+        # WebException.Response: the record carries the response of a ProtocolError.
+        response = c_void_p()
+        if lib.apm_http_response_from_last_error(ctypes.byref(response)) == 0 and response.value:
+            from .http import HttpWebResponse  # the module imports this one
+            error.response = HttpWebResponse(response.value)
     if status == Status.IO and (details["socket_error_code"] or details["errno"]):
         # .NET: IOException("Unable to write data to the transport connection: ...", SocketException)
         error.__cause__ = SocketException(inner or message, Status.SOCKET, **details)

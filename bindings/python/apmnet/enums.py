@@ -17,6 +17,8 @@ __all__ = [
     "SslPolicyErrors",
     "ChannelBindingKind",
     "CipherAlgorithmType",
+    "WebExceptionStatus",
+    "DecompressionMethods",
 ]
 
 
@@ -163,3 +165,37 @@ class CipherAlgorithmType(enum.IntEnum):
     Aes256 = 26128
     Aes = 26129
     Rc4 = 26625
+
+
+class WebExceptionStatus(enum.IntEnum):
+    """System.Net.WebExceptionStatus (``WebError.web_status``)."""
+
+    Success = 0
+    NameResolutionFailure = 1
+    ConnectFailure = 2
+    ReceiveFailure = 3
+    SendFailure = 4
+    PipelineFailure = 5
+    RequestCanceled = 6
+    ProtocolError = 7
+    ConnectionClosed = 8
+    TrustFailure = 9
+    SecureChannelFailure = 10
+    ServerProtocolViolation = 11
+    KeepAliveFailure = 12
+    Pending = 13
+    Timeout = 14
+    ProxyNameResolutionFailure = 15
+    UnknownError = 16
+    MessageLengthLimitExceeded = 17
+    CacheEntryNotFound = 18
+    RequestProhibitedByCachePolicy = 19
+    RequestProhibitedByProxy = 20
+
+
+class DecompressionMethods(enum.IntFlag):
+    """System.Net.DecompressionMethods (HttpWebRequest.automatic_decompression)."""
+
+    None_ = 0
+    GZip = 1
+    Deflate = 2

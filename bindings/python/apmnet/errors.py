@@ -148,7 +148,11 @@ class ProtocolViolationError(InvalidOperationError):
 
 
 class WebError(InvalidOperationError):
-    """System.Net.WebException (APM_E_WEB): ``web_status`` and ``http_status``."""
+    """System.Net.WebException (APM_E_WEB): ``web_status`` (a WebExceptionStatus number) and
+    ``http_status``; ``response`` is the :class:`apmnet.HttpWebResponse` of a ProtocolError (its
+    body readable), else None."""
+
+    response = None
 
 
 class FileNotFoundException(IOException, FileNotFoundError):

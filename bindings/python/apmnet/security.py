@@ -364,6 +364,20 @@ def _on_select(sender: int, target_host: Optional[bytes], local_certificates: An
 
 
 _VALIDATE = VALIDATION_CALLBACK(_on_validate)
+
+
+def _on_validate_request(request, callback):
+    """The trampoline and state for an HttpWebRequest's ServerCertificateValidationCallback:
+    ``callback(request, certificate, chain, errors)`` through the same map as an SslStream's."""
+    request._validation = callback
+    request._callback_error = None
+    if callback is None:
+        return VALIDATION_CALLBACK(), None
+    if getattr(request, "_id", None) is None:
+        request._id = next(_ids)
+    with _streams_lock:
+        _streams[request._id] = request
+    return _VALIDATE, request._id
 _SELECT = SELECTION_CALLBACK(_on_select)
 
 _CIPHERS = (  # (part of the IANA suite name, CipherAlgorithmType, strength in bits)

@@ -108,7 +108,8 @@ def test_declarations_match_the_header():
 @pytest.mark.skipif(not HEADER.exists(), reason="include/apmnet.h is not in this checkout")
 def test_the_covered_areas_of_the_header_are_all_bound():
     covered = re.compile(r"apm_(socket|network_stream|async_result|last_error|runtime|version|"
-                         r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context)")
+                         r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context|http_request|"
+                         r"http_response)")
     header = _header_prototypes()
     unbound = [n for n in header if covered.match(n) and n not in _native.PROTOTYPES]
     assert unbound == [], "header functions without a Python declaration"
@@ -134,11 +135,13 @@ def test_enum_values_match_the_header_defines():
         ("APM_SSL_PROTOCOLS_", apmnet.SslProtocols),
         ("APM_SSL_POLICY_ERRORS_", apmnet.SslPolicyErrors),
         ("APM_CHANNEL_BINDING_KIND_", apmnet.ChannelBindingKind),
+        ("APM_WEB_EXCEPTION_STATUS_", apmnet.WebExceptionStatus),
+        ("APM_DECOMPRESSION_METHODS_", apmnet.DecompressionMethods),
     ]
     compared = 0
     for prefix, enum in checks:
         names = [key for key in defines if key.startswith(prefix)]
-        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_")):  # every define has its member
+        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_", "APM_WEB_", "APM_DECOMPRESSION_")):  # every define has its member
             assert sorted(names) == sorted(prefix + snake(name.rstrip("_"))
                                            for name in enum.__members__), prefix
         for name, member in enum.__members__.items():  # flags: multi-bit members and 0 too

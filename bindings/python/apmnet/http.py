@@ -1,0 +1,289 @@
+"""HttpWebRequest and HttpWebResponse, as System.Net names them (the .NET Framework 4 contract).
+
+    request = apmnet.HttpWebRequest.create("https://localhost:8443/upload")
+    request.method = "POST"
+    request.content_length = len(data)
+    stream, context = request.get_request_stream_with_context()   # GetRequestStream(out context)
+    with stream:
+        stream.write(data)
+    with request.get_response() as response:
+        print(response.status_code, response.get_response_stream().read(65536))
+
+A status >= 400 raises :class:`apmnet.WebError` with ``web_status`` ProtocolError and the response
+in ``error.response``. ``get_response_async()`` and ``get_request_stream_async()`` are coroutines
+on the Begin/End pair.
+"""
+
+import ctypes
+from ctypes import byref, c_int32, c_int64, c_size_t, c_void_p
+
+from . import _async
+from ._async import await_operation
+from ._handle import _copy_text, _Handle, _i32_property, _text, _text_property
+from ._native import check, lib
+from .enums import DecompressionMethods
+from .security import TransportContext, _on_validate_request
+from .streams import Stream
+
+__all__ = ["HttpWebRequest", "HttpWebResponse"]
+
+
+def _flag(getter, setter, doc=None):
+    return _i32_property(getter, bool, setter, doc)
+
+
+def _i64_property(getter, setter, doc=None):
+    def get(self):
+        out = c_int64(0)
+        check(getter(self._handle, byref(out)))
+        return out.value
+
+    def put(self, value):
+        check(setter(self._handle, int(value)))
+
+    return property(get, put, doc=doc)
+
+
+def _header_property(name):
+    def get(self):
+        return self.headers_get(name)
+
+    def put(self, value):
+        check(lib.apm_http_request_set_header_property(self._handle, _text(name), _text(value)))
+
+    return property(get, put, doc=f"HttpWebRequest.{name.replace('-', '')}: the {name} header.")
+
+
+def _get_header(function, handle, name):
+    """A header's value, or None when there is none (.NET's null)."""
+    size, found = c_size_t(0), c_int32(0)
+    check(function(handle, _text(name), None, 0, byref(size), byref(found)))
+    if not found.value:
+        return None
+    buffer = ctypes.create_string_buffer(size.value + 1)
+    check(function(handle, _text(name), buffer, len(buffer), byref(size), byref(found)))
+    return buffer.value.decode("utf-8", "replace")
+
+
+class HttpWebResponse(_Handle):
+    """System.Net.HttpWebResponse: close it (or read its stream to the end) to free its connection."""
+
+    def _close_native(self):
+        return lib.apm_http_response_close(self._handle)
+
+    def __repr__(self):
+        return f"<apmnet.HttpWebResponse {'closed' if self._closed else self.status_code}>"
+
+    status_code = _i32_property(lib.apm_http_response_get_status_code, doc="StatusCode (200, 404, ...).")
+    status_description = _text_property(lib.apm_http_response_get_status_description)
+    content_type = _text_property(lib.apm_http_response_get_content_type)
+    response_uri = _text_property(lib.apm_http_response_get_response_uri, doc="ResponseUri (after redirects).")
+    method = _text_property(lib.apm_http_response_get_method)
+
+    @property
+    def content_length(self):
+        """ContentLength: -1 when the response has none (or its body is decompressed)."""
+        out = c_int64(0)
+        check(lib.apm_http_response_get_content_length(self._handle, byref(out)))
+        return out.value
+
+    @property
+    def protocol_version(self):
+        major, minor = c_int32(0), c_int32(0)
+        check(lib.apm_http_response_get_protocol_version(self._handle, byref(major), byref(minor)))
+        return major.value, minor.value
+
+    @property
+    def headers(self):
+        """The headers, in order: a list of (name, value) (several values of a name joined by ",")."""
+        count = c_size_t(0)
+        check(lib.apm_http_response_get_header_count(self._handle, byref(count)))
+        out = []
+        for i in range(count.value):
+            sizes = (c_size_t(0), c_size_t(0))
+            check(lib.apm_http_response_get_header_at(self._handle, i, None, 0, byref(sizes[0]), None, 0,
+                                                      byref(sizes[1])))
+            name = ctypes.create_string_buffer(sizes[0].value + 1)
+            value = ctypes.create_string_buffer(sizes[1].value + 1)
+            check(lib.apm_http_response_get_header_at(self._handle, i, name, len(name), byref(sizes[0]), value,
+                                                      len(value), byref(sizes[1])))
+            out.append((name.value.decode("utf-8", "replace"), value.value.decode("utf-8", "replace")))
+        return out
+
+    def get_header(self, name):
+        """Headers[name], or None."""
+        return _get_header(lib.apm_http_response_get_header, self._handle, name)
+
+    def get_response_stream(self):
+        """GetResponseStream: the body (a read-only :class:`apmnet.Stream`)."""
+        out = c_void_p()
+        check(lib.apm_http_response_get_response_stream(self._handle, byref(out)))
+        return Stream(out.value)
+
+    def read_all(self):
+        """The whole body (reads the response stream to its end, which frees the connection)."""
+        chunks = []
+        with self.get_response_stream() as stream:
+            while True:
+                chunk = stream.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+
+class HttpWebRequest(_Handle):
+    """System.Net.HttpWebRequest with the .NET Framework 4 contract: ContentLength is enforced by the
+    request stream, ``get_request_stream_with_context`` hands out the connection's TransportContext,
+    failures are :class:`apmnet.WebError` with the Framework's WebExceptionStatus."""
+
+    def __init__(self, uri):
+        out = c_void_p()
+        check(lib.apm_http_request_create(_text(uri), byref(out)))
+        super().__init__(out.value)
+        self._validation = None
+        self._id = None
+
+    @classmethod
+    def create(cls, uri):
+        """``WebRequest.Create(uri)`` for an http or https URI."""
+        return cls(uri)
+
+    def _close_native(self):
+        return lib.apm_http_request_close(self._handle)
+
+    def __repr__(self):
+        return f"<apmnet.HttpWebRequest {'closed' if self._closed else self.address}>"
+
+    @property
+    def method(self):
+        return _copy_text(lib.apm_http_request_get_method, self._handle)
+
+    @method.setter
+    def method(self, value):
+        check(lib.apm_http_request_set_method(self._handle, _text(value)))
+
+    content_length = _i64_property(lib.apm_http_request_get_content_length, lib.apm_http_request_set_content_length,
+                                   "ContentLength (-1 until set).")
+    send_chunked = _flag(lib.apm_http_request_get_send_chunked, lib.apm_http_request_set_send_chunked)
+    keep_alive = _flag(lib.apm_http_request_get_keep_alive, lib.apm_http_request_set_keep_alive)
+    timeout = _i32_property(lib.apm_http_request_get_timeout, int, lib.apm_http_request_set_timeout,
+                            "Timeout in ms (-1: infinite).")
+    read_write_timeout = _i32_property(lib.apm_http_request_get_read_write_timeout, int,
+                                       lib.apm_http_request_set_read_write_timeout)
+    allow_auto_redirect = _flag(lib.apm_http_request_get_allow_auto_redirect,
+                                lib.apm_http_request_set_allow_auto_redirect)
+    maximum_automatic_redirections = _i32_property(lib.apm_http_request_get_maximum_automatic_redirections, int,
+                                                   lib.apm_http_request_set_maximum_automatic_redirections)
+    automatic_decompression = _i32_property(lib.apm_http_request_get_automatic_decompression,
+                                            DecompressionMethods,
+                                            lib.apm_http_request_set_automatic_decompression)
+    expect_100_continue = _flag(lib.apm_http_request_get_expect_100_continue,
+                                lib.apm_http_request_set_expect_100_continue)
+    maximum_response_headers_length = _i32_property(lib.apm_http_request_get_maximum_response_headers_length, int,
+                                                    lib.apm_http_request_set_maximum_response_headers_length)
+    connection_limit = _i32_property(lib.apm_http_request_get_connection_limit, int,
+                                     lib.apm_http_request_set_connection_limit,
+                                     "ServicePoint.ConnectionLimit of the request's endpoint.")
+    content_type = _header_property("Content-Type")
+    user_agent = _header_property("User-Agent")
+    accept = _header_property("Accept")
+    referer = _header_property("Referer")
+    host = _header_property("Host")
+    request_uri = _text_property(lib.apm_http_request_get_request_uri)
+    address = _text_property(lib.apm_http_request_get_address, doc="Address: the URI after redirects.")
+
+    @property
+    def protocol_version(self):
+        major, minor = c_int32(0), c_int32(0)
+        check(lib.apm_http_request_get_protocol_version(self._handle, byref(major), byref(minor)))
+        return major.value, minor.value
+
+    @protocol_version.setter
+    def protocol_version(self, value):
+        major, minor = value
+        check(lib.apm_http_request_set_protocol_version(self._handle, major, minor))
+
+    def set_max_idle_time(self, ms):
+        """ServicePoint.MaxIdleTime of the request's endpoint."""
+        check(lib.apm_http_request_set_max_idle_time(self._handle, int(ms)))
+
+    def headers_get(self, name):
+        """Headers[name]: what the request will send, or None."""
+        return _get_header(lib.apm_http_request_get_header, self._handle, name)
+
+    def headers_set(self, name, value):
+        """Headers.Set (value None: Headers.Remove); the restricted headers raise ArgumentError."""
+        check(lib.apm_http_request_set_header(self._handle, _text(name), _text(value)))
+
+    def headers_add(self, name, value):
+        check(lib.apm_http_request_add_header(self._handle, _text(name), _text(value)))
+
+    def set_credentials(self, user, password):
+        """Credentials = NetworkCredential(user, password), for Basic (None: none)."""
+        check(lib.apm_http_request_set_credentials(self._handle, _text(user), _text(password)))
+
+    def set_trusted_ca_file(self, path):
+        check(lib.apm_http_request_set_trusted_ca_file(self._handle, _text(path)))
+
+    def set_client_certificate(self, certificate):
+        check(lib.apm_http_request_set_client_certificate(self._handle, certificate._handle if certificate else None))
+
+    def set_server_certificate_validation_callback(self, callback):
+        """ServerCertificateValidationCallback: ``callback(request, certificate, chain,
+        ssl_policy_errors) -> bool``; None removes it."""
+        trampoline, state = _on_validate_request(self, callback)
+        check(lib.apm_http_request_set_validation_callback(self._handle, trampoline, state))
+
+    # GetRequestStream ---------------------------------------------------------------------
+
+    def _hand_out(self, stream, context):
+        ctx = TransportContext(context.value) if context.value else None
+        return Stream(stream.value), ctx
+
+    def get_request_stream(self):
+        """GetRequestStream(): the request stream (write-only; close it to finish the body)."""
+        return self.get_request_stream_with_context()[0]
+
+    def get_request_stream_with_context(self):
+        """GetRequestStream(out TransportContext): ``(stream, context)``; for https the context's
+        channel bindings are the TLS connection's."""
+        stream, context = c_void_p(), c_void_p()
+        check(lib.apm_http_request_get_request_stream(self._handle, byref(stream), byref(context)))
+        return self._hand_out(stream, context)
+
+    def begin_get_request_stream(self, callback=None, state=None):
+        return _async.begin(self, lib.apm_http_request_begin_get_request_stream, self._handle, (), callback, state)
+
+    def end_get_request_stream(self, async_result):
+        """EndGetRequestStream(asyncResult, out context): ``(stream, context)``."""
+        stream, context = c_void_p(), c_void_p()
+        _async.end(lib.apm_http_request_end_get_request_stream, self._handle, async_result, byref(stream),
+                   byref(context))
+        return self._hand_out(stream, context)
+
+    async def get_request_stream_async(self):
+        """Coroutine: ``(stream, context)`` through Begin/EndGetRequestStream."""
+        return await await_operation(self.begin_get_request_stream, self.end_get_request_stream)
+
+    # GetResponse ---------------------------------------------------------------------------
+
+    def get_response(self):
+        out = c_void_p()
+        check(lib.apm_http_request_get_response(self._handle, byref(out)))
+        return HttpWebResponse(out.value)
+
+    def begin_get_response(self, callback=None, state=None):
+        return _async.begin(self, lib.apm_http_request_begin_get_response, self._handle, (), callback, state)
+
+    def end_get_response(self, async_result):
+        out = c_void_p()
+        _async.end(lib.apm_http_request_end_get_response, self._handle, async_result, byref(out))
+        return HttpWebResponse(out.value)
+
+    async def get_response_async(self):
+        """Coroutine: the response through Begin/EndGetResponse."""
+        return await await_operation(self.begin_get_response, self.end_get_response)
+
+    def abort(self):
+        """Abort: idempotent; the pending operation ends with WebError RequestCanceled."""
+        check(lib.apm_http_request_abort(self._handle))

@@ -1,0 +1,168 @@
+"""HttpWebRequest against Python's http.server on 127.0.0.1."""
+
+import asyncio
+import gzip
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+import apmnet
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+    def reply(self, code, data, headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        data = self.body()
+        if self.path == "/missing":
+            self.reply(404, b"nothing here")
+        elif self.path == "/gzip":
+            self.reply(200, gzip.compress(b"squeezed " * 100), [("Content-Encoding", "gzip")])
+        elif self.path == "/moved":
+            self.reply(302, b"", [("Location", "/echo")])
+        else:
+            text = f"{self.command} {len(data)} {hashlib.sha256(data).hexdigest()}"
+            self.reply(200, text.encode(), [("Content-Type", "text/plain")])
+
+    do_GET = do_POST = do_PUT = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up mid-request (the ContentLength test does)
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_get_and_the_response(server):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    assert request.method == "GET" and request.content_length == -1 and request.timeout == 100000
+    with request.get_response() as response:
+        assert response.status_code == 200
+        assert response.status_description == "OK"
+        assert response.content_type == "text/plain"
+        assert response.get_header("content-type") == "text/plain"
+        assert response.response_uri == server + "/echo"
+        assert response.read_all().startswith(b"GET 0 ")
+
+
+@pytest.mark.parametrize("mode", ["length", "chunked", "buffered"])
+def test_post_bodies(server, mode):
+    data = bytes(range(256)) * 1000
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.method = "POST"
+    if mode == "length":
+        request.content_length = len(data)
+    elif mode == "chunked":
+        request.send_chunked = True
+    stream, context = request.get_request_stream_with_context()
+    assert context.get_channel_binding(apmnet.ChannelBindingKind.Unique) is None  # http: none
+    with stream:
+        stream.write(data)
+    with request.get_response() as response:
+        assert response.read_all().decode() == f"POST {len(data)} {hashlib.sha256(data).hexdigest()}"
+    context.close()
+
+
+def test_content_length_rules(server):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.method = "PUT"
+    request.content_length = 3
+    stream = request.get_request_stream()
+    with pytest.raises(apmnet.ProtocolViolationError):
+        stream.write(b"four")
+    with pytest.raises(apmnet.InvalidOperationError, match="after writing has started"):
+        request.content_length = 5
+    stream.write(b"ab")
+    with pytest.raises(apmnet.IOException, match="Cannot close stream until all bytes are written."):
+        stream.close()
+    with pytest.raises(apmnet.WebError) as caught:
+        request.get_response()
+    assert caught.value.web_status == apmnet.WebExceptionStatus.RequestCanceled
+    with pytest.raises(apmnet.ArgumentError, match="must be modified using the appropriate property"):
+        apmnet.HttpWebRequest.create(server).headers_set("User-Agent", "x")
+
+
+def test_protocol_error_carries_a_readable_response(server):
+    request = apmnet.HttpWebRequest.create(server + "/missing")
+    with pytest.raises(apmnet.WebError) as caught:
+        request.get_response()
+    error = caught.value
+    assert error.web_status == apmnet.WebExceptionStatus.ProtocolError and error.http_status == 404
+    assert str(error) == "The remote server returned an error: (404) Not Found."
+    with error.response as response:
+        assert response.status_code == 404
+        assert response.read_all() == b"nothing here"
+
+
+def test_decompression_and_redirects(server):
+    request = apmnet.HttpWebRequest.create(server + "/gzip")
+    request.automatic_decompression = apmnet.DecompressionMethods.GZip
+    with request.get_response() as response:
+        assert response.read_all() == b"squeezed " * 100
+    request = apmnet.HttpWebRequest.create(server + "/moved")
+    with request.get_response() as response:
+        assert response.response_uri == server + "/echo"
+    assert request.address == server + "/echo"
+
+
+def test_begin_end_and_asyncio(server):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    done = threading.Event()
+    result = request.begin_get_response(lambda r: done.set())
+    assert done.wait(30)
+    with request.end_get_response(result) as response:
+        assert response.status_code == 200
+
+    async def main():
+        r = apmnet.HttpWebRequest.create(server + "/echo")
+        r.method = "POST"
+        stream, context = await r.get_request_stream_async()
+        with stream:
+            await stream.write_async(b"xyz")
+        response = await r.get_response_async()
+        with response:
+            return response.read_all()
+
+    assert asyncio.run(main()).startswith(b"POST 3 ")
+
+
+def test_abort_cancels_and_is_idempotent(server):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.abort()
+    request.abort()
+    with pytest.raises(apmnet.WebError) as caught:
+        request.begin_get_response()
+    assert caught.value.web_status == apmnet.WebExceptionStatus.RequestCanceled

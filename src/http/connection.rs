@@ -1,0 +1,155 @@
+//! A connection to a server: a NetworkStream over a Socket, or an SslStream over that for https
+//! (validated against the system store or the request's trusted CAs, and its validation
+//! callback), with the TransportContext EndGetRequestStream hands out.
+
+use super::io::{start_op, Mode};
+use super::{msg, web_error, web_status};
+use crate::error::{code, socket_error, Error, Result};
+use crate::net::network_stream::NetworkStream;
+use crate::net::socket::Socket;
+use crate::net::{address_family, file_access, protocol_type, socket_type};
+use crate::stream::Stream;
+use crate::tls::{AuthOptions, Certificate, SslStream, TransportContext, ValidationCallback};
+use openssl::x509::X509;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where a connection goes: a ServicePoint's key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+/// How an https connection is authenticated.
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    pub trusted: Option<Vec<X509>>,
+    pub validation: Option<ValidationCallback>,
+    pub client_certificate: Option<Arc<Certificate>>,
+}
+
+pub struct Connection {
+    pub stream: Arc<dyn Stream>,
+    pub context: Arc<TransportContext>,
+    /// A process-wide number, for logs and tests.
+    pub id: u64,
+}
+
+impl Connection {
+    /// Closes the connection (idempotent): a pending operation on it completes with an error.
+    pub fn close(&self) {
+        let _ = self.stream.close();
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn connect_error(host: &str, e: &Error) -> Error {
+    if e.socket_error == socket_error::HOST_NOT_FOUND || e.socket_error == socket_error::NO_DATA {
+        web_error(web_status::NAME_RESOLUTION_FAILURE, msg::name_resolution(host), Some(e))
+    } else {
+        web_error(web_status::CONNECT_FAILURE, msg::CONNECT_FAILURE, Some(e))
+    }
+}
+
+fn tls_error(e: &Error) -> Error {
+    if e.status == code::AUTHENTICATION && e.message.starts_with("The remote certificate") {
+        web_error(web_status::TRUST_FAILURE, msg::TRUST_FAILURE, Some(e))
+    } else {
+        web_error(web_status::SECURE_CHANNEL_FAILURE, msg::SECURE_CHANNEL_FAILURE, Some(e))
+    }
+}
+
+/// Opens a connection to `to`; `then` gets it, or the WebException of the failure.
+pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Result<Arc<Connection>>) + Send + 'static) {
+    let host = to.host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let family = if host.contains(':') { address_family::INTER_NETWORK_V6 } else { address_family::INTER_NETWORK };
+    let socket = match Socket::create(family, socket_type::STREAM, protocol_type::TCP) {
+        Ok(s) => s,
+        Err(e) => return then(Err(connect_error(&host, &e))),
+    };
+    let (https, tls, port) = (to.https, tls.clone(), to.port as i32);
+    let s = socket.clone();
+    let h = host.clone();
+    let connected = move |r: Result<()>| {
+        if let Err(e) = r {
+            s.close();
+            return then(Err(connect_error(&h, &e)));
+        }
+        let _ = s.set_no_delay(true);
+        let plain: Arc<dyn Stream> = match NetworkStream::new(s.clone(), file_access::READ_WRITE, true) {
+            Ok(ns) => Arc::new(ns),
+            Err(e) => {
+                s.close();
+                return then(Err(connect_error(&h, &e)));
+            }
+        };
+        if !https {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            return then(Ok(Arc::new(Connection { stream: plain, context: Arc::new(TransportContext::EMPTY), id })));
+        }
+        authenticate(plain, h, tls, mode, then)
+    };
+    match mode {
+        Mode::Sync => connected(socket.connect(&host, port)),
+        Mode::Async => {
+            let s = socket.clone();
+            start_op(move |done| s.begin_connect(&host, port, done), move |o| connected(o.map(drop)))
+        }
+    }
+}
+
+fn authenticate(
+    plain: Arc<dyn Stream>,
+    host: String,
+    tls: TlsSettings,
+    mode: Mode,
+    then: impl FnOnce(Result<Arc<Connection>>) + Send + 'static,
+) {
+    let ssl = match SslStream::new(plain.clone(), false) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = plain.close();
+            return then(Err(tls_error(&e)));
+        }
+    };
+    let configured = ssl
+        .set_trusted_cas(tls.trusted.clone())
+        .and_then(|()| ssl.set_validation_callback(tls.validation.clone()));
+    if let Err(e) = configured {
+        let _ = ssl.close();
+        return then(Err(tls_error(&e)));
+    }
+    let opts = AuthOptions {
+        is_server: false,
+        target_host: host,
+        certificate: tls.client_certificate.clone(),
+        protocols: 0,
+        check_revocation: false,
+        client_certificate_required: false,
+    };
+    let s = ssl.clone();
+    let done = move |r: Result<()>| match r {
+        Ok(()) => {
+            let context = s.transport_context().unwrap_or_else(|_| Arc::new(TransportContext::EMPTY));
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            then(Ok(Arc::new(Connection { stream: s, context, id })))
+        }
+        Err(e) => {
+            let _ = Stream::close(&*s);
+            then(Err(tls_error(&e)))
+        }
+    };
+    match mode {
+        Mode::Sync => done(ssl.authenticate(opts)),
+        Mode::Async => {
+            let s = ssl.clone();
+            start_op(
+                move |c| s.begin_authenticate(opts, c, crate::tls::ssl_stream::Mode::Async),
+                move |o| done(o.map(drop)),
+            )
+        }
+    }
+}
