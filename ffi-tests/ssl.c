@@ -1454,7 +1454,7 @@ TEST(cancel_a_pending_ssl_read_consumes_no_byte)
     hx_cb cb;
     uint8_t buf[16];
     size_t n = 0;
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     ssl_pair(&c, &s);
     authenticate_pair(c, s, cert, APM_SSL_PROTOCOLS_NONE);
@@ -1478,7 +1478,7 @@ TEST(cancel_a_pending_ssl_read_consumes_no_byte)
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
     hx_cb_destroy(&cb);
-    pki_remove();
+    hx_pki_remove();
 }
 
 TEST(a_blocking_ssl_read_honours_the_socket_receive_timeout)
@@ -1488,7 +1488,7 @@ TEST(a_blocking_ssl_read_honours_the_socket_receive_timeout)
     apm_certificate *cert;
     uint8_t buf[16];
     size_t n = 0;
-    pki_make();
+    hx_pki_make();
     cert = load_cert("server");
     hx_apm_pair(&cs, &ss);
     ASSERT_OK(apm_network_stream_create(cs, 1, &a));
@@ -1506,5 +1506,5 @@ TEST(a_blocking_ssl_read_honours_the_socket_receive_timeout)
     ASSERT_OK(apm_stream_close(s));
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());
-    pki_remove();
+    hx_pki_remove();
 }
