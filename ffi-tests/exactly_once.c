@@ -473,3 +473,41 @@ TEST(a_host_that_blocks_sigpipe_gets_none_left_pending_by_send_file)
     hx_temp_forget(path);
     free(path);
 }
+
+/* A custom stream that writes one byte at a time and completes inside begin_write. */
+static size_t written_by_dribble;
+
+static apm_status dribble_write(void *ctx, const uint8_t *buffer, size_t count, apm_custom_complete_fn complete,
+                                uint64_t token)
+{
+    (void)ctx;
+    (void)buffer;
+    (void)count;
+    written_by_dribble++;
+    return complete(token, APM_OK, 1);
+}
+
+TEST(a_custom_stream_writing_a_byte_at_a_time_inline_does_not_deepen_the_stack)
+{
+    enum { LEN = 1 << 18 };
+    apm_stream_vtable v = {inline_read, dribble_write, NULL};
+    apm_stream *s = NULL;
+    apm_async_result *r = NULL;
+    uint8_t *buf = hx_xmalloc(LEN);
+    hx_cb cb;
+    memset(buf, 3, LEN);
+    ASSERT_OK(apm_stream_create_custom(&v, NULL, &s));
+    /* 256 Ki partial writes (a few thousand nested frames overflowed the stack): each rest is
+     * started from the loop, not from inside the last. */
+    ASSERT_OK(apm_stream_write(s, buf, LEN, 0, LEN));
+    ASSERT_UEQ(written_by_dribble, LEN);
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_stream_begin_write(s, buf, LEN, 0, LEN, hx_cb_record, &cb, &r));
+    ASSERT_EQ(HX_CB_CALLS(&cb), 1);
+    ASSERT_OK(apm_stream_end_write(s, r));
+    ASSERT_UEQ(written_by_dribble, 2 * (size_t)LEN);
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+    hx_cb_destroy(&cb);
+    free(buf);
+}

@@ -114,12 +114,53 @@ pub mod fork {
     }
 }
 
+thread_local! {
+    /// Set while this thread starts the rest of a partial write: a completion reported inside
+    /// that Begin is queued here and handled by the loop in `complete`, so a stream that keeps
+    /// writing a little and completing inline does not deepen the stack by a frame a chunk.
+    static CONTINUING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static QUEUED: std::cell::RefCell<std::collections::VecDeque<(Entry, i32, usize)>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
 /// Reports the end of the operation `token`: `status` APM_OK (0) with the bytes read (0 = end of
 /// stream) or written, or a failure status.
 pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
     let (entry, _) = TOKENS
         .remove(token)
         .ok_or_else(|| Error::argument("The token does not name a pending operation of a custom stream."))?;
+    if CONTINUING.with(|c| c.get()) {
+        QUEUED.with(|q| q.borrow_mut().push_back((entry, status, bytes)));
+        return Ok(());
+    }
+    let mut next = Some((entry, status, bytes));
+    while let Some((entry, status, bytes)) = next {
+        finish(entry, status, bytes);
+        next = QUEUED.with(|q| q.borrow_mut().pop_front());
+    }
+    Ok(())
+}
+
+/// Starts the rest of a partial write, with inline completions queued for the caller's loop.
+fn continue_write(stream: &Arc<CustomStream>, rest: Pending) {
+    struct Continuing;
+    impl Drop for Continuing {
+        fn drop(&mut self) {
+            CONTINUING.with(|c| c.set(false));
+        }
+    }
+    CONTINUING.with(|c| c.set(true));
+    let started = {
+        let _scope = Continuing;
+        stream.begin(rest, None)
+    };
+    if let Err((e, Some(Pending::Write { done, .. }))) = started.map_err(|b| *b) {
+        done.complete(Err(e));
+    }
+}
+
+/// What a completion reported does to its operation.
+fn finish(entry: Entry, status: i32, bytes: usize) {
     let Entry { stream, op } = entry;
     let closed = stream.closed.load(Ordering::Acquire);
     match op {
@@ -153,14 +194,10 @@ pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
                 done.complete(Err(Error::new(code::IO, "The custom stream wrote nothing (0 bytes) for a write.")));
             } else {
                 // A partial write: the rest goes out as a new operation.
-                let rest = Pending::Write { buf, pos: pos + bytes, done };
-                if let Err((e, Some(Pending::Write { done, .. }))) = stream.begin(rest, None).map_err(|b| *b) {
-                    done.complete(Err(e));
-                }
+                continue_write(&stream, Pending::Write { buf, pos: pos + bytes, done });
             }
         }
     }
-    Ok(())
 }
 
 impl Stream for CustomStream {
