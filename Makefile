@@ -113,6 +113,22 @@ check-memory: deps
 	APMNET_VALGRIND=1 $(CARGO) test --test c_harness
 	APMNET_ASAN=1 $(CARGO) test --test c_harness
 
+# The misuse fuzzer (ffi-tests/misuse.c) at length: MISUSE_RUNS runs of MISUSE_CALLS calls, each
+# with a seed of its own (MISUSE_SEED=n repeats one). Its short run is part of `make test`.
+MISUSE_RUNS  ?= 4
+MISUSE_CALLS ?= 500000
+.PHONY: fuzz fuzz-misuse
+fuzz: fuzz-misuse
+fuzz-misuse: deps
+	@log=$${CARGO_TARGET_DIR:-target}/ffi-tests/logs/misuse.misuse_fuzz.log; \
+	for i in $$(seq $(MISUSE_RUNS)); do \
+	  seed=$${MISUSE_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	  echo "fuzz-misuse: run $$i of $(MISUSE_RUNS), seed $$seed, $(MISUSE_CALLS) calls"; \
+	  APMNET_MISUSE_SEED=$$seed APMNET_MISUSE_CALLS=$(MISUSE_CALLS) APMNET_TEST_TIMEOUT=3600 APMNET_FFI_FILTER=misuse \
+	    $(CARGO) test --test c_harness ffi_other_areas -- --quiet || exit 1; \
+	  grep '^misuse: seed .* calls (' "$$log" | tail -n 1; \
+	done
+
 # lib/libapmnet.so.X.Y.Z with the soname link (read from the built library) and the
 # development link libapmnet.so, the static archive, the header and the pkg-config file.
 install: build

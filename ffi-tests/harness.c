@@ -570,6 +570,32 @@ int32_t hx_connected(apm_socket *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Test certificate                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The throwaway self-signed test certificate and its key (see harness.h). */
+const char hx_test_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfzCCASWgAwIBAgIUTE+h5WQKa/Ud0zwp15MNCqLgTZUwCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA5MzI0M1oYDzIxMjYxMTA3\n"
+    "MDkzMjQzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bYLvTM/r9ggJTq0zkJ31zcsUEa\n"
+    "kaSnkuJ90gEQMSMAGGxfgKwvPsv2MXoro1MwUTAdBgNVHQ4EFgQUP62cLObDvQg7\n"
+    "C1bEDPOqsr06+EQwHwYDVR0jBBgwFoAUP62cLObDvQg7C1bEDPOqsr06+EQwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7q3y12Eax7kacjpMlknV\n"
+    "/WxGSpb17yjrWygcuc0bofoCIFqwRhxkYNcJILGe7sMpwwpLwdJfTyye8B6AQ96n\n"
+    "7vKu\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+const char hx_test_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeHC3gawHz7TC1RSe\n"
+    "w6C8bE9wukYAQsw3mj0mk8JTO9GhRANCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bY\n"
+    "LvTM/r9ggJTq0zkJ31zcsUEakaSnkuJ90gEQMSMAGGxfgKwvPsv2MXor\n"
+    "-----END PRIVATE KEY-----\n"
+    ;
+
+/* ------------------------------------------------------------------ */
 /* Python peers                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -724,6 +750,31 @@ int hx_temp_file(char **path)
     hx_track_path(p);
     *path = p;
     return fd;
+}
+
+char *hx_temp_file_with(const void *data, size_t len)
+{
+    char *path = NULL;
+    int fd = hx_temp_file(&path);
+    const uint8_t *p = (const uint8_t *)data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            hx_fail(__FILE__, __LINE__, "write %s: %s", path, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    close(fd);
+    return path;
+}
+
+void hx_temp_remove(char *path)
+{
+    unlink(path);
+    hx_temp_forget(path);
+    free(path);
 }
 
 char *hx_temp_missing_path(const char *suffix)

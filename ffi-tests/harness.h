@@ -321,6 +321,11 @@ apm_socket *hx_apm_connect_to_fd(int *peer_fd);
 void hx_stream_pair(apm_stream **a, apm_stream **b);
 int32_t hx_connected(apm_socket *s);
 
+/* A throwaway self-signed test certificate (CN=localhost, P-256, valid
+ * until 2126) and its unencrypted PKCS#8 key, as PEM text. Nothing secret. */
+extern const char hx_test_cert_pem[];
+extern const char hx_test_key_pem[];
+
 /* ------------------------------------------------------------------ */
 /* Python peers                                                        */
 /* ------------------------------------------------------------------ */
@@ -361,6 +366,11 @@ void *hx_xmalloc(size_t len);
 /* A new empty temporary file (removed when the test fails); the caller
  * unlinks it and frees *path. Returns an fd open for reading and writing. */
 int hx_temp_file(char **path);
+/* A new temporary file holding `len` bytes of `data`; the caller removes it
+ * with hx_temp_remove. */
+char *hx_temp_file_with(const void *data, size_t len);
+/* Unlinks and forgets a temporary file and frees its path. */
+void hx_temp_remove(char *path);
 /* A path in the temporary directory that does not exist (malloc'ed). */
 char *hx_temp_missing_path(const char *suffix);
 /* Forget a temporary file after the test removed it itself. */

@@ -375,29 +375,6 @@ TEST(custom_stream_inline_read_reporting_more_than_asked_fails)
 
 /* ---- garbage instead of a TLS hello -------------------------------------- */
 
-/* A throwaway self-signed test certificate and its key (CN=localhost, P-256,
- * valid until 2126). */
-static const char test_cert_pem[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBfzCCASWgAwIBAgIUTE+h5WQKa/Ud0zwp15MNCqLgTZUwCgYIKoZIzj0EAwIw\n"
-    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMTA5MzI0M1oYDzIxMjYxMTA3\n"
-    "MDkzMjQzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
-    "PQMBBwNCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bYLvTM/r9ggJTq0zkJ31zcsUEa\n"
-    "kaSnkuJ90gEQMSMAGGxfgKwvPsv2MXoro1MwUTAdBgNVHQ4EFgQUP62cLObDvQg7\n"
-    "C1bEDPOqsr06+EQwHwYDVR0jBBgwFoAUP62cLObDvQg7C1bEDPOqsr06+EQwDwYD\n"
-    "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7q3y12Eax7kacjpMlknV\n"
-    "/WxGSpb17yjrWygcuc0bofoCIFqwRhxkYNcJILGe7sMpwwpLwdJfTyye8B6AQ96n\n"
-    "7vKu\n"
-    "-----END CERTIFICATE-----\n"
-    ;
-static const char test_key_pem[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeHC3gawHz7TC1RSe\n"
-    "w6C8bE9wukYAQsw3mj0mk8JTO9GhRANCAARIR8SWAOvo6GmaOkuMocSpWKvLJ4bY\n"
-    "LvTM/r9ggJTq0zkJ31zcsUEakaSnkuJ90gEQMSMAGGxfgKwvPsv2MXor\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
-
 static const char unexpected_packet_message[] =
     "The handshake failed due to an unexpected packet format.";
 
@@ -437,8 +414,8 @@ TEST(server_handshake_with_garbage_is_unexpected_packet_format)
     apm_certificate *cert = NULL;
     size_t i;
 
-    ASSERT_OK(apm_certificate_load_pem((const uint8_t *)test_cert_pem, strlen(test_cert_pem),
-                                       (const uint8_t *)test_key_pem, strlen(test_key_pem), &cert));
+    ASSERT_OK(apm_certificate_load_pem((const uint8_t *)hx_test_cert_pem, strlen(hx_test_cert_pem),
+                                       (const uint8_t *)hx_test_key_pem, strlen(hx_test_key_pem), &cert));
     for (i = 0; i < sizeof garbage_cases / sizeof garbage_cases[0]; i++) {
         const struct garbage_case *g = &garbage_cases[i];
         int peer = -1;

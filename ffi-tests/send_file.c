@@ -36,13 +36,6 @@ static char *make_pattern_file(size_t len, hx_sha256 *hash)
     return path;
 }
 
-static void remove_file(char *path)
-{
-    unlink(path);
-    hx_temp_forget(path);
-    free(path);
-}
-
 /* Connected apm client + drain thread on the peer side (keeps the bytes). */
 static apm_socket *connect_with_drain(hx_drain *d, int keep)
 {
@@ -148,7 +141,7 @@ TEST(send_file_with_pre_and_post_buffers)
     ASSERT_OK(apm_runtime_shutdown());
     ASSERT_EQ(HX_CB_CALLS(&cb), 1);
     hx_cb_destroy(&cb);
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_flags)
@@ -198,7 +191,7 @@ TEST(send_file_empty_file)
     ASSERT_MEM_EQ(d.data, "[]", 2);
     free(d.data);
     ASSERT_OK(apm_runtime_shutdown());
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_missing_file_and_directory)
@@ -308,7 +301,7 @@ TEST(send_file_disconnect_flag)
     ASSERT_OK(apm_socket_close(c));
     ASSERT_OK(apm_runtime_shutdown());
     hx_cb_destroy(&cb);
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_reuse_socket_connects_again)
@@ -348,7 +341,7 @@ TEST(send_file_reuse_socket_connects_again)
     close(fd2);
     close(lfd2);
     ASSERT_OK(apm_runtime_shutdown());
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_reuse_socket_flag_alone)
@@ -376,7 +369,7 @@ TEST(send_file_reuse_socket_flag_alone)
     close(fd2);
     close(lfd2);
     ASSERT_OK(apm_runtime_shutdown());
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 /* ---- progress ----------------------------------------------------------- */
@@ -454,7 +447,7 @@ static void run_progress(size_t file_len, size_t pre_len, size_t post_len, int64
     free(p);
     free(pre);
     free(post);
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_progress_increases_to_total)
@@ -519,7 +512,7 @@ SLOW_TEST(send_file_64mib_sha256_python_peer)
     ASSERT_EQ(hx_peer_wait(&peer), 0);
     ASSERT_OK(apm_runtime_shutdown());
     hx_cb_destroy(&cb);
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 #define BIG_FILE_LEN ((uint64_t)4 * 1024 * 1024 * 1024 + 65536 + 123)
@@ -601,7 +594,7 @@ SLOW_TEST(send_file_over_4gib_sparse)
 
     if (ftruncate(fd, (off_t)BIG_FILE_LEN) != 0) {
         close(fd);
-        remove_file(path);
+        hx_temp_remove(path);
         hx_skip("cannot create a %llu-byte sparse file: %s",
                 (unsigned long long)BIG_FILE_LEN, strerror(errno));
     }
@@ -631,7 +624,7 @@ SLOW_TEST(send_file_over_4gib_sparse)
                 (unsigned long long)(k.bad_at - 1));
     ASSERT_OK(apm_socket_close(c));
     ASSERT_OK(apm_runtime_shutdown());
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 /* ---- peers that go away -------------------------------------------------- */
@@ -666,7 +659,7 @@ TEST(send_file_peer_closed_no_sigpipe)
     ASSERT_NE(st, APM_OK);
     ASSERT_OK(apm_socket_close(c));
     ASSERT_OK(apm_runtime_shutdown());
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(send_file_peer_reset_midway)
@@ -692,7 +685,7 @@ TEST(send_file_peer_reset_midway)
     ASSERT_OK(apm_runtime_shutdown());
     ASSERT_EQ(HX_CB_CALLS(&cb), 1);
     hx_cb_destroy(&cb);
-    remove_file(path);
+    hx_temp_remove(path);
 }
 
 TEST(close_with_pending_send_file)
@@ -717,5 +710,5 @@ TEST(close_with_pending_send_file)
     ASSERT_OK(apm_runtime_shutdown());
     ASSERT_EQ(HX_CB_CALLS(&cb), 1);
     hx_cb_destroy(&cb);
-    remove_file(path);
+    hx_temp_remove(path);
 }
