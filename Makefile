@@ -4,6 +4,7 @@
 #   make test           install what the tests need, then run every test suite
 #   make bench          run the benchmarks (benches/)
 #   make check-memory   the C harness under valgrind and AddressSanitizer
+#   make fuzz           coverage-guided fuzzing, FUZZ_SECONDS (default 60) per target (nightly)
 #   make install        PREFIX=/usr/local, DESTDIR honoured
 #
 # On a fresh Debian 12 machine `make demo` and `make test` do all the set-up themselves
@@ -34,7 +35,7 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev
 
-.PHONY: all deps build test test-rust test-examples test-python test-dotnet demo bench check-memory install uninstall clean help
+.PHONY: all deps build test test-rust test-examples test-python test-dotnet demo bench check-memory fuzz fuzz-cargo install uninstall clean help
 
 all: build
 
@@ -99,6 +100,18 @@ bench: deps build
 check-memory: deps
 	APMNET_VALGRIND=1 $(CARGO) test --test c_harness
 	APMNET_ASAN=1 $(CARGO) test --test c_harness
+
+# Coverage-guided fuzzing (nightly toolchain; cargo-fuzz is installed when missing): each cargo-fuzz
+# target for FUZZ_SECONDS from its seeds (fuzz/corpus/, which `make test` also runs on stable);
+# the figures per target are printed and kept in fuzz/runs/summary.txt.
+FUZZ_SECONDS ?= 60
+# FUZZ_TARGETS: a subset (default: every target of fuzz/Cargo.toml).
+FUZZ_TARGETS ?=
+
+fuzz: fuzz-cargo
+
+fuzz-cargo: deps
+	CARGO=$(CARGO) bash fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # lib/libapmnet.so.X.Y.Z with the soname link (read from the built library) and the
 # development link libapmnet.so, the static archive, the header and the pkg-config file.
