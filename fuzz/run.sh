@@ -23,7 +23,7 @@ if ! "$cargo" fuzz --version >/dev/null 2>&1; then
   "$cargo" install cargo-fuzz || exit 1
 fi
 [ $# -gt 0 ] || set -- $("$cargo" +nightly fuzz list)
-"$cargo" +nightly fuzz build "$@" 2>&1 | tail -n 3
+"$cargo" +nightly fuzz build 2>&1 | tail -n 3
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz: the targets do not build" >&2; exit 1; }
 
 mkdir -p runs
