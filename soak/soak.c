@@ -305,12 +305,24 @@ static int run_server(const char *servers, char *const argv[], int ready) {
     return port;
 }
 
-static void stop_servers(void) {
+/* Stops the servers; returns 0 when both were still running (a server that died explains EOFs). */
+static int stop_servers(void) {
+    int died = 0;
     for (int i = 0; i < nchildren; i++) {
+        int status = 0;
+        if (waitpid(children[i], &status, WNOHANG) == children[i]) {
+            died = 1;
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "soak: server %d was killed by signal %d\n", (int)children[i], WTERMSIG(status));
+            else
+                fprintf(stderr, "soak: server %d exited with status %d\n", (int)children[i], WEXITSTATUS(status));
+            continue;
+        }
         kill(children[i], SIGTERM);
         waitpid(children[i], NULL, 0);
     }
     nchildren = 0;
+    return died;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -411,7 +423,7 @@ int main(int argc, char **argv) {
     int fds_closed = count_fds();
     apm_status shut = apm_runtime_shutdown();
     int fds_end = count_fds();
-    stop_servers();
+    int servers_died = stop_servers();
     unlink(g.cert);
     unlink(key);
     rmdir(dir);
@@ -434,7 +446,7 @@ int main(int argc, char **argv) {
            fds_start, fds_steady, fds_closed, fds_end, apm_status_name(shut));
     int ok = begins == callbacks && atomic_load(&g.double_callbacks) == 0 && atomic_load(&g.bad_data) == 0 &&
              atomic_load(&g.failures) == 0 && stuck == 0 && rss_ok && shut == APM_OK && fds_end == fds_start &&
-             atomic_load(&g.warmed) == nconn && rounds > 0 && tls_rounds > 0;
+             atomic_load(&g.warmed) == nconn && rounds > 0 && tls_rounds > 0 && !servers_died;
     printf("soak: %s\n", ok ? "PASS" : "FAIL");
     free(stuck ? NULL : conns); /* a stuck chain may still use its conn */
     return ok ? 0 : 1;
