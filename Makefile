@@ -4,6 +4,8 @@
 #   make test           install what the tests need, then run every test suite
 #   make bench          run the benchmarks (benches/)
 #   make check-memory   the C harness under valgrind and AddressSanitizer
+#   make fuzz           coverage-guided fuzzing, FUZZ_SECONDS (default 60) per target (nightly)
+#   make soak           SOAK_CONNS (10000) connections for SOAK_SECONDS (60): exactly-once, data, RSS, fds
 #   make install        PREFIX=/usr/local, DESTDIR honoured
 #
 # On a fresh Debian 12 machine `make demo` and `make test` do all the set-up themselves
@@ -25,7 +27,7 @@ endif
 # The version comes from Cargo.toml, the one place it is written.
 VERSION       := $(shell sed -n 's/^version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
-RELEASE_DIR   := target/release
+RELEASE_DIR   := $(or $(CARGO_TARGET_DIR),target)/release
 # apmnet.pc names its directories relative to ${prefix} where it can, so that
 # `pkg-config --define-variable=prefix=...` relocates them.
 PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
@@ -34,7 +36,7 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev
 
-.PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory install uninstall clean help
+.PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory fuzz fuzz-cargo fuzz-misuse soak install uninstall clean help
 
 all: build
 
@@ -113,12 +115,37 @@ check-memory: deps
 	APMNET_VALGRIND=1 $(CARGO) test --test c_harness
 	APMNET_ASAN=1 $(CARGO) test --test c_harness
 
+# Coverage-guided fuzzing (nightly toolchain; cargo-fuzz is installed when missing): each cargo-fuzz
+# target for FUZZ_SECONDS from its seeds (fuzz/corpus/, which `make test` also runs on stable);
+# the figures per target are printed and kept in fuzz/runs/summary.txt.
+FUZZ_SECONDS ?= 60
+# FUZZ_TARGETS: a subset (default: every target of fuzz/Cargo.toml).
+FUZZ_TARGETS ?=
+
+fuzz: fuzz-cargo fuzz-misuse
+
+fuzz-cargo: deps
+	CARGO=$(CARGO) bash fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The soak (soak/soak.c, the C API only): SOAK_CONNS echo connections (raising RLIMIT_NOFILE to
+# its hard limit; fewer, said so, when that is too low) and TLS sessions against the servers of
+# benches/c/servers.c for SOAK_SECONDS of steady state; checks exactly-once, every byte, flat RSS
+# and the descriptors at the end. `make test` runs a short one (tests/c_harness.rs, soak_short).
+SOAK_CONNS   ?= 10000
+SOAK_SECONDS ?= 60
+SOAK_DIR     := $(or $(CARGO_TARGET_DIR),target)/soak
+
+soak: deps build
+	@mkdir -p $(SOAK_DIR)
+	$(CC) -O2 -pthread benches/c/servers.c -o $(SOAK_DIR)/servers -lssl -lcrypto
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -pedantic -pthread -Iinclude -Ibenches/c soak/soak.c -o $(SOAK_DIR)/soak \
+	    $(RELEASE_DIR)/libapmnet.a -lssl -lcrypto -lpthread -ldl -lm
+	SOAK_CONNS=$(SOAK_CONNS) SOAK_SECONDS=$(SOAK_SECONDS) $(SOAK_DIR)/soak $(SOAK_DIR)/servers
+
 # The misuse fuzzer (ffi-tests/misuse.c) at length: MISUSE_RUNS runs of MISUSE_CALLS calls, each
 # with a seed of its own (MISUSE_SEED=n repeats one). Its short run is part of `make test`.
 MISUSE_RUNS  ?= 4
 MISUSE_CALLS ?= 500000
-.PHONY: fuzz fuzz-misuse
-fuzz: fuzz-misuse
 fuzz-misuse: deps
 	@log=$${CARGO_TARGET_DIR:-target}/ffi-tests/logs/misuse.misuse_fuzz.log; \
 	for i in $$(seq $(MISUSE_RUNS)); do \

@@ -174,7 +174,7 @@ pub fn protocol_range(protocols: i32) -> Result<(SslVersion, SslVersion)> {
 
 /// The first of our protocols (server preference) that the client offers, as a slice of the
 /// client's list.
-fn select_alpn<'a>(ours: &[u8], client: &'a [u8]) -> Option<&'a [u8]> {
+pub fn select_alpn<'a>(ours: &[u8], client: &'a [u8]) -> Option<&'a [u8]> {
     fn names(wire: &[u8]) -> impl Iterator<Item = &[u8]> {
         let mut rest = wire;
         std::iter::from_fn(move || {

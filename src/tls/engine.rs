@@ -64,7 +64,7 @@ impl Write for MemIo {
 /// Follows TLS record boundaries in the ciphertext received, so that the end of the inner
 /// stream can be told apart: between records it is a clean end, inside one it is truncation.
 #[derive(Default)]
-pub(crate) struct Framer {
+pub struct Framer {
     header: [u8; 5],
     have: usize,
     body_left: usize,

@@ -15,6 +15,13 @@ pub use crate::channel_binding::TransportContext;
 pub use context::AuthOptions;
 pub use ssl_stream::SslStream;
 
+/// The pure byte parsers of this module, for the fuzz targets (fuzz/) and their corpus test.
+#[doc(hidden)]
+pub mod parsers {
+    pub use super::context::{alpn_wire, select_alpn};
+    pub use super::engine::Framer;
+}
+
 use std::sync::Arc;
 
 /// .NET's SslProtocols flags.
