@@ -13,7 +13,8 @@ use super::{expect_status, status_name};
 use apmnet::error::Error;
 use apmnet::ffi::certificate::*;
 use apmnet::ffi::status::*;
-use apmnet::tls::channel_binding::{endpoint_token, wrap, ENDPOINT_PREFIX, HEADER_LEN};
+use apmnet::channel_binding::{wrap, ENDPOINT_PREFIX, HEADER_LEN};
+use apmnet::tls::channel_binding::endpoint_token;
 use apmnet::tls::Certificate;
 use std::ffi::c_char;
 
