@@ -40,8 +40,9 @@ struct Entry {
 /// The pending operations by token: a token is a key of this generational table, so one that is
 /// stale (already completed) or was never issued is told apart from a live one, as handles are.
 static TOKENS: Table<Entry> = Table::new();
-/// The kind byte of token keys.
-const TOKEN_KIND: u8 = 1;
+/// The kind byte of token keys: one no handle kind uses, so a handle passed as a token (or a
+/// token as a handle) is never taken for one.
+const TOKEN_KIND: u8 = 0x7f;
 
 pub struct CustomStream {
     me: Weak<CustomStream>,

@@ -48,6 +48,9 @@ pub enum Taken<T> {
 struct Slot<T> {
     /// The generation of the current or last occupant; starts at 1 so no key is 0.
     generation: u32,
+    /// The kind byte of the current or last occupant's key: a key with another kind is not one
+    /// this table issued (a handle of one class passed as another, with its kind byte altered).
+    kind: u8,
     object: Option<T>,
     /// Live: the key this slot owns (0 for none). Released: the epitaph (0 for none).
     aux: u64,
@@ -130,7 +133,7 @@ impl<T> Table<T> {
                 s.free.pop_front().expect("free is not empty") as usize
             }
             _ if s.slots.len() < SLOTS_PER_SHARD => {
-                s.slots.push(Slot { generation: 0, object: None, aux: 0 });
+                s.slots.push(Slot { generation: 0, kind: 0, object: None, aux: 0 });
                 s.slots.len() - 1
             }
             _ => return Err(object),
@@ -138,6 +141,7 @@ impl<T> Table<T> {
         let entry = &mut s.slots[slot];
         // Generation 0 is never handed out; wrapping skips it.
         entry.generation = entry.generation.wrapping_add(1).max(1);
+        entry.kind = kind;
         entry.object = Some(object);
         entry.aux = owned;
         Ok(key(kind, shard, slot, entry.generation))
@@ -151,6 +155,9 @@ impl<T> Table<T> {
         let Some(entry) = s.slots.get(slot) else { return f(Lookup::Invalid) };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
+            return f(Lookup::Invalid);
+        }
+        if generation == entry.generation && kind != entry.kind {
             return f(Lookup::Invalid);
         }
         match &entry.object {
@@ -170,6 +177,9 @@ impl<T> Table<T> {
         let Some(entry) = s.slots.get_mut(slot) else { return Taken::Invalid };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
+            return Taken::Invalid;
+        }
+        if generation == entry.generation && kind != entry.kind {
             return Taken::Invalid;
         }
         match &entry.object {
@@ -273,6 +283,16 @@ mod tests {
     #[test]
     fn a_slot_is_its_object_and_two_words() {
         assert_eq!(std::mem::size_of::<Slot<std::sync::Arc<dyn Send + Sync>>>(), 32);
+    }
+
+    #[test]
+    fn a_key_with_another_kind_byte_is_invalid() {
+        let t: Table<u32> = Table::new();
+        let k = t.insert(1, 5, 0).unwrap();
+        let forged = (k & 0x00ff_ffff_ffff_ffff) | (4 << 56);
+        assert!(matches!(t.get(forged), Lookup::Invalid));
+        assert!(t.remove(forged).is_none());
+        assert!(matches!(t.get(k), Lookup::Live(5)));
     }
 
     #[test]

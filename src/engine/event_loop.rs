@@ -160,6 +160,12 @@ impl EventLoop {
         unsafe { libc::write(self.wake_fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 
+    /// Set by `stop`, before the loop aborts what is pending: an operation that sees it must not
+    /// queue (the abort pass may already have run).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     pub fn has_exited(&self) -> bool {
         self.exited.load(Ordering::Acquire)
     }

@@ -173,7 +173,9 @@ impl IoCore {
         F: FnMut(RawFd) -> Poll + Send + 'static,
     {
         let mut side = self.side(dir);
-        if side.closed || self.lp.has_exited() {
+        // Checked under the side lock, which the loop's abort pass takes after setting `stopping`:
+        // an operation either sees it and aborts here, or is queued before the pass drains it.
+        if side.closed || self.lp.is_stopping() {
             drop(side);
             done.complete(Err(Error::aborted()));
             return None;

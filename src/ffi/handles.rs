@@ -13,7 +13,7 @@ use crate::async_result::{AsyncResult, OpKind};
 use crate::error::{code, msg, Error, Result};
 use crate::http::{HttpWebRequest, HttpWebResponse};
 use crate::net::socket::Socket;
-use crate::op::Outcome;
+use crate::op::{Outcome, Value};
 use crate::stream::Stream;
 use crate::table::{Lookup, Table, Taken};
 use crate::tls::{Certificate, SslStream, TransportContext};
@@ -346,7 +346,16 @@ pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_resu
     };
     let outcome = r.take_outcome();
     match owner_error {
-        Some(e) => Err(e),
+        Some(e) => {
+            // Nobody will receive what the operation handed out: an accepted socket is closed
+            // (other objects release what they hold when dropped).
+            if let Ok(Value::Object(o)) = outcome {
+                if let Ok(socket) = o.downcast::<Socket>() {
+                    socket.close();
+                }
+            }
+            Err(e)
+        }
         None => outcome,
     }
 }
