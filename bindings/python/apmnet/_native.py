@@ -388,7 +388,7 @@ def last_error(status: int) -> ApmError:
         response = c_void_p()
         if lib.apm_http_response_from_last_error(ctypes.byref(response)) == 0 and response.value:
             from .http import HttpWebResponse  # the module imports this one
-            error.response = HttpWebResponse(response.value)
+            setattr(error, "response", HttpWebResponse(response.value))
     if status == Status.IO and (details["socket_error_code"] or details["errno"]):
         # .NET: IOException("Unable to write data to the transport connection: ...", SocketException)
         error.__cause__ = SocketException(inner or message, Status.SOCKET, **details)

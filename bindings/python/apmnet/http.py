@@ -15,11 +15,12 @@ on the Begin/End pair.
 """
 
 import ctypes
+from typing import Any, Optional
 from ctypes import byref, c_int32, c_int64, c_size_t, c_void_p
 
 from . import _async
 from ._async import await_operation
-from ._handle import _copy_text, _Handle, _i32_property, _text, _text_property
+from ._handle import _copy_text, _Handle, _i32_property, _i32_setting, _text, _text_property
 from ._native import check, lib
 from .enums import DecompressionMethods
 from .security import TransportContext, _on_validate_request
@@ -28,33 +29,33 @@ from .streams import Stream
 __all__ = ["HttpWebRequest", "HttpWebResponse"]
 
 
-def _flag(getter, setter, doc=None):
-    return _i32_property(getter, bool, setter, doc)
+def _flag(getter: Any, setter: Any, doc: Optional[str] = None) -> Any:
+    return _i32_setting(getter, setter, bool, doc)
 
 
-def _i64_property(getter, setter, doc=None):
-    def get(self):
+def _i64_property(getter: Any, setter: Any, doc: Any = None) -> Any:
+    def get(self: Any) -> Any:
         out = c_int64(0)
         check(getter(self._handle, byref(out)))
         return out.value
 
-    def put(self, value):
+    def put(self: Any, value: Any) -> Any:
         check(setter(self._handle, int(value)))
 
     return property(get, put, doc=doc)
 
 
-def _header_property(name):
-    def get(self):
+def _header_property(name: Any) -> Any:
+    def get(self: Any) -> Any:
         return self.headers_get(name)
 
-    def put(self, value):
+    def put(self: Any, value: Any) -> Any:
         check(lib.apm_http_request_set_header_property(self._handle, _text(name), _text(value)))
 
     return property(get, put, doc=f"HttpWebRequest.{name.replace('-', '')}: the {name} header.")
 
 
-def _get_header(function, handle, name):
+def _get_header(function: Any, handle: Any, name: Any) -> Any:
     """A header's value, or None when there is none (.NET's null)."""
     size, found = c_size_t(0), c_int32(0)
     check(function(handle, _text(name), None, 0, byref(size), byref(found)))
@@ -68,33 +69,33 @@ def _get_header(function, handle, name):
 class HttpWebResponse(_Handle):
     """System.Net.HttpWebResponse: close it (or read its stream to the end) to free its connection."""
 
-    def _close_native(self):
+    def _close_native(self) -> Any:
         return lib.apm_http_response_close(self._handle)
 
-    def __repr__(self):
+    def __repr__(self) -> Any:
         return f"<apmnet.HttpWebResponse {'closed' if self._closed else self.status_code}>"
 
-    status_code = _i32_property(lib.apm_http_response_get_status_code, doc="StatusCode (200, 404, ...).")
+    status_code = _i32_property(lib.apm_http_response_get_status_code, int, doc="StatusCode (200, 404, ...).")
     status_description = _text_property(lib.apm_http_response_get_status_description)
     content_type = _text_property(lib.apm_http_response_get_content_type)
     response_uri = _text_property(lib.apm_http_response_get_response_uri, doc="ResponseUri (after redirects).")
     method = _text_property(lib.apm_http_response_get_method)
 
     @property
-    def content_length(self):
+    def content_length(self) -> Any:
         """ContentLength: -1 when the response has none (or its body is decompressed)."""
         out = c_int64(0)
         check(lib.apm_http_response_get_content_length(self._handle, byref(out)))
         return out.value
 
     @property
-    def protocol_version(self):
+    def protocol_version(self) -> Any:
         major, minor = c_int32(0), c_int32(0)
         check(lib.apm_http_response_get_protocol_version(self._handle, byref(major), byref(minor)))
         return major.value, minor.value
 
     @property
-    def headers(self):
+    def headers(self) -> Any:
         """The headers, in order: a list of (name, value) (several values of a name joined by ",")."""
         count = c_size_t(0)
         check(lib.apm_http_response_get_header_count(self._handle, byref(count)))
@@ -110,19 +111,19 @@ class HttpWebResponse(_Handle):
             out.append((name.value.decode("utf-8", "replace"), value.value.decode("utf-8", "replace")))
         return out
 
-    def get_header(self, name):
+    def get_header(self, name: Any) -> Any:
         """Headers[name], or None."""
         return _get_header(lib.apm_http_response_get_header, self._handle, name)
 
-    def get_response_stream(self):
+    def get_response_stream(self) -> Any:
         """GetResponseStream: the body (a read-only :class:`apmnet.Stream`)."""
         out = c_void_p()
         check(lib.apm_http_response_get_response_stream(self._handle, byref(out)))
         return Stream(out.value)
 
-    def read_all(self):
+    def read_all(self) -> Any:
         """The whole body (reads the response stream to its end, which frees the connection)."""
-        chunks = []
+        chunks: list = []
         with self.get_response_stream() as stream:
             while True:
                 chunk = stream.read(65536)
@@ -136,7 +137,7 @@ class HttpWebRequest(_Handle):
     request stream, ``get_request_stream_with_context`` hands out the connection's TransportContext,
     failures are :class:`apmnet.WebError` with the Framework's WebExceptionStatus."""
 
-    def __init__(self, uri):
+    def __init__(self, uri: Any) -> None:
         out = c_void_p()
         check(lib.apm_http_request_create(_text(uri), byref(out)))
         super().__init__(out.value)
@@ -144,46 +145,38 @@ class HttpWebRequest(_Handle):
         self._id = None
 
     @classmethod
-    def create(cls, uri):
+    def create(cls, uri: Any) -> Any:
         """``WebRequest.Create(uri)`` for an http or https URI."""
         return cls(uri)
 
-    def _close_native(self):
+    def _close_native(self) -> Any:
         return lib.apm_http_request_close(self._handle)
 
-    def __repr__(self):
+    def __repr__(self) -> Any:
         return f"<apmnet.HttpWebRequest {'closed' if self._closed else self.address}>"
 
     @property
-    def method(self):
+    def method(self) -> Any:
         return _copy_text(lib.apm_http_request_get_method, self._handle)
 
     @method.setter
-    def method(self, value):
+    def method(self, value: Any) -> Any:
         check(lib.apm_http_request_set_method(self._handle, _text(value)))
 
     content_length = _i64_property(lib.apm_http_request_get_content_length, lib.apm_http_request_set_content_length,
                                    "ContentLength (-1 until set).")
     send_chunked = _flag(lib.apm_http_request_get_send_chunked, lib.apm_http_request_set_send_chunked)
     keep_alive = _flag(lib.apm_http_request_get_keep_alive, lib.apm_http_request_set_keep_alive)
-    timeout = _i32_property(lib.apm_http_request_get_timeout, int, lib.apm_http_request_set_timeout,
-                            "Timeout in ms (-1: infinite).")
-    read_write_timeout = _i32_property(lib.apm_http_request_get_read_write_timeout, int,
-                                       lib.apm_http_request_set_read_write_timeout)
+    timeout = _i32_setting(lib.apm_http_request_get_timeout, lib.apm_http_request_set_timeout, int, "Timeout in ms (-1: infinite).")
+    read_write_timeout = _i32_setting(lib.apm_http_request_get_read_write_timeout, lib.apm_http_request_set_read_write_timeout, int)
     allow_auto_redirect = _flag(lib.apm_http_request_get_allow_auto_redirect,
                                 lib.apm_http_request_set_allow_auto_redirect)
-    maximum_automatic_redirections = _i32_property(lib.apm_http_request_get_maximum_automatic_redirections, int,
-                                                   lib.apm_http_request_set_maximum_automatic_redirections)
-    automatic_decompression = _i32_property(lib.apm_http_request_get_automatic_decompression,
-                                            DecompressionMethods,
-                                            lib.apm_http_request_set_automatic_decompression)
+    maximum_automatic_redirections = _i32_setting(lib.apm_http_request_get_maximum_automatic_redirections, lib.apm_http_request_set_maximum_automatic_redirections, int)
+    automatic_decompression = _i32_setting(lib.apm_http_request_get_automatic_decompression, lib.apm_http_request_set_automatic_decompression, DecompressionMethods)
     expect_100_continue = _flag(lib.apm_http_request_get_expect_100_continue,
                                 lib.apm_http_request_set_expect_100_continue)
-    maximum_response_headers_length = _i32_property(lib.apm_http_request_get_maximum_response_headers_length, int,
-                                                    lib.apm_http_request_set_maximum_response_headers_length)
-    connection_limit = _i32_property(lib.apm_http_request_get_connection_limit, int,
-                                     lib.apm_http_request_set_connection_limit,
-                                     "ServicePoint.ConnectionLimit of the request's endpoint.")
+    maximum_response_headers_length = _i32_setting(lib.apm_http_request_get_maximum_response_headers_length, lib.apm_http_request_set_maximum_response_headers_length, int)
+    connection_limit = _i32_setting(lib.apm_http_request_get_connection_limit, lib.apm_http_request_set_connection_limit, int, "ServicePoint.ConnectionLimit of the request's endpoint.")
     content_type = _header_property("Content-Type")
     user_agent = _header_property("User-Agent")
     accept = _header_property("Accept")
@@ -193,42 +186,42 @@ class HttpWebRequest(_Handle):
     address = _text_property(lib.apm_http_request_get_address, doc="Address: the URI after redirects.")
 
     @property
-    def protocol_version(self):
+    def protocol_version(self) -> Any:
         major, minor = c_int32(0), c_int32(0)
         check(lib.apm_http_request_get_protocol_version(self._handle, byref(major), byref(minor)))
         return major.value, minor.value
 
     @protocol_version.setter
-    def protocol_version(self, value):
+    def protocol_version(self, value: Any) -> Any:
         major, minor = value
         check(lib.apm_http_request_set_protocol_version(self._handle, major, minor))
 
-    def set_max_idle_time(self, ms):
+    def set_max_idle_time(self, ms: Any) -> Any:
         """ServicePoint.MaxIdleTime of the request's endpoint."""
         check(lib.apm_http_request_set_max_idle_time(self._handle, int(ms)))
 
-    def headers_get(self, name):
+    def headers_get(self, name: Any) -> Any:
         """Headers[name]: what the request will send, or None."""
         return _get_header(lib.apm_http_request_get_header, self._handle, name)
 
-    def headers_set(self, name, value):
+    def headers_set(self, name: Any, value: Any) -> Any:
         """Headers.Set (value None: Headers.Remove); the restricted headers raise ArgumentError."""
         check(lib.apm_http_request_set_header(self._handle, _text(name), _text(value)))
 
-    def headers_add(self, name, value):
+    def headers_add(self, name: Any, value: Any) -> Any:
         check(lib.apm_http_request_add_header(self._handle, _text(name), _text(value)))
 
-    def set_credentials(self, user, password):
+    def set_credentials(self, user: Any, password: Any) -> Any:
         """Credentials = NetworkCredential(user, password), for Basic (None: none)."""
         check(lib.apm_http_request_set_credentials(self._handle, _text(user), _text(password)))
 
-    def set_trusted_ca_file(self, path):
+    def set_trusted_ca_file(self, path: Any) -> Any:
         check(lib.apm_http_request_set_trusted_ca_file(self._handle, _text(path)))
 
-    def set_client_certificate(self, certificate):
+    def set_client_certificate(self, certificate: Any) -> Any:
         check(lib.apm_http_request_set_client_certificate(self._handle, certificate._handle if certificate else None))
 
-    def set_server_certificate_validation_callback(self, callback):
+    def set_server_certificate_validation_callback(self, callback: Any) -> Any:
         """ServerCertificateValidationCallback: ``callback(request, certificate, chain,
         ssl_policy_errors) -> bool``; None removes it."""
         trampoline, state = _on_validate_request(self, callback)
@@ -236,54 +229,54 @@ class HttpWebRequest(_Handle):
 
     # GetRequestStream ---------------------------------------------------------------------
 
-    def _hand_out(self, stream, context):
+    def _hand_out(self, stream: Any, context: Any) -> Any:
         ctx = TransportContext(context.value) if context.value else None
         return Stream(stream.value), ctx
 
-    def get_request_stream(self):
+    def get_request_stream(self) -> Any:
         """GetRequestStream(): the request stream (write-only; close it to finish the body)."""
         return self.get_request_stream_with_context()[0]
 
-    def get_request_stream_with_context(self):
+    def get_request_stream_with_context(self) -> Any:
         """GetRequestStream(out TransportContext): ``(stream, context)``; for https the context's
         channel bindings are the TLS connection's."""
         stream, context = c_void_p(), c_void_p()
         check(lib.apm_http_request_get_request_stream(self._handle, byref(stream), byref(context)))
         return self._hand_out(stream, context)
 
-    def begin_get_request_stream(self, callback=None, state=None):
+    def begin_get_request_stream(self, callback: Any = None, state: Any = None) -> Any:
         return _async.begin(self, lib.apm_http_request_begin_get_request_stream, self._handle, (), callback, state)
 
-    def end_get_request_stream(self, async_result):
+    def end_get_request_stream(self, async_result: Any) -> Any:
         """EndGetRequestStream(asyncResult, out context): ``(stream, context)``."""
         stream, context = c_void_p(), c_void_p()
         _async.end(lib.apm_http_request_end_get_request_stream, self._handle, async_result, byref(stream),
                    byref(context))
         return self._hand_out(stream, context)
 
-    async def get_request_stream_async(self):
+    async def get_request_stream_async(self) -> Any:
         """Coroutine: ``(stream, context)`` through Begin/EndGetRequestStream."""
         return await await_operation(self.begin_get_request_stream, self.end_get_request_stream)
 
     # GetResponse ---------------------------------------------------------------------------
 
-    def get_response(self):
+    def get_response(self) -> Any:
         out = c_void_p()
         check(lib.apm_http_request_get_response(self._handle, byref(out)))
         return HttpWebResponse(out.value)
 
-    def begin_get_response(self, callback=None, state=None):
+    def begin_get_response(self, callback: Any = None, state: Any = None) -> Any:
         return _async.begin(self, lib.apm_http_request_begin_get_response, self._handle, (), callback, state)
 
-    def end_get_response(self, async_result):
+    def end_get_response(self, async_result: Any) -> Any:
         out = c_void_p()
         _async.end(lib.apm_http_request_end_get_response, self._handle, async_result, byref(out))
         return HttpWebResponse(out.value)
 
-    async def get_response_async(self):
+    async def get_response_async(self) -> Any:
         """Coroutine: the response through Begin/EndGetResponse."""
         return await await_operation(self.begin_get_response, self.end_get_response)
 
-    def abort(self):
+    def abort(self) -> Any:
         """Abort: idempotent; the pending operation ends with WebError RequestCanceled."""
         check(lib.apm_http_request_abort(self._handle))

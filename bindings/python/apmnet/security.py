@@ -366,7 +366,7 @@ def _on_select(sender: int, target_host: Optional[bytes], local_certificates: An
 _VALIDATE = VALIDATION_CALLBACK(_on_validate)
 
 
-def _on_validate_request(request, callback):
+def _on_validate_request(request: Any, callback: Any) -> Any:
     """The trampoline and state for an HttpWebRequest's ServerCertificateValidationCallback:
     ``callback(request, certificate, chain, errors)`` through the same map as an SslStream's."""
     request._validation = callback
