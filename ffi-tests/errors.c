@@ -29,6 +29,7 @@ TEST(status_values_match_spec)
     ASSERT_EQ(APM_E_OUT_OF_MEMORY, -17);
     ASSERT_EQ(APM_E_INTERNAL, -18);
     ASSERT_EQ(APM_E_UNAUTHORIZED_ACCESS, -19);
+    ASSERT_EQ(APM_E_CRYPTOGRAPHIC, -20);
     ASSERT_EQ((int)sizeof(apm_status), 4);
 
     /* Enum values are .NET's numbers. */
@@ -82,6 +83,7 @@ TEST(status_names)
         {APM_E_OUT_OF_MEMORY, "APM_E_OUT_OF_MEMORY"},
         {APM_E_INTERNAL, "APM_E_INTERNAL"},
         {APM_E_UNAUTHORIZED_ACCESS, "APM_E_UNAUTHORIZED_ACCESS"},
+        {APM_E_CRYPTOGRAPHIC, "APM_E_CRYPTOGRAPHIC"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         ASSERT_STR_EQ(apm_status_name(table[i].st), table[i].name);

@@ -222,7 +222,7 @@ static void count_call(int id, int ok)
 static apm_status mz_ret(int id, apm_status st, int q, int line)
 {
     count_call(id, st == APM_OK);
-    if (st > 0 || st < APM_E_UNAUTHORIZED_ACCESS || strcmp(apm_status_name(st), "APM_UNKNOWN") == 0)
+    if (st > 0 || st < APM_E_CRYPTOGRAPHIC || strcmp(apm_status_name(st), "APM_UNKNOWN") == 0)
         mz_fail(line, "%s returned %d, which is no defined apm_status", mz_names[id], (int)st);
     if (st == APM_E_INTERNAL)
         mz_fail(line, "%s returned APM_E_INTERNAL: \"%s\"", mz_names[id], hx_last_message());
@@ -2891,7 +2891,7 @@ static void a_last_error(int in_cb)
     apm_status before = apm_last_error_status(), st;
     (void)in_cb;
     COUNT(last_error_status);
-    if (before > 0 || before < APM_E_UNAUTHORIZED_ACCESS)
+    if (before > 0 || before < APM_E_CRYPTOGRAPHIC)
         mz_fail(__LINE__, "apm_last_error_status is %d", (int)before);
     pick_text_buf(buf, sizeof buf, &bp, &len);
     switch (below(4)) {
@@ -2944,7 +2944,7 @@ static void a_version(int in_cb)
     COUNT(status_name);
     if (name == NULL)
         mz_fail(__LINE__, "apm_status_name(%d) is NULL", (int)code);
-    if ((code <= 0 && code >= APM_E_UNAUTHORIZED_ACCESS) == (strcmp(name, "APM_UNKNOWN") == 0) ||
+    if ((code <= 0 && code >= APM_E_CRYPTOGRAPHIC) == (strcmp(name, "APM_UNKNOWN") == 0) ||
         strncmp(name, "APM_", 4) != 0)
         mz_fail(__LINE__, "apm_status_name(%d) is %s", (int)code, name);
 }

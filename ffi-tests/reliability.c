@@ -262,7 +262,7 @@ TEST(certificate_with_malformed_validity_date)
     p[4] = '9';
     ASSERT_OK(apm_certificate_load_der(der, sizeof der, &cert));
     before = after = -1;
-    ASSERT_STATUS(apm_certificate_get_validity(cert, &before, &after), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_certificate_get_validity(cert, &before, &after), APM_E_CRYPTOGRAPHIC);
     ASSERT_LAST_MESSAGE("The certificate data is not valid: its NotBefore date cannot be read.");
     /* Out-parameters are written only on success. */
     ASSERT_EQ(before, -1);
@@ -282,7 +282,7 @@ TEST(certificate_with_malformed_validity_date)
     ASSERT_NOT_NULL(p);
     p[4] = '9';
     ASSERT_OK(apm_certificate_load_der(der, sizeof der, &cert));
-    ASSERT_STATUS(apm_certificate_get_validity(cert, &before, &after), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_certificate_get_validity(cert, &before, &after), APM_E_CRYPTOGRAPHIC);
     ASSERT_LAST_MESSAGE("The certificate data is not valid: its NotAfter date cannot be read.");
     ASSERT_OK(apm_certificate_close(cert));
     ASSERT_OK(apm_runtime_shutdown());

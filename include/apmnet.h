@@ -520,6 +520,10 @@ typedef apm_certificate *(*apm_local_certificate_selection_callback)(apm_stream 
 // UnauthorizedAccessException (e.g. a file that may not be read).
 #define APM_E_UNAUTHORIZED_ACCESS -19
 
+// CryptographicException (a certificate that loaded but one of whose fields cannot be read, as
+// .NET reports it).
+#define APM_E_CRYPTOGRAPHIC -20
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -612,7 +616,7 @@ apm_status apm_certificate_get_subject(apm_certificate *certificate, char *buffe
 apm_status apm_certificate_get_issuer(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *issuer_len);
 
 // Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
-// Errors: as apm_certificate_get_subject; APM_E_ARGUMENT also for certificate data that cannot be
+// Errors: as apm_certificate_get_subject; APM_E_CRYPTOGRAPHIC for certificate data that cannot be
 // encoded ("The certificate data is not valid: it cannot be encoded."; .NET's
 // CryptographicException; OpenSSL's reason is the inner message).
 apm_status apm_certificate_get_thumbprint(apm_certificate *certificate, char *buffer, size_t buffer_len, size_t *thumbprint_len);
@@ -629,9 +633,10 @@ apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t
 
 // NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
 // Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
-// certificate handle; a date in the certificate data that is not a valid time, as a peer may
-// send: "The certificate data is not valid: its NotBefore date cannot be read.", or NotAfter;
-// .NET's CryptographicException; OpenSSL's reason is the inner message), APM_E_OBJECT_DISPOSED.
+// certificate handle), APM_E_CRYPTOGRAPHIC (a date in the certificate data that is not a valid
+// time, as a peer may send: "The certificate data is not valid: its NotBefore date cannot be
+// read.", or NotAfter; .NET's CryptographicException; OpenSSL's reason is the inner message),
+// APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
 
 // Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a

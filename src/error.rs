@@ -35,6 +35,7 @@ pub mod code {
     pub(crate) const OUT_OF_MEMORY: Status = -17;
     pub(crate) const INTERNAL: Status = -18;
     pub(crate) const UNAUTHORIZED_ACCESS: Status = -19;
+    pub(crate) const CRYPTOGRAPHIC: Status = -20;
 
     /// The C name of a status code, for logs and wrappers.
     pub fn name(status: Status) -> &'static str {
@@ -59,6 +60,7 @@ pub mod code {
             OUT_OF_MEMORY => "APM_E_OUT_OF_MEMORY",
             INTERNAL => "APM_E_INTERNAL",
             UNAUTHORIZED_ACCESS => "APM_E_UNAUTHORIZED_ACCESS",
+            CRYPTOGRAPHIC => "APM_E_CRYPTOGRAPHIC",
             _ => "APM_UNKNOWN",
         }
     }

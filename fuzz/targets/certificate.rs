@@ -47,13 +47,13 @@ fn check_getters(c: &Certificate, what: &str) {
             );
         }
         (Err(a), Err(b)) => {
-            expect_error(&format!("{what}: thumbprint"), a, &[APM_E_ARGUMENT]);
-            expect_error(&format!("{what}: raw data"), b, &[APM_E_ARGUMENT]);
+            expect_error(&format!("{what}: thumbprint"), a, &[APM_E_CRYPTOGRAPHIC]);
+            expect_error(&format!("{what}: raw data"), b, &[APM_E_CRYPTOGRAPHIC]);
         }
         _ => panic!("{what}: thumbprint {:?} but raw data {:?}", thumbprint.is_ok(), der.is_ok()),
     }
     if let Err(e) = c.validity() {
-        expect_error(&format!("{what}: validity"), &e, &[APM_E_ARGUMENT]);
+        expect_error(&format!("{what}: validity"), &e, &[APM_E_CRYPTOGRAPHIC]);
     }
     match endpoint_token(&c.x509) {
         Ok(token) => {

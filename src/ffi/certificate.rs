@@ -175,7 +175,7 @@ pub unsafe extern "C" fn apm_certificate_get_issuer(
 }
 
 /// Thumbprint: the SHA-1 of the DER encoding as 40 upper-case hex digits, copied as the subject.
-/// Errors: as apm_certificate_get_subject; APM_E_ARGUMENT also for certificate data that cannot be
+/// Errors: as apm_certificate_get_subject; APM_E_CRYPTOGRAPHIC for certificate data that cannot be
 /// encoded ("The certificate data is not valid: it cannot be encoded."; .NET's
 /// CryptographicException; OpenSSL's reason is the inner message).
 #[no_mangle]
@@ -214,9 +214,10 @@ pub unsafe extern "C" fn apm_certificate_has_private_key(
 
 /// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
 /// Errors: APM_E_ARGUMENT_NULL (certificate, not_before, not_after), APM_E_ARGUMENT (not a
-/// certificate handle; a date in the certificate data that is not a valid time, as a peer may
-/// send: "The certificate data is not valid: its NotBefore date cannot be read.", or NotAfter;
-/// .NET's CryptographicException; OpenSSL's reason is the inner message), APM_E_OBJECT_DISPOSED.
+/// certificate handle), APM_E_CRYPTOGRAPHIC (a date in the certificate data that is not a valid
+/// time, as a peer may send: "The certificate data is not valid: its NotBefore date cannot be
+/// read.", or NotAfter; .NET's CryptographicException; OpenSSL's reason is the inner message),
+/// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_certificate_get_validity(
     certificate: *mut apm_certificate,
@@ -295,7 +296,7 @@ mod tests {
 
     /// Every single-bit corruption of a certificate: a load that fails says the data is not valid,
     /// and no getter of one that loads reports APM_E_INTERNAL (a bug, or a caught panic): a getter
-    /// that cannot read its field says the certificate data is not valid (APM_E_ARGUMENT).
+    /// that cannot read its field says the certificate data is not valid (APM_E_CRYPTOGRAPHIC).
     #[test]
     fn bit_flipped_certificates_never_give_internal() {
         let der = der();
@@ -315,7 +316,7 @@ mod tests {
             loaded += 1;
             for (name, st) in all_getters(cert) {
                 assert!(crate::error::code::name(st) != "APM_UNKNOWN", "{name}, bit {bit}: status {st}");
-                if st == code::ARGUMENT && name != "endpoint_token" {
+                if st == code::CRYPTOGRAPHIC && name != "endpoint_token" {
                     unreadable += 1;
                 } else if (st != code::OK && name != "endpoint_token") || st == code::INTERNAL {
                     failures.push(format!("{name} with bit {bit} flipped: {}", code::name(st)));

@@ -50,6 +50,9 @@ pub const APM_E_OUT_OF_MEMORY: apm_status = -17;
 pub const APM_E_INTERNAL: apm_status = -18;
 /// UnauthorizedAccessException (e.g. a file that may not be read).
 pub const APM_E_UNAUTHORIZED_ACCESS: apm_status = -19;
+/// CryptographicException (a certificate that loaded but one of whose fields cannot be read, as
+/// .NET reports it).
+pub const APM_E_CRYPTOGRAPHIC: apm_status = -20;
 
 /// AddressFamily.InterNetwork (IPv4).
 pub const APM_ADDRESS_FAMILY_INTER_NETWORK: i32 = 2;
@@ -228,6 +231,7 @@ static NAMES: &[&CStr] = &[
     c"APM_E_OUT_OF_MEMORY",
     c"APM_E_INTERNAL",
     c"APM_E_UNAUTHORIZED_ACCESS",
+    c"APM_E_CRYPTOGRAPHIC",
 ];
 
 /// Copies the message of the calling thread's last failure (the .NET exception's message, UTF-8)
@@ -336,6 +340,7 @@ mod tests {
             (APM_E_OUT_OF_MEMORY, code::OUT_OF_MEMORY),
             (APM_E_INTERNAL, code::INTERNAL),
             (APM_E_UNAUTHORIZED_ACCESS, code::UNAUTHORIZED_ACCESS),
+            (APM_E_CRYPTOGRAPHIC, code::CRYPTOGRAPHIC),
         ];
         for (c, core) in pairs {
             assert_eq!(c, core);

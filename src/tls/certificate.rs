@@ -24,12 +24,12 @@ fn invalid_data(what: &str, e: &openssl::error::ErrorStack) -> Error {
     }
 }
 
-/// A certificate that loaded but one of whose fields cannot be read or encoded (.NET throws a
-/// CryptographicException): reported as the loaders report bad certificate data, ArgumentException.
+/// A certificate that loaded but one of whose fields cannot be read or encoded: .NET throws a
+/// CryptographicException ("ASN1 corrupted data." and the like), and so APM_E_CRYPTOGRAPHIC.
 fn unreadable(what: &str, e: &openssl::error::ErrorStack) -> Error {
     Error {
         inner: Some(openssl_reason(e, "unknown OpenSSL error")),
-        ..Error::argument(format!("The certificate data is not valid: {what}."))
+        ..Error::new(code::CRYPTOGRAPHIC, format!("The certificate data is not valid: {what}."))
     }
 }
 

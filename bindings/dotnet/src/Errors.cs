@@ -32,6 +32,7 @@ namespace Apmnet
         OutOfMemory = -17,
         Internal = -18,
         UnauthorizedAccess = -19,
+        Cryptographic = -20,
     }
 
     /// <summary>A System.Net.Sockets.SocketException whose Message is the library's text.
@@ -114,6 +115,7 @@ namespace Apmnet
                 case ApmStatus.Timeout: error = new TimeoutException(message); break;
                 case ApmStatus.OutOfMemory: error = new OutOfMemoryException(message); break;
                 case ApmStatus.UnauthorizedAccess: error = new UnauthorizedAccessException(message); break;
+                case ApmStatus.Cryptographic: error = new System.Security.Cryptography.CryptographicException(message); break;
                 default: error = new ApmInternalException(message); break;
             }
             error.Data["apmnet.status"] = StatusName(status);

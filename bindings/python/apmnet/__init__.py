@@ -40,7 +40,7 @@ from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRa
                      InternalError, InvalidCredentialError, InvalidOperationError, IOException,
                      NotSupportedError, ObjectDisposedError, OutOfMemoryError,
                      PlatformNotSupportedError, ProtocolViolationError, SocketException, Status,
-                     TimeoutException, UnauthorizedAccessError, WebError)
+                     TimeoutException, UnauthorizedAccessError, WebError, CryptographicError)
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
 from .http import HttpWebRequest, HttpWebResponse
@@ -62,7 +62,7 @@ __all__ = [
     "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",
     "SocketException", "SocketShutdown", "SocketType", "SslPolicyErrors", "SslProtocols",
     "SslStream", "Status", "Stream", "TimeoutException", "TransmitFileOptions", "TransportContext",
-    "UnauthorizedAccessError", "WebError", "WebExceptionStatus", "X509Certificate2", "aio", "library_path",
+    "UnauthorizedAccessError", "CryptographicError", "WebError", "WebExceptionStatus", "X509Certificate2", "aio", "library_path",
     "library_version", "runtime_configure", "runtime_shutdown", "status_name",
 ]
 

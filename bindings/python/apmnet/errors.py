@@ -39,7 +39,7 @@ __all__ = [
     "TimeoutException",
     "OutOfMemoryError",
     "InternalError",
-    "UnauthorizedAccessError",
+    "UnauthorizedAccessError", "CryptographicError",
 ]
 
 
@@ -66,6 +66,7 @@ class Status(enum.IntEnum):
     OUT_OF_MEMORY = -17
     INTERNAL = -18
     UNAUTHORIZED_ACCESS = -19
+    CRYPTOGRAPHIC = -20
 
 
 def _socket_error(value: int) -> Union[SocketError, int]:
@@ -179,6 +180,11 @@ class UnauthorizedAccessError(ApmError, PermissionError):
     """System.UnauthorizedAccessException (APM_E_UNAUTHORIZED_ACCESS)."""
 
 
+class CryptographicError(ApmError):
+    """System.Security.Cryptography.CryptographicException (APM_E_CRYPTOGRAPHIC): a certificate
+    one of whose fields cannot be read."""
+
+
 EXCEPTION_FOR_STATUS = {
     Status.ARGUMENT_NULL: ArgumentNullError,
     Status.ARGUMENT_OUT_OF_RANGE: ArgumentOutOfRangeError,
@@ -199,4 +205,5 @@ EXCEPTION_FOR_STATUS = {
     Status.OUT_OF_MEMORY: OutOfMemoryError,
     Status.INTERNAL: InternalError,
     Status.UNAUTHORIZED_ACCESS: UnauthorizedAccessError,
+    Status.CRYPTOGRAPHIC: CryptographicError,
 }
