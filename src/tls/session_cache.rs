@@ -12,6 +12,11 @@
 //! ex_data) holds them back until the handshake has completed with the peer's certificate
 //! accepted; from then on the newest one per key is kept. A connection whose validation failed
 //! stores nothing.
+//!
+//! OpenSSL uses a TLS 1.3 session once: when a handshake resumed it ends, the session is no longer
+//! resumable, and the connection's new ticket takes its place in the cache as soon as the stream
+//! reads it. Connections started in between (on other threads) find no session: a full
+//! handshake, as with .NET, which keeps one session per target host the same way.
 
 use super::certificate::Certificate;
 use super::{ssl_protocols, sys};
