@@ -283,7 +283,7 @@ WRAPPER = ".NET 8 on apmnet's wrapper:"
 
 
 def workloads(t, srv, path):
-    S, E, T = (str(srv.port[k]) for k in ("sink", "echo", "tlssink"))
+    S, E, T, H = (str(srv.port[k]) for k in ("sink", "echo", "tlssink", "tlshello"))
     raw = [os.path.join(OUT, "raw")]
     uv = [os.path.join(OUT, "uv")]
     apm = [os.path.join(OUT, "apm")]
@@ -298,6 +298,16 @@ def workloads(t, srv, path):
     es, ew = str(ECHO_SECS), str(ECHO_WARM)
     lat, mem = str(LAT_SAMPLES), str(MEM_CONNS)
     spin0 = {"BENCH_APM_SPIN_US": "0"}
+
+    def handshakes(mode, ver):
+        args = ["handshake", H, es, mode, ver]
+        what = "AllowTlsResume off" if mode == "full" else "session cache"
+        return [
+            (RAW, "raw OpenSSL SSL_connect" + (" + SSL_set_session" if mode == "resumed" else ""),
+             raw + args, None),
+            (APM, "apmnet SslStream (%s)" % what, None if t.apm_tls else apm + args, None),
+            (NET, ".NET 8 SslStream (%s)" % what, net and net + args, None),
+        ]
 
     def echo(conns):
         c = str(conns)
@@ -336,6 +346,14 @@ def workloads(t, srv, path):
                  (NET, ".NET 8 SslStream BeginWrite", net and net + ["tls", T, tmib, "16384"], None),
                  (NET, ".NET 8 SslStream BeginWrite 64 KiB", net and net + ["tls", T, tmib, "65536"], None),
              ]),
+        dict(name="handshake", title="TLS 1.3 full handshakes, sequential connections", better="higher",
+             cpu="us/hs", members=handshakes("full", "1.3")),
+        dict(name="resumed", title="TLS 1.3 resumed handshakes, sequential connections", better="higher",
+             cpu="us/hs", members=handshakes("resumed", "1.3")),
+        dict(name="handshake12", title="TLS 1.2 full handshakes, sequential connections", better="higher",
+             cpu="us/hs", members=handshakes("full", "1.2")),
+        dict(name="resumed12", title="TLS 1.2 resumed handshakes, sequential connections", better="higher",
+             cpu="us/hs", members=handshakes("resumed", "1.2")),
         dict(name="echo1", title="echo 64 B, 1 connection", better="higher", cpu="us/req", members=echo(1)),
         dict(name="echo100", title="echo 64 B, 100 connections", better="higher", cpu="us/req",
              members=echo(100)),
@@ -492,7 +510,7 @@ def cpu_text(w, m):
         return "%.2f s" % statistics.median(cpus)
     per = [run["cpu"] * 1e6 / (run["value"] * ECHO_SECS) for run in m["runs"]
            if run and "cpu" in run and run["value"] > 0]
-    return "%.1f us/req" % statistics.median(per) if per else ""
+    return "%.1f %s" % (statistics.median(per), w["cpu"]) if per else ""
 
 
 def fmt(v):
@@ -547,6 +565,11 @@ def report(results, t):
                 if sf:
                     note = "sync %.1f%%" % (100 * statistics.median(sf))
                     entry["sync_fraction"] = statistics.median(sf)
+                rf = [run["extras"]["resumed_fraction"][0] for run in m["runs"]
+                      if run and src == "RESULT" and "resumed_fraction" in run["extras"]]
+                if rf:
+                    note = "resumed %.0f%%" % (100 * statistics.median(rf))
+                    entry["resumed_fraction"] = statistics.median(rf)
                 if m["errors"]:
                     note = (note + "; " if note else "") + "%d failed run(s)" % len(m["errors"])
                 rows.append((key, [m["name"], fmt(entry["median"]), entry["unit"],
@@ -619,6 +642,7 @@ def main():
         srv.start("sink")
         srv.start("echo")
         srv.start("tlssink", cert, key)
+        srv.start("tlshello", cert, key)
         path = make_file(FILE_MIB) if not only or "sendfile" in only else ""
         results = run_all(t, workloads(t, srv, path), only)
     finally:

@@ -621,6 +621,45 @@ TEST(receive_timeout_sync)
     ASSERT_OK(apm_runtime_shutdown());
 }
 
+/* The peer of the ping-pong below: answers each byte after 200 us, so that the caller is already
+ * waiting when the answer comes. */
+static void *pong_main(void *arg)
+{
+    int fd = *(int *)arg;
+    uint8_t b = 0;
+    while (hx_read_full(fd, &b, 1) == 1) {
+        usleep(200);
+        hx_write_all(fd, &b, 1);
+    }
+    return NULL;
+}
+
+/* The socket's loop watches the readiness a blocking receive polls for and may take the data in
+ * first, completing the receive on its thread: the caller is woken at once, and does not sleep
+ * out its poll slice (100 ms each time). */
+TEST(blocking_receive_completed_by_the_loop_returns_at_once)
+{
+    int fd = -1;
+    apm_socket *c = hx_apm_connect_to_fd(&fd);
+    pthread_t t = hx_thread_start(pong_main, &fd);
+    uint8_t b = 'p';
+    size_t n = 0;
+    int slow = 0;
+    for (int i = 0; i < 100; i++) {
+        int64_t t0 = hx_now_ms();
+        ASSERT_OK(apm_socket_send(c, &b, 1, 0, 1, &n));
+        ASSERT_OK(apm_socket_receive(c, &b, 1, 0, 1, &n));
+        ASSERT_UEQ(n, 1);
+        slow += hx_now_ms() - t0 >= 50;
+    }
+    /* Without the wake-up about one in ten takes 100 ms; a busy machine may delay one or two. */
+    ASSERT_LE(slow, 2);
+    ASSERT_OK(apm_socket_close(c));
+    hx_thread_join(t);
+    close(fd);
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
 TEST(close_with_pending_accept)
 {
     int port = 0;

@@ -7,7 +7,9 @@
  * self-signed, wrong host) and the validation callback, client certificates,
  * the selection callback, the peer closing mid-handshake, a second BeginWrite
  * while one is pending, calls before authentication, close with a read
- * pending, shutdown, leaveInnerStreamOpen, certificate loading.
+ * pending, shutdown, leaveInnerStreamOpen, certificate loading, session
+ * resumption (against Python, openssl s_server and our own server; the cache
+ * key, AllowTlsResume, resumed sessions validated as full handshakes).
  *
  * Certificates are made at run time by peers/make_pki.py in a temporary
  * directory; nothing secret is committed.
@@ -437,16 +439,43 @@ TEST(client_vs_python_tls12_16mib)
                      APM_SSL_PROTOCOLS_TLS12, 16 * MIB);
 }
 
+/* GET /data.bin from `openssl s_server -WWW` (it closes after the response): the body must be
+ * `size` bytes hashing to `want_hex`. `all` holds the whole response (`cap` bytes at most). */
+static void get_data_bin(apm_stream *ssl, uint8_t *all, size_t cap, unsigned long long size,
+                         const char *want_hex)
+{
+    static const char request[] = "GET /data.bin HTTP/1.0\r\n\r\n";
+    size_t got = 0, n = 0, body = 0;
+    char got_hex[65];
+    ASSERT_OK(apm_stream_write(ssl, (const uint8_t *)request, sizeof request - 1, 0,
+                               sizeof request - 1));
+    for (;;) {
+        ASSERT_OK(apm_stream_read(ssl, all, cap, got, cap - got, &n));
+        if (n == 0)
+            break;
+        got += n;
+        ASSERT_LT(got, cap);
+    }
+    for (size_t i = 0; i + 4 <= got; i++) {
+        if (memcmp(all + i, "\r\n\r\n", 4) == 0) {
+            body = i + 4;
+            break;
+        }
+    }
+    ASSERT_GT(body, 0);
+    ASSERT_UEQ(got - body, size);
+    sha256_hex_of(all + body, got - body, got_hex);
+    ASSERT_STR_EQ(got_hex, want_hex);
+}
+
 static void client_vs_s_server(const char *tls, int32_t protocols, int32_t expect_protocol)
 {
     const char *args[12];
     hx_peer p;
     apm_stream *ssl;
-    char sha_line[256], want_hex[65], got_hex[65];
+    char sha_line[256], want_hex[65];
     unsigned long long size = 0;
-    static const char request[] = "GET /data.bin HTTP/1.0\r\n\r\n";
     uint8_t *all = hx_xmalloc(17 * MIB + 4096);
-    size_t got = 0, n = 0, body = 0;
     int32_t v = 0;
     char sizes[32];
 
@@ -462,25 +491,7 @@ static void client_vs_s_server(const char *tls, int32_t protocols, int32_t expec
     ASSERT_OK(apm_ssl_stream_authenticate_as_client(ssl, "localhost", NULL, protocols, 0));
     ASSERT_OK(apm_ssl_stream_get_ssl_protocol(ssl, &v));
     ASSERT_EQ(v, expect_protocol);
-    ASSERT_OK(apm_stream_write(ssl, (const uint8_t *)request, sizeof request - 1, 0,
-                               sizeof request - 1));
-    for (;;) {
-        ASSERT_OK(apm_stream_read(ssl, all, 17 * MIB + 4096, got, 17 * MIB + 4096 - got, &n));
-        if (n == 0)
-            break;
-        got += n;
-        ASSERT_LT(got, 17 * MIB + 4096);
-    }
-    for (size_t i = 0; i + 4 <= got; i++) {
-        if (memcmp(all + i, "\r\n\r\n", 4) == 0) {
-            body = i + 4;
-            break;
-        }
-    }
-    ASSERT_GT(body, 0);
-    ASSERT_UEQ(got - body, size);
-    sha256_hex_of(all + body, got - body, got_hex);
-    ASSERT_STR_EQ(got_hex, want_hex);
+    get_data_bin(ssl, all, 17 * MIB + 4096, size, want_hex);
     ASSERT_OK(apm_stream_close(ssl));
     hx_peer_wait(&p);
     ASSERT_OK(apm_runtime_shutdown());
@@ -1508,3 +1519,417 @@ TEST(a_blocking_ssl_read_honours_the_socket_receive_timeout)
     ASSERT_OK(apm_runtime_shutdown());
     hx_pki_remove();
 }
+
+/* ---- session resumption (AllowTlsResume) --------------------------------- */
+
+/* name_tls13 and name_tls12: the test function name(protocols) over each version. */
+#define BOTH_VERSIONS(name)                                                    \
+    TEST(name##_tls13) { name(APM_SSL_PROTOCOLS_TLS13); }                      \
+    TEST(name##_tls12) { name(APM_SSL_PROTOCOLS_TLS12); }
+
+static const char *version_of(int32_t protocols)
+{
+    return protocols == APM_SSL_PROTOCOLS_TLS13 ? "1.3" : "1.2";
+}
+
+static int32_t resumed_of(apm_stream *s)
+{
+    int32_t v = -1;
+    ASSERT_OK(apm_ssl_stream_is_resumed(s, &v));
+    return v;
+}
+
+/* The thumbprint of a stream's remote certificate (which must be there). */
+static void remote_thumbprint(apm_stream *s, char thumb[64])
+{
+    apm_certificate *remote = NULL;
+    size_t len = 0;
+    ASSERT_OK(apm_ssl_stream_get_remote_certificate(s, &remote));
+    ASSERT_NOT_NULL(remote);
+    ASSERT_OK(apm_certificate_get_thumbprint(remote, thumb, 64, &len));
+    ASSERT_OK(apm_certificate_close(remote));
+}
+
+/* The resumed flag (fifth field) of the peer's HS line. */
+static int read_hs_resumed(hx_peer *p)
+{
+    char line[700];
+    hs_line hs;
+    int resumed = -1;
+    hx_peer_read_line(p, line, sizeof line);
+    if (sscanf(line, "HS %31s %259s %63s %79s %d", hs.version, hs.unique, hs.alpn, hs.peer_sha,
+               &resumed) != 5)
+        hx_fail(__FILE__, __LINE__, "expected HS with the resumed flag from the peer, got \"%s\"", line);
+    return resumed;
+}
+
+static void resumes_against_python(int32_t protocols)
+{
+    const char *tls = version_of(protocols);
+    const char *args[16];
+    hx_peer p;
+    int port;
+    char first[64], thumb[64], hex[65];
+    size_t count = 0;
+
+    pki_make();
+    args[0] = "server"; args[1] = "--cert"; args[2] = pf("server.pem");
+    args[3] = "--key"; args[4] = pf("server.key"); args[5] = "--tls"; args[6] = tls;
+    args[7] = "--send"; args[8] = "1"; args[9] = "--accept"; args[10] = "3"; args[11] = NULL;
+    hx_peer_start(&p, "tls_peer.py", args);
+    port = read_port(&p);
+    for (int i = 0; i < 3; i++) {
+        apm_stream *ssl = trusting_client_to(port);
+        int32_t v = 0;
+        ASSERT_OK(apm_ssl_stream_authenticate_as_client(ssl, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0));
+        ASSERT_OK(apm_ssl_stream_get_ssl_protocol(ssl, &v));
+        ASSERT_EQ(v, protocols);
+        /* Reading takes in the TLS 1.3 tickets that came after the handshake. */
+        ASSERT_UEQ(read_hash(ssl, 1, hex), 1);
+        ASSERT_EQ(read_hs_resumed(&p), i > 0);
+        expect_count_hash(&p, "SENT", &count, hex);
+        ASSERT_EQ(resumed_of(ssl), i > 0);
+        /* A resumed session still reports the server's certificate. */
+        remote_thumbprint(ssl, i == 0 ? first : thumb);
+        if (i > 0)
+            ASSERT_STR_EQ(thumb, first);
+        ASSERT_OK(apm_stream_close(ssl));
+    }
+    ASSERT_EQ(hx_peer_wait(&p), 0);
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumes_against_python)
+
+static void resumes_against_openssl_s_server(int32_t protocols)
+{
+    const char *tls = version_of(protocols);
+    const char *args[12];
+    hx_peer p;
+    int port;
+    char sha_line[256], want_hex[65];
+    unsigned long long size = 0;
+    static uint8_t all[64 * 1024];
+
+    pki_make();
+    args[0] = "s_server"; args[1] = "--cert"; args[2] = pf("server-chain.pem");
+    args[3] = "--key"; args[4] = pf("server.key"); args[5] = "--tls"; args[6] = tls;
+    args[7] = "--size"; args[8] = "1000"; args[9] = "--naccept"; args[10] = "3"; args[11] = NULL;
+    hx_peer_start(&p, "openssl_peer.py", args);
+    port = read_port(&p);
+    hx_peer_read_line(&p, sha_line, sizeof sha_line);
+    ASSERT_EQ(sscanf(sha_line, "SHA %llu %64s", &size, want_hex), 2);
+    for (int i = 0; i < 3; i++) {
+        apm_stream *ssl = trusting_client_to(port);
+        int32_t v = 0;
+        ASSERT_OK(apm_ssl_stream_authenticate_as_client(ssl, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0));
+        ASSERT_OK(apm_ssl_stream_get_ssl_protocol(ssl, &v));
+        ASSERT_EQ(v, protocols);
+        ASSERT_EQ(resumed_of(ssl), i > 0);
+        get_data_bin(ssl, all, sizeof all, size, want_hex);
+        ASSERT_OK(apm_stream_close(ssl));
+    }
+    hx_peer_wait(&p);
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumes_against_openssl_s_server)
+
+/* One connection of our client to our server, each side configured by `o`. */
+typedef struct round_opts {
+    const char *host;          /* default "localhost" */
+    const char *trust;         /* default ca.pem */
+    apm_certificate *server_cert;
+    apm_certificate *client_cert;
+    int32_t require;
+    int32_t protocols;
+    int client_off, server_off; /* AllowTlsResume false */
+    validation_seen *v;         /* the client's validation callback */
+    apm_status expect;          /* of the client's authentication */
+    int32_t server_resumed;     /* out */
+    int32_t mutual;             /* out */
+    char message[512];          /* out: the client's failure */
+} round_opts;
+
+/* Returns whether the client resumed (-1 when the authentication failed as expected). */
+static int32_t own_round(round_opts *o)
+{
+    apm_stream *c = NULL, *s = NULL;
+    server_auth a;
+    pthread_t t;
+    apm_status st;
+    int32_t r = -1;
+    char thumb[64];
+    size_t n = 0;
+    uint8_t b;
+
+    ssl_pair(&c, &s);
+    memset(&a, 0, sizeof a);
+    a.s = s;
+    a.cert = o->server_cert;
+    a.require = o->require;
+    a.protocols = o->protocols;
+    if (o->server_off)
+        ASSERT_OK(apm_ssl_stream_set_allow_tls_resume(s, 0));
+    if (o->client_off)
+        ASSERT_OK(apm_ssl_stream_set_allow_tls_resume(c, 0));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(c, o->trust != NULL ? o->trust : pf("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(s, pf("ca.pem")));
+    if (o->v != NULL)
+        ASSERT_OK(apm_ssl_stream_set_validation_callback(c, validate_cb, o->v));
+    t = hx_thread_start(server_auth_main, &a);
+    st = apm_ssl_stream_authenticate_as_client(c, o->host != NULL ? o->host : "localhost", o->client_cert,
+                                               o->protocols, 0);
+    snprintf(o->message, sizeof o->message, "%s", st == APM_OK ? "" : hx_last_message());
+    ASSERT_STATUS(st, o->expect);
+    if (st == APM_OK) {
+        hx_thread_join(t);
+        ASSERT_OK(a.st);
+        /* The server writes: the client's read takes in the TLS 1.3 tickets first. */
+        ASSERT_OK(apm_stream_write(s, (const uint8_t *)"x", 1, 0, 1));
+        ASSERT_OK(apm_stream_read(c, &b, 1, 0, 1, &n));
+        ASSERT_UEQ(n, 1);
+        remote_thumbprint(c, thumb);
+        r = resumed_of(c);
+        o->server_resumed = resumed_of(s);
+        ASSERT_EQ(o->server_resumed, r);
+        ASSERT_OK(apm_ssl_stream_is_mutually_authenticated(c, &o->mutual));
+    } else {
+        ASSERT_STATUS(apm_ssl_stream_is_resumed(c, &r), st);
+        ASSERT_OK(apm_stream_close(c));
+        c = NULL;
+        hx_thread_join(t);
+        r = -1;
+    }
+    if (c != NULL)
+        ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    return r;
+}
+
+static void resumes_against_our_own_server(int32_t protocols)
+{
+    apm_certificate *cert;
+    round_opts o;
+    validation_seen v;
+    int32_t value = 0;
+    apm_stream *c = NULL, *s = NULL;
+
+    pki_make();
+    cert = load_cert("server");
+    memset(&o, 0, sizeof o);
+    o.server_cert = cert;
+    o.protocols = protocols;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(own_round(&o), 1);
+    ASSERT_EQ(own_round(&o), 1);
+
+    /* Another target host is another key: a full handshake, then its own session. */
+    o.host = "127.0.0.1";
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(own_round(&o), 1);
+    o.host = NULL;
+    ASSERT_EQ(own_round(&o), 1);
+
+    /* Other trust settings: another trusted CA set, a validation callback. */
+    o.trust = pf("server-chain.pem");
+    ASSERT_EQ(own_round(&o), 0);
+    o.trust = NULL;
+    memset(&v, 0, sizeof v);
+    v.accept = 1;
+    o.v = &v;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(own_round(&o), 1);
+    /* The callback judged the resumed session too, with what a full handshake shows. */
+    ASSERT_EQ(atomic_load(&v.calls), 2);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_NONE);
+    ASSERT_STR_EQ(v.subject, "O=apmnet, CN=localhost");
+    ASSERT_GE(v.chain_len, 2);
+    o.v = NULL;
+
+    /* AllowTlsResume off on the client: nothing offered, nothing kept. */
+    o.client_off = 1;
+    ASSERT_EQ(own_round(&o), 0);
+    o.client_off = 0;
+    ASSERT_EQ(own_round(&o), 1);
+    /* Off on the server: the offered session is refused, no new one is issued. */
+    o.server_off = 1;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(o.server_resumed, 0);
+    o.server_off = 0;
+    ASSERT_EQ(own_round(&o), 1);
+
+    /* Before authentication there is no answer; after it the setting is fixed. */
+    ssl_pair(&c, &s);
+    ASSERT_STATUS(apm_ssl_stream_is_resumed(c, &value), APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE(noauth_message);
+    authenticate_pair(c, s, cert, protocols);
+    ASSERT_STATUS(apm_ssl_stream_set_allow_tls_resume(c, 1), APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_ssl_stream_set_allow_tls_resume(NULL, 1), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_ssl_stream_is_resumed(c, NULL), APM_E_ARGUMENT_NULL);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_STATUS(apm_ssl_stream_is_resumed(c, &value), APM_E_OBJECT_DISPOSED);
+
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumes_against_our_own_server)
+
+typedef struct concurrent_rounds {
+    round_opts o;
+    int resumed;
+} concurrent_rounds;
+
+static void *rounds_main(void *arg)
+{
+    concurrent_rounds *r = (concurrent_rounds *)arg;
+    for (int i = 0; i < 6; i++)
+        r->resumed += own_round(&r->o) == 1;
+    return NULL;
+}
+
+/* Connections on several threads at once take the cached session (one SSL_SESSION set on
+ * several SSLs) and store their new ones while the others read it: every one authenticates, and
+ * most resume. (Not all: OpenSSL uses a TLS 1.3 ticket once, marking it not resumable when its
+ * handshake ends; a connection that starts before that one's new ticket arrived finds none.) */
+static void resumes_on_several_threads_at_once(int32_t protocols)
+{
+    apm_certificate *cert;
+    concurrent_rounds r[4];
+    pthread_t t[4];
+    int total = 0;
+
+    pki_make();
+    cert = load_cert("server");
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 4; i++) {
+        r[i].o.server_cert = cert;
+        r[i].o.protocols = protocols;
+    }
+    ASSERT_EQ(own_round(&r[0].o), 0);
+    for (int i = 0; i < 4; i++)
+        t[i] = hx_thread_start(rounds_main, &r[i]);
+    for (int i = 0; i < 4; i++) {
+        hx_thread_join(t[i]);
+        total += r[i].resumed;
+    }
+    ASSERT_GE(total, 12);
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumes_on_several_threads_at_once)
+
+/* The validation policy and callback judge a resumed session as a full handshake: the same
+ * certificate and SslPolicyErrors; a session whose validation failed is not kept. */
+static void resumed_sessions_are_validated(int32_t protocols)
+{
+    apm_certificate *selfsigned, *wronghost, *server;
+    round_opts o;
+    validation_seen v;
+
+    pki_make();
+    selfsigned = load_cert("selfsigned");
+    wronghost = load_cert("wronghost");
+    server = load_cert("server");
+    memset(&o, 0, sizeof o);
+    memset(&v, 0, sizeof v);
+    o.protocols = protocols;
+    o.v = &v;
+
+    /* Rejected by the callback: nothing is kept. */
+    o.server_cert = selfsigned;
+    o.expect = APM_E_AUTHENTICATION;
+    ASSERT_EQ(own_round(&o), -1);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS);
+    v.accept = 1;
+    o.expect = APM_OK;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(atomic_load(&v.calls), 2);
+    /* Accepted: resumed, and the callback sees the chain errors again. */
+    v.errors = -1;
+    ASSERT_EQ(own_round(&o), 1);
+    ASSERT_EQ(atomic_load(&v.calls), 3);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS);
+    ASSERT_STR_EQ(v.subject, "CN=localhost");
+    ASSERT_GE(v.chain_len, 1);
+    /* The callback now rejects the resumed session: the authentication fails as a full one
+     * would, and the session is not offered again. */
+    v.accept = 0;
+    o.expect = APM_E_AUTHENTICATION;
+    ASSERT_EQ(own_round(&o), -1);
+    ASSERT_STR_EQ(o.message, "The remote certificate was rejected by the provided RemoteCertificateValidationCallback.");
+    v.accept = 1;
+    o.expect = APM_OK;
+    ASSERT_EQ(own_round(&o), 0);
+    /* Without the callback (another key) the policy rejects the self-signed certificate. */
+    o.v = NULL;
+    o.expect = APM_E_AUTHENTICATION;
+    ASSERT_EQ(own_round(&o), -1);
+    ASSERT_STR_STARTS_WITH(o.message, "The remote certificate is invalid because of errors in the certificate chain: UntrustedRoot");
+    o.v = &v;
+    o.expect = APM_OK;
+
+    /* The name is checked again on resumption. */
+    o.server_cert = wronghost;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH);
+    v.errors = -1;
+    ASSERT_EQ(own_round(&o), 1);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_NAME_MISMATCH);
+    ASSERT_STR_EQ(v.subject, "CN=wrong.example");
+
+    /* A server with another certificate does not resume what this one issued. */
+    o.server_cert = server;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(v.errors, APM_SSL_POLICY_ERRORS_NONE);
+
+    ASSERT_OK(apm_certificate_close(selfsigned));
+    ASSERT_OK(apm_certificate_close(wronghost));
+    ASSERT_OK(apm_certificate_close(server));
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumed_sessions_are_validated)
+
+/* A client certificate is part of the key; a resumed session authenticates the client as the
+ * full handshake did. */
+static void resumes_with_a_client_certificate(int32_t protocols)
+{
+    apm_certificate *server, *client;
+    round_opts o;
+
+    pki_make();
+    server = load_cert("server");
+    client = load_cert("client");
+    memset(&o, 0, sizeof o);
+    o.protocols = protocols;
+    o.server_cert = server;
+    o.client_cert = client;
+    o.require = 1;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(o.mutual, 1);
+    ASSERT_EQ(own_round(&o), 1);
+    ASSERT_EQ(o.mutual, 1);
+    /* Without the certificate: another key; the server (requiring one) does not resume for it
+     * either. */
+    o.client_cert = NULL;
+    o.require = 0;
+    ASSERT_EQ(own_round(&o), 0);
+    ASSERT_EQ(o.mutual, 0);
+    ASSERT_EQ(own_round(&o), 1);
+    ASSERT_EQ(o.mutual, 0);
+    ASSERT_OK(apm_certificate_close(server));
+    ASSERT_OK(apm_certificate_close(client));
+    ASSERT_OK(apm_runtime_shutdown());
+    pki_remove();
+}
+
+BOTH_VERSIONS(resumes_with_a_client_certificate)

@@ -1450,6 +1450,21 @@ apm_status apm_ssl_stream_set_trusted_ca_file(apm_stream *stream, const char *pa
 // failure of an earlier authentication.
 apm_status apm_ssl_stream_set_application_protocols(apm_stream *stream, const char *const *protocols, size_t count);
 
+// SslClientAuthenticationOptions/SslServerAuthenticationOptions.AllowTlsResume (.NET 8; nonzero,
+// the default, allows); only before authentication. A client keeps the sessions of its
+// connections whose certificate validation passed (TLS 1.2 session IDs and tickets, TLS 1.3
+// tickets, which arrive after the handshake, while the stream reads) and offers the newest one to
+// the next authentication with the same target host, protocols, client certificate and
+// validation settings (trusted CAs, revocation check, whether a validation callback is set); no
+// session is kept without a target host or with a selection callback. A resumed handshake still
+// reports the server's certificate, and the validation policy and callback judge it as after a
+// full handshake. With 0 a client neither offers nor keeps a session; a server issues no session
+// ticket and resumes no session for this connection. See `apm_ssl_stream_is_resumed`.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+// failure of an earlier authentication.
+apm_status apm_ssl_stream_set_allow_tls_resume(apm_stream *stream, int32_t allow);
+
 // AuthenticateAsClient(targetHost, clientCertificates, enabledSslProtocols,
 // checkCertificateRevocation), blocking the calling thread until the handshake is done (the
 // validation and selection callbacks run on it). `target_host` is sent as SNI (unless it is an IP
@@ -1550,6 +1565,15 @@ apm_status apm_ssl_stream_is_signed(apm_stream *stream, int32_t *value);
 // IsMutuallyAuthenticated: 1 when both sides presented a certificate; 0 before authentication.
 // Errors: as apm_ssl_stream_is_authenticated.
 apm_status apm_ssl_stream_is_mutually_authenticated(apm_stream *stream, int32_t *value);
+
+// 1 when the handshake resumed an earlier TLS session (a TLS 1.2 session ID or ticket, a TLS 1.3
+// ticket: the server sent no certificate), 0 after a full handshake. The remote certificate is
+// still the server's (the session's). An apmnet extension (.NET keeps it internal); see
+// `apm_ssl_stream_set_allow_tls_resume`.
+// Errors: APM_E_ARGUMENT_NULL (stream, value), APM_E_ARGUMENT (not an SslStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+// failure.
+apm_status apm_ssl_stream_is_resumed(apm_stream *stream, int32_t *value);
 
 // SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
 // Errors: APM_E_ARGUMENT_NULL (stream, protocol), APM_E_ARGUMENT (not an SslStream handle),

@@ -5,6 +5,10 @@
  *   apm sendfile PORT FILE                 Socket BeginSendFile (the 8-byte length as the pre-buffer)
  *   apm tls      PORT MIB BUF              SslStream (TLS 1.3) BeginWrite chained like `write`; built
  *                                          only when the header has SslStream (apm_ssl_stream_*)
+ *   apm handshake PORT SECS full|resumed VER  sequential SslStreams to the tlshello server: connect,
+ *                                          AuthenticateAsClient (the validation callback accepts),
+ *                                          read its byte, close; "full" turns AllowTlsResume off,
+ *                                          "resumed" leaves the session cache on. Handshakes per second.
  *   apm echo     PORT CONNS SECS SIZE WARM Socket BeginSend/BeginReceive driven only from callbacks
  *   apm latency  SAMPLES                   data arrival -> callback (idle engine, and "hot": 10 us
  *                                          after the last callback), and Begin -> callback for a
@@ -144,6 +148,44 @@ static int bulk_tls(int port, uint64_t mib, size_t bufsz) {
   if (apm_ssl_stream_get_cipher_suite_name(bw.stream, suite, sizeof suite, &len) == APM_OK)
     fprintf(stderr, "negotiated %s\n", suite);
   return bulk_run(mib, bufsz);
+}
+#endif
+
+/* ---------------------------------------------------------------- handshakes */
+#ifdef APM_SSL_PROTOCOLS_TLS13
+/* One connection of `apm handshake`; returns whether the server resumed the session. */
+static int apm_hello(int port, int32_t protocols, int allow_resume) {
+  apm_socket *s = connect_to(port);
+  apm_stream *ns = NULL, *tls = NULL;
+  uint8_t b = 0;
+  size_t got = 0;
+  CK(apm_socket_set_no_delay(s, 1));
+  CK(apm_network_stream_create(s, 1, &ns));
+  CK(apm_ssl_stream_create(ns, 0, &tls));
+  CK(apm_ssl_stream_set_validation_callback(tls, accept_any, NULL));
+  if (!allow_resume) CK(apm_ssl_stream_set_allow_tls_resume(tls, 0));
+  CK(apm_ssl_stream_authenticate_as_client(tls, "localhost", NULL, protocols, 0));
+  CK(apm_stream_read(tls, &b, 1, 0, 1, &got)); /* TLS 1.3: the ticket comes before the byte */
+  if (got != 1) fail("the server's byte", APM_E_IO);
+  CK(apm_stream_close(tls));
+  return b == 'r';
+}
+
+static int handshakes(int port, double secs, const char *mode, const char *ver) {
+  int32_t protocols = strcmp(ver, "1.2") == 0 ? APM_SSL_PROTOCOLS_TLS12 : APM_SSL_PROTOCOLS_TLS13;
+  int allow = strcmp(mode, "resumed") == 0;
+  apm_hello(port, protocols, allow); /* warm-up, and the first session */
+  uint64_t n = 0, resumed = 0;
+  double c0 = cpu_s(), t0 = now_s(), t;
+  do {
+    resumed += (uint64_t)apm_hello(port, protocols, allow);
+    n++;
+  } while ((t = now_s() - t0) < secs);
+  RESULT((double)n / t, "hs/s");
+  CPU(cpu_s() - c0);
+  EXTRA("resumed_fraction", (double)resumed / (double)n, "");
+  CK(apm_runtime_shutdown());
+  return 0;
 }
 #endif
 
@@ -368,6 +410,14 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "tls") && argc == 5) {
 #ifdef APM_SSL_PROTOCOLS_TLS13
     return bulk_tls(atoi(argv[2]), strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10));
+#else
+    fprintf(stderr, "SslStream not landed: include/apmnet.h has no apm_ssl_stream_*\n");
+    return 3;
+#endif
+  }
+  if (!strcmp(m, "handshake") && argc == 6) {
+#ifdef APM_SSL_PROTOCOLS_TLS13
+    return handshakes(atoi(argv[2]), atof(argv[3]), argv[4], argv[5]);
 #else
     fprintf(stderr, "SslStream not landed: include/apmnet.h has no apm_ssl_stream_*\n");
     return 3;

@@ -4,6 +4,10 @@
  *   raw sendfile PORT FILE               sendfile(2) of the whole FILE to the sink
  *   raw tls      PORT MIB BUF [VER [SUITE]]  SSL_write of BUF-byte chunks to the tlssink
  *                                        (VER 1.3 or 1.2; default 1.3 TLS_AES_128_GCM_SHA256)
+ *   raw handshake PORT SECS full|resumed VER  sequential connections to the tlshello server: connect,
+ *                                        handshake (the certificate verified, accepted by a callback),
+ *                                        read its byte, close; "resumed" offers the session of the
+ *                                        last connection (SSL_set_session). Handshakes per second.
  *   raw echo     PORT CONNS SECS SIZE WARM   epoll echo client, one request outstanding per connection
  *   raw latency  SAMPLES                 data arrival -> data read by a thread parked in epoll_wait
  *   raw memory   PORT CONNS              RSS per connected fd (and per armed epoll read)
@@ -116,6 +120,60 @@ static int bulk_tls(int port, uint64_t mib, size_t bufsz, const char *ver, const
   RESULT(total / t / 1e9, "GB/s");
   CPU(cpu_s() - c0);
   fprintf(stderr, "negotiated %s %s\n", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+  return 0;
+}
+
+static int accept_self_signed(int ok, X509_STORE_CTX *ctx) {
+  (void)ok, (void)ctx;
+  return 1; /* the bench certificate is self-signed: accepted, as the apmnet and .NET clients do */
+}
+
+/* One connection of `raw handshake`; returns whether the server resumed the session. */
+static int raw_hello(SSL_CTX *ctx, int port, SSL_SESSION **session) {
+  int fd = tcp_connect(port);
+  if (fd < 0) die("connect");
+  set_nodelay(fd);
+  SSL *ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  SSL_set1_host(ssl, "localhost");
+  if (*session) SSL_set_session(ssl, *session);
+  char b = 0;
+  if (SSL_connect(ssl) != 1 || SSL_read(ssl, &b, 1) != 1) {
+    ERR_print_errors_fp(stderr);
+    exit(1);
+  }
+  SSL_SESSION *next = SSL_get1_session(ssl); /* TLS 1.3: the ticket read with the byte */
+  SSL_SESSION_free(*session);
+  *session = next;
+  SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl);
+  close(fd);
+  return b == 'r';
+}
+
+static int raw_handshake(int port, double secs, const char *mode, const char *ver) {
+  int resume = strcmp(mode, "resumed") == 0;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  int v = strcmp(ver, "1.2") == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx, v);
+  SSL_CTX_set_max_proto_version(ctx, v);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_self_signed);
+  SSL_SESSION *session = NULL;
+  raw_hello(ctx, port, &session); /* warm-up, and the first session */
+  uint64_t n = 0, resumed = 0;
+  double c0 = cpu_s(), t0 = now_s(), t;
+  do {
+    if (!resume) {
+      SSL_SESSION_free(session);
+      session = NULL;
+    }
+    resumed += (uint64_t)raw_hello(ctx, port, &session);
+    n++;
+  } while ((t = now_s() - t0) < secs);
+  RESULT((double)n / t, "hs/s");
+  CPU(cpu_s() - c0);
+  EXTRA("resumed_fraction", (double)resumed / (double)n, "");
   return 0;
 }
 
@@ -285,6 +343,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "tls") && argc >= 5)
     return bulk_tls(atoi(argv[2]), strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10),
                     argc > 5 ? argv[5] : "1.3", argc > 6 ? argv[6] : NULL);
+  if (!strcmp(m, "handshake") && argc == 6) return raw_handshake(atoi(argv[2]), atof(argv[3]), argv[4], argv[5]);
   if (!strcmp(m, "echo") && argc == 7)
     return echo_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), strtoul(argv[5], 0, 10),
                        atof(argv[6]));

@@ -7,6 +7,11 @@
  *   servers tlssink  CERT KEY [PORT]        sink behind OpenSSL 3 (TLS 1.2 and 1.3; TLS 1.3 limited
  *                                           to TLS_AES_128_GCM_SHA256 unless BENCH_TLS13_SUITES says
  *                                           otherwise, so every client runs the same cipher).
+ *   servers tlshello CERT KEY [PORT]        per connection: a TLS handshake (1.2 or 1.3, the cipher of
+ *                                           tlssink), one byte written ('r' when the session was
+ *                                           resumed, else 'f'), then reads to EOF. Sessions resume:
+ *                                           a session cache and tickets (one per handshake, sent
+ *                                           before the byte, so a client that reads it has it).
  *   servers gencert  CERT KEY               write a self-signed RSA-2048 certificate for CN=localhost.
  *
  * Each server binds 127.0.0.1 (port 0 = any free port), prints "ready PORT" on stdout and runs
@@ -246,14 +251,36 @@ out:
   return NULL;
 }
 
-static int run_tlssink(const char *cert, const char *key, int port) {
+static void *hello_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  SSL *ssl = SSL_new(g_ctx);
+  char buf[256];
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  SSL_set_fd(ssl, fd);
+  /* The byte says whether the session was resumed ('r') or not ('f'), for every client alike. */
+  if (SSL_accept(ssl) == 1 && SSL_write(ssl, SSL_session_reused(ssl) ? "r" : "f", 1) == 1) {
+    while (SSL_read(ssl, buf, sizeof buf) > 0) {
+    }
+  }
+  /* As a client that closes without close_notify: the session stays resumable. */
+  SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  ERR_clear_error();
+  SSL_free(ssl);
+  close(fd);
+  return NULL;
+}
+
+/* tlssink (no resumption) and tlshello (resumption) share the context but for the session cache. */
+static int run_tls(const char *cert, const char *key, int port, int resume, void *(*conn)(void *)) {
   g_ctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(g_ctx, TLS1_3_VERSION);
   const char *suites = getenv("BENCH_TLS13_SUITES");
   SSL_CTX_set_ciphersuites(g_ctx, suites && *suites ? suites : "TLS_AES_128_GCM_SHA256");
-  SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_num_tickets(g_ctx, 0);
+  SSL_CTX_set_session_cache_mode(g_ctx, resume ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(g_ctx, resume ? 1 : 0);
+  if (resume) SSL_CTX_set_session_id_context(g_ctx, (const unsigned char *)"bench", 5);
   if (SSL_CTX_use_certificate_chain_file(g_ctx, cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1) {
     ERR_print_errors_fp(stderr);
@@ -266,7 +293,7 @@ static int run_tlssink(const char *cert, const char *key, int port) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
       die("accept");
     }
-    spawn(tls_conn, (void *)(intptr_t)fd);
+    spawn(conn, (void *)(intptr_t)fd);
   }
 }
 
@@ -303,9 +330,12 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "sink")) run_sink(argc > 2 ? atoi(argv[2]) : 0);
   if (argc >= 2 && !strcmp(argv[1], "echo")) run_echo(argc > 2 ? atoi(argv[2]) : 0);
   if (argc >= 4 && !strcmp(argv[1], "tlssink"))
-    return run_tlssink(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0);
+    return run_tls(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0, 0, tls_conn);
+  if (argc >= 4 && !strcmp(argv[1], "tlshello"))
+    return run_tls(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0, 1, hello_conn);
   if (argc == 4 && !strcmp(argv[1], "gencert")) return gencert(argv[2], argv[3]);
   fprintf(stderr,
-          "usage: servers sink [PORT] | echo [PORT] | tlssink CERT KEY [PORT] | gencert CERT KEY\n");
+          "usage: servers sink [PORT] | echo [PORT] | tlssink CERT KEY [PORT] | tlshello CERT KEY [PORT] | "
+          "gencert CERT KEY\n");
   return 2;
 }

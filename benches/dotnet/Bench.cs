@@ -3,6 +3,9 @@
 //   write    PORT MIB BUF               NetworkStream.BeginWrite, the next one chained from the callback
 //   sendfile PORT FILE                  Socket.BeginSendFile (the 8-byte length as preBuffer)
 //   tls      PORT MIB BUF               SslStream.BeginWrite chained, TLS 1.3
+//   handshake PORT SECS full|resumed VER  sequential SslStreams to the tlshello server: connect,
+//                                       AuthenticateAsClient(SslClientAuthenticationOptions) with AllowTlsResume
+//                                       false (full) or true (resumed), read its byte, close
 //   echo     PORT CONNS SECS SIZE WARM  Socket.BeginSend/BeginReceive driven from the callbacks
 //   latency  SAMPLES                    data arrival -> BeginReceive callback (idle, and "hot": 10 us after
 //                                       the last callback); Begin -> callback
@@ -115,6 +118,44 @@ static class Bench
         Console.Error.WriteLine("negotiated {0} {1} {2}", ssl.SslProtocol, ssl.CipherAlgorithm, ssl.CipherStrength);
         double c0 = CpuNow(), t0 = Now();
         Bulk(ssl, mib << 20, buf, t0, c0);
+    }
+
+    // ------------------------------------------------------------ handshakes
+    // SslClientAuthenticationOptions is .NET's (Core 2.1); Mono's System.dll, which mcs compiles against,
+    // does not forward it to .NET 8: reflection.
+    static readonly Type ClientOptions = typeof(SslStream).Assembly.GetType("System.Net.Security.SslClientAuthenticationOptions", true);
+    static readonly System.Reflection.MethodInfo AuthenticateWith = typeof(SslStream).GetMethod("AuthenticateAsClient", new[] { ClientOptions });
+
+    static bool Hello(int port, object options)
+    {
+        var s = Connect(port);
+        s.NoDelay = true;
+        using (var ssl = new SslStream(new NetworkStream(s, true), false, delegate { return true; }))
+        {
+            AuthenticateWith.Invoke(ssl, new[] { options });
+            int b = ssl.ReadByte(); // TLS 1.3: the ticket comes before the byte
+            if (b < 0) throw new IOException("no byte from the server");
+            return b == 'r';
+        }
+    }
+
+    static void Handshakes(int port, double secs, string mode, string ver)
+    {
+        object options = Activator.CreateInstance(ClientOptions);
+        ClientOptions.GetProperty("TargetHost").SetValue(options, "localhost", null);
+        ClientOptions.GetProperty("EnabledSslProtocols").SetValue(options, (SslProtocols)(ver == "1.2" ? 3072 : 12288), null);
+        ClientOptions.GetProperty("AllowTlsResume").SetValue(options, mode == "resumed", null);
+        Hello(port, options); // warm-up (JIT), and the first session
+        long n = 0, resumed = 0;
+        double c0 = CpuNow(), t0 = Now(), t;
+        do
+        {
+            if (Hello(port, options)) resumed++;
+            n++;
+        } while ((t = Now() - t0) < secs);
+        Result(n / t, "hs/s");
+        Cpu(CpuNow() - c0);
+        Extra("resumed_fraction", (double)resumed / n, "");
     }
 
     static void SendFile(int port, string path)
@@ -325,6 +366,7 @@ static class Bench
         if (m == "write" && a.Length == 4) Write(int.Parse(a[1]), long.Parse(a[2]), int.Parse(a[3]));
         else if (m == "tls" && a.Length == 4) Tls(int.Parse(a[1]), long.Parse(a[2]), int.Parse(a[3]));
         else if (m == "sendfile" && a.Length == 3) SendFile(int.Parse(a[1]), a[2]);
+        else if (m == "handshake" && a.Length == 5) Handshakes(int.Parse(a[1]), double.Parse(a[2]), a[3], a[4]);
         else if (m == "echo" && a.Length == 6)
             Echo(int.Parse(a[1]), int.Parse(a[2]), double.Parse(a[3]), int.Parse(a[4]), double.Parse(a[5]));
         else if (m == "latency" && a.Length == 2) Latency(int.Parse(a[1]));

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs the openssl command-line tool as a TLS peer for the C harness.
 
-  openssl_peer.py s_server --cert C --key K [--tls 1.2|1.3] [--size N]
+  openssl_peer.py s_server --cert C --key K [--tls 1.2|1.3] [--size N] [--naccept N]
       `openssl s_server -WWW` serving one file of N random bytes at /data.bin. Prints
-      "PORT <port>" and "SHA <N> <sha256>", then exits when the one connection is done.
+      "PORT <port>" and "SHA <N> <sha256>", then exits when the --naccept connections (default 1)
+      are done.
   openssl_peer.py s_client --port P --ca CA [--tls ...] [--send N] [--recv N]
       `openssl s_client -quiet` sending N random bytes (its stdin) and reading what the server
       sends until it closes. Prints "SENT <N> <sha256>", then "RECV <count> <sha256>" and
@@ -33,7 +34,7 @@ def s_server(args):
         data = os.urandom(args.size)
         with open(os.path.join(d, "data.bin"), "wb") as f:
             f.write(data)
-        cmd = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-WWW",
+        cmd = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", str(args.naccept), "-WWW",
                "-cert", os.path.abspath(args.cert), "-key", os.path.abspath(args.key)] + tls_flag(args.tls)
         proc = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for line in proc.stdout:
@@ -85,6 +86,7 @@ def main() -> int:
     p.add_argument("--ca")
     p.add_argument("--tls", default="")
     p.add_argument("--size", type=int, default=0)
+    p.add_argument("--naccept", type=int, default=1)
     p.add_argument("--send", type=int, default=0)
     p.add_argument("--recv", type=int, default=0)
     p.add_argument("--timeout", type=int, default=120)

@@ -2,16 +2,17 @@
 """TLS peer for the C harness, on Python's ssl module.
 
   tls_peer.py server --cert C --key K [--ca CA --require-cert] [--tls 1.2|1.3] [--alpn a,b]
-                     [--recv N] [--send N] [--mode normal|close-in-handshake]
+                     [--recv N] [--send N] [--mode normal|close-in-handshake] [--accept N]
   tls_peer.py client --port P --ca CA [--host NAME] [--cert C --key K] [--tls ...] [--alpn a,b]
                      [--send N] [--recv N]
 
 A server prints "PORT <port>" first. After the handshake both print
-"HS <version> <tls-unique hex or -> <alpn or -> <peer cert sha256 hex or ->". Then the data
+"HS <version> <tls-unique hex or -> <alpn or -> <peer cert sha256 hex or -> <resumed 0|1>". Then the data
 phases run in order: the server receives N bytes then sends N random bytes, the client sends then
 receives; each phase prints "RECV <count> <sha256>" / "SENT <count> <sha256>" (RECV stops early at
-end of stream). A failed handshake prints "FAIL <reason>". Exits by itself after --timeout
-seconds (default 120).
+end of stream). A failed handshake prints "FAIL <reason>". A server with --accept N serves N
+connections in turn with one SSLContext (so its session cache and ticket keys), each as above.
+Exits by itself after --timeout seconds (default 120).
 """
 import argparse
 import hashlib
@@ -47,7 +48,7 @@ def report(conn):
     cb = conn.get_channel_binding("tls-unique")
     peer = conn.getpeercert(binary_form=True)
     out("HS", conn.version(), cb.hex() if cb else "-", conn.selected_alpn_protocol() or "-",
-        hashlib.sha256(peer).hexdigest() if peer else "-")
+        hashlib.sha256(peer).hexdigest() if peer else "-", int(conn.session_reused))
 
 
 def recv_phase(conn, n):
@@ -77,6 +78,34 @@ def send_phase(conn, n):
     out("SENT", sent, h.hexdigest())
 
 
+def serve(args, ctx, raw):
+    """One server connection."""
+    if args.mode == "close-in-handshake":
+        # Read the whole ClientHello record (so that closing sends FIN, not RST), hang up.
+        header = b""
+        while len(header) < 5:
+            header += raw.recv(5 - len(header))
+        left = int.from_bytes(header[3:5], "big")
+        while left > 0:
+            left -= len(raw.recv(left))
+        raw.close()
+        out("CLOSED")
+        return
+    try:
+        conn = ctx.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError) as e:
+        out("FAIL", str(e).replace("\n", " "))
+        return
+    with conn:
+        report(conn)
+        if args.recv:
+            recv_phase(conn, args.recv)
+        if args.send:
+            send_phase(conn, args.send)
+        if args.mode == "wait-eof":
+            recv_phase(conn, 1 << 40)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("role", choices=["server", "client"])
@@ -91,40 +120,20 @@ def main() -> int:
     p.add_argument("--send", type=int, default=0)
     p.add_argument("--recv", type=int, default=0)
     p.add_argument("--mode", default="normal")
+    p.add_argument("--accept", type=int, default=1)
     p.add_argument("--timeout", type=int, default=120)
     args = p.parse_args()
     signal.alarm(args.timeout)
 
     if args.role == "server":
+        ctx = context(args, True)
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen(1)
             out("PORT", listener.getsockname()[1])
-            raw, _ = listener.accept()
-        if args.mode == "close-in-handshake":
-            # Read the whole ClientHello record (so that closing sends FIN, not RST), hang up.
-            header = b""
-            while len(header) < 5:
-                header += raw.recv(5 - len(header))
-            left = int.from_bytes(header[3:5], "big")
-            while left > 0:
-                left -= len(raw.recv(left))
-            raw.close()
-            out("CLOSED")
-            return 0
-        try:
-            conn = context(args, True).wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            out("FAIL", str(e).replace("\n", " "))
-            return 0
-        with conn:
-            report(conn)
-            if args.recv:
-                recv_phase(conn, args.recv)
-            if args.send:
-                send_phase(conn, args.send)
-            if args.mode == "wait-eof":
-                recv_phase(conn, 1 << 40)
+            for _ in range(args.accept):
+                raw, _ = listener.accept()
+                serve(args, ctx, raw)
         return 0
 
     raw = socket.create_connection(("127.0.0.1", args.port))

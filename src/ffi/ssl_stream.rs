@@ -287,6 +287,24 @@ pub unsafe extern "C" fn apm_ssl_stream_set_application_protocols(
     })
 }
 
+/// SslClientAuthenticationOptions/SslServerAuthenticationOptions.AllowTlsResume (.NET 8; nonzero,
+/// the default, allows); only before authentication. A client keeps the sessions of its
+/// connections whose certificate validation passed (TLS 1.2 session IDs and tickets, TLS 1.3
+/// tickets, which arrive after the handshake, while the stream reads) and offers the newest one to
+/// the next authentication with the same target host, protocols, client certificate and
+/// validation settings (trusted CAs, revocation check, whether a validation callback is set); no
+/// session is kept without a target host or with a selection callback. A resumed handshake still
+/// reports the server's certificate, and the validation policy and callback judge it as after a
+/// full handshake. With 0 a client neither offers nor keeps a session; a server issues no session
+/// ticket and resumes no session for this connection. See `apm_ssl_stream_is_resumed`.
+/// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (authentication started or done), the stored
+/// failure of an earlier authentication.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_set_allow_tls_resume(stream: *mut apm_stream, allow: i32) -> apm_status {
+    boundary!({ lookup::<SslStreamClass>(stream)?.set_allow_tls_resume(allow != 0) })
+}
+
 fn client_options(
     target_host: *const c_char,
     client_certificate: *mut apm_certificate,
@@ -553,6 +571,18 @@ pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(
 
 fn session_of(stream: *const apm_stream) -> Result<Arc<Session>> {
     lookup::<SslStreamClass>(stream)?.session()
+}
+
+/// 1 when the handshake resumed an earlier TLS session (a TLS 1.2 session ID or ticket, a TLS 1.3
+/// ticket: the server sent no certificate), 0 after a full handshake. The remote certificate is
+/// still the server's (the session's). An apmnet extension (.NET keeps it internal); see
+/// `apm_ssl_stream_set_allow_tls_resume`.
+/// Errors: APM_E_ARGUMENT_NULL (stream, value), APM_E_ARGUMENT (not an SslStream handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+/// failure.
+#[no_mangle]
+pub unsafe extern "C" fn apm_ssl_stream_is_resumed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", session_of(stream)?.resumed as i32) })
 }
 
 /// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.

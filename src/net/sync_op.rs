@@ -6,6 +6,10 @@
 //! on its thread: other threads' operations that it moves along complete on the socket's loop.
 //! A timeout cancels the operation (SocketError.TimedOut), as .NET's emulated
 //! Send/ReceiveTimeout does.
+//!
+//! The socket's loop sees the same readiness and may run the queue first, completing the
+//! operation on its thread (the data is then read and no longer wakes our poll): the completion
+//! then wakes the caller through its thread's eventfd, polled beside the socket.
 
 use crate::op::{Completion, Outcome};
 use crate::engine::{Direction, IoCore, OpId};
@@ -17,6 +21,40 @@ use std::time::{Duration, Instant};
 /// Longest single poll, so a close that races with us is noticed even if the fd number is reused.
 const POLL_SLICE_MS: i64 = 100;
 
+/// A thread's eventfd for the completions of its synchronous operations on other threads.
+struct Wake(libc::c_int);
+
+impl Wake {
+    fn new() -> Option<Wake> {
+        // SAFETY: creates an fd this thread owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        (fd >= 0).then_some(Wake(fd))
+    }
+
+    fn signal(fd: libc::c_int) {
+        let one: u64 = 1;
+        // SAFETY: 8 bytes from a local to an eventfd that outlives the operation (see `run`).
+        unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    fn drain(fd: libc::c_int) {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a local.
+        unsafe { libc::read(fd, &mut n as *mut u64 as *mut libc::c_void, 8) };
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        // SAFETY: closes the fd this thread owns (at thread exit; no operation of it is pending).
+        unsafe { libc::close(self.0) };
+    }
+}
+
+thread_local! {
+    static WAKE: Option<Wake> = Wake::new();
+}
+
 pub fn run(
     core: &IoCore,
     dir: Direction,
@@ -25,7 +63,18 @@ pub fn run(
 ) -> Outcome {
     let slot: Arc<Mutex<Option<Outcome>>> = Arc::new(Mutex::new(None));
     let s = slot.clone();
-    let id = start(Completion::new(move |outcome| *s.lock() = Some(outcome)))?;
+    // Without an eventfd (none left) the poll slices alone bound the wait, as before.
+    let wake = WAKE.try_with(|w| w.as_ref().map(|w| w.0)).ok().flatten();
+    let owner = std::thread::current().id();
+    let id = start(Completion::new(move |outcome| {
+        let mut slot = s.lock();
+        *slot = Some(outcome);
+        // Signalled under the slot's lock: the caller takes the outcome after the write, so the
+        // eventfd (its thread's) is still open.
+        if let Some(fd) = wake.filter(|_| std::thread::current().id() != owner) {
+            Wake::signal(fd);
+        }
+    }))?;
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
     loop {
         if let Some(outcome) = slot.lock().take() {
@@ -47,9 +96,17 @@ pub fn run(
         };
         let waited = core.with_fd(|fd| fd);
         if let Some(fd) = waited {
-            let mut p = libc::pollfd { fd, events, revents: 0 };
-            // SAFETY: one pollfd on the stack.
-            unsafe { libc::poll(&mut p, 1, wait_ms as i32) };
+            let mut p = [
+                libc::pollfd { fd, events, revents: 0 },
+                libc::pollfd { fd: wake.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: two pollfds on the stack (a negative fd is ignored).
+            unsafe { libc::poll(p.as_mut_ptr(), 2, wait_ms as i32) };
+            if p[1].revents != 0 {
+                if let Some(w) = wake {
+                    Wake::drain(w);
+                }
+            }
         }
         core.drive_own(dir, id);
     }

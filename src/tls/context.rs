@@ -1,15 +1,21 @@
 //! The OpenSSL side of an authentication: one shared SSL_CTX per role (the system trust store is
 //! loaded once), and per connection an SSL configured from the caller's options: protocols, SNI
 //! and host name check, certificates, ALPN, the trust-store override, and the verify and
-//! certificate-selection hooks.
+//! certificate-selection hooks, and the session to resume (tls/session_cache.rs).
 
 use super::certificate::Certificate;
+use super::session_cache::{self, Cached, ClientSettings, Slot};
 use super::{msg, openssl_reason, ssl_protocols, sys};
 use crate::error::{code, Error, Result};
 use foreign_types::ForeignTypeRef;
-use openssl::ssl::{AlpnError, Ssl, SslContext, SslMethod, SslOptions, SslRef, SslVerifyMode, SslVersion};
-use openssl::x509::store::X509StoreBuilder;
+use openssl::hash::{Hasher, MessageDigest};
+use openssl::ssl::{
+    AlpnError, Ssl, SslContext, SslMethod, SslOptions, SslRef, SslSessionCacheMode, SslVerifyMode, SslVersion,
+};
+use openssl::stack::Stack;
+use openssl::x509::store::{X509StoreBuilder, X509StoreRef};
 use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::X509StoreContext;
 use openssl::x509::X509;
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void};
@@ -124,29 +130,56 @@ fn alpn_index() -> openssl::ex_data::Index<Ssl, Vec<u8>> {
     *INDEX.get_or_init(|| Ssl::new_ex_index().expect("an SSL ex_data index"))
 }
 
-fn build_shared(is_server: bool) -> std::result::Result<SslContext, String> {
-    let method = if is_server { SslMethod::tls_server() } else { SslMethod::tls_client() };
+/// The shared SSL_CTXs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Client,
+    Server,
+    /// A server with AllowTlsResume off (as .NET's uncached context): no session cache, no
+    /// tickets, so it neither resumes nor issues a session (its ServerHello carries an empty
+    /// session ID).
+    ServerNoResume,
+}
+
+fn build_shared(role: Role) -> std::result::Result<SslContext, String> {
+    let method = if role == Role::Client { SslMethod::tls_client() } else { SslMethod::tls_server() };
     let mut b = SslContext::builder(method).map_err(|e| openssl_reason(&e, "SSL_CTX_new failed"))?;
     b.set_options(SslOptions::NO_RENEGOTIATION | SslOptions::NO_COMPRESSION);
     b.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(|e| openssl_reason(&e, "min version"))?;
-    if is_server {
-        b.set_session_id_context(b"apmnet").map_err(|e| openssl_reason(&e, "session id context"))?;
-        b.set_alpn_select_callback(|ssl, client| {
-            let ours = ssl.ex_data(alpn_index()).ok_or(AlpnError::NOACK)?;
-            select_alpn(ours, client).ok_or(AlpnError::NOACK)
-        });
-    } else {
-        // The system trust store; a failure leaves it empty (everything is then untrusted).
-        let _ = b.set_default_verify_paths();
+    match role {
+        Role::Client => {
+            // The system trust store; a failure leaves it empty (everything is then untrusted).
+            let _ = b.set_default_verify_paths();
+            // Sessions go to our cache (keyed by target host and settings), not OpenSSL's.
+            b.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
+            b.set_new_session_callback(session_cache::on_new_session);
+        }
+        Role::Server | Role::ServerNoResume => {
+            b.set_session_id_context(b"apmnet").map_err(|e| openssl_reason(&e, "session id context"))?;
+            b.set_alpn_select_callback(|ssl, client| {
+                let ours = ssl.ex_data(alpn_index()).ok_or(AlpnError::NOACK)?;
+                select_alpn(ours, client).ok_or(AlpnError::NOACK)
+            });
+            if role == Role::ServerNoResume {
+                b.set_session_cache_mode(SslSessionCacheMode::OFF);
+                b.set_options(SslOptions::NO_TICKET);
+                b.set_num_tickets(0).map_err(|e| openssl_reason(&e, "tickets"))?;
+            }
+        }
     }
     Ok(b.build())
 }
 
-fn shared(is_server: bool) -> Result<SslContext> {
+fn shared(role: Role) -> Result<SslContext> {
     static CLIENT: OnceLock<std::result::Result<SslContext, String>> = OnceLock::new();
     static SERVER: OnceLock<std::result::Result<SslContext, String>> = OnceLock::new();
-    let cell = if is_server { &SERVER } else { &CLIENT };
-    cell.get_or_init(|| build_shared(is_server))
+    static SERVER_NO_RESUME: OnceLock<std::result::Result<SslContext, String>> = OnceLock::new();
+    let cell = match role {
+        Role::Client => &CLIENT,
+        Role::Server => &SERVER,
+        Role::ServerNoResume => &SERVER_NO_RESUME,
+    };
+    cell.get_or_init(|| build_shared(role))
         .clone()
         .map_err(|reason| Error { inner: Some(reason), ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED) })
 }
@@ -209,6 +242,19 @@ pub struct Hooks {
     pub selection_callback: bool,
     pub trusted: Option<Vec<X509>>,
     pub alpn: Vec<Vec<u8>>,
+    /// A validation callback is set (part of the session cache key).
+    pub validation_callback: bool,
+    /// AllowTlsResume: a client offers and keeps sessions; a server issues tickets and resumes.
+    pub allow_resume: bool,
+}
+
+/// What the session cache holds for a client connection.
+#[derive(Default)]
+pub struct Resumption {
+    /// Where this connection's sessions go (None: they are not kept).
+    pub slot: Option<Arc<Slot>>,
+    /// The session offered to the server.
+    pub offered: Option<Cached>,
 }
 
 fn setup_error(e: openssl::error::ErrorStack) -> Error {
@@ -218,10 +264,16 @@ fn setup_error(e: openssl::error::ErrorStack) -> Error {
     }
 }
 
-/// A configured SSL for one authentication, in connect or accept state.
-pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<Ssl> {
+/// A configured SSL for one authentication, in connect or accept state, and (client) the session
+/// offered.
+pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<(Ssl, Resumption)> {
     let (min, max) = protocol_range(opts.protocols)?;
-    let ctx = shared(opts.is_server)?;
+    let role = match (opts.is_server, hooks.allow_resume) {
+        (false, _) => Role::Client,
+        (true, true) => Role::Server,
+        (true, false) => Role::ServerNoResume,
+    };
+    let ctx = shared(role)?;
     let mut ssl = Ssl::new(&ctx).map_err(setup_error)?;
     if min == SslVersion::TLS1 || min == SslVersion::TLS1_1 {
         // TLS 1.0/1.1 were asked for explicitly: OpenSSL 3 allows them only at level 0.
@@ -304,12 +356,134 @@ pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<Ssl> {
             apply_certificate(&mut ssl, cert).map_err(setup_error)?;
         }
     }
+    let resumption = if opts.is_server {
+        if hooks.allow_resume {
+            server_session_context(&mut ssl, opts)?;
+        }
+        Resumption::default()
+    } else {
+        client_resumption(&mut ssl, opts, hooks)?
+    };
     if opts.is_server {
         ssl.set_accept_state();
     } else {
         ssl.set_connect_state();
     }
-    Ok(ssl)
+    Ok((ssl, resumption))
+}
+
+fn set_no_ticket(ssl: &mut SslRef) {
+    // SAFETY: sets an option bit of a live SSL not yet in a handshake.
+    unsafe { sys::SSL_set_options(ssl.as_ptr(), SslOptions::NO_TICKET.bits() as u64) };
+}
+
+/// The client: the cached session for this target host and these settings is offered, and the
+/// connection's new sessions go to the cache once the peer is accepted.
+fn client_resumption(ssl: &mut SslRef, opts: &AuthOptions, hooks: &Hooks) -> Result<Resumption> {
+    if !hooks.allow_resume {
+        // As .NET's context without caching: no ticket extension either.
+        set_no_ticket(ssl);
+        return Ok(Resumption::default());
+    }
+    let settings = ClientSettings {
+        target_host: &opts.target_host,
+        protocols: opts.protocols,
+        certificate: opts.certificate.as_deref(),
+        trusted: hooks.trusted.as_deref(),
+        check_revocation: opts.check_revocation,
+        validation_callback: hooks.validation_callback,
+        selection_callback: hooks.selection_callback,
+    };
+    let Some(key) = session_cache::Key::client(&settings) else { return Ok(Resumption::default()) };
+    let offered = session_cache::lookup(&key);
+    if let Some(cached) = &offered {
+        // SAFETY: the session comes from the shared client SSL_CTX, this SSL's context.
+        unsafe { ssl.set_session(&cached.session) }.map_err(setup_error)?;
+    }
+    let slot = Slot::new(key);
+    session_cache::attach(ssl, slot.clone());
+    Ok(Resumption { slot: Some(slot), offered })
+}
+
+/// The server: sessions (IDs in OpenSSL's server cache, tickets) resume only on a server stream
+/// with the same certificate and client-certificate requirement, as .NET keeps one SSL_CTX per
+/// server certificate. (With a selection callback the certificate is not known before the
+/// session is looked up: those servers share one context.)
+fn server_session_context(ssl: &mut SslRef, opts: &AuthOptions) -> Result<()> {
+    let mut h = Hasher::new(MessageDigest::sha256()).map_err(setup_error)?;
+    h.update(b"apmnet server").map_err(setup_error)?;
+    if let Some(cert) = &opts.certificate {
+        h.update(&cert.x509.to_der().map_err(setup_error)?).map_err(setup_error)?;
+    }
+    h.update(&[opts.client_certificate_required as u8]).map_err(setup_error)?;
+    let sid_ctx = h.finish().map_err(setup_error)?;
+    // SAFETY: copies 32 bytes (SSL_MAX_SID_CTX_LENGTH) into a live SSL.
+    let ok = unsafe { sys::SSL_set_session_id_context(ssl.as_ptr(), sid_ctx.as_ptr(), sid_ctx.len() as _) };
+    if ok != 1 {
+        return Err(setup_error(openssl::error::ErrorStack::get()));
+    }
+    Ok(())
+}
+
+/// Verifies the peer's certificate again as OpenSSL's handshake does (ssl_verify_cert_chain): the
+/// SSL's verify store, its parameters (host name or IP, CRL check, security level), the purpose of
+/// the role, and the SSL's verify callback, which records what `VerifyState` reports. For a
+/// resumed session, on which OpenSSL verifies nothing and keeps no verified chain, so that the
+/// policy and the validation callback judge it as a full handshake. Returns the chain built.
+pub fn verify_again(ssl: &SslRef, is_server: bool) -> Vec<X509> {
+    let Some(leaf) = ssl.peer_certificate() else { return Vec::new() };
+    let untrusted = match ssl.peer_cert_chain() {
+        Some(chain) => {
+            let mut own = match Stack::new() {
+                Ok(s) => s,
+                Err(_) => return Vec::new(),
+            };
+            for c in chain {
+                if own.push(c.to_owned()).is_err() {
+                    return Vec::new();
+                }
+            }
+            own
+        }
+        None => match Stack::new() {
+            Ok(s) => s,
+            Err(_) => return Vec::new(),
+        },
+    };
+    let p = ssl.as_ptr();
+    // SAFETY: the SSL's own verify store (SSL_get0_verify_cert_store), else its context's; both
+    // live as long as the SSL.
+    let store = unsafe {
+        let mut store: *mut openssl_sys::X509_STORE = std::ptr::null_mut();
+        openssl_sys::SSL_ctrl(p, sys::SSL_CTRL_GET_VERIFY_CERT_STORE, 0, &mut store as *mut _ as *mut c_void);
+        if store.is_null() {
+            store = openssl_sys::SSL_CTX_get_cert_store(openssl_sys::SSL_get_SSL_CTX(p));
+        }
+        if store.is_null() {
+            return Vec::new();
+        }
+        X509StoreRef::from_ptr(store)
+    };
+    let Ok(mut ctx) = X509StoreContext::new() else { return Vec::new() };
+    let purpose: &std::ffi::CStr = if is_server { c"ssl_client" } else { c"ssl_server" };
+    ctx.init(store, &leaf, &untrusted, |c| {
+        // SAFETY: the store context is initialised; the SSL outlives the call (the verify
+        // callback finds it through the ex_data, as during a handshake).
+        unsafe {
+            let cp = c.as_ptr();
+            sys::X509_STORE_CTX_set_ex_data(cp, openssl_sys::SSL_get_ex_data_X509_STORE_CTX_idx(), p as *mut c_void);
+            sys::X509_STORE_CTX_set_default(cp, purpose.as_ptr());
+            let param = sys::X509_STORE_CTX_get0_param(cp);
+            sys::X509_VERIFY_PARAM_set_auth_level(param, openssl_sys::SSL_get_security_level(p));
+            sys::X509_VERIFY_PARAM_set1(param, openssl_sys::SSL_get0_param(p));
+            if let Some(cb) = sys::SSL_get_verify_callback(p) {
+                sys::X509_STORE_CTX_set_verify_cb(cp, Some(cb));
+            }
+        }
+        c.verify_cert()?;
+        Ok(c.chain().map(|s| s.iter().map(|x| x.to_owned()).collect()).unwrap_or_default())
+    })
+    .unwrap_or_default()
 }
 
 /// The acceptable issuers of the server's CertificateRequest (client side), as names.

@@ -1,5 +1,5 @@
 //! SslStream on OpenSSL (reference/dotnet-semantics.md section 4): certificates, the shared
-//! OpenSSL contexts, the stream itself (a layered protocol: OpenSSL works on memory buffers and
+//! OpenSSL contexts, the client's session cache, the stream itself (a layered protocol: OpenSSL works on memory buffers and
 //! `crate::layered::Channel` drives the inner stream with its own Begin/End), and the
 //! TransportContext's channel bindings.
 
@@ -7,6 +7,7 @@ pub mod certificate;
 pub mod channel_binding;
 mod context;
 mod engine;
+mod session_cache;
 pub mod ssl_stream;
 mod sys;
 

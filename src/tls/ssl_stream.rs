@@ -24,13 +24,14 @@ mod handshake;
 
 use super::certificate::Certificate;
 use crate::channel_binding::TransportContext;
-use super::context::{SelectSlot, VerifyState};
+use super::context::{Resumption, SelectSlot, VerifyState};
 use super::engine::{Framer, MemIo};
 use super::{msg, SelectionCallback, ValidationCallback};
 use crate::error::{code, Error, Result};
 use crate::layered::{self, Channel, Opened, Protocol, Step};
 use crate::stream::Stream;
 use errors::{io_failure, ssl_reason};
+use foreign_types::ForeignTypeRef;
 use openssl::ssl::ErrorCode;
 use openssl::x509::X509;
 use std::sync::Arc;
@@ -57,14 +58,23 @@ pub struct Session {
     pub mutually_authenticated: bool,
     pub target_host: String,
     pub transport: Arc<TransportContext>,
+    /// The handshake resumed an earlier session (an abbreviated handshake).
+    pub resumed: bool,
 }
 
-#[derive(Default)]
 struct Config {
     validation: Option<ValidationCallback>,
     selection: Option<SelectionCallback>,
     trusted: Option<Vec<X509>>,
     alpn: Vec<Vec<u8>>,
+    /// AllowTlsResume (default true).
+    allow_resume: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { validation: None, selection: None, trusted: None, alpn: Vec::new(), allow_resume: true }
+    }
 }
 
 /// TLS as a layered protocol: everything here is under the channel's lock.
@@ -87,6 +97,8 @@ pub struct Tls {
     client_certificate_required: bool,
     target_host: String,
     local_certificate: Option<Arc<Certificate>>,
+    /// The client's session cache: the session offered, where new ones go.
+    resumption: Resumption,
     session: Option<Arc<Session>>,
 }
 
@@ -171,7 +183,18 @@ impl Protocol for Tls {
     }
 
     fn dispose(&mut self) {
-        self.tls = None;
+        if let Some(tls) = self.tls.take() {
+            if self.session.is_some() {
+                // Dispose sends no close_notify (as .NET, whose contexts shut down quietly), but
+                // the session stays resumable: OpenSSL would mark the session of a connection
+                // freed without a shutdown not resumable (TLS 1.1 and later allow resuming it).
+                let p = tls.ssl().as_ptr();
+                // SAFETY: sets the shutdown flags of the live SSL about to be freed.
+                unsafe {
+                    openssl_sys::SSL_set_shutdown(p, openssl_sys::SSL_SENT_SHUTDOWN | openssl_sys::SSL_get_shutdown(p))
+                };
+            }
+        }
     }
 
     fn inner_failed(e: Error, writing: bool) -> Error {
@@ -198,6 +221,7 @@ impl Tls {
             client_certificate_required: false,
             target_host: String::new(),
             local_certificate: None,
+            resumption: Resumption::default(),
             session: None,
         }
     }
@@ -228,6 +252,13 @@ impl SslStream {
     /// Trust exactly these CAs instead of the system store (None: the system store again).
     pub fn set_trusted_cas(&self, cas: Option<Vec<X509>>) -> Result<()> {
         self.configure(|t| t.config.trusted = cas)
+    }
+
+    /// SslClientAuthenticationOptions/SslServerAuthenticationOptions.AllowTlsResume (default
+    /// true): a client offers a cached session and keeps the new ones; a server issues tickets and
+    /// resumes sessions.
+    pub fn set_allow_tls_resume(&self, allow: bool) -> Result<()> {
+        self.configure(|t| t.config.allow_resume = allow)
     }
 
     pub fn set_application_protocols(&self, protocols: Vec<Vec<u8>>) -> Result<()> {

@@ -154,6 +154,7 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_selection_callback(IntPtr stream, ApmSelectionCallback callback, IntPtr state);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_trusted_ca_file(IntPtr stream, byte[] path);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_application_protocols(IntPtr stream, IntPtr[] protocols, UIntPtr count);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_allow_tls_resume(IntPtr stream, int allow);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_authenticate_as_client(IntPtr stream, byte[] targetHost, IntPtr clientCertificate, int enabledSslProtocols, int checkCertificateRevocation);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_begin_authenticate_as_client(IntPtr stream, byte[] targetHost, IntPtr clientCertificate, int enabledSslProtocols, int checkCertificateRevocation, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_end_authenticate_as_client(IntPtr stream, IntPtr result);
@@ -168,6 +169,7 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_encrypted(IntPtr stream, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_signed(IntPtr stream, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_mutually_authenticated(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_is_resumed(IntPtr stream, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_ssl_protocol(IntPtr stream, out int protocol);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_cipher_suite(IntPtr stream, out int cipherSuite);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_get_cipher_suite_name(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);

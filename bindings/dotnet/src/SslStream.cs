@@ -268,6 +268,19 @@ namespace Apmnet
         /// authentication starts. Null or empty: no ALPN.</summary>
         public IList<string> ApplicationProtocols { get; set; }
 
+        bool allowTlsResume = true;
+
+        /// <summary>SslClientAuthenticationOptions/SslServerAuthenticationOptions.AllowTlsResume (.NET 8;
+        /// default true), applied when authentication starts. A client resumes a session of an earlier
+        /// connection to the same target host with the same protocols, client certificate and validation
+        /// settings (its certificate is validated again, the callback included); false: a client neither
+        /// offers nor keeps a session, a server issues no ticket and resumes nothing.</summary>
+        public bool AllowTlsResume
+        {
+            get { return allowTlsResume; }
+            set { allowTlsResume = value; }
+        }
+
         /// <summary>Trust exactly the CA certificates of this PEM file (null: the system store again) when
         /// validating the peer; before authentication only. An apmnet extension, for private CAs.</summary>
         public void SetTrustedCaFile(string path)
@@ -275,8 +288,9 @@ namespace Apmnet
             ApmError.Check(NativeMethods.apm_ssl_stream_set_trusted_ca_file(NativeHandle, Marshaling.Utf8(path)));
         }
 
-        void ApplyApplicationProtocols()
+        void ApplyOptions()
         {
+            if (!allowTlsResume) ApmError.Check(NativeMethods.apm_ssl_stream_set_allow_tls_resume(NativeHandle, 0));
             IList<string> protocols = ApplicationProtocols;
             if (protocols == null || protocols.Count == 0) return;
             IntPtr[] names = new IntPtr[protocols.Count];
@@ -302,7 +316,7 @@ namespace Apmnet
         {
             localCertificates = clientCertificates;
             checkRevocation = checkCertificateRevocation;
-            ApplyApplicationProtocols();
+            ApplyOptions();
             if (clientCertificates == null || clientCertificates.Count == 0) return IntPtr.Zero;
             if (clientCertificates.Count > 1 || selection != null)
             {
@@ -316,7 +330,7 @@ namespace Apmnet
         {
             localCertificates = serverCertificate == null ? null : new X509CertificateCollection(new[] { serverCertificate });
             checkRevocation = checkCertificateRevocation;
-            ApplyApplicationProtocols();
+            ApplyOptions();
             return serverCertificate == null ? IntPtr.Zero : Certificates.ToNative(serverCertificate);
         }
 
@@ -519,6 +533,10 @@ namespace Apmnet
         public virtual bool IsEncrypted { get { return Flag(NativeMethods.apm_ssl_stream_is_encrypted); } }
         public virtual bool IsSigned { get { return Flag(NativeMethods.apm_ssl_stream_is_signed); } }
         public virtual bool IsMutuallyAuthenticated { get { return Flag(NativeMethods.apm_ssl_stream_is_mutually_authenticated); } }
+
+        /// <summary>Whether the handshake resumed an earlier session (an apmnet extension: .NET keeps it
+        /// internal). Before authentication: InvalidOperationException.</summary>
+        public bool IsResumed { get { return Flag(NativeMethods.apm_ssl_stream_is_resumed); } }
 
         public virtual bool CheckCertRevocationStatus { get { return checkRevocation; } }
 

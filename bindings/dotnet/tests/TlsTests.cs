@@ -7,6 +7,7 @@ using System.IO;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Authentication;
@@ -276,6 +277,178 @@ namespace Apmnet.Tests
         public static void SslClientAgainstADotnetSslStreamServerTls13()
         {
             ClientAgainstDotnetServer(SslProtocols.Tls13, SslProtocols.Tls13);
+        }
+
+        /// <summary>SslServerAuthenticationOptions with one SslStreamCertificateContext for every connection:
+        /// .NET keeps its server sessions (its SSL_CTX) per certificate context, and
+        /// AuthenticateAsServer(certificate) makes a new one each time. Reflection: both types are .NET 5's,
+        /// which Mono's reference assemblies (what mcs compiles against) lack or do not forward.</summary>
+        static object DotnetServerOptions(X509Certificate2 certificate, SslProtocols protocols)
+        {
+            Assembly security = typeof(DotnetSslStream).Assembly;
+            object options = Activator.CreateInstance(security.GetType("System.Net.Security.SslServerAuthenticationOptions", true));
+            options.GetType().GetProperty("EnabledSslProtocols").SetValue(options, protocols, null);
+            object context = security.GetType("System.Net.Security.SslStreamCertificateContext", true)
+                .GetMethod("Create", new[] { typeof(X509Certificate2), typeof(X509Certificate2Collection), typeof(bool) })
+                .Invoke(null, new object[] { certificate, null, false });
+            options.GetType().GetProperty("ServerCertificateContext").SetValue(options, context, null);
+            return options;
+        }
+
+        /// <summary>AuthenticateAsServerAsync(options, CancellationToken.None), waited for.</summary>
+        static void DotnetAuthenticateAsServer(DotnetSslStream tls, object options)
+        {
+            Task task = (Task)typeof(DotnetSslStream).GetMethod("AuthenticateAsServerAsync", new[] { options.GetType(), typeof(CancellationToken) })
+                .Invoke(tls, new object[] { options, CancellationToken.None });
+            task.GetAwaiter().GetResult();
+        }
+
+        /// <summary>.NET's SslStream as the server of <paramref name="count"/> connections in turn, with one
+        /// certificate context: each authenticates, writes one byte and reads to the end of the stream.</summary>
+        static Thread DotnetServerOfSeveral(TcpListener listener, X509Certificate2 certificate, SslProtocols protocols, int count, List<Exception> errors)
+        {
+            object options = DotnetServerOptions(certificate, protocols);
+            Thread thread = new Thread(delegate ()
+            {
+                try
+                {
+                    for (int i = 0; i < count; i++)
+                    {
+                        using (TcpClient client = listener.AcceptTcpClient())
+                        using (DotnetSslStream tls = new DotnetSslStream(client.GetStream(), false))
+                        {
+                            DotnetAuthenticateAsServer(tls, options);
+                            tls.Write(new byte[] { 42 }, 0, 1);
+                            while (tls.Read(new byte[16], 0, 16) > 0) { }
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    lock (errors) errors.Add(e);
+                }
+            });
+            thread.IsBackground = true;
+            thread.Start();
+            return thread;
+        }
+
+        static void ClientResumesAgainstDotnetServer(SslProtocols protocols)
+        {
+            TestPki pki = TestPki.Shared;
+            X509Certificate2 certificate = pki.Pkcs12("server");
+            // (AllowTlsResume, resumed): the second and third resume, one with resumption off does not
+            // (and keeps the session of the others), the next resumes again.
+            bool[][] steps = { new[] { true, false }, new[] { true, true }, new[] { true, true }, new[] { false, false }, new[] { true, true } };
+            TcpListener listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            List<Exception> errors = new List<Exception>();
+            try
+            {
+                Thread server = DotnetServerOfSeveral(listener, certificate, protocols, steps.Length, errors);
+                foreach (bool[] step in steps)
+                {
+                    using (ApmSslStream tls = ApmClient(((IPEndPoint)listener.LocalEndpoint).Port))
+                    {
+                        Assert.True(tls.AllowTlsResume, "AllowTlsResume is true by default");
+                        Assert.Throws<InvalidOperationException>(() => { bool r = tls.IsResumed; }, "IsResumed before authentication");
+                        tls.AllowTlsResume = step[0];
+                        tls.SetTrustedCaFile(pki.File("ca.pem"));
+                        // A target host of this test alone: no other test's session has its key.
+                        tls.AuthenticateAsClient("127.0.0.1", null, protocols, false);
+                        Assert.Equal(42, tls.ReadByte(), "the server's byte (the TLS 1.3 tickets came before it)");
+                        Assert.Equal(step[1], tls.IsResumed, "IsResumed with AllowTlsResume " + step[0]);
+                        Assert.Equal(protocols, tls.SslProtocol, "SslProtocol");
+                        Assert.Equal(certificate.Thumbprint, ((X509Certificate2)tls.RemoteCertificate).Thumbprint, "the server's certificate, resumed or not");
+                    }
+                }
+                Assert.True(server.Join(HangGuard), "the .NET server finished");
+                lock (errors) if (errors.Count > 0) throw new Exception("the .NET server failed: " + errors[0].Message, errors[0]);
+            }
+            finally
+            {
+                listener.Stop();
+            }
+        }
+
+        [Test]
+        public static void SslClientResumesAgainstADotnetSslStreamServerTls12()
+        {
+            ClientResumesAgainstDotnetServer(SslProtocols.Tls12);
+        }
+
+        [Test]
+        public static void SslClientResumesAgainstADotnetSslStreamServerTls13()
+        {
+            ClientResumesAgainstDotnetServer(SslProtocols.Tls13);
+        }
+
+        /// <summary>.NET 8's SslStream client resumes against our server: three connections, the second and
+        /// third resumed (our server says so).</summary>
+        static void DotnetClientResumesAgainstOurServer(SslProtocols protocols)
+        {
+            TestPki pki = TestPki.Shared;
+            X509Certificate2 certificate = pki.Pkcs12("server");
+            string thumbprint = pki.Thumbprint("server");
+            const int count = 3;
+            using (ApmSocket listener = new ApmSocket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                listener.Listen();
+                int port = ((IPEndPoint)listener.LocalEndPoint).Port;
+                Exception clientError = null;
+                Thread thread = new Thread(delegate ()
+                {
+                    try
+                    {
+                        RemoteCertificateValidationCallback pin = (sender, cert, chain, errors) =>
+                            (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == 0 && cert.GetCertHashString() == thumbprint;
+                        for (int i = 0; i < count; i++)
+                        {
+                            using (TcpClient tcp = new TcpClient())
+                            {
+                                tcp.Connect(IPAddress.Loopback, port);
+                                using (DotnetSslStream tls = new DotnetSslStream(tcp.GetStream(), false, pin))
+                                {
+                                    tls.AuthenticateAsClient("localhost", null, protocols, false);
+                                    // Read: the TLS 1.3 tickets come before the byte.
+                                    if (tls.ReadByte() != 42) throw new Exception("the byte from our server");
+                                }
+                            }
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        clientError = e;
+                    }
+                });
+                thread.IsBackground = true;
+                thread.Start();
+                for (int i = 0; i < count && clientError == null; i++)
+                {
+                    using (ApmSslStream tls = new ApmSslStream(new ApmStream(listener.Accept(), true), false))
+                    {
+                        tls.AuthenticateAsServer(certificate, false, protocols, false);
+                        tls.WriteByte(42);
+                        Assert.Equal(i > 0, tls.IsResumed, "connection " + (i + 1) + " resumed");
+                        Assert.Equal(-1, tls.ReadByte(), "the .NET client closes");
+                    }
+                }
+                Assert.True(thread.Join(HangGuard), "the .NET client finished");
+                if (clientError != null) throw new Exception("the .NET client failed: " + clientError.Message, clientError);
+            }
+        }
+
+        [Test]
+        public static void DotnetSslStreamClientResumesAgainstOurServerTls12()
+        {
+            DotnetClientResumesAgainstOurServer(SslProtocols.Tls12);
+        }
+
+        [Test]
+        public static void DotnetSslStreamClientResumesAgainstOurServerTls13()
+        {
+            DotnetClientResumesAgainstOurServer(SslProtocols.Tls13);
         }
 
         [Test]

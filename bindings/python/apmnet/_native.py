@@ -170,6 +170,7 @@ PROTOTYPES = {
     "apm_ssl_stream_set_selection_callback": (_status, [_handle, SELECTION_CALLBACK, c_void_p]),
     "apm_ssl_stream_set_trusted_ca_file": (_status, [_handle, c_char_p]),
     "apm_ssl_stream_set_application_protocols": (_status, [_handle, _names_in, c_size_t]),
+    "apm_ssl_stream_set_allow_tls_resume": (_status, [_handle, c_int32]),
     "apm_ssl_stream_authenticate_as_client": (_status, [_handle, c_char_p, _handle, c_int32, c_int32]),
     "apm_ssl_stream_begin_authenticate_as_client": (
         _status, [_handle, c_char_p, _handle, c_int32, c_int32, _cb, c_void_p, _out_handle]),
@@ -186,6 +187,7 @@ PROTOTYPES = {
     "apm_ssl_stream_is_encrypted": (_status, [_handle, _i32p]),
     "apm_ssl_stream_is_signed": (_status, [_handle, _i32p]),
     "apm_ssl_stream_is_mutually_authenticated": (_status, [_handle, _i32p]),
+    "apm_ssl_stream_is_resumed": (_status, [_handle, _i32p]),
     "apm_ssl_stream_get_ssl_protocol": (_status, [_handle, _i32p]),
     "apm_ssl_stream_get_cipher_suite": (_status, [_handle, _i32p]),
     "apm_ssl_stream_get_cipher_suite_name": (_status, [_handle, _text_out, c_size_t, _sizep]),

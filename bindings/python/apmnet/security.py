@@ -446,6 +446,7 @@ class SslStream(Stream):
         self._local_certificates: Tuple[X509Certificate2, ...] = ()
         self._selected: List[X509Certificate2] = []
         self._check_revocation = False
+        self._allow_tls_resume = True
         self._id = next(_ids)
         with _streams_lock:
             _streams[self._id] = self
@@ -479,6 +480,22 @@ class SslStream(Stream):
         """Trust exactly the CA certificates of this PEM file (None: the system store again) when
         validating the peer; before authentication only. (An apmnet extension, for private CAs.)"""
         check(lib.apm_ssl_stream_set_trusted_ca_file(self._handle, _path(path)))
+
+    @property
+    def allow_tls_resume(self) -> bool:
+        """``SslClientAuthenticationOptions``/``SslServerAuthenticationOptions.AllowTlsResume`` (.NET
+        8; default True); set before authentication. A client keeps the sessions of connections
+        whose certificate validation passed and resumes one with the next authentication to the
+        same target host with the same protocols, client certificate and validation settings (a
+        resumed session's certificate is validated again, the callback included). False: a client
+        neither offers nor keeps a session; a server issues no ticket and resumes nothing for this
+        connection."""
+        return self._allow_tls_resume
+
+    @allow_tls_resume.setter
+    def allow_tls_resume(self, allow: bool) -> None:
+        check(lib.apm_ssl_stream_set_allow_tls_resume(self._handle, int(bool(allow))))
+        self._allow_tls_resume = bool(allow)
 
     def _set_application_protocols(self, protocols: Optional[Sequence[Union[str, bytes]]]) -> None:
         if protocols is None:
@@ -659,6 +676,10 @@ class SslStream(Stream):
     is_encrypted = _flag_property(lib.apm_ssl_stream_is_encrypted)
     is_signed = _flag_property(lib.apm_ssl_stream_is_signed)
     is_mutually_authenticated = _flag_property(lib.apm_ssl_stream_is_mutually_authenticated)
+    is_resumed = _flag_property(
+        lib.apm_ssl_stream_is_resumed,
+        doc="True when the handshake resumed an earlier session (an apmnet extension: .NET keeps "
+            "it internal); before authentication InvalidOperationError.")
 
     @property
     def check_cert_revocation_status(self) -> bool:

@@ -360,6 +360,46 @@ def test_client_certificate_presented_to_a_python_server(peer, pki):
     assert server["received"] == sent
 
 
+# Session resumption ---------------------------------------------------------------------------
+
+def resuming_server(pki, version):
+    """A peer handler with one SSLContext (so one session cache and ticket key) for every
+    connection: sends one byte, waits for our close, returns whether the session was reused."""
+    context = python_context(pki, True, version)
+
+    def handler(conn):
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"x")
+            try:
+                tls.recv(1)
+            except (ssl.SSLError, OSError):
+                pass
+            return tls.session_reused
+
+    return handler
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_client_resumes_against_python_server(peer, pki, version):
+    p = peer(resuming_server(pki, version))
+    server_thumbprint = X509Certificate2.create_from_pem_file(pki.server_pem).thumbprint
+    steps = [("localhost", True, False), ("localhost", True, True), ("localhost", True, True),
+             ("localhost", False, False), ("localhost", True, True), ("127.0.0.1", True, False)]
+    for host, allow, resumed in steps:
+        with ssl_client(p.port, pki) as tls:
+            assert tls.allow_tls_resume
+            with pytest.raises(apmnet.InvalidOperationError):
+                tls.is_resumed
+            tls.allow_tls_resume = allow
+            tls.authenticate_as_client(host)
+            assert tls.read(1) == b"x"  # the TLS 1.3 tickets come in before it
+            assert tls.is_resumed == resumed, (host, allow)
+            assert tls.remote_certificate.thumbprint == server_thumbprint
+            with pytest.raises(apmnet.InvalidOperationError):
+                tls.allow_tls_resume = True  # authenticated already
+        assert p.result() == resumed
+
+
 # Begin/End, asyncio, lifetimes ----------------------------------------------------------------
 
 def test_begin_end_authenticate_and_read_write(peer, pki):

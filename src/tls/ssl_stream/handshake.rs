@@ -6,6 +6,13 @@
 //! The peer's certificate is judged as soon as OpenSSL has it (or when the handshake completes
 //! without one), before the output of that step goes out: `Tls::judging` holds the step, and
 //! its output waits in MemIo until the callback accepts.
+//!
+//! A resumed session is judged as a full handshake is (.NET validates after every handshake):
+//! OpenSSL verifies nothing on resumption, so the session's certificate is verified again with
+//! this connection's settings (`context::verify_again`), and the policy and the callback see the
+//! same certificate, chain and SslPolicyErrors a full handshake would give them. While the client
+//! has offered a session the server has not yet accepted, the certificate OpenSSL reports is the
+//! cached one: it is not judged until the server's answer shows which one counts.
 
 use super::errors::{auth_error, ssl_reason};
 use super::{Mode, SslStream, Tls, CLASS_NAME};
@@ -17,9 +24,11 @@ use crate::channel_binding::TransportContext;
 use crate::tls::channel_binding;
 use crate::tls::context::{self, AuthOptions, Hooks, SelectState, VerifyState};
 use crate::tls::engine::MemIo;
+use crate::tls::session_cache;
 use crate::tls::{
     msg, openssl_reason, ssl_policy_errors, ssl_protocols, SelectionArgs, ValidationArgs, ValidationCallback,
 };
+use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::ssl::{ErrorCode, NameType, SslVersion};
 use openssl::x509::X509;
 use std::sync::atomic::Ordering;
@@ -72,6 +81,8 @@ impl Tls {
             selection_callback: self.config.selection.is_some(),
             trusted: self.config.trusted.clone(),
             alpn: self.config.alpn.clone(),
+            validation_callback: self.config.validation.is_some(),
+            allow_resume: self.config.allow_resume,
         };
         context::protocol_range(opts.protocols)?;
         if opts.is_server {
@@ -83,12 +94,13 @@ impl Tls {
                 _ => {}
             }
         }
-        let ssl = context::new_ssl(opts, &hooks)?;
+        let (ssl, resumption) = context::new_ssl(opts, &hooks)?;
         let tls = openssl::ssl::SslStream::new(ssl, MemIo::default()).map_err(|e| Error {
             inner: Some(openssl_reason(&e, "SSL setup failed")),
             ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
         })?;
         self.tls = Some(tls);
+        self.resumption = resumption;
         self.is_server = opts.is_server;
         self.client_certificate_required = opts.client_certificate_required;
         self.target_host = opts.target_host.clone();
@@ -98,13 +110,26 @@ impl Tls {
 
     /// One handshake step (`Protocol::handshake`).
     pub(super) fn step(&mut self, eof: bool) -> Result<Step<Answer>> {
+        let r = self.step_inner(eof);
+        if r.is_err() {
+            self.forget_offered();
+        }
+        r
+    }
+
+    fn step_inner(&mut self, eof: bool) -> Result<Step<Answer>> {
         if let Some(next) = self.judging.take() {
             // The callback accepted: the judged step goes on, and its output with it.
             return self.next_step(next);
         }
+        let offered = self.resumption.offered.as_ref().map(|c| c.session.as_ptr());
         let Some(tls) = self.tls.as_mut() else { return Err(Error::disposed(CLASS_NAME)) };
         let r = tls.do_handshake();
-        let peer_seen = tls.ssl().peer_certificate().is_some();
+        let ssl = tls.ssl();
+        // SAFETY: reads the SSL's current session pointer (compared, never used).
+        let on_offered = offered.is_some_and(|o| unsafe { openssl_sys::SSL_get_session(ssl.as_ptr()) } == o)
+            && !ssl.session_reused();
+        let peer_seen = !on_offered && ssl.peer_certificate().is_some();
         let next = match r {
             Ok(()) => Next::Done,
             Err(e) if e.code() == ErrorCode::WANT_READ => {
@@ -142,7 +167,12 @@ impl Tls {
     /// A callback's answer (`Protocol::resume`).
     pub(super) fn answered(&mut self, answer: Answer) -> Result<()> {
         match answer {
-            Answer::Validated(r) => r,
+            Answer::Validated(r) => {
+                if r.is_err() {
+                    self.forget_offered();
+                }
+                r
+            }
             Answer::Selected(chosen) => {
                 self.local_certificate = chosen.clone();
                 self.no_server_certificate = self.is_server && chosen.is_none();
@@ -152,16 +182,31 @@ impl Tls {
         }
     }
 
+    /// A handshake that offered a cached session failed: the session is not offered again.
+    fn forget_offered(&self) {
+        if let (Some(slot), Some(offered)) = (&self.resumption.slot, &self.resumption.offered) {
+            session_cache::forget(&slot.key, &offered.session);
+        }
+    }
+
     /// The peer's certificate and chain, read now; the policy and the callback run outside
     /// the lock.
     fn validation(&mut self) -> Result<Work<Answer>> {
         self.validated = true;
+        let is_server = self.is_server;
         let Some(tls) = self.tls.as_ref() else { return Err(Error::disposed(CLASS_NAME)) };
         let ssl = tls.ssl();
         let leaf = ssl.peer_certificate();
-        let mut chain: Vec<X509> = match ssl.verified_chain() {
-            Some(v) if !v.is_empty() => v.iter().map(|x| x.to_owned()).collect(),
-            _ => ssl.peer_cert_chain().map(|s| s.iter().map(|x| x.to_owned()).collect()).unwrap_or_default(),
+        let verified = if ssl.session_reused() {
+            // Nothing was verified: verify as the full handshake did (the flags too).
+            context::verify_again(ssl, is_server)
+        } else {
+            ssl.verified_chain().map(|v| v.iter().map(|x| x.to_owned()).collect()).unwrap_or_default()
+        };
+        let mut chain: Vec<X509> = if !verified.is_empty() {
+            verified
+        } else {
+            ssl.peer_cert_chain().map(|s| s.iter().map(|x| x.to_owned()).collect()).unwrap_or_default()
         };
         if let Some(l) = &leaf {
             let leaf_der = l.to_der().ok();
@@ -169,7 +214,7 @@ impl Tls {
                 chain.insert(0, l.clone());
             }
         }
-        let (is_server, required) = (self.is_server, self.client_certificate_required);
+        let required = self.client_certificate_required;
         let verify = self.verify.clone();
         let callback = self.config.validation.clone();
         Ok(Box::new(move || Answer::Validated(judge_peer(leaf, chain, is_server, required, &verify, callback))))
@@ -212,6 +257,7 @@ impl Tls {
         let Some(tls) = self.tls.as_ref() else { return Err(Error::disposed(CLASS_NAME)) };
         let ssl = tls.ssl();
         let is_server = self.is_server;
+        let resumed = ssl.session_reused();
         let remote = ssl.peer_certificate().map(|x| Arc::new(Certificate::public(x)));
         let local = if is_server {
             self.local_certificate.clone()
@@ -229,6 +275,14 @@ impl Tls {
         } else {
             local
         };
+        let local = match &self.resumption.offered {
+            // The resumed session authenticates the client as the connection that made it did.
+            Some(offered) if resumed && !is_server => offered.local.clone(),
+            _ => local,
+        };
+        if let Some(slot) = &self.resumption.slot {
+            slot.accepted(local.clone());
+        }
         let mut fin = [0u8; 128];
         let n = if is_server ^ ssl.session_reused() { ssl.peer_finished(&mut fin) } else { ssl.finished(&mut fin) };
         let unique = fin[..n.min(fin.len())].to_vec();
@@ -250,6 +304,7 @@ impl Tls {
                 self.target_host.clone()
             },
             transport: Arc::new(TransportContext { endpoint, unique: (n > 0).then_some(unique) }),
+            resumed,
         };
         self.session = Some(Arc::new(session));
         Ok(())
