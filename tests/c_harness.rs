@@ -336,6 +336,7 @@ fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
             "--show-leak-kinds=definite,indirect",
             "--num-callers=40",
         ])
+        .arg(format!("--suppressions={}", manifest_dir().join("ffi-tests").join("valgrind.supp").display()))
         .arg(exe);
         c
     } else {
