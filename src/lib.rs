@@ -14,6 +14,7 @@ pub mod error;
 pub mod fault;
 pub mod ffi;
 pub mod layered;
+pub mod negotiate;
 pub mod net;
 pub mod op;
 pub mod stream;
