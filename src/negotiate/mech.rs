@@ -82,9 +82,19 @@ pub struct StepOut {
 pub trait Mechanism: Send {
     /// Takes the peer's token (None for an initiator's first step) and returns ours.
     fn step(&mut self, input: Option<&[u8]>) -> MechResult<StepOut>;
-    /// Whether the next `step` may block (it calls GSSAPI): it then runs on the blocking pool.
-    fn blocking(&self) -> bool {
+    /// Whether `step(input)` may block (it calls GSSAPI): it then runs on the blocking pool.
+    fn blocking(&self, input: Option<&[u8]>) -> bool {
+        let _ = input;
         false
+    }
+    /// Whether SPNEGO must exchange a mechListMIC over this mechanism (NTLM with its MIC).
+    fn wants_mech_list_mic(&self) -> bool {
+        false
+    }
+    /// [MS-SPNG] 3.3.5.1: restart the sealing handle of one direction after the mechListMIC
+    /// (NTLM's RC4; nothing for others).
+    fn reset_sealing(&mut self, outgoing: bool) {
+        let _ = outgoing;
     }
     /// Protects `data` for the peer, appending the token to `out`: sealed when `encrypt`, else
     /// signed (.NET's layout for NTLM: signature then plaintext).

@@ -5,3 +5,4 @@ pub mod credential;
 pub mod mech;
 pub mod nns;
 pub mod ntlm;
+pub mod spnego;

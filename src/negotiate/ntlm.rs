@@ -512,6 +512,16 @@ macro_rules! session_methods {
         fn package(&self) -> &'static str {
             "NTLM"
         }
+
+        fn reset_sealing(&mut self, outgoing: bool) {
+            if let Some(s) = self.session.as_mut() {
+                if outgoing {
+                    s.reset_send_rc4()
+                } else {
+                    s.reset_recv_rc4()
+                }
+            }
+        }
     };
 }
 
@@ -719,6 +729,10 @@ impl Mechanism for NtlmClient {
     fn peer_name(&self) -> Option<String> {
         None
     }
+
+    fn wants_mech_list_mic(&self) -> bool {
+        true
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -916,6 +930,10 @@ impl Mechanism for NtlmServer {
 
     fn peer_name(&self) -> Option<String> {
         self.peer.clone()
+    }
+
+    fn wants_mech_list_mic(&self) -> bool {
+        self.mic_checked
     }
 }
 
