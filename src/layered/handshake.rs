@@ -25,7 +25,8 @@ impl<P: Protocol> Channel<P> {
                 return Err(Error::disposed(P::CLASS_NAME));
             }
             match &c.phase {
-                Phase::Failed(e) => return Err(e.clone()),
+                Phase::Failed(e) if !c.protocol.can_retry() => return Err(e.clone()),
+                Phase::Failed(_) => {}
                 Phase::Authenticated => return Err(Error::invalid_operation(msg::REAUTH)),
                 Phase::Authenticating => {
                     let method = if mode == Mode::Sync { "Authenticate" } else { "BeginAuthenticate" };

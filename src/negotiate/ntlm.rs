@@ -21,13 +21,9 @@ pub mod flags {
     pub(crate) const REQUEST_TARGET: u32 = 0x0000_0004;
     pub(crate) const SIGN: u32 = 0x0000_0010;
     pub(crate) const SEAL: u32 = 0x0000_0020;
-    pub(crate) const DATAGRAM: u32 = 0x0000_0040;
-    pub(crate) const LM_KEY: u32 = 0x0000_0080;
     pub(crate) const NTLM: u32 = 0x0000_0200;
-    pub(crate) const ANONYMOUS: u32 = 0x0000_0800;
     pub(crate) const ALWAYS_SIGN: u32 = 0x0000_8000;
     pub(crate) const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
-    pub(crate) const TARGET_TYPE_SERVER: u32 = 0x0002_0000;
     pub(crate) const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
     pub(crate) const IDENTIFY: u32 = 0x0010_0000;
     pub(crate) const TARGET_INFO: u32 = 0x0080_0000;
