@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1007,3 +1008,73 @@ int main(int argc, char **argv)
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* The temporary PKI                                                   */
+/* ------------------------------------------------------------------ */
+
+
+static char g_pki[512];
+
+void hx_pki_make(void)
+{
+    const char *tmp = getenv("APMNET_TEST_TMPDIR");
+    const char *args[2];
+    hx_peer p;
+    char line[128];
+    if (tmp == NULL || *tmp == '\0')
+        tmp = getenv("TMPDIR");
+    if (tmp == NULL || *tmp == '\0')
+        tmp = "/tmp";
+    snprintf(g_pki, sizeof g_pki, "%s/apmnet-pki-XXXXXX", tmp);
+    if (mkdtemp(g_pki) == NULL)
+        hx_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+    args[0] = g_pki;
+    args[1] = NULL;
+    hx_peer_start(&p, "make_pki.py", args);
+    hx_peer_read_line(&p, line, sizeof line);
+    if (strncmp(line, "SKIP", 4) == 0) {
+        hx_peer_wait(&p);
+        rmdir(g_pki);
+        hx_skip("%s", line + 4);
+    }
+    ASSERT_STR_EQ(line, "OK");
+    ASSERT_EQ(hx_peer_wait(&p), 0);
+}
+
+void hx_pki_remove(void)
+{
+    DIR *d = opendir(g_pki);
+    struct dirent *e;
+    char path[1024];
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", g_pki, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(g_pki);
+}
+
+const char *hx_pki_file(const char *name)
+{
+    static char bufs[8][1024];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, 1024, "%s/%s", g_pki, name);
+    return b;
+}
+
+apm_certificate *hx_pki_load(const char *name)
+{
+    char cert[64], key[64];
+    apm_certificate *c = NULL;
+    snprintf(cert, sizeof cert, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    ASSERT_OK(apm_certificate_load_pem_file(hx_pki_file(cert), hx_pki_file(key), &c));
+    return c;
+}
+

@@ -378,4 +378,16 @@ void hx_sha256_update(hx_sha256 *c, const void *data, size_t len);
 /* Writes 64 hex characters and a NUL. */
 void hx_sha256_hex(hx_sha256 *c, char out[65]);
 
+/* ------------------------------------------------------------------ */
+/* The temporary PKI (peers/make_pki.py: ca, server, client, ...)      */
+/* ------------------------------------------------------------------ */
+
+/* Makes the PKI in a temporary directory; skips the test when the peer cannot. */
+void hx_pki_make(void);
+void hx_pki_remove(void);
+/* The path of a file of the PKI (rotating static buffers). */
+const char *hx_pki_file(const char *name);
+/* The certificate NAME.pem with its private key NAME.key. */
+apm_certificate *hx_pki_load(const char *name);
+
 #endif /* APMNET_FFI_HARNESS_H */

@@ -15,6 +15,8 @@ use crate::net::socket::Socket;
 use crate::op::Outcome;
 use crate::stream::Stream;
 use crate::table::{Lookup, Table, Taken};
+use crate::negotiate::credential::Credentials;
+use crate::negotiate::NegotiateStream;
 use crate::tls::{Certificate, SslStream, TransportContext};
 use std::sync::Arc;
 
@@ -29,10 +31,12 @@ pub enum Kind {
     Certificate = 5,
     TransportContext = 6,
     CustomStream = 7,
+    NegotiateStream = 8,
+    Credential = 9,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 9] = [
         Kind::Socket,
         Kind::AsyncResult,
         Kind::NetworkStream,
@@ -40,6 +44,8 @@ impl Kind {
         Kind::Certificate,
         Kind::TransportContext,
         Kind::CustomStream,
+        Kind::NegotiateStream,
+        Kind::Credential,
     ];
 
     fn from_u8(v: u8) -> Option<Kind> {
@@ -56,11 +62,13 @@ impl Kind {
             Kind::Certificate => "System.Security.Cryptography.X509Certificates.X509Certificate2",
             Kind::TransportContext => "System.Net.TransportContext",
             Kind::CustomStream => "System.IO.Stream",
+            Kind::NegotiateStream => crate::negotiate::stream::CLASS_NAME,
+            Kind::Credential => "System.Net.NetworkCredential",
         }
     }
 
     fn is_stream(self) -> bool {
-        matches!(self, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream)
+        matches!(self, Kind::NetworkStream | Kind::SslStream | Kind::CustomStream | Kind::NegotiateStream)
     }
 }
 
@@ -77,6 +85,8 @@ pub enum Object {
     SslStream(Arc<SslStream>),
     Certificate(Arc<Certificate>),
     TransportContext(Arc<TransportContext>),
+    NegotiateStream(Arc<NegotiateStream>),
+    Credential(Arc<Credentials>),
 }
 
 impl Object {
@@ -89,7 +99,10 @@ impl Object {
             }
             Object::Stream(s) => s.close(),
             Object::SslStream(s) => s.close(),
-            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) => Ok(()),
+            Object::NegotiateStream(s) => s.close(),
+            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) | Object::Credential(_) => {
+                Ok(())
+            }
         }
     }
 }
@@ -247,6 +260,7 @@ pub(crate) fn cancel(r: &Arc<CResult>) -> bool {
         Lookup::Live(Object::Socket(s)) => s.cancel(tag),
         Lookup::Live(Object::Stream(s)) => s.cancel(tag),
         Lookup::Live(Object::SslStream(s)) => s.cancel(tag),
+        Lookup::Live(Object::NegotiateStream(s)) => s.cancel(tag),
         _ => false,
     }
 }
@@ -352,6 +366,14 @@ single_kind_class!(
     "apm_transport_context",
     TransportContext
 );
+single_kind_class!(
+    CredentialClass,
+    super::credential::apm_credential,
+    Credentials,
+    "credential",
+    "apm_credential",
+    Credential
+);
 single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
 
 /// Any stream: every `apm_stream_*` function.
@@ -365,6 +387,7 @@ impl Class for StreamClass {
         match o {
             Object::Stream(s) => Some(s.clone()),
             Object::SslStream(s) => Some(s.clone()),
+            Object::NegotiateStream(s) => Some(s.clone()),
             _ => None,
         }
     }
@@ -373,23 +396,43 @@ impl Class for StreamClass {
     }
 }
 
-/// A stream that must be an SslStream (the `apm_ssl_stream_*` functions).
-pub(crate) struct SslStreamClass;
-impl Class for SslStreamClass {
-    type C = apm_stream;
-    type Target = SslStream;
-    const PARAM: &'static str = "stream";
-    const C_NAME: &'static str = "SslStream";
-    fn cast(o: &Object) -> Option<Arc<SslStream>> {
-        match o {
-            Object::SslStream(s) => Some(s.clone()),
-            _ => None,
+/// A class of streams of one kind (its own functions), whose stale handles are any stream's.
+macro_rules! stream_kind_class {
+    ($(#[$doc:meta])* $class:ident, $target:ty, $c_name:literal, $variant:ident) => {
+        $(#[$doc])*
+        pub(crate) struct $class;
+        impl Class for $class {
+            type C = apm_stream;
+            type Target = $target;
+            const PARAM: &'static str = "stream";
+            const C_NAME: &'static str = $c_name;
+            fn cast(o: &Object) -> Option<Arc<$target>> {
+                match o {
+                    Object::$variant(s) => Some(s.clone()),
+                    _ => None,
+                }
+            }
+            fn is_kind(k: Kind) -> bool {
+                k.is_stream()
+            }
         }
-    }
-    fn is_kind(k: Kind) -> bool {
-        k.is_stream()
-    }
+    };
 }
+
+stream_kind_class!(
+    /// A stream that must be an SslStream (the `apm_ssl_stream_*` functions).
+    SslStreamClass,
+    SslStream,
+    "SslStream",
+    SslStream
+);
+stream_kind_class!(
+    /// A stream that must be a NegotiateStream (the `apm_negotiate_stream_*` functions).
+    NegotiateStreamClass,
+    NegotiateStream,
+    "NegotiateStream",
+    NegotiateStream
+);
 
 #[cfg(test)]
 mod tests {

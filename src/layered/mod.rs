@@ -99,6 +99,9 @@ pub trait Protocol: Send + 'static {
     const CHUNK: usize;
     /// What a suspended or offloaded step hands back to `resume`.
     type Resume: Send + 'static;
+    /// The state checks of a transfer come after the buffer's (NegotiateStream's order) rather
+    /// than before (SslStream's): `Stream::check` then leaves them to Begin.
+    const STATE_AFTER_BUFFER: bool = false;
 
     /// Takes the first `n` bytes of `buf`, read from the inner stream; returns a buffer for the
     /// next read (the same one when its bytes were consumed, so steady reading copies nothing).
@@ -364,6 +367,9 @@ impl<P: Protocol> Stream for Channel<P> {
     }
 
     fn check(&self, _writing: bool) -> Result<()> {
+        if P::STATE_AFTER_BUFFER {
+            return Ok(());
+        }
         self.state.lock().usable()
     }
 

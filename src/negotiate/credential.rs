@@ -130,6 +130,57 @@ pub fn file_source(path: &str) -> Result<CredentialSource> {
     }))
 }
 
+/// What a credential handle holds: a client's identity, or a server's users.
+#[derive(Clone)]
+pub enum Credentials {
+    /// NetworkCredential (a server takes it as its one user).
+    Network(Credential),
+    /// CredentialCache.DefaultCredentials: the ticket cache (client), the keytab (server).
+    Default,
+    /// A server's users (a file or a callback); a client cannot use it.
+    Users(CredentialSource),
+}
+
+impl Credentials {
+    /// The credential a client authenticates with; None for a user list.
+    pub fn for_client(&self) -> Option<Credential> {
+        match self {
+            Credentials::Network(c) => Some(c.clone()),
+            Credentials::Default => Some(Credential::default_credentials()),
+            Credentials::Users(_) => None,
+        }
+    }
+
+    /// The users a server accepts through NTLM (none for the default credential).
+    pub fn for_server(&self) -> Option<CredentialSource> {
+        match self {
+            Credentials::Network(c) => {
+                let c = c.clone();
+                Some(Arc::new(move |user: &str, domain: &str| {
+                    let one = [UserEntry { domain: c.domain.clone(), user: c.user.clone(), password: c.password.clone() }];
+                    find_user(&one, user, domain).map(|e| Secret::Password(e.password.clone()))
+                }))
+            }
+            Credentials::Default => None,
+            Credentials::Users(s) => Some(s.clone()),
+        }
+    }
+
+    pub fn user_name(&self) -> &str {
+        match self {
+            Credentials::Network(c) => &c.user,
+            _ => "",
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        match self {
+            Credentials::Network(c) => &c.domain,
+            _ => "",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -255,8 +255,10 @@ impl Nns {
     fn start_server(&mut self, o: &ServerOptions) -> Result<()> {
         self.validate(true, true, true, o.protection_level, o.impersonation_level)?;
         let policy = o.policy.clone().unwrap_or_default();
-        let never = policy.enforcement == policy_enforcement::NEVER;
         let always = policy.enforcement == policy_enforcement::ALWAYS;
+        let never = policy.enforcement == policy_enforcement::NEVER;
+        // WhenSupported: what the client sends must match; Always: and it must send it.
+        debug_assert!(always || never || policy.enforcement == policy_enforcement::WHEN_SUPPORTED);
         let app = if never { None } else { policy.custom_channel_binding.as_deref().map(binding_data).transpose()? };
         let names = if never { Vec::new() } else { policy.custom_service_names.clone().unwrap_or_default() };
         let users: CredentialSource = o.users.clone().unwrap_or_else(|| Arc::new(|_: &str, _: &str| None));
@@ -458,6 +460,7 @@ impl Protocol for Nns {
     const CLASS_NAME: &'static str = CLASS_NAME;
     const CHUNK: usize = nns::MAX_WRITE_DATA;
     type Resume = Resumed;
+    const STATE_AFTER_BUFFER: bool = true;
 
     fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
         self.input.extend_from_slice(&buf[..n]);

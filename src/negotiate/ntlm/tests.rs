@@ -259,3 +259,9 @@ fn the_authenticate_message_is_stable_with_fixed_random_values() {
     assert_eq!(a.len(), b.len());
     assert_eq!(a[..AUTH_MIC_OFFSET], b[..AUTH_MIC_OFFSET]);
 }
+
+#[test]
+fn the_nt_hash_of_the_test_password() {
+    // ffi-tests/negotiate.c's lookup callback hands this hash out.
+    assert_eq!(nt_hash("Passw0rd!").to_vec(), hex("fc525c9683e8fe067095ba2ddc971889"));
+}

@@ -1,0 +1,838 @@
+/*
+ * ffi-tests/negotiate.c - NegotiateStream: our client against our server over loopback with NTLM
+ * at None, Sign and EncryptAndSign (1 B, 64511, 64512, 64513 B and 4 MiB each way, checked by
+ * SHA-256), Begin/End, a second BeginWrite while one is pending, wrong passwords and unknown
+ * users (INVALID_CREDENTIAL with .NET's messages on both sides), the retry rule, a protection
+ * level the server refuses, an impersonation level out of range, calls before authentication,
+ * the user file and the lookup callback, hostile handshake frames from a raw peer (truncated
+ * header and payload, a short HandshakeError, an unknown id, an NTLM CHALLENGE with absurd
+ * offsets), hostile data frames through a relay (frames of 4 and 65537 bytes, a forged and a
+ * replayed signature), and channel binding over an SslStream (match accepted, mismatch and
+ * absence refused when the server's policy requires it).
+ */
+#include "harness.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MIB (1024u * 1024u)
+
+static const char bad_client_creds[] = "The server has rejected the client credentials.";
+static const char noauth_message[] =
+    "This operation is only allowed using a successfully authenticated context.";
+static const char target_mismatch[] =
+    "Either the target name is incorrect or the server has rejected the client credentials.";
+
+/* ---- set-up --------------------------------------------------------------- */
+
+static apm_credential *user_cred(const char *user, const char *password)
+{
+    apm_credential *c = NULL;
+    ASSERT_OK(apm_credential_create(user, password, NULL, &c));
+    return c;
+}
+
+/* Two NegotiateStreams over a connected pair of network streams (all owned). */
+static void nego_pair(apm_stream **client, apm_stream **server)
+{
+    apm_stream *a = NULL, *b = NULL;
+    hx_stream_pair(&a, &b);
+    ASSERT_OK(apm_negotiate_stream_create(a, 0, client));
+    ASSERT_OK(apm_negotiate_stream_create(b, 0, server));
+}
+
+typedef struct server_auth {
+    apm_stream *s;
+    apm_credential *cred;
+    int32_t enforcement;
+    const uint8_t *binding;
+    size_t binding_len;
+    int32_t level;
+    apm_status st;
+    char message[512];
+} server_auth;
+
+static void *server_auth_main(void *arg)
+{
+    server_auth *a = (server_auth *)arg;
+    a->st = apm_negotiate_stream_authenticate_as_server(a->s, a->cred, a->enforcement, a->binding,
+                                                        a->binding_len, NULL, 0, a->level,
+                                                        APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    if (a->st != APM_OK)
+        snprintf(a->message, sizeof a->message, "%s", hx_last_message());
+    return NULL;
+}
+
+static pthread_t server_start(server_auth *a, apm_stream *s, apm_credential *cred, int32_t level)
+{
+    memset(a, 0, sizeof *a);
+    a->s = s;
+    a->cred = cred;
+    a->level = level;
+    return hx_thread_start(server_auth_main, a);
+}
+
+/* The client authenticates here, the server in a thread; the client's status. */
+static apm_status authenticate(apm_stream *c, apm_stream *s, const char *user, const char *password,
+                               apm_credential *server_cred, int32_t level, server_auth *a)
+{
+    apm_credential *cc = user_cred(user, password);
+    pthread_t t = server_start(a, s, server_cred, level);
+    apm_status st = apm_negotiate_stream_authenticate_as_client(
+        c, cc, "host/localhost", NULL, 0, level, APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    hx_thread_join(t);
+    ASSERT_OK(apm_credential_close(cc));
+    return st;
+}
+
+static void authenticate_ok(apm_stream *c, apm_stream *s, int32_t level)
+{
+    apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    server_auth a;
+    ASSERT_OK(authenticate(c, s, "TESTDOM\\alice", "Passw0rd!", users, level, &a));
+    ASSERT_OK(a.st);
+    ASSERT_OK(apm_credential_close(users));
+}
+
+/* ---- transfers ------------------------------------------------------------ */
+
+typedef struct echo {
+    apm_stream *s;
+    const size_t *sizes;
+    size_t count;
+    apm_status st;
+} echo;
+
+/* Reads each size in full and writes it back. */
+static void *echo_main(void *arg)
+{
+    echo *e = (echo *)arg;
+    size_t i;
+    for (i = 0; i < e->count; i++) {
+        size_t n = e->sizes[i], got = 0, k = 0;
+        uint8_t *buf = hx_xmalloc(n);
+        while (got < n) {
+            e->st = apm_stream_read(e->s, buf, n, got, n - got, &k);
+            if (e->st != APM_OK || k == 0) {
+                free(buf);
+                return NULL;
+            }
+            got += k;
+        }
+        e->st = apm_stream_write(e->s, buf, n, 0, n);
+        free(buf);
+        if (e->st != APM_OK)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void sha_hex(const uint8_t *d, size_t n, char out[65])
+{
+    hx_sha256 c;
+    hx_sha256_init(&c);
+    hx_sha256_update(&c, d, n);
+    hx_sha256_hex(&c, out);
+}
+
+/* Sends each size from the client, the server echoes it, the client checks the SHA-256; the
+ * last size (4 MiB) only when `big`. */
+static void round_trips(apm_stream *c, apm_stream *s, int big)
+{
+    static const size_t sizes[] = {1, 64511, 64512, 64513, 4 * MIB};
+    size_t count = sizeof sizes / sizeof sizes[0] - (big ? 0 : 1), i;
+    echo e;
+    pthread_t t;
+    e.s = s;
+    e.sizes = sizes;
+    e.count = count;
+    e.st = APM_OK;
+    t = hx_thread_start(echo_main, &e);
+    for (i = 0; i < count; i++) {
+        size_t n = sizes[i], got = 0, k = 0;
+        uint8_t *out = hx_xmalloc(n), *back = hx_xmalloc(n);
+        char h1[65], h2[65];
+        hx_pattern_fill(out, n, 40 + i, 0);
+        ASSERT_OK(apm_stream_write(c, out, n, 0, n));
+        while (got < n) {
+            ASSERT_OK(apm_stream_read(c, back, n, got, n - got, &k));
+            ASSERT_GT(k, 0);
+            got += k;
+        }
+        sha_hex(out, n, h1);
+        sha_hex(back, n, h2);
+        ASSERT_STR_EQ(h1, h2);
+        free(out);
+        free(back);
+    }
+    hx_thread_join(t);
+    ASSERT_OK(e.st);
+}
+
+static void check_properties(apm_stream *c, apm_stream *s, int32_t level)
+{
+    int32_t v = -1;
+    char text[128];
+    ASSERT_OK(apm_negotiate_stream_is_authenticated(c, &v));
+    ASSERT_EQ(v, 1);
+    ASSERT_OK(apm_negotiate_stream_is_server(s, &v));
+    ASSERT_EQ(v, 1);
+    ASSERT_OK(apm_negotiate_stream_is_server(c, &v));
+    ASSERT_EQ(v, 0);
+    ASSERT_OK(apm_negotiate_stream_is_encrypted(c, &v));
+    ASSERT_EQ(v, level == APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_OK(apm_negotiate_stream_is_signed(s, &v));
+    ASSERT_EQ(v, level != APM_PROTECTION_LEVEL_NONE);
+    ASSERT_OK(apm_negotiate_stream_is_mutually_authenticated(c, &v));
+    ASSERT_EQ(v, 0);
+    ASSERT_OK(apm_negotiate_stream_get_impersonation_level(s, &v));
+    ASSERT_EQ(v, APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(s, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "TESTDOM\\alice");
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(c, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "host/localhost");
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_authentication_type(s, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "NTLM");
+}
+
+static void ntlm_level(int32_t level)
+{
+    apm_stream *c = NULL, *s = NULL;
+    nego_pair(&c, &s);
+    authenticate_ok(c, s, level);
+    check_properties(c, s, level);
+    round_trips(c, s, 1);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(ntlm_none_both_ways) { ntlm_level(APM_PROTECTION_LEVEL_NONE); }
+TEST(ntlm_sign_both_ways) { ntlm_level(APM_PROTECTION_LEVEL_SIGN); }
+TEST(ntlm_encrypt_and_sign_both_ways) { ntlm_level(APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN); }
+
+/* ---- Begin/End -------------------------------------------------------------- */
+
+TEST(begin_end_authenticate_and_a_second_begin_write)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *cc = user_cred("alice", "Passw0rd!"), *sc = user_cred("alice", "Passw0rd!");
+    apm_async_result *rc = NULL, *rs = NULL, *w1 = NULL, *w2 = NULL;
+    hx_cb cbc, cbs;
+    size_t n = 8 * MIB;
+    uint8_t *big = hx_xmalloc(n);
+    echo e;
+    static size_t sizes[1];
+    pthread_t t;
+    hx_cb_init(&cbc);
+    hx_cb_init(&cbs);
+    nego_pair(&c, &s);
+    ASSERT_OK(apm_negotiate_stream_begin_authenticate_as_server(
+        s, sc, APM_POLICY_ENFORCEMENT_NEVER, NULL, 0, NULL, 0, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+        APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION, hx_cb_record, &cbs, &rs));
+    ASSERT_OK(apm_negotiate_stream_begin_authenticate_as_client(
+        c, cc, "host/localhost", NULL, 0, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+        APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION, hx_cb_record, &cbc, &rc));
+    ASSERT_EVENT(&cbc.done, 1);
+    ASSERT_EVENT(&cbs.done, 1);
+    ASSERT_OK(apm_negotiate_stream_end_authenticate_as_client(c, rc));
+    ASSERT_OK(apm_negotiate_stream_end_authenticate_as_server(s, rs));
+    ASSERT_EQ(HX_CB_CALLS(&cbc), 1);
+    /* A second End is refused; an End of the wrong kind too. */
+    ASSERT_STATUS(apm_negotiate_stream_end_authenticate_as_client(c, rc), APM_E_INVALID_OPERATION);
+    /* 8 MiB with nobody reading stays pending: a second BeginWrite fails from Begin. */
+    hx_pattern_fill(big, n, 9, 0);
+    ASSERT_OK(apm_stream_begin_write(c, big, n, 0, n, NULL, NULL, &w1));
+    ASSERT_STATUS(apm_stream_begin_write(c, big, n, 0, 1, NULL, NULL, &w2), APM_E_NOT_SUPPORTED);
+    ASSERT_LAST_MESSAGE(" The BeginWrite method cannot be called when another write operation is pending.");
+    sizes[0] = n;
+    e.s = s;
+    e.sizes = sizes;
+    e.count = 1;
+    e.st = APM_OK;
+    t = hx_thread_start(echo_main, &e);
+    ASSERT_OK(apm_stream_end_write(c, w1));
+    {
+        uint8_t *back = hx_xmalloc(n);
+        size_t got = 0, k = 0;
+        while (got < n) {
+            ASSERT_OK(apm_stream_read(c, back, n, got, n - got, &k));
+            got += k;
+        }
+        ASSERT_EQ(hx_pattern_check(back, n, 9, 0), n);
+        free(back);
+    }
+    hx_thread_join(t);
+    ASSERT_OK(e.st);
+    free(big);
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_credential_close(sc));
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    hx_cb_destroy(&cbc);
+    hx_cb_destroy(&cbs);
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- failures --------------------------------------------------------------- */
+
+static void refused_login(const char *user, const char *password)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    server_auth a;
+    uint8_t b[4];
+    size_t k;
+    nego_pair(&c, &s);
+    ASSERT_STATUS(authenticate(c, s, user, password, users, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, &a),
+                  APM_E_INVALID_CREDENTIAL);
+    ASSERT_LAST_MESSAGE(bad_client_creds);
+    ASSERT_EQ(a.st, APM_E_INVALID_CREDENTIAL);
+    ASSERT_STR_EQ(a.message, bad_client_creds);
+    /* The failure is stored and reported by later calls. */
+    ASSERT_STATUS(apm_stream_read(c, b, 4, 0, 4, &k), APM_E_INVALID_CREDENTIAL);
+    ASSERT_STATUS(apm_stream_write(s, b, 4, 0, 4), APM_E_INVALID_CREDENTIAL);
+    /* The client was told by the peer: no retry. */
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, users, "", NULL, 0, 2, 2),
+                  APM_E_INVALID_CREDENTIAL);
+    /* The server told the client (HandshakeError): it may try again, in the same role. */
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(s, users, "", NULL, 0, 2, 2),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE("Once authentication is attempted as the client or server, additional "
+                        "authentication attempts must use the same client or server role.");
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(wrong_password_is_invalid_credential_on_both_sides) { refused_login("TESTDOM\\alice", "wrong"); }
+TEST(unknown_user_is_invalid_credential_on_both_sides) { refused_login("TESTDOM\\mallory", "Passw0rd!"); }
+
+TEST(a_server_requiring_encrypt_and_sign_refuses_sign)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *users = user_cred("alice", "Passw0rd!"), *cc = user_cred("alice", "Passw0rd!");
+    server_auth a;
+    pthread_t t;
+    nego_pair(&c, &s);
+    t = server_start(&a, s, users, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, cc, "host/localhost", NULL, 0,
+                                                              APM_PROTECTION_LEVEL_SIGN,
+                                                              APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION),
+                  APM_E_AUTHENTICATION);
+    ASSERT_LAST_MESSAGE("A remote side security requirement was not fulfilled during authentication. "
+                        "Try increasing the ProtectionLevel and/or ImpersonationLevel.");
+    hx_thread_join(t);
+    ASSERT_EQ(a.st, APM_E_AUTHENTICATION);
+    ASSERT_STR_EQ(a.message, "A security requirement was not fulfilled during authentication. Required: "
+                             "EncryptAndSign, negotiated: Sign.");
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(arguments_and_calls_before_authentication)
+{
+    apm_stream *c = NULL, *s = NULL, *x = NULL;
+    apm_credential *cc = user_cred("alice", "p");
+    uint8_t b[4] = {0};
+    size_t k;
+    int32_t v = -1;
+    char text[64];
+    nego_pair(&c, &s);
+    ASSERT_STATUS(apm_negotiate_stream_create(NULL, 0, &x), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, cc, "t", NULL, 0, 2, 7),
+                  APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_LAST_MESSAGE("The supported values are Identification, Impersonation or Delegation. "
+                        "(Parameter 'impersonationLevel')");
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, cc, "t", NULL, 0, 2,
+                                                              APM_TOKEN_IMPERSONATION_LEVEL_ANONYMOUS),
+                  APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, NULL, "t", NULL, 0, 2, 2), APM_E_ARGUMENT_NULL);
+    ASSERT_LAST_MESSAGE("Value cannot be null. (Parameter 'credential')");
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, cc, NULL, NULL, 0, 2, 2), APM_E_ARGUMENT_NULL);
+    ASSERT_LAST_MESSAGE("Value cannot be null. (Parameter 'servicePrincipalName')");
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_server(s, NULL, APM_POLICY_ENFORCEMENT_ALWAYS, NULL, 0,
+                                                              NULL, 0, 2, 2),
+                  APM_E_ARGUMENT);
+    ASSERT_LAST_MESSAGE("An extended protection policy must specify either a custom channel binding or a "
+                        "custom service name collection. (Parameter 'policy')");
+    /* Not an SslStream's functions, nor a NegotiateStream's on another stream. */
+    ASSERT_STATUS(apm_ssl_stream_is_authenticated(c, &v), APM_E_ARGUMENT);
+    /* Before authentication. */
+    ASSERT_STATUS(apm_stream_read(c, b, 4, 0, 4, &k), APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE(noauth_message);
+    ASSERT_STATUS(apm_stream_write(c, b, 4, 0, 4), APM_E_INVALID_OPERATION);
+    /* NegotiateStream checks the buffer before the state (.NET's order; SslStream after). */
+    ASSERT_STATUS(apm_stream_write(c, NULL, 4, 0, 4), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_stream_read(c, b, 4, 2, 3, &k), APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_OK(apm_negotiate_stream_is_authenticated(c, &v));
+    ASSERT_EQ(v, 0);
+    ASSERT_OK(apm_negotiate_stream_is_encrypted(c, &v));
+    ASSERT_EQ(v, 0);
+    ASSERT_STATUS(apm_negotiate_stream_get_impersonation_level(c, &v), APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_negotiate_stream_get_remote_identity_name(c, text, sizeof text, NULL),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE(noauth_message);
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    /* Closed. */
+    ASSERT_STATUS(apm_negotiate_stream_is_authenticated(c, &v), APM_E_OBJECT_DISPOSED);
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- where the server's users come from ------------------------------------ */
+
+static int32_t lookup_hash(const char *user, const char *domain, char *password, size_t size,
+                           uint8_t *nt_hash, void *state)
+{
+    /* MD4(UTF-16LE("Passw0rd!")) for bob, a password for carol, nobody else. */
+    static const uint8_t hash[16] = {0xfc, 0x52, 0x5c, 0x96, 0x83, 0xe8, 0xfe, 0x06,
+                                     0x70, 0x95, 0xba, 0x2d, 0xdc, 0x97, 0x18, 0x89};
+    (void)domain;
+    ++*(int *)state;
+    if (strcmp(user, "bob") == 0) {
+        memcpy(nt_hash, hash, 16);
+        return APM_CREDENTIAL_NT_HASH;
+    }
+    if (strcmp(user, "carol") == 0) {
+        snprintf(password, size, "%s", "s3cret");
+        return APM_CREDENTIAL_PASSWORD;
+    }
+    return APM_CREDENTIAL_UNKNOWN;
+}
+
+TEST(server_users_from_a_file_and_a_callback)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *users = NULL;
+    server_auth a;
+    char *path = NULL;
+    int fd = hx_temp_file(&path), calls = 0;
+    char text[64];
+    const char lines[] = "# test users\nTESTDOM:alice:Passw0rd!\n:dave:x:y\n";
+    ASSERT_EQ(write(fd, lines, strlen(lines)), (ssize_t)strlen(lines));
+    close(fd);
+    ASSERT_OK(apm_credential_create_from_file(path, &users));
+    nego_pair(&c, &s);
+    ASSERT_OK(authenticate(c, s, "dave", "x:y", users, APM_PROTECTION_LEVEL_SIGN, &a));
+    ASSERT_OK(a.st);
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(s, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "dave");
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_credential_close(users));
+    unlink(path);
+    hx_temp_forget(path);
+    free(path);
+    ASSERT_STATUS(apm_credential_create_from_file("/nonexistent/users", &users), APM_E_FILE_NOT_FOUND);
+    /* A callback: an NT hash, a password, an unknown user. */
+    ASSERT_OK(apm_credential_create_lookup(lookup_hash, &calls, &users));
+    nego_pair(&c, &s);
+    ASSERT_OK(authenticate(c, s, "bob", "Passw0rd!", users, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, &a));
+    ASSERT_OK(a.st);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    nego_pair(&c, &s);
+    ASSERT_OK(authenticate(c, s, "carol@REALM", "s3cret", users, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, &a));
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(s, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "REALM\\carol");
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    nego_pair(&c, &s);
+    ASSERT_STATUS(authenticate(c, s, "eve", "x", users, APM_PROTECTION_LEVEL_SIGN, &a), APM_E_INVALID_CREDENTIAL);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_EQ(calls, 3);
+    ASSERT_OK(apm_credential_get_user_name(users, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "");
+    ASSERT_OK(apm_credential_close(users));
+    /* A user list cannot authenticate a client; name forms split. */
+    ASSERT_OK(apm_credential_create("alice@APMNET.TEST", "p", NULL, &users));
+    ASSERT_OK(apm_credential_get_domain(users, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, "APMNET.TEST");
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- hostile peers ------------------------------------------------------------ */
+
+/* A NegotiateStream client over a raw peer fd, authenticating in a thread. */
+typedef struct raw_client {
+    apm_stream *c;
+    apm_credential *cred;
+    int peer;
+    apm_status st;
+    char message[512];
+} raw_client;
+
+static void *raw_client_main(void *arg)
+{
+    raw_client *r = (raw_client *)arg;
+    r->st = apm_negotiate_stream_authenticate_as_client(r->c, r->cred, "host/localhost", NULL, 0,
+                                                        APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                        APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    snprintf(r->message, sizeof r->message, "%s", r->st == APM_OK ? "" : hx_last_message());
+    return NULL;
+}
+
+/* Runs a client against a peer that reads its first frame, then sends `reply` (and closes when
+ * `hang_up`); the client's status and message. */
+static apm_status against_raw(const uint8_t *reply, size_t len, int hang_up, char *message, size_t mlen)
+{
+    raw_client r;
+    apm_socket *s;
+    apm_stream *ns = NULL;
+    uint8_t head[5], body[70000];
+    pthread_t t;
+    memset(&r, 0, sizeof r);
+    s = hx_apm_connect_to_fd(&r.peer);
+    ASSERT_OK(apm_network_stream_create(s, 1, &ns));
+    ASSERT_OK(apm_negotiate_stream_create(ns, 0, &r.c));
+    r.cred = user_cred("alice", "Passw0rd!");
+    t = hx_thread_start(raw_client_main, &r);
+    ASSERT_EQ(hx_read_full(r.peer, head, 5), 5);
+    ASSERT_EQ(head[0], 0x16);
+    ASSERT_EQ(hx_read_full(r.peer, body, (size_t)head[3] << 8 | head[4]), (size_t)head[3] << 8 | head[4]);
+    hx_write_all(r.peer, reply, len);
+    if (hang_up)
+        shutdown(r.peer, SHUT_WR);
+    hx_thread_join(t);
+    snprintf(message, mlen, "%s", r.message);
+    hx_close(r.peer);
+    ASSERT_OK(apm_stream_close(r.c));
+    ASSERT_OK(apm_credential_close(r.cred));
+    return r.st;
+}
+
+TEST(hostile_handshake_frames)
+{
+    char m[512];
+    static const uint8_t short_error[] = {0x15, 1, 0, 0, 3, 1, 2, 3};
+    static const uint8_t truncated_header[] = {0x16, 1, 0};
+    static const uint8_t truncated_payload[] = {0x16, 1, 0, 0, 40, 1, 2, 3};
+    static const uint8_t unknown_id[] = {0x17, 1, 0, 0, 0};
+    static const uint8_t be_logon_denied[] = {0x15, 1, 0, 0, 8, 0, 0, 0, 0, 0x80, 0x09, 0x03, 0x0c};
+    static const uint8_t le_trust[] = {0x15, 1, 0, 0, 8, 0xfe, 0x06, 0, 0, 0, 0, 0, 0};
+    ASSERT_EQ(against_raw(short_error, sizeof short_error, 0, m, sizeof m), APM_E_AUTHENTICATION);
+    ASSERT_STR_EQ(m, "Authentication failed on the remote side (the stream might still be available for "
+                     "additional authentication attempts).");
+    ASSERT_EQ(against_raw(truncated_header, sizeof truncated_header, 1, m, sizeof m), APM_E_IO);
+    ASSERT_STR_EQ(m, "Unable to read data from the transport connection: The connection was closed.");
+    ASSERT_EQ(against_raw(truncated_payload, sizeof truncated_payload, 1, m, sizeof m), APM_E_IO);
+    ASSERT_EQ(against_raw(NULL, 0, 1, m, sizeof m), APM_E_AUTHENTICATION);
+    ASSERT_STR_EQ(m, "Authentication failed because the remote party has closed the transport stream.");
+    ASSERT_EQ(against_raw(unknown_id, sizeof unknown_id, 0, m, sizeof m), APM_E_AUTHENTICATION);
+    ASSERT_STR_EQ(m, "Found a wrong header field MessageId read : 23, expected : 22.");
+    ASSERT_EQ(against_raw(be_logon_denied, sizeof be_logon_denied, 0, m, sizeof m), APM_E_INVALID_CREDENTIAL);
+    ASSERT_STR_EQ(m, bad_client_creds);
+    ASSERT_EQ(against_raw(le_trust, sizeof le_trust, 0, m, sizeof m), APM_E_AUTHENTICATION);
+    ASSERT_STR_CONTAINS(m, "A remote side security requirement was not fulfilled");
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* An SPNEGO NegTokenResp(accept-incomplete, NTLM) holding an NTLM CHALLENGE whose target-info
+ * field claims 0xFFFF bytes at offset 0x7FFFFFF0. */
+TEST(an_ntlm_challenge_with_absurd_offsets)
+{
+    static const uint8_t challenge[56] = {
+        'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 2, 0, 0, 0,
+        0xff, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0x7f, /* target name: 65535 bytes far away */
+        0x35, 0x82, 0x8a, 0xe2, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xff, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0x7f, /* target info likewise */
+        10, 0, 0x63, 0x45, 0, 0, 0, 15};
+    uint8_t frame[5 + 100];
+    size_t n = 0, i;
+    char m[512];
+    /* a1 LL 30 LL a0 03 0a 01 01 a1 0c 06 0a <NTLM OID> a2 LL 04 LL <challenge> */
+    static const uint8_t oid[] = {0x2b, 6, 1, 4, 1, 0x82, 0x37, 2, 2, 10};
+    uint8_t tok[100];
+    size_t t = 0;
+    tok[t++] = 0xa1;
+    tok[t++] = 0; /* patched */
+    tok[t++] = 0x30;
+    tok[t++] = 0;
+    tok[t++] = 0xa0; tok[t++] = 3; tok[t++] = 0x0a; tok[t++] = 1; tok[t++] = 1;
+    tok[t++] = 0xa1; tok[t++] = 12; tok[t++] = 6; tok[t++] = 10;
+    memcpy(tok + t, oid, 10);
+    t += 10;
+    tok[t++] = 0xa2; tok[t++] = 58; tok[t++] = 4; tok[t++] = 56;
+    memcpy(tok + t, challenge, 56);
+    t += 56;
+    tok[1] = (uint8_t)(t - 2);
+    tok[3] = (uint8_t)(t - 4);
+    frame[n++] = 0x16; frame[n++] = 1; frame[n++] = 0; frame[n++] = 0; frame[n++] = (uint8_t)t;
+    for (i = 0; i < t; i++)
+        frame[n++] = tok[i];
+    ASSERT_EQ(against_raw(frame, n, 0, m, sizeof m), APM_E_AUTHENTICATION);
+    ASSERT_STR_EQ(m, "Authentication failed, see inner exception.");
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- hostile data frames through a relay ------------------------------------ */
+
+/* client <-> [relay: a | b] <-> server: the relay passes the handshake on, then hands the
+ * client's data frames to the test, which sends the server whatever it likes. */
+typedef struct relay {
+    int to_client, to_server;
+    int stop;
+    pthread_t up, down;
+} relay;
+
+static void *pass_main(void *arg)
+{
+    int *fds = (int *)arg;
+    uint8_t buf[65536];
+    for (;;) {
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        hx_write_all(fds[1], buf, (size_t)n);
+    }
+    return NULL;
+}
+
+/* Reads one whole handshake frame from fd into buf; its length. */
+static size_t read_handshake_frame(int fd, uint8_t *buf)
+{
+    size_t len;
+    ASSERT_EQ(hx_read_full(fd, buf, 5), 5);
+    len = (size_t)buf[3] << 8 | buf[4];
+    ASSERT_EQ(hx_read_full(fd, buf + 5, len), len);
+    return 5 + len;
+}
+
+typedef struct relayed {
+    apm_stream *c, *s;
+    int cfd, sfd; /* the relay's ends: towards the client, towards the server */
+    int down[2];  /* server to client, passed on by `down_thread` */
+    pthread_t down_thread;
+} relayed;
+
+/* An authenticated pair whose bytes from client to server go through the test. */
+static void relayed_pair(relayed *r, int32_t level)
+{
+    apm_socket *cs, *ss;
+    apm_stream *cns = NULL, *sns = NULL;
+    apm_credential *cc = user_cred("alice", "Passw0rd!"), *sc = user_cred("alice", "Passw0rd!");
+    server_auth a;
+    uint8_t f[70000];
+    size_t n;
+    pthread_t t;
+    apm_status st;
+    cs = hx_apm_connect_to_fd(&r->cfd);
+    ss = hx_apm_connect_to_fd(&r->sfd);
+    ASSERT_OK(apm_network_stream_create(cs, 1, &cns));
+    ASSERT_OK(apm_network_stream_create(ss, 1, &sns));
+    ASSERT_OK(apm_negotiate_stream_create(cns, 0, &r->c));
+    ASSERT_OK(apm_negotiate_stream_create(sns, 0, &r->s));
+    /* Server to client: passed on as it comes. */
+    r->down[0] = r->sfd;
+    r->down[1] = r->cfd;
+    r->down_thread = hx_thread_start(pass_main, r->down);
+    t = server_start(&a, r->s, sc, level);
+    {
+        raw_client rc;
+        pthread_t ct;
+        memset(&rc, 0, sizeof rc);
+        rc.c = r->c;
+        rc.cred = cc;
+        ct = hx_thread_start(raw_client_main, &rc);
+        /* NEGOTIATE, AUTHENTICATE: two client frames. */
+        n = read_handshake_frame(r->cfd, f);
+        hx_write_all(r->sfd, f, n);
+        n = read_handshake_frame(r->cfd, f);
+        hx_write_all(r->sfd, f, n);
+        hx_thread_join(ct);
+        st = rc.st;
+    }
+    hx_thread_join(t);
+    ASSERT_OK(st);
+    ASSERT_OK(a.st);
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_credential_close(sc));
+}
+
+static size_t read_data_frame(int fd, uint8_t *buf)
+{
+    size_t len;
+    ASSERT_EQ(hx_read_full(fd, buf, 4), 4);
+    len = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16 | (size_t)buf[3] << 24;
+    ASSERT_LE(len, 65536);
+    ASSERT_EQ(hx_read_full(fd, buf + 4, len), len);
+    return 4 + len;
+}
+
+static apm_status server_read(relayed *r, char *m, size_t mlen)
+{
+    uint8_t b[100];
+    size_t k = 0;
+    apm_status st = apm_stream_read(r->s, b, sizeof b, 0, sizeof b, &k);
+    snprintf(m, mlen, "%s", st == APM_OK ? "" : hx_last_message());
+    return st;
+}
+
+static void relayed_close(relayed *r)
+{
+    ASSERT_OK(apm_stream_close(r->c));
+    ASSERT_OK(apm_stream_close(r->s));
+    hx_thread_join(r->down_thread);
+    hx_close(r->cfd);
+    hx_close(r->sfd);
+}
+
+TEST(hostile_data_frames)
+{
+    relayed r;
+    uint8_t f[70000];
+    size_t n;
+    char m[512];
+    static const uint8_t four[] = {4, 0, 0, 0, 1, 2, 3, 4};
+    static const uint8_t big[] = {1, 0, 1, 0};
+    static const char frame_size[] = "Cannot determine the frame size or a corrupted frame was received.";
+    /* Frames of 4 and of 65537 bytes. */
+    relayed_pair(&r, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    hx_write_all(r.sfd, four, sizeof four);
+    ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
+    ASSERT_STR_EQ(m, frame_size);
+    relayed_close(&r);
+    relayed_pair(&r, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    hx_write_all(r.sfd, big, sizeof big);
+    ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
+    ASSERT_STR_EQ(m, frame_size);
+    relayed_close(&r);
+    /* A forged signature (Sign: the plaintext is in the clear; change it). */
+    relayed_pair(&r, APM_PROTECTION_LEVEL_SIGN);
+    ASSERT_OK(apm_stream_write(r.c, (const uint8_t *)"pay 10", 6, 0, 6));
+    n = read_data_frame(r.cfd, f);
+    f[n - 1] = '9';
+    hx_write_all(r.sfd, f, n);
+    ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
+    ASSERT_STR_EQ(m, "The read operation failed, see inner exception.");
+    relayed_close(&r);
+    /* A replayed frame: the first is read, its copy refused. */
+    relayed_pair(&r, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_OK(apm_stream_write(r.c, (const uint8_t *)"once", 4, 0, 4));
+    n = read_data_frame(r.cfd, f);
+    hx_write_all(r.sfd, f, n);
+    ASSERT_OK(server_read(&r, m, sizeof m));
+    hx_write_all(r.sfd, f, n);
+    ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
+    relayed_close(&r);
+    /* A truncated payload, then the end of the stream. */
+    relayed_pair(&r, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_OK(apm_stream_write(r.c, (const uint8_t *)"cut", 3, 0, 3));
+    n = read_data_frame(r.cfd, f);
+    hx_write_all(r.sfd, f, n - 2);
+    shutdown(r.sfd, SHUT_WR);
+    ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
+    ASSERT_STR_EQ(m, " Received an unexpected EOF or 0 bytes from the transport stream.");
+    relayed_close(&r);
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- channel binding over an SslStream -------------------------------------- */
+
+typedef struct tls_server {
+    apm_stream *s;
+    apm_certificate *cert;
+    apm_status st;
+} tls_server;
+
+static void *tls_server_main(void *arg)
+{
+    tls_server *t = (tls_server *)arg;
+    t->st = apm_ssl_stream_authenticate_as_server(t->s, t->cert, 0, APM_SSL_PROTOCOLS_NONE, 0);
+    return NULL;
+}
+
+/* The tls-server-end-point binding of an authenticated SslStream. */
+static size_t endpoint_binding(apm_stream *ssl, uint8_t *buf, size_t cap)
+{
+    apm_transport_context *ctx = NULL;
+    size_t n = 0;
+    ASSERT_OK(apm_ssl_stream_get_transport_context(ssl, &ctx));
+    ASSERT_OK(apm_transport_context_get_channel_binding(ctx, APM_CHANNEL_BINDING_KIND_ENDPOINT, buf, cap, &n));
+    ASSERT_OK(apm_transport_context_close(ctx));
+    ASSERT_GT(n, 32);
+    ASSERT_LE(n, cap);
+    return n;
+}
+
+/* NegotiateStreams over an authenticated SslStream pair; the client binds with `client_binding`
+ * (NULL: none), the server's policy is `enforcement` with its own endpoint binding. */
+static void bound(const uint8_t *client_binding_override, int send_binding, int32_t enforcement,
+                  apm_status want_client, apm_status want_server)
+{
+    apm_stream *a = NULL, *b = NULL, *tc = NULL, *ts = NULL, *nc = NULL, *ns = NULL;
+    apm_credential *cc = user_cred("alice", "Passw0rd!"), *sc = user_cred("alice", "Passw0rd!");
+    uint8_t cb[256], sb[256];
+    size_t cn, sn;
+    tls_server t;
+    server_auth sa;
+    pthread_t th;
+    apm_status st;
+    hx_stream_pair(&a, &b);
+    ASSERT_OK(apm_ssl_stream_create(a, 0, &tc));
+    ASSERT_OK(apm_ssl_stream_create(b, 0, &ts));
+    t.s = ts;
+    t.cert = hx_pki_load("server");
+    th = hx_thread_start(tls_server_main, &t);
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(tc, hx_pki_file("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_authenticate_as_client(tc, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0));
+    hx_thread_join(th);
+    ASSERT_OK(t.st);
+    cn = endpoint_binding(tc, cb, sizeof cb);
+    sn = endpoint_binding(ts, sb, sizeof sb);
+    ASSERT_UEQ(cn, sn);
+    ASSERT_MEM_EQ(cb, sb, cn);
+    if (client_binding_override != NULL)
+        memcpy(cb + cn - 4, client_binding_override, 4);
+    ASSERT_OK(apm_negotiate_stream_create(tc, 0, &nc));
+    ASSERT_OK(apm_negotiate_stream_create(ts, 0, &ns));
+    memset(&sa, 0, sizeof sa);
+    sa.s = ns;
+    sa.cred = sc;
+    sa.enforcement = enforcement;
+    sa.binding = sb;
+    sa.binding_len = sn;
+    sa.level = APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN;
+    th = hx_thread_start(server_auth_main, &sa);
+    st = apm_negotiate_stream_authenticate_as_client(nc, cc, "host/localhost", send_binding ? cb : NULL,
+                                                     send_binding ? cn : 0, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                     APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    hx_thread_join(th);
+    ASSERT_EQ(st, want_client);
+    ASSERT_EQ(sa.st, want_server);
+    if (want_server != APM_OK)
+        ASSERT_STR_EQ(sa.message, target_mismatch);
+    if (st == APM_OK)
+        round_trips(nc, ns, 0);
+    ASSERT_OK(apm_stream_close(nc));
+    ASSERT_OK(apm_stream_close(ns));
+    ASSERT_OK(apm_certificate_close(t.cert));
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_credential_close(sc));
+}
+
+TEST(channel_binding_over_an_ssl_stream)
+{
+    static const uint8_t other[4] = {1, 2, 3, 4};
+    hx_pki_make();
+    /* Match, required. */
+    bound(NULL, 1, APM_POLICY_ENFORCEMENT_ALWAYS, APM_OK, APM_OK);
+    /* Mismatch, refused when the policy checks at all. */
+    bound(other, 1, APM_POLICY_ENFORCEMENT_ALWAYS, APM_E_AUTHENTICATION, APM_E_AUTHENTICATION);
+    bound(other, 1, APM_POLICY_ENFORCEMENT_WHEN_SUPPORTED, APM_E_AUTHENTICATION, APM_E_AUTHENTICATION);
+    /* No binding from the client: refused by Always, accepted by WhenSupported. */
+    bound(NULL, 0, APM_POLICY_ENFORCEMENT_ALWAYS, APM_E_AUTHENTICATION, APM_E_AUTHENTICATION);
+    bound(NULL, 0, APM_POLICY_ENFORCEMENT_WHEN_SUPPORTED, APM_OK, APM_OK);
+    /* A mismatch with no policy: not checked (as .NET). */
+    bound(other, 1, APM_POLICY_ENFORCEMENT_NEVER, APM_OK, APM_OK);
+    hx_pki_remove();
+    ASSERT_OK(apm_runtime_shutdown());
+}
