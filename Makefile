@@ -31,8 +31,10 @@ RELEASE_DIR   := target/release
 PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
-# Debian packages the build, the tests and the benchmarks need.
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev
+# Debian packages the build, the tests and the benchmarks need (the MIT KDC and GSSAPI: the
+# NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh).
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 libuv1-dev \
+                libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user
 
 .PHONY: all deps build test test-rust test-examples test-python test-dotnet demo bench check-memory install uninstall clean help
 

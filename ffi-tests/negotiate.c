@@ -25,6 +25,17 @@ static const char target_mismatch[] =
 
 /* ---- set-up --------------------------------------------------------------- */
 
+/* The loopback realm's directory, once a test started one. */
+static char g_realm[512];
+
+/* Tests without a realm see none: the host's krb5.conf may name KDCs far away, and Kerberos
+ * would wait for them before NTLM takes over. */
+static void no_foreign_kdc(void)
+{
+    if (g_realm[0] == '\0')
+        setenv("KRB5_CONFIG", "/nonexistent/krb5.conf", 1);
+}
+
 static apm_credential *user_cred(const char *user, const char *password)
 {
     apm_credential *c = NULL;
@@ -36,6 +47,7 @@ static apm_credential *user_cred(const char *user, const char *password)
 static void nego_pair(apm_stream **client, apm_stream **server)
 {
     apm_stream *a = NULL, *b = NULL;
+    no_foreign_kdc();
     hx_stream_pair(&a, &b);
     ASSERT_OK(apm_negotiate_stream_create(a, 0, client));
     ASSERT_OK(apm_negotiate_stream_create(b, 0, server));
@@ -169,10 +181,21 @@ static void round_trips(apm_stream *c, apm_stream *s, int big)
     ASSERT_OK(e.st);
 }
 
+/* RemoteIdentity: its name (unless NULL) and authentication type. */
+static void assert_identity(apm_stream *st, const char *name, const char *package)
+{
+    char text[128];
+    if (name != NULL) {
+        ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(st, text, sizeof text, NULL));
+        ASSERT_STR_EQ(text, name);
+    }
+    ASSERT_OK(apm_negotiate_stream_get_remote_identity_authentication_type(st, text, sizeof text, NULL));
+    ASSERT_STR_EQ(text, package);
+}
+
 static void check_properties(apm_stream *c, apm_stream *s, int32_t level)
 {
     int32_t v = -1;
-    char text[128];
     ASSERT_OK(apm_negotiate_stream_is_authenticated(c, &v));
     ASSERT_EQ(v, 1);
     ASSERT_OK(apm_negotiate_stream_is_server(s, &v));
@@ -187,12 +210,8 @@ static void check_properties(apm_stream *c, apm_stream *s, int32_t level)
     ASSERT_EQ(v, 0);
     ASSERT_OK(apm_negotiate_stream_get_impersonation_level(s, &v));
     ASSERT_EQ(v, APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
-    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(s, text, sizeof text, NULL));
-    ASSERT_STR_EQ(text, "TESTDOM\\alice");
-    ASSERT_OK(apm_negotiate_stream_get_remote_identity_name(c, text, sizeof text, NULL));
-    ASSERT_STR_EQ(text, "host/localhost");
-    ASSERT_OK(apm_negotiate_stream_get_remote_identity_authentication_type(s, text, sizeof text, NULL));
-    ASSERT_STR_EQ(text, "NTLM");
+    assert_identity(s, "TESTDOM\\alice", "NTLM");
+    assert_identity(c, "host/localhost", "NTLM");
 }
 
 static void ntlm_level(int32_t level)
@@ -490,6 +509,7 @@ static apm_status against_raw(const uint8_t *reply, size_t len, int hang_up, cha
     uint8_t head[5], body[70000];
     pthread_t t;
     memset(&r, 0, sizeof r);
+    no_foreign_kdc();
     s = hx_apm_connect_to_fd(&r.peer);
     ASSERT_OK(apm_network_stream_create(s, 1, &ns));
     ASSERT_OK(apm_negotiate_stream_create(ns, 0, &r.c));
@@ -624,6 +644,7 @@ static void relayed_pair(relayed *r, int32_t level)
     size_t n;
     pthread_t t;
     apm_status st;
+    no_foreign_kdc();
     cs = hx_apm_connect_to_fd(&r->cfd);
     ss = hx_apm_connect_to_fd(&r->sfd);
     ASSERT_OK(apm_network_stream_create(cs, 1, &cns));
@@ -763,19 +784,23 @@ static size_t endpoint_binding(apm_stream *ssl, uint8_t *buf, size_t cap)
     return n;
 }
 
+/* The package a successful bound() must have used ("NTLM" or "Kerberos"). */
+static const char *g_package = "NTLM";
+
 /* NegotiateStreams over an authenticated SslStream pair; the client binds with `client_binding`
  * (NULL: none), the server's policy is `enforcement` with its own endpoint binding. */
 static void bound(const uint8_t *client_binding_override, int send_binding, int32_t enforcement,
                   apm_status want_client, apm_status want_server)
 {
     apm_stream *a = NULL, *b = NULL, *tc = NULL, *ts = NULL, *nc = NULL, *ns = NULL;
-    apm_credential *cc = user_cred("alice", "Passw0rd!"), *sc = user_cred("alice", "Passw0rd!");
+    apm_credential *cc = user_cred("alice@APMNET.TEST", "Passw0rd!"), *sc = user_cred("alice", "Passw0rd!");
     uint8_t cb[256], sb[256];
     size_t cn, sn;
     tls_server t;
     server_auth sa;
     pthread_t th;
     apm_status st;
+    no_foreign_kdc();
     hx_stream_pair(&a, &b);
     ASSERT_OK(apm_ssl_stream_create(a, 0, &tc));
     ASSERT_OK(apm_ssl_stream_create(b, 0, &ts));
@@ -810,8 +835,10 @@ static void bound(const uint8_t *client_binding_override, int send_binding, int3
     ASSERT_EQ(sa.st, want_server);
     if (want_server != APM_OK)
         ASSERT_STR_EQ(sa.message, target_mismatch);
-    if (st == APM_OK)
+    if (st == APM_OK) {
+        assert_identity(ns, NULL, g_package);
         round_trips(nc, ns, 0);
+    }
     ASSERT_OK(apm_stream_close(nc));
     ASSERT_OK(apm_stream_close(ns));
     ASSERT_OK(apm_certificate_close(t.cert));
@@ -819,10 +846,12 @@ static void bound(const uint8_t *client_binding_override, int send_binding, int3
     ASSERT_OK(apm_credential_close(sc));
 }
 
-TEST(channel_binding_over_an_ssl_stream)
+/* Every policy against a matching, a wrong and a missing binding, with `package`. */
+static void binding_cases(const char *package)
 {
     static const uint8_t other[4] = {1, 2, 3, 4};
     hx_pki_make();
+    g_package = package;
     /* Match, required. */
     bound(NULL, 1, APM_POLICY_ENFORCEMENT_ALWAYS, APM_OK, APM_OK);
     /* Mismatch, refused when the policy checks at all. */
@@ -835,4 +864,120 @@ TEST(channel_binding_over_an_ssl_stream)
     bound(other, 1, APM_POLICY_ENFORCEMENT_NEVER, APM_OK, APM_OK);
     hx_pki_remove();
     ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(channel_binding_over_an_ssl_stream) { binding_cases("NTLM"); }
+
+/* ---- Kerberos on a loopback realm ------------------------------------------- */
+
+/* Starts the loopback KDC (peers/krb5-loopback.sh) and exports its environment; skips the test
+ * when the KDC is not installed. */
+static void realm_start(void)
+{
+    const char *dir = getenv("APMNET_FFI_DIR");
+    char cmd[1400], line[2048];
+    FILE *f;
+    int port = hx_free_port();
+    char *tok, *save = NULL;
+    snprintf(g_realm, sizeof g_realm, "%s/apmnet-krb5-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(g_realm) == NULL)
+        hx_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+    snprintf(cmd, sizeof cmd, "sh %s/peers/krb5-loopback.sh %s %d 2>&1", dir ? dir : "ffi-tests", g_realm, port);
+    f = popen(cmd, "r");
+    ASSERT_NOT_NULL(f);
+    line[0] = '\0';
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "SKIP", 4) == 0 || strncmp(line, "export ", 7) == 0)
+            break;
+    }
+    pclose(f);
+    if (strncmp(line, "SKIP", 4) == 0)
+        hx_skip("%s", line + 5);
+    ASSERT_STR_STARTS_WITH(line, "export ");
+    line[strcspn(line, "\n")] = '\0';
+    for (tok = strtok_r(line + 7, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        ASSERT_NOT_NULL(eq);
+        *eq = '\0';
+        setenv(tok, eq + 1, 1);
+    }
+}
+
+static void realm_stop(void)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "kill \"$(cat %s/kdc.pid)\" 2>/dev/null; rm -rf %s", g_realm, g_realm);
+    if (system(cmd) != 0) {
+        /* The KDC may be gone already; the directory is removed either way. */
+    }
+}
+
+static void kerberos_level(int32_t level)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *cc = user_cred("alice@APMNET.TEST", "Passw0rd!"), *def = NULL;
+    server_auth a;
+    pthread_t t;
+    int32_t v = -1;
+    realm_start();
+    ASSERT_OK(apm_credential_create_default(&def));
+    nego_pair(&c, &s);
+    t = server_start(&a, s, def, level);
+    ASSERT_OK(apm_negotiate_stream_authenticate_as_client(c, cc, "host/localhost", NULL, 0, level,
+                                                          APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION));
+    hx_thread_join(t);
+    ASSERT_OK(a.st);
+    assert_identity(s, "alice@APMNET.TEST", "Kerberos");
+    assert_identity(c, "host/localhost", "Kerberos");
+    ASSERT_OK(apm_negotiate_stream_is_mutually_authenticated(c, &v));
+    ASSERT_EQ(v, 1);
+    ASSERT_OK(apm_negotiate_stream_is_signed(s, &v));
+    ASSERT_EQ(v, 1);
+    round_trips(c, s, 1);
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_credential_close(def));
+    ASSERT_OK(apm_runtime_shutdown());
+    realm_stop();
+}
+
+TEST(kerberos_sign_on_a_loopback_realm) { kerberos_level(APM_PROTECTION_LEVEL_SIGN); }
+TEST(kerberos_encrypt_and_sign_on_a_loopback_realm) { kerberos_level(APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN); }
+
+TEST(kerberos_channel_binding_over_an_ssl_stream)
+{
+    realm_start();
+    binding_cases("Kerberos");
+    realm_stop();
+}
+
+/* An NTLM authentication where Kerberos cannot be had; `with_realm` runs a KDC meanwhile. */
+static void ntlm_without_kerberos(int with_realm)
+{
+    apm_stream *c = NULL, *s = NULL;
+    if (with_realm)
+        realm_start();
+    nego_pair(&c, &s);
+    authenticate_ok(c, s, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    assert_identity(s, "TESTDOM\\alice", "NTLM");
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_runtime_shutdown());
+    if (with_realm)
+        realm_stop();
+}
+
+/* Without a ticket for the target (no realm at all), Negotiate falls back to NTLM. */
+TEST(negotiate_falls_back_to_ntlm_without_kerberos)
+{
+    ntlm_without_kerberos(0);
+}
+
+/* Where the system's GSSAPI is absent the library works, and Negotiate is NTLM alone, even with
+ * a realm at hand. */
+TEST(negotiate_is_ntlm_alone_without_gssapi)
+{
+    setenv("APMNET_GSSAPI_LIBRARY", "none", 1);
+    ntlm_without_kerberos(1);
 }
