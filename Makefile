@@ -67,9 +67,13 @@ build:
 
 test: test-rust test-examples test-python test-dotnet check-memory
 
-# Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/).
+# Where the interop peers are cached (a real .NET 8, NnsPeer.exe, pyspnego), outside the repository.
+APMNET_PEERS_CACHE ?= $(HOME)/.cache/apmnet-peers
+
+# Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/),
+# with the interop peers of ffi-tests/peers/setup.sh (NegotiateStream against .NET 8 and pyspnego).
 test-rust: deps
-	$(CARGO) test
+	eval "$$(bash ffi-tests/peers/setup.sh "$(APMNET_PEERS_CACHE)")" && $(CARGO) test
 
 # The C examples built with -Werror and run against each other on loopback.
 test-examples: deps build

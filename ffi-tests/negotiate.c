@@ -147,6 +147,33 @@ static void sha_hex(const uint8_t *d, size_t n, char out[65])
     hx_sha256_hex(&c, out);
 }
 
+static void read_exactly(apm_stream *st, uint8_t *buf, size_t n)
+{
+    size_t got = 0, k = 0;
+    while (got < n) {
+        ASSERT_OK(apm_stream_read(st, buf, n, got, n - got, &k));
+        ASSERT_GT(k, 0);
+        got += k;
+    }
+}
+
+/* Writes `out` (n bytes, after `head` of head_len bytes, if any), reads n bytes back and compares
+ * them by SHA-256; frees `out`. */
+static void out_and_back(apm_stream *st, const uint8_t *head, size_t head_len, uint8_t *out, size_t n)
+{
+    uint8_t *back = hx_xmalloc(n);
+    char h1[65], h2[65];
+    if (head_len > 0)
+        ASSERT_OK(apm_stream_write(st, head, head_len, 0, head_len));
+    ASSERT_OK(apm_stream_write(st, out, n, 0, n));
+    read_exactly(st, back, n);
+    sha_hex(out, n, h1);
+    sha_hex(back, n, h2);
+    ASSERT_STR_EQ(h1, h2);
+    free(out);
+    free(back);
+}
+
 /* Sends each size from the client, the server echoes it, the client checks the SHA-256; the
  * last size (4 MiB) only when `big`. */
 static void round_trips(apm_stream *c, apm_stream *s, int big)
@@ -161,21 +188,9 @@ static void round_trips(apm_stream *c, apm_stream *s, int big)
     e.st = APM_OK;
     t = hx_thread_start(echo_main, &e);
     for (i = 0; i < count; i++) {
-        size_t n = sizes[i], got = 0, k = 0;
-        uint8_t *out = hx_xmalloc(n), *back = hx_xmalloc(n);
-        char h1[65], h2[65];
-        hx_pattern_fill(out, n, 40 + i, 0);
-        ASSERT_OK(apm_stream_write(c, out, n, 0, n));
-        while (got < n) {
-            ASSERT_OK(apm_stream_read(c, back, n, got, n - got, &k));
-            ASSERT_GT(k, 0);
-            got += k;
-        }
-        sha_hex(out, n, h1);
-        sha_hex(back, n, h2);
-        ASSERT_STR_EQ(h1, h2);
-        free(out);
-        free(back);
+        uint8_t *out = hx_xmalloc(sizes[i]);
+        hx_pattern_fill(out, sizes[i], 40 + i, 0);
+        out_and_back(c, NULL, 0, out, sizes[i]);
     }
     hx_thread_join(t);
     ASSERT_OK(e.st);
@@ -273,11 +288,7 @@ TEST(begin_end_authenticate_and_a_second_begin_write)
     ASSERT_OK(apm_stream_end_write(c, w1));
     {
         uint8_t *back = hx_xmalloc(n);
-        size_t got = 0, k = 0;
-        while (got < n) {
-            ASSERT_OK(apm_stream_read(c, back, n, got, n - got, &k));
-            got += k;
-        }
+        read_exactly(c, back, n);
         ASSERT_EQ(hx_pattern_check(back, n, 9, 0), n);
         free(back);
     }
@@ -981,3 +992,283 @@ TEST(negotiate_is_ntlm_alone_without_gssapi)
     setenv("APMNET_GSSAPI_LIBRARY", "none", 1);
     ntlm_without_kerberos(1);
 }
+
+/* ---- real peers: .NET 8's NegotiateStream and pyspnego --------------------- */
+
+enum { DOTNET, PYSPNEGO };
+
+static const char *const peer_names[] = {".NET 8", "pyspnego"};
+
+/* The users a peer's server accepts (NTLM_USER_FILE, gss-ntlmssp's and pyspnego's). */
+static void peer_users(void)
+{
+    static char path[600];
+    FILE *f;
+    if (path[0] != '\0')
+        return;
+    snprintf(path, sizeof path, "%s/apmnet-ntlm-users-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("TESTDOM:alice:Passw0rd!\n", f);
+    fclose(f);
+    hx_temp_forget(path);
+    setenv("NTLM_USER_FILE", path, 1);
+}
+
+/* Starts the peer: `role` "server" or "client", then the rest of NnsPeer.cs's arguments. */
+static void peer_start(hx_peer *p, int kind, const char *role, int port, const char *level, const char *user,
+                       const char *password, const char *domain)
+{
+    const char *argv[16];
+    char port_text[16], script[1100];
+    const char *dir = getenv("APMNET_FFI_DIR");
+    int n = 0;
+    snprintf(port_text, sizeof port_text, "%d", port);
+    if (kind == DOTNET) {
+        const char *dotnet = getenv("APMNET_DOTNET"), *config = getenv("APMNET_DOTNET_CONFIG");
+        const char *peer = getenv("APMNET_NNS_PEER");
+        if (dotnet == NULL || config == NULL || peer == NULL)
+            hx_skip("no .NET 8 NegotiateStream peer: make test sets it up (ffi-tests/peers/setup.sh exports "
+                    "APMNET_DOTNET, APMNET_DOTNET_CONFIG and APMNET_NNS_PEER)");
+        argv[n++] = dotnet;
+        argv[n++] = "exec";
+        argv[n++] = "--runtimeconfig";
+        argv[n++] = config;
+        argv[n++] = peer;
+    } else {
+        const char *python = getenv("APMNET_PYSPNEGO_PYTHON");
+        if (python == NULL)
+            hx_skip("no pyspnego peer: make test sets it up (ffi-tests/peers/setup.sh exports APMNET_PYSPNEGO_PYTHON)");
+        snprintf(script, sizeof script, "%s/peers/nns_pyspnego.py", dir ? dir : "ffi-tests");
+        argv[n++] = python;
+        argv[n++] = "-u";
+        argv[n++] = script;
+    }
+    argv[n++] = role;
+    argv[n++] = port_text;
+    argv[n++] = level;
+    if (user != NULL) {
+        argv[n++] = user;
+        argv[n++] = password;
+        argv[n++] = domain;
+        argv[n++] = "host/localhost";
+    }
+    argv[n] = NULL;
+    peer_users();
+    setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
+    hx_process_start(p, argv);
+}
+
+static const char *level_name(int32_t level)
+{
+    return level == APM_PROTECTION_LEVEL_NONE ? "None" : level == APM_PROTECTION_LEVEL_SIGN ? "Sign" : "EncryptAndSign";
+}
+
+static const size_t peer_sizes[] = {1, 64511, 64512, 64513, 16 * MIB};
+
+/* The echo protocol of NnsPeer.cs as its client: every size out and back, by SHA-256. */
+static void echo_as_client(apm_stream *st)
+{
+    size_t i;
+    uint8_t zero[8] = {0};
+    for (i = 0; i < sizeof peer_sizes / sizeof peer_sizes[0]; i++) {
+        size_t n = peer_sizes[i], j;
+        uint8_t head[8], *out = hx_xmalloc(n);
+        for (j = 0; j < 8; j++)
+            head[j] = (uint8_t)((uint64_t)n >> (8 * j));
+        for (j = 0; j < n; j++)
+            out[j] = (uint8_t)(j * 31 + 7);
+        out_and_back(st, head, 8, out, n);
+    }
+    ASSERT_OK(apm_stream_write(st, zero, 8, 0, 8));
+}
+
+/* The echo protocol as its server, until the length 0; how many messages came. */
+static int echo_as_server(apm_stream *st)
+{
+    int count = 0;
+    for (;;) {
+        uint8_t head[8];
+        uint64_t n = 0;
+        int j;
+        uint8_t *buf;
+        read_exactly(st, head, 8);
+        for (j = 0; j < 8; j++)
+            n |= (uint64_t)head[j] << (8 * j);
+        if (n == 0)
+            return count;
+        ASSERT_LE(n, 64 * MIB);
+        buf = hx_xmalloc(n);
+        read_exactly(st, buf, n);
+        ASSERT_OK(apm_stream_write(st, buf, n, 0, n));
+        free(buf);
+        count++;
+    }
+}
+
+/* Our client against the peer's server; `user`@`domain` with `password`. */
+static void client_vs_peer(int kind, int32_t level, const char *user, const char *password, const char *domain,
+                           apm_status want, const char *package)
+{
+    hx_peer p;
+    char line[512];
+    int port = 0;
+    apm_socket *s;
+    apm_stream *ns = NULL, *st = NULL;
+    apm_credential *cc = NULL;
+    apm_status got;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    peer_start(&p, kind, "server", 0, level_name(level), NULL, NULL, NULL);
+    hx_peer_read_line(&p, line, sizeof line);
+    if (strncmp(line, "SKIP", 4) == 0)
+        hx_skip("%s", line + 5);
+    ASSERT_EQ(sscanf(line, "listening %d", &port), 1);
+    s = hx_apm_tcp4();
+    ASSERT_OK(apm_socket_connect(s, "127.0.0.1", port));
+    ASSERT_OK(apm_network_stream_create(s, 1, &ns));
+    ASSERT_OK(apm_negotiate_stream_create(ns, 0, &st));
+    ASSERT_OK(apm_credential_create(user, password, domain, &cc));
+    got = apm_negotiate_stream_authenticate_as_client(st, cc, "host/localhost", NULL, 0, level,
+                                                      APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    if (got != want)
+        hx_fail(__FILE__, __LINE__, "client vs %s server at %s: %s (%s), expected %s", peer_names[kind],
+                level_name(level), hx_status_name(got), hx_last_message(), hx_status_name(want));
+    if (got == APM_OK) {
+        assert_identity(st, "host/localhost", package);
+        hx_peer_read_line(&p, line, sizeof line);
+        ASSERT_STR_STARTS_WITH(line, "AUTH ");
+        echo_as_client(st);
+        ASSERT_EQ(hx_peer_wait(&p), 0);
+    } else {
+        ASSERT_OK(apm_stream_close(st));
+        st = NULL;
+        hx_peer_read_line(&p, line, sizeof line);
+        ASSERT_STR_STARTS_WITH(line, "FAIL ");
+        hx_peer_wait(&p);
+    }
+    if (st != NULL)
+        ASSERT_OK(apm_stream_close(st));
+    ASSERT_OK(apm_credential_close(cc));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* The peer's client against our server (users: TESTDOM\alice, or the keytab). */
+static void server_vs_peer(int kind, int32_t level, const char *user, const char *password, const char *domain,
+                           apm_status want, const char *package, const char *client_says)
+{
+    hx_peer p;
+    char line[512], name[300];
+    int port = 0, i;
+    apm_socket *l = hx_apm_listener(&port), *a = NULL;
+    apm_stream *ns = NULL, *st = NULL;
+    apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    apm_status got;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    peer_start(&p, kind, "client", port, level_name(level), user, password, domain);
+    ASSERT_OK(apm_socket_accept(l, &a));
+    ASSERT_OK(apm_network_stream_create(a, 1, &ns));
+    ASSERT_OK(apm_negotiate_stream_create(ns, 0, &st));
+    got = apm_negotiate_stream_authenticate_as_server(st, users, APM_POLICY_ENFORCEMENT_NEVER, NULL, 0, NULL, 0, level,
+                                                      APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
+    hx_peer_read_line(&p, line, sizeof line);
+    if (strncmp(line, "SKIP", 4) == 0)
+        hx_skip("%s", line + 5);
+    if (got != want)
+        hx_fail(__FILE__, __LINE__, "%s client vs server at %s: %s (%s), expected %s; the peer said %s",
+                peer_names[kind], level_name(level), hx_status_name(got), hx_last_message(), hx_status_name(want),
+                line);
+    if (got == APM_OK) {
+        snprintf(name, sizeof name, "%s%s%s", domain[0] && strcmp(package, "NTLM") == 0 ? domain : "",
+                 domain[0] && strcmp(package, "NTLM") == 0 ? "\\" : "", user);
+        if (strcmp(package, "Kerberos") == 0)
+            snprintf(name, sizeof name, "%s@%s", user, domain);
+        assert_identity(st, name, package);
+        ASSERT_STR_STARTS_WITH(line, "AUTH ");
+        ASSERT_EQ(echo_as_server(st), (int)(sizeof peer_sizes / sizeof peer_sizes[0]));
+        for (i = 0; i < (int)(sizeof peer_sizes / sizeof peer_sizes[0]); i++) {
+            hx_peer_read_line(&p, line, sizeof line);
+            ASSERT_STR_STARTS_WITH(line, "OK ");
+        }
+        ASSERT_EQ(hx_peer_wait(&p), 0);
+    } else {
+        if (client_says != NULL)
+            ASSERT_STR_EQ(line, client_says);
+        hx_peer_wait(&p);
+    }
+    ASSERT_OK(apm_stream_close(st));
+    ASSERT_OK(apm_socket_close(l));
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+#define NTLM_PAIRING(kind, tag, level)                                                                \
+    TEST(client_vs_##tag##_server_ntlm_##level)                                                       \
+    {                                                                                                 \
+        client_vs_peer(kind, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM"); \
+    }                                                                                                 \
+    TEST(tag##_client_vs_server_ntlm_##level)                                                         \
+    {                                                                                                 \
+        server_vs_peer(kind, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM", NULL); \
+    }
+
+NTLM_PAIRING(DOTNET, dotnet, NONE)
+NTLM_PAIRING(DOTNET, dotnet, SIGN)
+NTLM_PAIRING(DOTNET, dotnet, ENCRYPT_AND_SIGN)
+NTLM_PAIRING(PYSPNEGO, pyspnego, NONE)
+NTLM_PAIRING(PYSPNEGO, pyspnego, SIGN)
+NTLM_PAIRING(PYSPNEGO, pyspnego, ENCRYPT_AND_SIGN)
+
+TEST(dotnet_wrong_password_both_ways)
+{
+    client_vs_peer(DOTNET, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_AUTHENTICATION, NULL);
+    ASSERT_LAST_MESSAGE("Authentication failed on the remote side (the stream might still be available for additional "
+                        "authentication attempts).");
+    server_vs_peer(DOTNET, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_INVALID_CREDENTIAL,
+                   NULL, "FAIL InvalidCredentialException: The server has rejected the client credentials.");
+}
+
+TEST(dotnet_client_asking_sign_of_a_server_requiring_encrypt_and_sign)
+{
+    hx_peer p;
+    char line[512];
+    int port = 0;
+    apm_socket *l = hx_apm_listener(&port), *a = NULL;
+    apm_stream *ns = NULL, *st = NULL;
+    apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    no_foreign_kdc();
+    peer_start(&p, DOTNET, "client", port, "Sign", "alice", "Passw0rd!", "TESTDOM");
+    ASSERT_OK(apm_socket_accept(l, &a));
+    ASSERT_OK(apm_network_stream_create(a, 1, &ns));
+    ASSERT_OK(apm_negotiate_stream_create(ns, 0, &st));
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_server(st, users, 0, NULL, 0, NULL, 0,
+                                                              APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                              APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION),
+                  APM_E_AUTHENTICATION);
+    hx_peer_read_line(&p, line, sizeof line);
+    ASSERT_STR_EQ(line, "FAIL AuthenticationException: A remote side security requirement was not fulfilled during "
+                        "authentication. Try increasing the ProtectionLevel and/or ImpersonationLevel.");
+    hx_peer_wait(&p);
+    ASSERT_OK(apm_stream_close(st));
+    ASSERT_OK(apm_socket_close(l));
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+#define KERBEROS_PAIRING(level)                                                                       \
+    TEST(client_vs_dotnet_server_kerberos_##level)                                                    \
+    {                                                                                                 \
+        realm_start();                                                                                \
+        client_vs_peer(DOTNET, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos"); \
+        realm_stop();                                                                                 \
+    }                                                                                                 \
+    TEST(dotnet_client_vs_server_kerberos_##level)                                                    \
+    {                                                                                                 \
+        realm_start();                                                                                \
+        server_vs_peer(DOTNET, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos", NULL); \
+        realm_stop();                                                                                 \
+    }
+
+KERBEROS_PAIRING(SIGN)
+KERBEROS_PAIRING(ENCRYPT_AND_SIGN)
