@@ -29,15 +29,17 @@ import warnings
 from . import _native
 from ._async import AsyncResult
 from ._native import check, lib, library_path
-from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, FileAccess, ProtocolType,
-                    SocketError, SocketShutdown, SocketType, SslPolicyErrors, SslProtocols,
-                    TransmitFileOptions)
+from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, FileAccess, PolicyEnforcement,
+                    ProtectionLevel, ProtocolType, SocketError, SocketShutdown, SocketType, SslPolicyErrors,
+                    SslProtocols, TokenImpersonationLevel, TransmitFileOptions)
 from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRangeError,
                      AuthenticationError, DirectoryNotFoundException, FileNotFoundException,
                      InternalError, InvalidCredentialError, InvalidOperationError, IOException,
                      NotSupportedError, ObjectDisposedError, OutOfMemoryError,
                      PlatformNotSupportedError, ProtocolViolationError, SocketException, Status,
                      TimeoutException, UnauthorizedAccessError, WebError)
+from .negotiate import (CredentialCache, CredentialLookup, ExtendedProtectionPolicy, GenericIdentity,
+                        NegotiateStream, NetworkCredential, NtlmUserFile)
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
 from .streams import Stream
@@ -51,7 +53,9 @@ API_VERSION = (0, 1)
 __all__ = [
     "AddressFamily", "ApmError", "ArgumentError", "ArgumentNullError", "ArgumentOutOfRangeError",
     "AsyncResult", "AuthenticationError", "ChannelBinding", "ChannelBindingKind",
-    "CipherAlgorithmType", "DirectoryNotFoundException", "FileAccess", "FileNotFoundException",
+    "CipherAlgorithmType", "CredentialCache", "CredentialLookup", "DirectoryNotFoundException",
+    "ExtendedProtectionPolicy", "GenericIdentity", "NegotiateStream", "NetworkCredential", "NtlmUserFile",
+    "PolicyEnforcement", "ProtectionLevel", "TokenImpersonationLevel", "FileAccess", "FileNotFoundException",
     "IOException", "InternalError", "InvalidCredentialError", "InvalidOperationError",
     "LingerOption", "NetworkStream", "NotSupportedError", "ObjectDisposedError", "OutOfMemoryError",
     "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",

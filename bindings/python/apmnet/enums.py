@@ -17,6 +17,9 @@ __all__ = [
     "SslPolicyErrors",
     "ChannelBindingKind",
     "CipherAlgorithmType",
+    "ProtectionLevel",
+    "TokenImpersonationLevel",
+    "PolicyEnforcement",
 ]
 
 
@@ -163,3 +166,29 @@ class CipherAlgorithmType(enum.IntEnum):
     Aes256 = 26128
     Aes = 26129
     Rc4 = 26625
+
+
+class ProtectionLevel(enum.IntEnum):
+    """System.Net.Security.ProtectionLevel: what a NegotiateStream does to the data."""
+
+    None_ = 0
+    Sign = 1
+    EncryptAndSign = 2
+
+
+class TokenImpersonationLevel(enum.IntEnum):
+    """System.Security.Principal.TokenImpersonationLevel."""
+
+    None_ = 0
+    Anonymous = 1
+    Identification = 2
+    Impersonation = 3
+    Delegation = 4
+
+
+class PolicyEnforcement(enum.IntEnum):
+    """System.Security.Authentication.ExtendedProtection.PolicyEnforcement."""
+
+    Never = 0
+    WhenSupported = 1
+    Always = 2

@@ -34,6 +34,8 @@ def _ctype(text):
         return "VALIDATION_CALLBACK"
     if base == "apm_local_certificate_selection_callback" and not stars:
         return "SELECTION_CALLBACK"
+    if base == "apm_credential_lookup_callback" and not stars:
+        return "LOOKUP_CALLBACK"
     if base == "apm_stream_vtable" and stars == 1:
         return "StreamVtable*"
     if base.startswith("apm_") and base != "apm_status" and stars:
@@ -61,6 +63,8 @@ def _describe(t):
         return "VALIDATION_CALLBACK"
     if t is _native.SELECTION_CALLBACK:
         return "SELECTION_CALLBACK"
+    if t is _native.LOOKUP_CALLBACK:
+        return "LOOKUP_CALLBACK"
     if t is ctypes.POINTER(_native.StreamVtable):
         return "StreamVtable*"
     if t is ctypes.c_char_p or t is ctypes.POINTER(ctypes.c_char):
@@ -107,7 +111,8 @@ def test_declarations_match_the_header():
 @pytest.mark.skipif(not HEADER.exists(), reason="include/apmnet.h is not in this checkout")
 def test_the_covered_areas_of_the_header_are_all_bound():
     covered = re.compile(r"apm_(socket|network_stream|async_result|last_error|runtime|version|"
-                         r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context)")
+                         r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context|negotiate_stream|"
+                         r"credential)")
     header = _header_prototypes()
     unbound = [n for n in header if covered.match(n) and n not in _native.PROTOTYPES]
     assert unbound == [], "header functions without a Python declaration"
@@ -133,11 +138,15 @@ def test_enum_values_match_the_header_defines():
         ("APM_SSL_PROTOCOLS_", apmnet.SslProtocols),
         ("APM_SSL_POLICY_ERRORS_", apmnet.SslPolicyErrors),
         ("APM_CHANNEL_BINDING_KIND_", apmnet.ChannelBindingKind),
+        ("APM_PROTECTION_LEVEL_", apmnet.ProtectionLevel),
+        ("APM_TOKEN_IMPERSONATION_LEVEL_", apmnet.TokenImpersonationLevel),
+        ("APM_POLICY_ENFORCEMENT_", apmnet.PolicyEnforcement),
     ]
     compared = 0
     for prefix, enum in checks:
         names = [key for key in defines if key.startswith(prefix)]
-        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_")):  # every define has its member
+        # every define has its member
+        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_", "APM_PROTECTION_", "APM_TOKEN_", "APM_POLICY_")):
             assert sorted(names) == sorted(prefix + snake(name.rstrip("_"))
                                            for name in enum.__members__), prefix
         for name, member in enum.__members__.items():  # flags: multi-bit members and 0 too
