@@ -7,12 +7,14 @@
 //!   absent the library still loads and Negotiate offers NTLM alone.
 //! * `credential`: NetworkCredential, and where a server looks its users up.
 //! * `stream`: NegotiateStream itself, the layered driver over `nns::Nns`.
+//! * `parsers`: every parser of untrusted input in one call, for the fuzz targets and the seeds.
 
 pub mod credential;
 pub mod kerberos;
 pub mod mech;
 pub mod nns;
 pub mod ntlm;
+pub mod parsers;
 pub mod spnego;
 pub mod stream;
 
