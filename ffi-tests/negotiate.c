@@ -1272,3 +1272,38 @@ TEST(dotnet_client_asking_sign_of_a_server_requiring_encrypt_and_sign)
 
 KERBEROS_PAIRING(SIGN)
 KERBEROS_PAIRING(ENCRYPT_AND_SIGN)
+
+/* The default credential is the ticket cache: kinit first, then authenticate without a password. */
+TEST(kerberos_from_the_ticket_cache)
+{
+    apm_stream *c = NULL, *s = NULL;
+    apm_credential *def = NULL, *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    server_auth a;
+    pthread_t t;
+    realm_start();
+    if (system("echo 'Passw0rd!' | PATH=$PATH:/usr/sbin kinit alice@APMNET.TEST >/dev/null 2>&1") != 0)
+        hx_skip("kinit could not get a ticket from the loopback KDC");
+    ASSERT_OK(apm_credential_create_default(&def));
+    nego_pair(&c, &s);
+    t = server_start(&a, s, users, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_OK(apm_negotiate_stream_authenticate_as_client(c, def, "host/localhost", NULL, 0,
+                                                          APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                          APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION));
+    hx_thread_join(t);
+    ASSERT_OK(a.st);
+    assert_identity(s, "alice@APMNET.TEST", "Kerberos");
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    /* Without a target there is no Kerberos, and NTLM is impossible with the default credential. */
+    nego_pair(&c, &s);
+    ASSERT_STATUS(apm_negotiate_stream_authenticate_as_client(c, def, "", NULL, 0, APM_PROTECTION_LEVEL_SIGN,
+                                                              APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION),
+                  APM_E_AUTHENTICATION);
+    ASSERT_LAST_MESSAGE("Authentication failed, see inner exception.");
+    ASSERT_OK(apm_stream_close(c));
+    ASSERT_OK(apm_stream_close(s));
+    ASSERT_OK(apm_credential_close(def));
+    ASSERT_OK(apm_credential_close(users));
+    ASSERT_OK(apm_runtime_shutdown());
+    realm_stop();
+}
