@@ -351,11 +351,10 @@ impl SpnegoClient {
                 }
             }
         }
-        if self.mechs.ntlm.is_some() {
+        if let Some(ntlm) = self.mechs.ntlm.as_mut() {
             mechs.push(OID_NTLM);
             if token.is_none() {
-                let out = self.mechs.ntlm.as_mut().expect("checked").step(None)?;
-                token = Some(out.token);
+                token = Some(ntlm.step(None)?.token);
                 self.mechs.chosen = Some(Which::Ntlm);
             }
         }
