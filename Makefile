@@ -33,8 +33,10 @@ RELEASE_DIR   := $(or $(CARGO_TARGET_DIR),target)/release
 PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
-# Debian packages the build, the tests and the benchmarks need.
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev
+# Debian packages the build, the tests and the benchmarks need (the MIT KDC and GSSAPI: the
+# NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh).
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev \
+                libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user
 
 .PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory fuzz fuzz-cargo fuzz-misuse soak install uninstall clean help
 
@@ -67,9 +69,13 @@ build:
 
 test: test-rust test-examples test-python test-dotnet test-readme check-memory
 
-# Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/).
+# Where the interop peers are cached (a real .NET 8, NnsPeer.exe, pyspnego), outside the repository.
+APMNET_PEERS_CACHE ?= $(HOME)/.cache/apmnet-peers
+
+# Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/),
+# with the interop peers of ffi-tests/peers/setup.sh (NegotiateStream against .NET 8 and pyspnego).
 test-rust: deps
-	$(CARGO) test
+	eval "$$(bash ffi-tests/peers/setup.sh "$(APMNET_PEERS_CACHE)")" && $(CARGO) test
 
 # The C examples built with -Werror and run against each other on loopback.
 test-examples: deps build

@@ -599,17 +599,36 @@ const char hx_test_key_pem[] =
 /* Python peers                                                        */
 /* ------------------------------------------------------------------ */
 
+void hx_process_start(hx_peer *p, const char *const *argv)
+{
+    int pipefd[2];
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int rc;
+
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        hx_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    if (rc != 0) {
+        close(pipefd[0]);
+        hx_skip("cannot start %s: %s", argv[0], strerror(rc));
+    }
+    hx_track_pid(pid, 1);
+    p->pid = pid;
+    p->out_fd = pipefd[0];
+}
+
 void hx_peer_start(hx_peer *p, const char *script, const char *const *args)
 {
     const char *python = getenv("APMNET_PYTHON");
     const char *dir = getenv("APMNET_FFI_DIR");
     char path[4096];
-    char *argv[32];
-    int pipefd[2];
+    const char *argv[32];
     int argc = 0;
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int rc;
 
     if (python == NULL || *python == '\0')
         python = "python3";
@@ -619,27 +638,13 @@ void hx_peer_start(hx_peer *p, const char *script, const char *const *args)
     if (access(path, R_OK) != 0)
         hx_fail(__FILE__, __LINE__, "peer script %s: %s", path, strerror(errno));
 
-    argv[argc++] = (char *)python;
-    argv[argc++] = (char *)"-u";
+    argv[argc++] = python;
+    argv[argc++] = "-u";
     argv[argc++] = path;
     for (int i = 0; args != NULL && args[i] != NULL && argc < 31; i++)
-        argv[argc++] = (char *)args[i];
+        argv[argc++] = args[i];
     argv[argc] = NULL;
-
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
-        hx_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-    rc = posix_spawnp(&pid, python, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    if (rc != 0) {
-        close(pipefd[0]);
-        hx_skip("cannot start %s: %s", python, strerror(rc));
-    }
-    hx_track_pid(pid, 1);
-    p->pid = pid;
-    p->out_fd = pipefd[0];
+    hx_process_start(p, argv);
 }
 
 void hx_peer_read_line(hx_peer *p, char *buf, size_t len)
@@ -1123,3 +1128,14 @@ const char *hx_pki_file(const char *name)
     snprintf(b, 1024, "%s/%s", g_pki, name);
     return b;
 }
+
+apm_certificate *hx_pki_load(const char *name)
+{
+    char cert[64], key[64];
+    apm_certificate *c = NULL;
+    snprintf(cert, sizeof cert, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    ASSERT_OK(apm_certificate_load_pem_file(hx_pki_file(cert), hx_pki_file(key), &c));
+    return c;
+}
+

@@ -338,6 +338,9 @@ typedef struct hx_peer {
 /* Start `$APMNET_PYTHON $APMNET_FFI_DIR/peers/<script> args...` with its
  * stdout on a pipe. args is NULL-terminated (or NULL). */
 void hx_peer_start(hx_peer *p, const char *script, const char *const *args);
+/* Start any program (argv[0] looked up in PATH; argv NULL-terminated) with its stdout on a
+ * pipe; skips the test when it cannot be started. */
+void hx_process_start(hx_peer *p, const char *const *argv);
 /* Read one line (without the newline); fails the test on EOF or timeout. */
 void hx_peer_read_line(hx_peer *p, char *buf, size_t len);
 /* Wait for the peer to exit; returns its exit status (or 128+signal). */
@@ -398,5 +401,7 @@ void hx_pki_remove(void);
 const char *hx_pki_dir(void);
 /* The path of a file of the PKI (rotating static buffers). */
 const char *hx_pki_file(const char *name);
+/* The certificate NAME.pem with its private key NAME.key. */
+apm_certificate *hx_pki_load(const char *name);
 
 #endif /* APMNET_FFI_HARNESS_H */

@@ -28,15 +28,9 @@ static const char noauth_message[] =
 static const char nested_write_message[] =
     " The BeginWrite method cannot be called when another write operation is pending.";
 
-static apm_certificate *load_cert(const char *name)
-{
-    char cert[64], key[64];
-    apm_certificate *c = NULL;
-    snprintf(cert, sizeof cert, "%s.pem", name);
-    snprintf(key, sizeof key, "%s.key", name);
-    ASSERT_OK(apm_certificate_load_pem_file(hx_pki_file(cert), hx_pki_file(key), &c));
-    return c;
-}
+/* ---- the temporary PKI (harness.c) -------------------------------------- */
+
+#define load_cert hx_pki_load
 
 /* ---- streams ------------------------------------------------------------ */
 

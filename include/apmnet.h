@@ -26,6 +26,15 @@
 // sizeof(SEC_CHANNEL_BINDINGS).
 #define HEADER_LEN 32
 
+// `apm_credential_lookup_callback` found no such user.
+#define APM_CREDENTIAL_UNKNOWN 0
+
+// `apm_credential_lookup_callback` wrote the user's password.
+#define APM_CREDENTIAL_PASSWORD 1
+
+// `apm_credential_lookup_callback` wrote the user's NT hash (MD4 of the UTF-16LE password).
+#define APM_CREDENTIAL_NT_HASH 2
+
 // WebExceptionStatus.Success.
 #define APM_WEB_EXCEPTION_STATUS_SUCCESS 0
 
@@ -98,6 +107,40 @@
 
 // DecompressionMethods.Deflate (zlib-wrapped or raw, told apart by the first bytes).
 #define APM_DECOMPRESSION_METHODS_DEFLATE 2
+
+// ProtectionLevel.None: no signing or sealing; data goes unframed.
+#define APM_PROTECTION_LEVEL_NONE 0
+
+// ProtectionLevel.Sign.
+#define APM_PROTECTION_LEVEL_SIGN 1
+
+// ProtectionLevel.EncryptAndSign.
+#define APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN 2
+
+// TokenImpersonationLevel.None.
+#define APM_TOKEN_IMPERSONATION_LEVEL_NONE 0
+
+// TokenImpersonationLevel.Anonymous.
+#define APM_TOKEN_IMPERSONATION_LEVEL_ANONYMOUS 1
+
+// TokenImpersonationLevel.Identification.
+#define APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION 2
+
+// TokenImpersonationLevel.Impersonation.
+#define APM_TOKEN_IMPERSONATION_LEVEL_IMPERSONATION 3
+
+// TokenImpersonationLevel.Delegation.
+#define APM_TOKEN_IMPERSONATION_LEVEL_DELEGATION 4
+
+// PolicyEnforcement.Never.
+#define APM_POLICY_ENFORCEMENT_NEVER 0
+
+// PolicyEnforcement.WhenSupported: a client's binding or service name must match when it sends
+// one.
+#define APM_POLICY_ENFORCEMENT_WHEN_SUPPORTED 1
+
+// PolicyEnforcement.Always: the client must send a matching one.
+#define APM_POLICY_ENFORCEMENT_ALWAYS 2
 
 // SslProtocols.None: let the library choose (TLS 1.2 and TLS 1.3).
 #define APM_SSL_PROTOCOLS_NONE 0
@@ -357,6 +400,11 @@ typedef struct apm_async_result apm_async_result;
 // (X509Certificate2). Opaque; released by `apm_certificate_close`.
 typedef struct apm_certificate apm_certificate;
 
+// A credential (System.Net.NetworkCredential, the default credential, or a server's users).
+// Opaque; the caller owns it and releases it with `apm_credential_close`. A stream that
+// authenticates with it keeps what it needs, so it may be closed right after the call.
+typedef struct apm_credential apm_credential;
+
 // An HttpWebRequest (System.Net.HttpWebRequest). Opaque; the caller owns it and releases it
 // with `apm_http_request_close`. One operation (GetRequestStream or GetResponse) runs at a
 // time. Every function checks the handle: NULL gives APM_E_ARGUMENT_NULL, a closed request
@@ -383,9 +431,9 @@ typedef struct apm_http_response apm_http_response;
 // closed socket APM_E_OBJECT_DISPOSED, anything that is not a socket handle APM_E_ARGUMENT.
 typedef struct apm_socket apm_socket;
 
-// A stream: a NetworkStream, an SslStream or a stream the caller defines. Opaque; the caller
-// owns every stream it is handed and releases it with `apm_stream_close` (or hands it to an
-// SslStream that owns it). Usable from several threads at once. Every function checks the
+// A stream: a NetworkStream, an SslStream, a NegotiateStream or a stream the caller defines.
+// Opaque; the caller owns every stream it is handed and releases it with `apm_stream_close` (or
+// hands it to an SslStream or NegotiateStream that owns it). Usable from several threads at once. Every function checks the
 // handle: NULL gives APM_E_ARGUMENT_NULL, a closed stream APM_E_OBJECT_DISPOSED, anything that
 // is not a stream handle (of the kind the function needs) APM_E_ARGUMENT.
 typedef struct apm_stream apm_stream;
@@ -398,6 +446,13 @@ typedef struct apm_transport_context apm_transport_context;
 // function's doc ends with the codes it returns ("Errors:"); APM_E_INTERNAL, which any function
 // returning apm_status may report for a bug in apmnet (a caught panic), is not repeated there.
 typedef int32_t apm_status;
+
+// A server's user lookup: `user` and `domain` (UTF-8, as the client sent them; the domain may be
+// "") name the user. Write the password, NUL-terminated, into `password` (`password_size` bytes,
+// 1024) and return APM_CREDENTIAL_PASSWORD; or write the 16-byte NT hash into `nt_hash` and return
+// APM_CREDENTIAL_NT_HASH; or return APM_CREDENTIAL_UNKNOWN. It runs during the handshake, on the
+// thread driving it, with no library lock held; the pointers are valid during the call only.
+typedef int32_t (*apm_credential_lookup_callback)(const char *user, const char *domain, char *password, size_t password_size, uint8_t *nt_hash, void *state);
 
 // How the caller's stream reports that an operation ended: `apm_custom_stream_complete`.
 typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);
@@ -638,6 +693,47 @@ apm_status apm_certificate_has_private_key(apm_certificate *certificate, int32_t
 // read.", or NotAfter; .NET's CryptographicException; OpenSSL's reason is the inner message),
 // APM_E_OBJECT_DISPOSED.
 apm_status apm_certificate_get_validity(apm_certificate *certificate, int64_t *not_before, int64_t *not_after);
+
+// `new NetworkCredential(user_name, password, domain)`; NULL stands for "". With an empty
+// domain, `DOMAIN\user` and `user@REALM` are split into user and domain (Kerberos then uses
+// `user@REALM`; NTLM the user and domain). The strings are copied. A server given this credential
+// accepts exactly this user through NTLM.
+// Errors: APM_E_ARGUMENT_NULL (credential), APM_E_ARGUMENT (a string not UTF-8),
+// APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_credential_create(const char *user_name, const char *password, const char *domain, apm_credential **credential);
+
+// CredentialCache.DefaultCredentials: a client uses the Kerberos ticket cache (KRB5CCNAME; NTLM
+// is not possible with it), a server its keytab (KRB5_KTNAME) and accepts no NTLM user.
+// Errors: APM_E_ARGUMENT_NULL (credential), APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_credential_create_default(apm_credential **credential);
+
+// A server's NTLM users from a file of `DOMAIN:USER:PASSWORD` lines (the format gss-ntlmssp's
+// NTLM_USER_FILE and pyspnego read; an empty DOMAIN matches any domain; '#' starts a comment),
+// read during the call. A client cannot authenticate with it.
+// Errors: APM_E_ARGUMENT_NULL (path, credential), APM_E_ARGUMENT (path not UTF-8; a malformed
+// line: "Line N of the user file is not DOMAIN:USER:PASSWORD."), APM_E_FILE_NOT_FOUND,
+// APM_E_UNAUTHORIZED_ACCESS, APM_E_IO (another read failure), APM_E_OUT_OF_MEMORY.
+apm_status apm_credential_create_from_file(const char *path, apm_credential **credential);
+
+// A server's NTLM users through `callback` (see `apm_credential_lookup_callback`); `state` is
+// passed to it as is and stays the caller's: keep it valid while a stream may authenticate with
+// this credential.
+// Errors: APM_E_ARGUMENT_NULL (callback, credential), APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_credential_create_lookup(apm_credential_lookup_callback callback, void *state, apm_credential **credential);
+
+// NetworkCredential.UserName (after the `DOMAIN\user` / `user@REALM` split; "" for the default
+// credential and user lists), copied as `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (credential; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a credential handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_credential_get_user_name(apm_credential *credential, char *buffer, size_t buffer_len, size_t *name_len);
+
+// NetworkCredential.Domain, copied as `apm_credential_get_user_name`.
+// Errors: as apm_credential_get_user_name.
+apm_status apm_credential_get_domain(apm_credential *credential, char *buffer, size_t buffer_len, size_t *domain_len);
+
+// Releases a credential handle; closing a closed one is a no-op.
+// Errors: APM_E_ARGUMENT_NULL (credential), APM_E_ARGUMENT (not a credential handle).
+apm_status apm_credential_close(apm_credential *credential);
 
 // Creates a stream whose reads and writes are done by `vtable`'s functions with `ctx` (a
 // System.IO.Stream subclass in C; see `apm_stream_vtable`). The table is copied; `ctx` stays the
@@ -1051,6 +1147,139 @@ apm_status apm_http_response_from_last_error(apm_http_response **response);
 // response is a no-op.
 // Errors: APM_E_ARGUMENT_NULL (response), APM_E_ARGUMENT (not a response handle).
 apm_status apm_http_response_close(apm_http_response *response);
+
+// `new NegotiateStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing
+// the NegotiateStream closes the inner stream and releases its handle too; with nonzero the inner
+// stream stays the caller's. `inner` may be any readable and writable stream: a NetworkStream, a
+// custom stream, an authenticated SslStream (whose channel binding the client can then pass). The
+// caller owns `*stream` (`apm_stream_close`). One read and one write may be pending at once (a
+// second fails with APM_E_NOT_SUPPORTED).
+// Errors: APM_E_ARGUMENT_NULL (inner, stream), APM_E_ARGUMENT (inner not a stream handle; "The
+// stream has to be read/write."), APM_E_OBJECT_DISPOSED (a closed inner stream),
+// APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_negotiate_stream_create(apm_stream *inner, int32_t leave_inner_stream_open, apm_stream **stream);
+
+// AuthenticateAsClient(credential, binding, targetName, requiredProtectionLevel,
+// allowedImpersonationLevel), blocking the calling thread until the handshake is done.
+// `credential`: from `apm_credential_create` (NTLM and Kerberos: `user@REALM` through the
+// password) or `apm_credential_create_default` (the ticket cache: Kerberos only); NULL is .NET's
+// null. `target_name`: the service principal name, "SERVICE/host" (Kerberos asks for
+// `SERVICE@host`; NTLM sends it as MsvAvTargetName); "" for none. `binding` (NULL: none): the
+// bytes of a ChannelBinding as `apm_transport_context_get_channel_binding` gives them, which
+// NTLM and Kerberos bind the authentication to. `protection_level`: APM_PROTECTION_LEVEL_*
+// (None authenticates with raw NTLM, as .NET; Sign and EncryptAndSign with Negotiate: Kerberos
+// when a ticket for the target can be had, else NTLM); the negotiated level must reach it.
+// `impersonation_level`: APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION, _IMPERSONATION or
+// _DELEGATION. A failed authentication is stored: later calls report it; when this side sent
+// the peer a HandshakeError, a new authentication may be tried.
+// Errors: in .NET's order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a NegotiateStream
+// handle; a string not UTF-8; credential not a credential handle or a user list; a binding that
+// is not a SEC_CHANNEL_BINDINGS structure), APM_E_OBJECT_DISPOSED, the stored failure of an
+// earlier authentication, APM_E_INVALID_OPERATION (already authenticated: "This operation is not
+// allowed on a security context that has already been authenticated."; authenticated before as
+// the server), APM_E_NOT_SUPPORTED (an authentication is running), APM_E_ARGUMENT_NULL
+// ("credential", "servicePrincipalName"), APM_E_ARGUMENT_OUT_OF_RANGE ("impersonationLevel":
+// "The supported values are Identification, Impersonation or Delegation."; protection_level), then
+// the handshake's: APM_E_INVALID_CREDENTIAL (the server rejected the credentials: "The server has
+// rejected the client credentials."), APM_E_AUTHENTICATION ("A remote side security requirement
+// was not fulfilled during authentication. Try increasing the ProtectionLevel and/or
+// ImpersonationLevel."; "A security requirement was not fulfilled during authentication.
+// Required: ..., negotiated: ..."; "Authentication failed on the remote side (the stream might
+// still be available for additional authentication attempts)."; "Authentication failed, see
+// inner exception." with the mechanism's reason as the inner message; "Authentication failed
+// because the remote party has closed the transport stream."), APM_E_IO (the transport failed;
+// "Unable to read data from the transport connection: The connection was closed."),
+// APM_E_ARGUMENT (a token over 65535 bytes: "The payload size is limited to 65535, attempted set
+// it to N.").
+apm_status apm_negotiate_stream_authenticate_as_client(apm_stream *stream, apm_credential *credential, const char *target_name, const uint8_t *binding, size_t binding_len, int32_t protection_level, int32_t impersonation_level);
+
+// BeginAuthenticateAsClient: as `apm_negotiate_stream_authenticate_as_client`, asynchronously
+// (Kerberos's GSSAPI calls run on the library's blocking pool). The outcome comes from
+// `apm_negotiate_stream_end_authenticate_as_client`.
+// Errors: as apm_negotiate_stream_authenticate_as_client (its argument and state errors; the
+// handshake's come from End), and the Begin rules (see apm_async_result).
+apm_status apm_negotiate_stream_begin_authenticate_as_client(apm_stream *stream, apm_credential *credential, const char *target_name, const uint8_t *binding, size_t binding_len, int32_t protection_level, int32_t impersonation_level, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndAuthenticateAsClient: waits, releases `result`, reports the handshake's outcome.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a NegotiateStream handle), the End
+// rules (see apm_async_result; APM_E_OBJECT_DISPOSED once the stream is closed), then the
+// handshake's outcome as for apm_negotiate_stream_authenticate_as_client.
+apm_status apm_negotiate_stream_end_authenticate_as_client(apm_stream *stream, apm_async_result *result);
+
+// AuthenticateAsServer(credential, policy, requiredProtectionLevel, requiredImpersonationLevel),
+// blocking the calling thread until the handshake is done. `credential`: the NTLM users
+// (`apm_credential_create_from_file`, `apm_credential_create_lookup`, or one user from
+// `apm_credential_create`); Kerberos clients are accepted through the keytab (KRB5_KTNAME) when
+// the system's GSSAPI is there. NULL or the default credential: Kerberos only. The client may
+// speak Negotiate or raw NTLM (what a .NET client sends at ProtectionLevel None). The
+// ExtendedProtectionPolicy is `policy_enforcement` (APM_POLICY_ENFORCEMENT_*), with
+// `custom_channel_binding` (NULL: none; the bytes of this side's ChannelBinding, e.g. of the
+// SslStream it runs over) and `service_names` (`service_count` accepted SPNs, "SERVICE/host";
+// NULL: any): Never with neither stands for no policy. Unlike .NET on Linux the policy is
+// checked: a binding or service name that does not match is refused, and with Always a client
+// that sends none too. The negotiated protection and impersonation levels must reach
+// `protection_level` and `impersonation_level`.
+// Errors: APM_E_ARGUMENT_NULL (stream; customChannelBinding or customServiceNames NULL with a
+// nonzero length; a NULL name), APM_E_ARGUMENT (not a NegotiateStream handle; credential not a
+// credential handle; a policy with neither binding nor names: "An extended protection policy must
+// specify either a custom channel binding or a custom service name collection."; a name not
+// UTF-8; a binding that is not a SEC_CHANNEL_BINDINGS structure), APM_E_ARGUMENT_OUT_OF_RANGE
+// (policy_enforcement), then as apm_negotiate_stream_authenticate_as_client from the stored
+// failure on (APM_E_INVALID_CREDENTIAL: "The server has rejected the client credentials." for a
+// wrong password or an unknown user; APM_E_AUTHENTICATION "Either the target name is incorrect or
+// the server has rejected the client credentials." for a binding or service name refused).
+apm_status apm_negotiate_stream_authenticate_as_server(apm_stream *stream, apm_credential *credential, int32_t policy_enforcement, const uint8_t *custom_channel_binding, size_t binding_len, const char *const *service_names, size_t service_count, int32_t protection_level, int32_t impersonation_level);
+
+// BeginAuthenticateAsServer: as `apm_negotiate_stream_authenticate_as_server`, asynchronously.
+// Errors: as apm_negotiate_stream_authenticate_as_server (its argument and state errors; the
+// handshake's come from End), and the Begin rules (see apm_async_result).
+apm_status apm_negotiate_stream_begin_authenticate_as_server(apm_stream *stream, apm_credential *credential, int32_t policy_enforcement, const uint8_t *custom_channel_binding, size_t binding_len, const char *const *service_names, size_t service_count, int32_t protection_level, int32_t impersonation_level, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndAuthenticateAsServer: as `apm_negotiate_stream_end_authenticate_as_client`.
+// Errors: as apm_negotiate_stream_end_authenticate_as_client.
+apm_status apm_negotiate_stream_end_authenticate_as_server(apm_stream *stream, apm_async_result *result);
+
+// IsAuthenticated: 1 after a successful authentication.
+// Errors: APM_E_ARGUMENT_NULL (stream, value), APM_E_ARGUMENT (not a NegotiateStream handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_negotiate_stream_is_authenticated(apm_stream *stream, int32_t *value);
+
+// IsServer: 1 when the stream authenticated (or tried to) as the server.
+// Errors: as apm_negotiate_stream_is_authenticated.
+apm_status apm_negotiate_stream_is_server(apm_stream *stream, int32_t *value);
+
+// IsEncrypted: 1 when the authenticated context seals (confidentiality).
+// Errors: as apm_negotiate_stream_is_authenticated.
+apm_status apm_negotiate_stream_is_encrypted(apm_stream *stream, int32_t *value);
+
+// IsSigned: 1 when the authenticated context signs (integrity or confidentiality).
+// Errors: as apm_negotiate_stream_is_authenticated.
+apm_status apm_negotiate_stream_is_signed(apm_stream *stream, int32_t *value);
+
+// IsMutuallyAuthenticated: 1 when the server proved its identity too (Kerberos with mutual
+// authentication; never NTLM, as .NET).
+// Errors: as apm_negotiate_stream_is_authenticated.
+apm_status apm_negotiate_stream_is_mutually_authenticated(apm_stream *stream, int32_t *value);
+
+// ImpersonationLevel: an APM_TOKEN_IMPERSONATION_LEVEL_* value (NTLM: Identification).
+// Errors: APM_E_ARGUMENT_NULL (stream, level), APM_E_ARGUMENT (not a NegotiateStream handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not authenticated), the stored authentication
+// failure.
+apm_status apm_negotiate_stream_get_impersonation_level(apm_stream *stream, int32_t *level);
+
+// RemoteIdentity.Name: on a server the client ("DOMAIN\user" for NTLM, "user@REALM" for
+// Kerberos), on a client the target name it authenticated to (as .NET). Copied as
+// `apm_last_error_message` copies.
+// Errors: APM_E_ARGUMENT_NULL (stream; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a NegotiateStream handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (not
+// authenticated: "This operation is only allowed using a successfully authenticated context."),
+// the stored authentication failure.
+apm_status apm_negotiate_stream_get_remote_identity_name(apm_stream *stream, char *buffer, size_t buffer_len, size_t *name_len);
+
+// RemoteIdentity.AuthenticationType: "NTLM" or "Kerberos". Copied as
+// `apm_negotiate_stream_get_remote_identity_name`.
+// Errors: as apm_negotiate_stream_get_remote_identity_name.
+apm_status apm_negotiate_stream_get_remote_identity_authentication_type(apm_stream *stream, char *buffer, size_t buffer_len, size_t *type_len);
 
 // `new NetworkStream(socket, access, owns_socket)`: `access` is APM_FILE_ACCESS_READ, _WRITE or
 // _READ_WRITE. With `owns_socket` nonzero, closing the stream shuts down and closes the socket and

@@ -15,6 +15,7 @@ pub mod fault;
 pub mod http;
 pub mod ffi;
 pub mod layered;
+pub mod negotiate;
 pub mod net;
 pub mod op;
 pub mod stream;

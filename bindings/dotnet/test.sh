@@ -20,5 +20,10 @@ references=(-noconfig -nologo -warnaserror -r:System.dll -r:System.Core.dll)
 mcs "${references[@]}" -target:library -out:"$out/Apmnet.dll" "$here"/src/*.cs
 mcs "${references[@]}" -r:"$out/Apmnet.dll" -out:"$out/Tests.exe" "$here"/tests/*.cs
 
+# .NET's own NegotiateStream server (tests/NegotiateTests.cs) gets its NTLM users from gss-ntlmssp, which
+# reads this file; no Kerberos (a krb5.conf naming distant KDCs would only delay NTLM).
+printf 'TESTDOM:alice:Passw0rd!\n' >"$out/ntlm_users.txt"
+export NTLM_USER_FILE=$out/ntlm_users.txt KRB5_CONFIG=${KRB5_CONFIG:-$out/no-krb5.conf}
+
 cd "$out"
 exec "$APMNET_DOTNET" exec --runtimeconfig "$APMNET_DOTNET_CONFIG" Tests.exe "$@"

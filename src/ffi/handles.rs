@@ -16,6 +16,8 @@ use crate::net::socket::Socket;
 use crate::op::{Outcome, Value};
 use crate::stream::Stream;
 use crate::table::{Lookup, Table, Taken};
+use crate::negotiate::credential::Credentials;
+use crate::negotiate::NegotiateStream;
 use crate::tls::{Certificate, SslStream, TransportContext};
 use std::sync::Arc;
 
@@ -34,10 +36,12 @@ pub enum Kind {
     HttpResponse = 9,
     HttpRequestStream = 10,
     HttpResponseStream = 11,
+    NegotiateStream = 12,
+    Credential = 13,
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 13] = [
         Kind::Socket,
         Kind::AsyncResult,
         Kind::NetworkStream,
@@ -49,6 +53,8 @@ impl Kind {
         Kind::HttpResponse,
         Kind::HttpRequestStream,
         Kind::HttpResponseStream,
+        Kind::NegotiateStream,
+        Kind::Credential,
     ];
 
     fn from_u8(v: u8) -> Option<Kind> {
@@ -68,6 +74,8 @@ impl Kind {
             Kind::HttpRequest => crate::http::request::CLASS_NAME,
             Kind::HttpResponse => crate::http::response::CLASS_NAME,
             Kind::HttpRequestStream | Kind::HttpResponseStream => crate::http::STREAM_CLASS_NAME,
+            Kind::NegotiateStream => crate::negotiate::stream::CLASS_NAME,
+            Kind::Credential => "System.Net.NetworkCredential",
         }
     }
 
@@ -79,6 +87,7 @@ impl Kind {
                 | Kind::CustomStream
                 | Kind::HttpRequestStream
                 | Kind::HttpResponseStream
+                | Kind::NegotiateStream
         )
     }
 }
@@ -98,6 +107,8 @@ pub enum Object {
     TransportContext(Arc<TransportContext>),
     HttpRequest(Arc<HttpWebRequest>),
     HttpResponse(Arc<HttpWebResponse>),
+    NegotiateStream(Arc<NegotiateStream>),
+    Credential(Arc<Credentials>),
 }
 
 impl Object {
@@ -118,7 +129,10 @@ impl Object {
                 r.close();
                 Ok(())
             }
-            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) => Ok(()),
+            Object::NegotiateStream(s) => s.close(),
+            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) | Object::Credential(_) => {
+                Ok(())
+            }
         }
     }
 }
@@ -286,6 +300,7 @@ pub(crate) fn cancel(r: &Arc<CResult>) -> bool {
             r.abort();
             true
         }
+        Lookup::Live(Object::NegotiateStream(s)) => s.cancel(tag),
         _ => false,
     }
 }
@@ -421,6 +436,14 @@ single_kind_class!(
     "apm_http_response",
     HttpResponse
 );
+single_kind_class!(
+    CredentialClass,
+    super::credential::apm_credential,
+    Credentials,
+    "credential",
+    "apm_credential",
+    Credential
+);
 single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
 
 /// Any stream: every `apm_stream_*` function.
@@ -434,37 +457,58 @@ impl Class for StreamClass {
         match o {
             Object::Stream(s) => Some(s.clone()),
             Object::SslStream(s) => Some(s.clone()),
+            Object::NegotiateStream(s) => Some(s.clone()),
             _ => None,
         }
     }
     fn cast_ref(o: &Object) -> bool {
-        matches!(o, Object::Stream(_) | Object::SslStream(_))
+        matches!(o, Object::Stream(_) | Object::SslStream(_) | Object::NegotiateStream(_))
     }
     fn is_kind(k: Kind) -> bool {
         k.is_stream()
     }
 }
 
-/// A stream that must be an SslStream (the `apm_ssl_stream_*` functions).
-pub(crate) struct SslStreamClass;
-impl Class for SslStreamClass {
-    type C = apm_stream;
-    type Target = SslStream;
-    const PARAM: &'static str = "stream";
-    const C_NAME: &'static str = "SslStream";
-    fn cast(o: &Object) -> Option<Arc<SslStream>> {
-        match o {
-            Object::SslStream(s) => Some(s.clone()),
-            _ => None,
+/// A class of streams of one kind (its own functions), whose stale handles are any stream's.
+macro_rules! stream_kind_class {
+    ($(#[$doc:meta])* $class:ident, $target:ty, $c_name:literal, $variant:ident) => {
+        $(#[$doc])*
+        pub(crate) struct $class;
+        impl Class for $class {
+            type C = apm_stream;
+            type Target = $target;
+            const PARAM: &'static str = "stream";
+            const C_NAME: &'static str = $c_name;
+            fn cast(o: &Object) -> Option<Arc<$target>> {
+                match o {
+                    Object::$variant(s) => Some(s.clone()),
+                    _ => None,
+                }
+            }
+            fn cast_ref(o: &Object) -> bool {
+                matches!(o, Object::$variant(_))
+            }
+            fn is_kind(k: Kind) -> bool {
+                k.is_stream()
+            }
         }
-    }
-    fn cast_ref(o: &Object) -> bool {
-        matches!(o, Object::SslStream(_))
-    }
-    fn is_kind(k: Kind) -> bool {
-        k.is_stream()
-    }
+    };
 }
+
+stream_kind_class!(
+    /// A stream that must be an SslStream (the `apm_ssl_stream_*` functions).
+    SslStreamClass,
+    SslStream,
+    "SslStream",
+    SslStream
+);
+stream_kind_class!(
+    /// A stream that must be a NegotiateStream (the `apm_negotiate_stream_*` functions).
+    NegotiateStreamClass,
+    NegotiateStream,
+    "NegotiateStream",
+    NegotiateStream
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,10 +11,12 @@
 pub mod async_result;
 mod callback;
 pub mod certificate;
+pub mod credential;
 pub mod custom_stream;
 mod handles;
 pub mod http_request;
 pub mod http_response;
+pub mod negotiate_stream;
 pub mod network_stream;
 pub mod runtime;
 pub mod socket;
@@ -40,9 +42,9 @@ pub struct apm_socket {
     _private: [u8; 0],
 }
 
-/// A stream: a NetworkStream, an SslStream or a stream the caller defines. Opaque; the caller
-/// owns every stream it is handed and releases it with `apm_stream_close` (or hands it to an
-/// SslStream that owns it). Usable from several threads at once. Every function checks the
+/// A stream: a NetworkStream, an SslStream, a NegotiateStream or a stream the caller defines.
+/// Opaque; the caller owns every stream it is handed and releases it with `apm_stream_close` (or
+/// hands it to an SslStream or NegotiateStream that owns it). Usable from several threads at once. Every function checks the
 /// handle: NULL gives APM_E_ARGUMENT_NULL, a closed stream APM_E_OBJECT_DISPOSED, anything that
 /// is not a stream handle (of the kind the function needs) APM_E_ARGUMENT.
 pub struct apm_stream {

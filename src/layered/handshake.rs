@@ -25,7 +25,8 @@ impl<P: Protocol> Channel<P> {
                 return Err(Error::disposed(P::CLASS_NAME));
             }
             match &c.phase {
-                Phase::Failed(e) => return Err(e.clone()),
+                Phase::Failed(e) if !c.protocol.can_retry() => return Err(e.clone()),
+                Phase::Failed(_) => {}
                 Phase::Authenticated => return Err(Error::invalid_operation(msg::REAUTH)),
                 Phase::Authenticating => {
                     let method = if mode == Mode::Sync { "Authenticate" } else { "BeginAuthenticate" };
@@ -53,14 +54,13 @@ impl<P: Protocol> Channel<P> {
                 Some(Step::Suspend(work)) => {
                     let answer = work();
                     // Bound first: the lock must be released before a failure completes `op`.
-                    let resumed = self.state.lock().protocol.resume(answer);
-                    if let Err(e) = resumed {
+                    if let Err(e) = self.resume_with(answer, op.mode) {
                         return self.fail_handshake(op, e);
                     }
                 }
                 Some(Step::NeedOffload(work)) => match op.mode {
                     Mode::Sync => {
-                        if let Err(e) = self.resume_offloaded(run_blocking(work)) {
+                        if let Err(e) = self.resume_offloaded(run_blocking(work), Mode::Sync) {
                             return self.fail_handshake(op, e);
                         }
                     }
@@ -134,7 +134,7 @@ impl<P: Protocol> Channel<P> {
         let task = Box::new(move || {
             let answer = run_blocking(work);
             let Some(Waiter::Handshake(op)) = me.state.lock().waiter.take() else { return };
-            match me.resume_offloaded(answer) {
+            match me.resume_offloaded(answer, Mode::Async) {
                 Ok(()) => me.hs_loop(op, None),
                 Err(e) => me.fail_handshake(op, e),
             }
@@ -147,9 +147,24 @@ impl<P: Protocol> Channel<P> {
         }
     }
 
-    fn resume_offloaded(&self, answer: std::thread::Result<P::Resume>) -> Result<()> {
+    fn resume_offloaded(self: &Arc<Self>, answer: std::thread::Result<P::Resume>, mode: Mode) -> Result<()> {
         let answer = answer.map_err(|_| Error::internal(msg::OFFLOAD_PANICKED))?;
-        self.state.lock().protocol.resume(answer)
+        self.resume_with(answer, mode)
+    }
+
+    /// Hands an answer to the protocol. A failure's output (NegotiateStream's HandshakeError)
+    /// still goes to the peer, as a failed step's does.
+    fn resume_with(self: &Arc<Self>, answer: P::Resume, mode: Mode) -> Result<()> {
+        let (r, out) = {
+            let mut c = self.state.lock();
+            let r = c.protocol.resume(answer);
+            let out = if r.is_err() { c.take_output() } else { Vec::new() };
+            (r, out)
+        };
+        if !out.is_empty() {
+            self.send_detached(out, mode);
+        }
+        r
     }
 
     fn fail_handshake(&self, op: HsOp, e: Error) {

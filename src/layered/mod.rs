@@ -17,7 +17,8 @@
 //!   NotSupported (the .NET Framework contract, DESIGN.md section 1).
 //! * Completions that happen inside the inner stream's Begin are handled in a loop by the caller
 //!   (`inline_or_later`), so long runs of synchronous completions never deepen the stack.
-//! * A failed handshake poisons the stream: every later call reports the stored error.
+//! * A failed handshake poisons the stream: every later call reports the stored error (a
+//!   protocol may allow a new handshake after it: `Protocol::can_retry`).
 //! * A handshake step may wait for work that must run outside the lock: a user callback on the
 //!   current thread (`Step::Suspend`), or a call that blocks (GSSAPI) on the blocking pool
 //!   (`Step::NeedOffload`).
@@ -42,7 +43,7 @@ mod transfer;
 mod transport;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::error::{Error, Result};
 use crate::op::{Completion, Value};
@@ -66,6 +67,14 @@ pub mod msg {
     pub(crate) const READ_WRITE_INNER: &str = "The stream has to be read/write.";
     /// SslStream's text: it is the one layered stream with a shutdown so far.
     pub(crate) const ALREADY_SHUTDOWN: &str = "Write operations are not allowed after the channel was shutdown.";
+    /// net_auth_SSPI.
+    pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
+    pub(crate) const AUTH_EOF: &str = "Authentication failed because the remote party has closed the transport stream.";
+    pub(crate) const IO_EOF: &str = " Received an unexpected EOF or 0 bytes from the transport stream.";
+    pub(crate) const ENCRYPT: &str = "The encryption operation failed, see inner exception.";
+    pub(crate) const DECRYPT: &str = "The decryption operation failed, see inner exception.";
+    pub(crate) const WRITE_FAILED: &str = "The write operation failed, see inner exception.";
+    pub(crate) const READ_FAILED: &str = "The read operation failed, see inner exception.";
     /// What a blocking step reports when it panicked (the handshake fails with it).
     pub(crate) const OFFLOAD_PANICKED: &str =
         "An internal error occurred in apmnet: a blocking step of the handshake panicked.";
@@ -90,6 +99,9 @@ pub trait Protocol: Send + 'static {
     const CHUNK: usize;
     /// What a suspended or offloaded step hands back to `resume`.
     type Resume: Send + 'static;
+    /// The state checks of a transfer come after the buffer's (NegotiateStream's order) rather
+    /// than before (SslStream's): `Stream::check` then leaves them to Begin.
+    const STATE_AFTER_BUFFER: bool = false;
 
     /// Takes the first `n` bytes of `buf`, read from the inner stream; returns a buffer for the
     /// next read (the same one when its bytes were consumed, so steady reading copies nothing).
@@ -127,6 +139,11 @@ pub trait Protocol: Send + 'static {
     /// the inner stream's on.
     fn transport_context(&self) -> Option<Arc<TransportContext>> {
         None
+    }
+    /// After a failed handshake: whether a new one may start (NegotiateStream, once it told
+    /// the peer with an error frame); otherwise the failure is reported for good.
+    fn can_retry(&self) -> bool {
+        false
     }
 }
 
@@ -350,6 +367,9 @@ impl<P: Protocol> Stream for Channel<P> {
     }
 
     fn check(&self, _writing: bool) -> Result<()> {
+        if P::STATE_AFTER_BUFFER {
+            return Ok(());
+        }
         self.state.lock().usable()
     }
 

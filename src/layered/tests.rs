@@ -217,7 +217,7 @@ struct Wire {
 
 type Shared = Arc<(Mutex<Wire>, Condvar)>;
 
-struct Mem {
+pub(crate) struct Mem {
     rx: Shared,
     tx: Shared,
     /// At most this many bytes per read (1: every byte is its own inner read).
@@ -225,14 +225,14 @@ struct Mem {
     hold_writes: bool,
     held: Mutex<VecDeque<(Vec<u8>, Completion)>>,
     /// Every write, as the channel issued it.
-    writes: Mutex<Vec<Vec<u8>>>,
+    pub(crate) writes: Mutex<Vec<Vec<u8>>>,
     /// Writes issued while another was still held: the pump must never do that.
     overlapping: Mutex<usize>,
     closed: AtomicBool,
 }
 
 /// Two connected ends.
-fn pipe(max_read: usize, hold_writes: bool) -> (Arc<Mem>, Arc<Mem>) {
+pub(crate) fn pipe(max_read: usize, hold_writes: bool) -> (Arc<Mem>, Arc<Mem>) {
     let a: Shared = Arc::default();
     let b: Shared = Arc::default();
     let end = |rx: &Shared, tx: &Shared, max_read, hold_writes| {
@@ -287,15 +287,15 @@ impl Mem {
     }
 
     /// What the peer has received and not read yet.
-    fn received(&self) -> Vec<u8> {
+    pub(crate) fn received(&self) -> Vec<u8> {
         self.rx.0.lock().data.drain(..).collect()
     }
 
-    fn send(&self, bytes: &[u8]) {
+    pub(crate) fn send(&self, bytes: &[u8]) {
         deliver(&self.tx, bytes, false);
     }
 
-    fn hang_up(&self) {
+    pub(crate) fn hang_up(&self) {
         deliver(&self.tx, &[], true);
     }
 }

@@ -66,15 +66,9 @@ pub use crate::channel_binding::kind as channel_binding_kind;
 /// The .NET message texts of SslStream (those of AuthenticatedStream, which NegotiateStream
 /// shares, are in `crate::layered::msg`).
 pub mod msg {
-    pub(crate) const AUTH_FAILED: &str = "Authentication failed, see inner exception.";
+    pub(crate) use crate::layered::msg::{AUTH_EOF, AUTH_FAILED, DECRYPT, ENCRYPT, IO_EOF, READ_FAILED, WRITE_FAILED};
     /// net_ssl_io_frame: .NET Framework's IOException for input that is not TLS records.
     pub(crate) const UNEXPECTED_PACKET: &str = "The handshake failed due to an unexpected packet format.";
-    pub(crate) const AUTH_EOF: &str = "Authentication failed because the remote party has closed the transport stream.";
-    pub(crate) const IO_EOF: &str = " Received an unexpected EOF or 0 bytes from the transport stream.";
-    pub(crate) const ENCRYPT: &str = "The encryption operation failed, see inner exception.";
-    pub(crate) const DECRYPT: &str = "The decryption operation failed, see inner exception.";
-    pub(crate) const WRITE_FAILED: &str = "The write operation failed, see inner exception.";
-    pub(crate) const READ_FAILED: &str = "The read operation failed, see inner exception.";
     pub(crate) const SERVER_CERT_KEY: &str =
         "The server mode SSL must use a certificate with the associated private key.";
     pub(crate) const REJECTED_BY_CALLBACK: &str =

@@ -27,6 +27,36 @@ namespace Apmnet
             handle = created.DangerousGetHandle();
         }
 
+        /// <summary>apm_ssl_stream_create, apm_negotiate_stream_create: a stream over another.</summary>
+        internal delegate int CreateOverCall(IntPtr inner, int leaveInnerStreamOpen, out StreamHandle stream);
+
+        /// <summary>AuthenticatedStream's constructor: the library stream made by <paramref name="create"/>
+        /// over <paramref name="innerStream"/>, an Apmnet stream (used by the library directly) or any other
+        /// read/write Stream (driven through its BeginRead/BeginWrite by an adapter the new stream owns; the
+        /// managed stream itself is the derived class's to dispose, unless leaveInnerStreamOpen).</summary>
+        internal static StreamHandle CreateOver(Stream innerStream, bool leaveInnerStreamOpen, CreateOverCall create)
+        {
+            if (innerStream == null || innerStream == Stream.Null) throw new ArgumentNullException("innerStream");
+            if (!innerStream.CanRead || !innerStream.CanWrite) throw new ArgumentException("The stream has to be read/write.", "innerStream");
+            StreamHandle created;
+            ApmLibraryStream native = innerStream as ApmLibraryStream;
+            if (native != null)
+            {
+                ApmError.Check(create(native.NativeHandle, leaveInnerStreamOpen ? 1 : 0, out created));
+                return created;
+            }
+            StreamHandle adapter = ManagedStreamAdapter.Create(innerStream);
+            int status = create(adapter.DangerousGetHandle(), 0, out created);
+            if (status != 0)
+            {
+                Exception error = ApmError.Last(status);
+                adapter.Dispose();
+                throw error;
+            }
+            adapter.SetHandleAsInvalid();  // released with the new stream from now on
+            return created;
+        }
+
         /// <summary>The apm_stream handle (its stale value after Dispose: see Interop.SocketHandle).</summary>
         internal IntPtr NativeHandle { get { return handle; } }
 

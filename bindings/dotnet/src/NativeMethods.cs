@@ -27,6 +27,11 @@ namespace Apmnet.Interop
     internal delegate IntPtr ApmSelectionCallback(IntPtr sender, IntPtr targetHost, IntPtr localCertificates, UIntPtr localLength,
         IntPtr remoteCertificate, IntPtr acceptableIssuers, UIntPtr issuersLength, IntPtr state);
 
+    /// <summary>typedef int32_t (*apm_credential_lookup_callback)(const char *user, const char *domain, char *password,
+    /// size_t password_size, uint8_t *nt_hash, void *state);</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate int ApmCredentialLookupCallback(IntPtr user, IntPtr domain, IntPtr password, UIntPtr passwordSize, IntPtr ntHash, IntPtr state);
+
     /// <summary>typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate int ApmCustomComplete(ulong token, int status, UIntPtr bytes);
@@ -147,6 +152,32 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_raw_data(IntPtr certificate, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_has_private_key(IntPtr certificate, out int hasPrivateKey);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_certificate_get_validity(IntPtr certificate, out long notBefore, out long notAfter);
+
+        // Credential
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_create(byte[] userName, byte[] password, byte[] domain, out IntPtr credential);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_create_default(out IntPtr credential);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_create_from_file(byte[] path, out IntPtr credential);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_create_lookup(ApmCredentialLookupCallback callback, IntPtr state, out IntPtr credential);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_get_user_name(IntPtr credential, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_get_domain(IntPtr credential, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_credential_close(IntPtr credential);
+
+        // NegotiateStream
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_create(IntPtr inner, int leaveInnerStreamOpen, out StreamHandle stream);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_authenticate_as_client(IntPtr stream, IntPtr credential, byte[] targetName, byte[] binding, UIntPtr bindingLength, int protectionLevel, int impersonationLevel);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_begin_authenticate_as_client(IntPtr stream, IntPtr credential, byte[] targetName, byte[] binding, UIntPtr bindingLength, int protectionLevel, int impersonationLevel, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_end_authenticate_as_client(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_authenticate_as_server(IntPtr stream, IntPtr credential, int policyEnforcement, byte[] customChannelBinding, UIntPtr bindingLength, IntPtr[] serviceNames, UIntPtr serviceCount, int protectionLevel, int impersonationLevel);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_begin_authenticate_as_server(IntPtr stream, IntPtr credential, int policyEnforcement, byte[] customChannelBinding, UIntPtr bindingLength, IntPtr[] serviceNames, UIntPtr serviceCount, int protectionLevel, int impersonationLevel, ApmAsyncCallback callback, IntPtr state, out IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_end_authenticate_as_server(IntPtr stream, IntPtr result);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_is_authenticated(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_is_server(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_is_encrypted(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_is_signed(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_is_mutually_authenticated(IntPtr stream, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_get_impersonation_level(IntPtr stream, out int level);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_get_remote_identity_name(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_get_remote_identity_authentication_type(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
 
         // SslStream
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_create(IntPtr inner, int leaveInnerStreamOpen, out StreamHandle stream);

@@ -75,29 +75,7 @@ namespace Apmnet
 
         static StreamHandle Create(Stream innerStream, bool leaveInnerStreamOpen)
         {
-            if (innerStream == null || innerStream == Stream.Null) throw new ArgumentNullException("innerStream");
-            if (!innerStream.CanRead || !innerStream.CanWrite) throw new ArgumentException("The stream has to be read/write.", "innerStream");
-            StreamHandle created;
-            ApmLibraryStream native = innerStream as ApmLibraryStream;
-            if (native != null)
-            {
-                ApmError.Check(NativeMethods.apm_ssl_stream_create(native.NativeHandle, leaveInnerStreamOpen ? 1 : 0, out created));
-            }
-            else
-            {
-                // Our own library stream over the managed one: the SslStream owns (and closes) it; the managed
-                // stream itself is disposed by OnDisposed below unless leaveInnerStreamOpen.
-                StreamHandle adapter = ManagedStreamAdapter.Create(innerStream);
-                int status = NativeMethods.apm_ssl_stream_create(adapter.DangerousGetHandle(), 0, out created);
-                if (status != 0)
-                {
-                    Exception error = ApmError.Last(status);
-                    adapter.Dispose();
-                    throw error;
-                }
-                adapter.SetHandleAsInvalid();  // released with the SslStream from now on
-            }
-            return created;
+            return CreateOver(innerStream, leaveInnerStreamOpen, NativeMethods.apm_ssl_stream_create);
         }
 
         /// <summary>AuthenticatedStream.InnerStream.</summary>

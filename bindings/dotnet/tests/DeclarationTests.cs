@@ -299,6 +299,7 @@ namespace Apmnet.Tests
             { "ApmSendFileProgress", new[] { "apm_send_file_progress" } },
             { "ApmValidationCallback", new[] { "apm_remote_certificate_validation_callback" } },
             { "ApmSelectionCallback", new[] { "apm_local_certificate_selection_callback" } },
+            { "ApmCredentialLookupCallback", new[] { "apm_credential_lookup_callback" } },
             { "ApmCustomComplete", new[] { "apm_custom_complete_fn" } },
             { "ApmCustomBegin", new[] { "apm_stream_vtable.begin_read", "apm_stream_vtable.begin_write" } },
             { "ApmCustomClose", new[] { "apm_stream_vtable.close" } },

@@ -33,14 +33,17 @@ from . import _native
 from ._async import AsyncResult
 from ._native import check, lib, library_path
 from .enums import (AddressFamily, ChannelBindingKind, CipherAlgorithmType, DecompressionMethods,
-                    FileAccess, ProtocolType, SocketError, SocketShutdown, SocketType, SslPolicyErrors,
-                    SslProtocols, TransmitFileOptions, WebExceptionStatus)
+                    FileAccess, PolicyEnforcement, ProtectionLevel, ProtocolType, SocketError, SocketShutdown,
+                    SocketType, SslPolicyErrors, SslProtocols, TokenImpersonationLevel, TransmitFileOptions,
+                    WebExceptionStatus)
 from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRangeError,
                      AuthenticationError, DirectoryNotFoundException, FileNotFoundException,
                      InternalError, InvalidCredentialError, InvalidOperationError, IOException,
                      NotSupportedError, ObjectDisposedError, OutOfMemoryError,
                      PlatformNotSupportedError, ProtocolViolationError, SocketException, Status,
                      TimeoutException, UnauthorizedAccessError, WebError, CryptographicError)
+from .negotiate import (CredentialCache, CredentialLookup, ExtendedProtectionPolicy, GenericIdentity,
+                        NegotiateStream, NetworkCredential, NtlmUserFile)
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
 from .sockets import LingerOption, NetworkStream, Socket
 from .http import HttpWebRequest, HttpWebResponse
@@ -55,8 +58,10 @@ API_VERSION = (0, 1)
 __all__ = [
     "AddressFamily", "ApmError", "ArgumentError", "ArgumentNullError", "ArgumentOutOfRangeError",
     "AsyncResult", "AuthenticationError", "ChannelBinding", "ChannelBindingKind",
-    "CipherAlgorithmType", "DecompressionMethods", "DirectoryNotFoundException", "HttpWebRequest",
-    "HttpWebResponse", "FileAccess", "FileNotFoundException",
+    "CipherAlgorithmType", "CredentialCache", "CredentialLookup", "DecompressionMethods",
+    "DirectoryNotFoundException", "ExtendedProtectionPolicy", "GenericIdentity", "HttpWebRequest",
+    "HttpWebResponse", "NegotiateStream", "NetworkCredential", "NtlmUserFile", "PolicyEnforcement",
+    "ProtectionLevel", "TokenImpersonationLevel", "FileAccess", "FileNotFoundException",
     "IOException", "InternalError", "InvalidCredentialError", "InvalidOperationError",
     "LingerOption", "NetworkStream", "NotSupportedError", "ObjectDisposedError", "OutOfMemoryError",
     "PlatformNotSupportedError", "ProtocolType", "ProtocolViolationError", "Socket", "SocketError",

@@ -17,7 +17,7 @@ from ctypes import (POINTER, Structure, c_char, c_char_p, c_int32, c_int64, c_si
 from .errors import EXCEPTION_FOR_STATUS, ApmError, SocketException, Status
 
 __all__ = ["lib", "library_path", "check", "raise_last_error", "ASYNC_CALLBACK", "PROGRESS_CALLBACK",
-           "VALIDATION_CALLBACK", "SELECTION_CALLBACK", "CUSTOM_COMPLETE", "CUSTOM_BEGIN_READ",
+           "VALIDATION_CALLBACK", "SELECTION_CALLBACK", "LOOKUP_CALLBACK", "CUSTOM_COMPLETE", "CUSTOM_BEGIN_READ",
            "CUSTOM_BEGIN_WRITE", "CUSTOM_CLOSE", "StreamVtable"]
 
 #: ``typedef void (*apm_async_callback)(apm_async_result *result, void *state);``
@@ -36,6 +36,10 @@ VALIDATION_CALLBACK = ctypes.CFUNCTYPE(c_int32, c_void_p, c_void_p, POINTER(c_vo
 #: c_void_p; both are a pointer-sized integer)
 SELECTION_CALLBACK = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_char_p, POINTER(c_void_p), c_size_t, c_void_p,
                                       POINTER(c_char_p), c_size_t, c_void_p)
+#: ``typedef int32_t (*apm_credential_lookup_callback)(const char *user, const char *domain,
+#: char *password, size_t password_size, uint8_t *nt_hash, void *state);``
+LOOKUP_CALLBACK = ctypes.CFUNCTYPE(c_int32, c_char_p, c_char_p, POINTER(c_char), c_size_t, POINTER(c_uint8),
+                                   c_void_p)
 #: ``typedef apm_status (*apm_custom_complete_fn)(uint64_t token, apm_status status, size_t bytes);``
 CUSTOM_COMPLETE = ctypes.CFUNCTYPE(c_int32, c_uint64, c_int32, c_size_t)
 #: ``apm_stream_vtable.begin_read``: (ctx, buffer, count, complete, token) -> apm_status
@@ -165,6 +169,34 @@ PROTOTYPES = {
     "apm_stream_create_custom": (_status, [POINTER(StreamVtable), c_void_p, _out_handle]),
     "apm_custom_stream_complete": (_status, [c_uint64, _status, c_size_t]),
     # SslStream
+    "apm_credential_create": (_status, [c_char_p, c_char_p, c_char_p, _out_handle]),
+    "apm_credential_create_default": (_status, [_out_handle]),
+    "apm_credential_create_from_file": (_status, [c_char_p, _out_handle]),
+    "apm_credential_create_lookup": (_status, [LOOKUP_CALLBACK, c_void_p, _out_handle]),
+    "apm_credential_get_user_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_credential_get_domain": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_credential_close": (_status, [_handle]),
+    "apm_negotiate_stream_create": (_status, [_handle, c_int32, _out_handle]),
+    "apm_negotiate_stream_authenticate_as_client": (
+        _status, [_handle, _handle, c_char_p, _bytes_in, c_size_t, c_int32, c_int32]),
+    "apm_negotiate_stream_begin_authenticate_as_client": (
+        _status, [_handle, _handle, c_char_p, _bytes_in, c_size_t, c_int32, c_int32, _cb, c_void_p, _out_handle]),
+    "apm_negotiate_stream_end_authenticate_as_client": (_status, [_handle, _handle]),
+    "apm_negotiate_stream_authenticate_as_server": (
+        _status, [_handle, _handle, c_int32, _bytes_in, c_size_t, _names_in, c_size_t, c_int32, c_int32]),
+    "apm_negotiate_stream_begin_authenticate_as_server": (
+        _status, [_handle, _handle, c_int32, _bytes_in, c_size_t, _names_in, c_size_t, c_int32, c_int32, _cb,
+                  c_void_p, _out_handle]),
+    "apm_negotiate_stream_end_authenticate_as_server": (_status, [_handle, _handle]),
+    "apm_negotiate_stream_is_authenticated": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_is_server": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_is_encrypted": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_is_signed": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_is_mutually_authenticated": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_get_impersonation_level": (_status, [_handle, _i32p]),
+    "apm_negotiate_stream_get_remote_identity_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_negotiate_stream_get_remote_identity_authentication_type": (
+        _status, [_handle, _text_out, c_size_t, _sizep]),
     "apm_ssl_stream_create": (_status, [_handle, c_int32, _out_handle]),
     "apm_ssl_stream_set_validation_callback": (_status, [_handle, VALIDATION_CALLBACK, c_void_p]),
     "apm_ssl_stream_set_selection_callback": (_status, [_handle, SELECTION_CALLBACK, c_void_p]),

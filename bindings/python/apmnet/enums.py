@@ -19,6 +19,9 @@ __all__ = [
     "CipherAlgorithmType",
     "WebExceptionStatus",
     "DecompressionMethods",
+    "ProtectionLevel",
+    "TokenImpersonationLevel",
+    "PolicyEnforcement",
 ]
 
 
@@ -199,3 +202,27 @@ class DecompressionMethods(enum.IntFlag):
     None_ = 0
     GZip = 1
     Deflate = 2
+class ProtectionLevel(enum.IntEnum):
+    """System.Net.Security.ProtectionLevel: what a NegotiateStream does to the data."""
+
+    None_ = 0
+    Sign = 1
+    EncryptAndSign = 2
+
+
+class TokenImpersonationLevel(enum.IntEnum):
+    """System.Security.Principal.TokenImpersonationLevel."""
+
+    None_ = 0
+    Anonymous = 1
+    Identification = 2
+    Impersonation = 3
+    Delegation = 4
+
+
+class PolicyEnforcement(enum.IntEnum):
+    """System.Security.Authentication.ExtendedProtection.PolicyEnforcement."""
+
+    Never = 0
+    WhenSupported = 1
+    Always = 2

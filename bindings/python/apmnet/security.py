@@ -27,8 +27,8 @@ from ._handle import (_bytes_property, _copy_bytes, _flag_property, _Handle, _i3
                       _text, _text_property)
 from ._native import SELECTION_CALLBACK, VALIDATION_CALLBACK, check, lib
 from .enums import ChannelBindingKind, CipherAlgorithmType, SslPolicyErrors, SslProtocols
+from ._layered import LayeredStream
 from .errors import ApmError, ArgumentError
-from .streams import Stream
 
 __all__ = ["SslStream", "X509Certificate2", "TransportContext", "ChannelBinding",
            "RemoteCertificateValidationCallback", "LocalCertificateSelectionCallback"]
@@ -391,7 +391,7 @@ _CIPHERS = (  # (part of the IANA suite name, CipherAlgorithmType, strength in b
 )
 
 
-class SslStream(Stream):
+class SslStream(LayeredStream):
     """System.Net.Security.SslStream over ``inner_stream``.
 
     ``inner_stream`` is a library stream (:class:`NetworkStream`, another :class:`SslStream`) or any
@@ -420,26 +420,7 @@ class SslStream(Stream):
         for hook in (user_certificate_validation_callback, user_certificate_selection_callback):
             if hook is not None and not callable(hook):
                 raise TypeError(f"callbacks must be callable, not {type(hook).__name__!r}")
-        leave = bool(leave_inner_stream_open)
-        adapter = None
-        if inner_stream is None or isinstance(inner_stream, Stream):
-            inner = inner_stream
-        else:
-            adapter = inner = ObjectStream(inner_stream, close_target=not leave)
-        out = c_void_p()
-        status = lib.apm_ssl_stream_create(None if inner is None else inner._handle, int(leave),
-                                           byref(out))
-        if status != 0:
-            error = _native.last_error(status)
-            if adapter is not None:
-                adapter._adapter.close_target = False  # the caller's object stays as it was
-                adapter.close()
-            raise error
-        super().__init__(out.value)
-        self.inner_stream = inner_stream
-        self.leave_inner_stream_open = leave
-        self._inner = inner
-        self._adapter_stream = adapter
+        super().__init__(lib.apm_ssl_stream_create, inner_stream, leave_inner_stream_open)
         self._validation = user_certificate_validation_callback
         self._selection = user_certificate_selection_callback
         self._callback_error: Optional[BaseException] = None
@@ -460,19 +441,11 @@ class SslStream(Stream):
     def close(self) -> None:
         """Close the stream (no close_notify is sent: see :meth:`shutdown`); with
         ``leave_inner_stream_open`` false the inner stream is closed too."""
-        was_closed = self._closed
         super().close()
-        if not was_closed:
-            self._mark_closed()
 
     def _mark_closed(self) -> None:
         super()._mark_closed()
         self._selected = []
-        if not self.leave_inner_stream_open:
-            if self._inner is not None:
-                self._inner._mark_closed()  # the library closed it with this stream
-        elif self._adapter_stream is not None:
-            self._adapter_stream.close()  # ours alone; the caller's object stays open
 
     # Options ----------------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ def _ctype(text):
         return "VALIDATION_CALLBACK"
     if base == "apm_local_certificate_selection_callback" and not stars:
         return "SELECTION_CALLBACK"
+    if base == "apm_credential_lookup_callback" and not stars:
+        return "LOOKUP_CALLBACK"
     if base == "apm_stream_vtable" and stars == 1:
         return "StreamVtable*"
     if base.startswith("apm_") and base != "apm_status" and stars:
@@ -62,6 +64,8 @@ def _describe(t):
         return "VALIDATION_CALLBACK"
     if t is _native.SELECTION_CALLBACK:
         return "SELECTION_CALLBACK"
+    if t is _native.LOOKUP_CALLBACK:
+        return "LOOKUP_CALLBACK"
     if t is ctypes.POINTER(_native.StreamVtable):
         return "StreamVtable*"
     if t is ctypes.c_char_p or t is ctypes.POINTER(ctypes.c_char):
@@ -109,7 +113,7 @@ def test_declarations_match_the_header():
 def test_the_covered_areas_of_the_header_are_all_bound():
     covered = re.compile(r"apm_(socket|network_stream|async_result|last_error|runtime|version|"
                          r"status_name|stream|custom_stream|ssl_stream|certificate|transport_context|http_request|"
-                         r"http_response)")
+                         r"http_response|negotiate_stream|credential)")
     header = _header_prototypes()
     unbound = [n for n in header if covered.match(n) and n not in _native.PROTOTYPES]
     assert unbound == [], "header functions without a Python declaration"
@@ -137,11 +141,15 @@ def test_enum_values_match_the_header_defines():
         ("APM_CHANNEL_BINDING_KIND_", apmnet.ChannelBindingKind),
         ("APM_WEB_EXCEPTION_STATUS_", apmnet.WebExceptionStatus),
         ("APM_DECOMPRESSION_METHODS_", apmnet.DecompressionMethods),
+        ("APM_PROTECTION_LEVEL_", apmnet.ProtectionLevel),
+        ("APM_TOKEN_IMPERSONATION_LEVEL_", apmnet.TokenImpersonationLevel),
+        ("APM_POLICY_ENFORCEMENT_", apmnet.PolicyEnforcement),
     ]
     compared = 0
     for prefix, enum in checks:
         names = [key for key in defines if key.startswith(prefix)]
-        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_", "APM_WEB_", "APM_DECOMPRESSION_")):  # every define has its member
+        if prefix.startswith(("APM_SSL_", "APM_CHANNEL_", "APM_WEB_", "APM_DECOMPRESSION_", "APM_PROTECTION_",
+                              "APM_TOKEN_", "APM_POLICY_")):  # every define has its member
             assert sorted(names) == sorted(prefix + snake(name.rstrip("_"))
                                            for name in enum.__members__), prefix
         for name, member in enum.__members__.items():  # flags: multi-bit members and 0 too
