@@ -30,6 +30,9 @@ static const char nested_write_message[] =
 
 /* ---- the temporary PKI (harness.c) -------------------------------------- */
 
+#define pki_make hx_pki_make
+#define pki_remove hx_pki_remove
+#define pf hx_pki_file
 #define load_cert hx_pki_load
 
 /* ---- streams ------------------------------------------------------------ */
