@@ -2,6 +2,7 @@
 or a Python object, and closing the inner stream unless it is left open."""
 
 from ctypes import byref, c_void_p
+from typing import Any
 
 from . import _native
 from ._custom import ObjectStream
@@ -14,7 +15,7 @@ class LayeredStream(Stream):
     """``create(inner, leave, &out)`` makes the library stream over ``inner_stream``: a library stream,
     or any Python object with blocking read/write methods (a ``socket.socket``), adapted."""
 
-    def __init__(self, create, inner_stream, leave_inner_stream_open):
+    def __init__(self, create: Any, inner_stream: Any, leave_inner_stream_open: Any) -> None:
         leave = bool(leave_inner_stream_open)
         adapter = None
         if inner_stream is None or isinstance(inner_stream, Stream):
@@ -35,14 +36,14 @@ class LayeredStream(Stream):
         self._inner = inner
         self._adapter_stream = adapter
 
-    def close(self):
+    def close(self) -> None:
         """Close the stream; with ``leave_inner_stream_open`` false the inner stream is closed too."""
         was_closed = self._closed
         super().close()
         if not was_closed:
             self._mark_closed()
 
-    def _mark_closed(self):
+    def _mark_closed(self) -> None:
         super()._mark_closed()
         if not self.leave_inner_stream_open:
             if self._inner is not None:

@@ -6,6 +6,7 @@ The server's user lookup callback reaches Python through a module-level ctypes t
 long as its credential.
 """
 
+from typing import Any, Optional
 import ctypes
 import itertools
 import threading
@@ -27,11 +28,11 @@ _PASSWORD, _NT_HASH = 1, 2
 class _Credential(_Handle):
     """A library credential handle."""
 
-    def _close_native(self):
+    def _close_native(self) -> Any:
         lib.apm_credential_close(self._handle)
 
     @classmethod
-    def _make(cls, function, *args):
+    def _make(cls, function: Any, *args: Any) -> Any:
         out = c_void_p()
         check(function(*args, byref(out)))
         obj = cls.__new__(cls)
@@ -44,21 +45,21 @@ class NetworkCredential(_Credential):
     and ``user@REALM`` are split into user and domain. A server given one accepts exactly that user
     (an apmnet extension; see :class:`NtlmUserFile` for a list)."""
 
-    def __init__(self, user_name="", password="", domain=""):
+    def __init__(self, user_name: Any = "", password: Any = "", domain: Any = "") -> None:
         out = c_void_p()
         check(lib.apm_credential_create(_text(user_name or ""), _text(password or ""), _text(domain or ""),
                                         byref(out)))
         super().__init__(out.value)
 
     @property
-    def user_name(self):
+    def user_name(self) -> Any:
         return _copy_text(lib.apm_credential_get_user_name, self._handle)
 
     @property
-    def domain(self):
+    def domain(self) -> Any:
         return _copy_text(lib.apm_credential_get_domain, self._handle)
 
-    def __repr__(self):
+    def __repr__(self) -> Any:
         return f"NetworkCredential({self.user_name!r}, domain={self.domain!r})"
 
 
@@ -67,24 +68,24 @@ class CredentialCache:
     for a client (NTLM is not possible with it) and the keytab for a server."""
 
     @classmethod
-    def default_network_credentials(cls):
+    def default_network_credentials(cls) -> Any:
         return _Credential._make(lib.apm_credential_create_default)
 
     default_credentials = default_network_credentials
 
 
-def NtlmUserFile(path):  # noqa: N802 (a factory named like the class it stands for)
+def NtlmUserFile(path: Any) -> Any:  # noqa: N802 (a factory named like the class it stands for)
     """A server's NTLM users from a ``DOMAIN:USER:PASSWORD`` file (gss-ntlmssp's NTLM_USER_FILE)."""
     return _Credential._make(lib.apm_credential_create_from_file, _path(path))
 
 
-_lookups = {}
+_lookups: dict = {}
 _lookup_ids = itertools.count(1)
 _lookups_lock = threading.Lock()
 
 
 @LOOKUP_CALLBACK
-def _on_lookup(user, domain, password, password_size, nt_hash, state):
+def _on_lookup(user: Any, domain: Any, password: Any, password_size: Any, nt_hash: Any, state: Any) -> Any:
     with _lookups_lock:
         function = _lookups.get(state)
     if function is None:
@@ -108,7 +109,7 @@ class CredentialLookup(_Credential):
     the 16-byte NT hash (bytes), or None for an unknown user. It runs during the handshake on the
     thread driving it."""
 
-    def __init__(self, function):
+    def __init__(self, function: Any) -> None:
         if not callable(function):
             raise TypeError(f"the lookup must be callable, not {type(function).__name__!r}")
         self._id = next(_lookup_ids)
@@ -129,7 +130,7 @@ class ExtendedProtectionPolicy:
     (a :class:`ChannelBinding` or its bytes) and/or the service names (``"SERVICE/host"``) a server
     requires. Unlike .NET on Linux, the library checks them."""
 
-    def __init__(self, policy_enforcement, custom_channel_binding=None, custom_service_names=None):
+    def __init__(self, policy_enforcement: Any, custom_channel_binding: Any = None, custom_service_names: Any = None) -> None:
         self.policy_enforcement = PolicyEnforcement(policy_enforcement)
         self.custom_channel_binding = custom_channel_binding
         self.custom_service_names = None if custom_service_names is None else list(custom_service_names)
@@ -138,16 +139,16 @@ class ExtendedProtectionPolicy:
 class GenericIdentity:
     """System.Security.Principal.GenericIdentity: the authenticated peer."""
 
-    def __init__(self, name, authentication_type):
+    def __init__(self, name: Any, authentication_type: Any) -> None:
         self.name = name
         self.authentication_type = authentication_type
         self.is_authenticated = True
 
-    def __repr__(self):
+    def __repr__(self) -> Any:
         return f"GenericIdentity({self.name!r}, {self.authentication_type!r})"
 
 
-def _binding_bytes(binding):
+def _binding_bytes(binding: Any) -> Any:
     if binding is None:
         return None, 0
     data = bytes(binding)
@@ -163,21 +164,19 @@ class NegotiateStream(LayeredStream):
     One read and one write may be pending at once.
     """
 
-    def __init__(self, inner_stream, leave_inner_stream_open=False):
+    def __init__(self, inner_stream: Any, leave_inner_stream_open: Any = False) -> None:
         super().__init__(lib.apm_negotiate_stream_create, inner_stream, leave_inner_stream_open)
-        self._keep = None
+        self._keep: Any = None
 
     # Client -----------------------------------------------------------------------------------
 
-    def _client_args(self, credential, target_name, binding, protection_level, allowed_impersonation_level):
+    def _client_args(self, credential: Any, target_name: Any, binding: Any, protection_level: Any, allowed_impersonation_level: Any) -> Any:
         data, size = _binding_bytes(binding)
         self._keep = (credential, data)
         return (None if credential is None else credential._handle, _text(target_name), data, size,
                 int(protection_level), int(allowed_impersonation_level))
 
-    def authenticate_as_client(self, credential=None, target_name="", binding=None,
-                               protection_level=ProtectionLevel.EncryptAndSign,
-                               allowed_impersonation_level=TokenImpersonationLevel.Identification):
+    def authenticate_as_client(self, credential: Any = None, target_name: Any = "", binding: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, allowed_impersonation_level: Any = TokenImpersonationLevel.Identification) -> Any:
         """AuthenticateAsClient(credential, binding, targetName, requiredProtectionLevel,
         allowedImpersonationLevel), blocking. ``credential``: a :class:`NetworkCredential` or
         ``CredentialCache.default_network_credentials()`` (the default when None, as .NET).
@@ -188,22 +187,17 @@ class NegotiateStream(LayeredStream):
         args = self._client_args(credential, target_name, binding, protection_level, allowed_impersonation_level)
         check(lib.apm_negotiate_stream_authenticate_as_client(self._handle, *args))
 
-    def begin_authenticate_as_client(self, credential=None, target_name="", binding=None,
-                                     protection_level=ProtectionLevel.EncryptAndSign,
-                                     allowed_impersonation_level=TokenImpersonationLevel.Identification,
-                                     callback=None, state=None):
+    def begin_authenticate_as_client(self, credential: Any = None, target_name: Any = "", binding: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, allowed_impersonation_level: Any = TokenImpersonationLevel.Identification, callback: Any = None, state: Any = None) -> Any:
         if credential is None:
             credential = CredentialCache.default_network_credentials()
         args = self._client_args(credential, target_name, binding, protection_level, allowed_impersonation_level)
         return _async.begin(self, lib.apm_negotiate_stream_begin_authenticate_as_client, self._handle, args,
                             callback, state, self._keep)
 
-    def end_authenticate_as_client(self, async_result):
+    def end_authenticate_as_client(self, async_result: Any) -> Any:
         _async.end(lib.apm_negotiate_stream_end_authenticate_as_client, self._handle, async_result)
 
-    async def authenticate_as_client_async(self, credential=None, target_name="", binding=None,
-                                           protection_level=ProtectionLevel.EncryptAndSign,
-                                           allowed_impersonation_level=TokenImpersonationLevel.Identification):
+    async def authenticate_as_client_async(self, credential: Any = None, target_name: Any = "", binding: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, allowed_impersonation_level: Any = TokenImpersonationLevel.Identification) -> Any:
         """Coroutine: AuthenticateAsClientAsync (BeginAuthenticateAsClient/End)."""
         return await await_operation(
             lambda cb: self.begin_authenticate_as_client(credential, target_name, binding, protection_level,
@@ -212,7 +206,7 @@ class NegotiateStream(LayeredStream):
 
     # Server -----------------------------------------------------------------------------------
 
-    def _server_args(self, credential, policy, protection_level, required_impersonation_level):
+    def _server_args(self, credential: Any, policy: Any, protection_level: Any, required_impersonation_level: Any) -> Any:
         enforcement, data, size, names, count = PolicyEnforcement.Never, None, 0, None, 0
         if policy is not None:
             enforcement = policy.policy_enforcement
@@ -225,9 +219,7 @@ class NegotiateStream(LayeredStream):
         return (None if credential is None else credential._handle, int(enforcement), data, size, names, count,
                 int(protection_level), int(required_impersonation_level))
 
-    def authenticate_as_server(self, credential=None, policy=None,
-                               protection_level=ProtectionLevel.EncryptAndSign,
-                               required_impersonation_level=TokenImpersonationLevel.Identification):
+    def authenticate_as_server(self, credential: Any = None, policy: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, required_impersonation_level: Any = TokenImpersonationLevel.Identification) -> Any:
         """AuthenticateAsServer(credential, policy, requiredProtectionLevel, requiredImpersonationLevel),
         blocking. ``credential``: the NTLM users (:class:`NtlmUserFile`, :class:`CredentialLookup`, or
         one :class:`NetworkCredential`); Kerberos clients are accepted through the keytab
@@ -235,20 +227,15 @@ class NegotiateStream(LayeredStream):
         args = self._server_args(credential, policy, protection_level, required_impersonation_level)
         check(lib.apm_negotiate_stream_authenticate_as_server(self._handle, *args))
 
-    def begin_authenticate_as_server(self, credential=None, policy=None,
-                                     protection_level=ProtectionLevel.EncryptAndSign,
-                                     required_impersonation_level=TokenImpersonationLevel.Identification,
-                                     callback=None, state=None):
+    def begin_authenticate_as_server(self, credential: Any = None, policy: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, required_impersonation_level: Any = TokenImpersonationLevel.Identification, callback: Any = None, state: Any = None) -> Any:
         args = self._server_args(credential, policy, protection_level, required_impersonation_level)
         return _async.begin(self, lib.apm_negotiate_stream_begin_authenticate_as_server, self._handle, args,
                             callback, state, self._keep)
 
-    def end_authenticate_as_server(self, async_result):
+    def end_authenticate_as_server(self, async_result: Any) -> Any:
         _async.end(lib.apm_negotiate_stream_end_authenticate_as_server, self._handle, async_result)
 
-    async def authenticate_as_server_async(self, credential=None, policy=None,
-                                           protection_level=ProtectionLevel.EncryptAndSign,
-                                           required_impersonation_level=TokenImpersonationLevel.Identification):
+    async def authenticate_as_server_async(self, credential: Any = None, policy: Any = None, protection_level: Any = ProtectionLevel.EncryptAndSign, required_impersonation_level: Any = TokenImpersonationLevel.Identification) -> Any:
         """Coroutine: AuthenticateAsServerAsync (BeginAuthenticateAsServer/End)."""
         return await await_operation(
             lambda cb: self.begin_authenticate_as_server(credential, policy, protection_level,
@@ -269,7 +256,7 @@ class NegotiateStream(LayeredStream):
     _remote_type = _text_property(lib.apm_negotiate_stream_get_remote_identity_authentication_type)
 
     @property
-    def remote_identity(self):
+    def remote_identity(self) -> Any:
         """The peer, a :class:`GenericIdentity`: on a server the client (``DOMAIN\\user``,
         ``user@REALM``), on a client the target name; ``authentication_type`` "NTLM" or "Kerberos"."""
         return GenericIdentity(self._remote_name, self._remote_type)
