@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
-/// A status code as the C API returns it (`apm_status`).
+/// A status code, one per .NET exception kind (the C surface returns it as is).
 pub(crate) type Status = i32;
 
 /// The status codes, one per .NET exception kind. Append-only: numbers are never reused.

@@ -212,7 +212,7 @@ fn compile_against_apmnet(
 fn build_area(area: &str) -> Result<PathBuf, String> {
     let dir = manifest_dir().join("ffi-tests");
     let exe = out_dir().join(if asan() { format!("{area}-asan") } else { area.to_string() });
-    compile_against_apmnet(&[dir.join(format!("{area}.c")), dir.join("harness.c")], &[dir.clone()], &[], &exe)?;
+    compile_against_apmnet(&[dir.join(format!("{area}.c")), dir.join("harness.c")], std::slice::from_ref(&dir), &[], &exe)?;
     Ok(exe)
 }
 

@@ -188,14 +188,20 @@ pub fn on_engine_thread() -> bool {
     signals::is_engine_thread()
 }
 
+/// Whether the calling thread may shut the runtime down: not an engine thread, and not inside a
+/// callback, which can also run on the caller's own thread (inline in Begin, inside a close or a
+/// custom stream's completion) where shutting down would abort the engine under it.
+pub fn may_shut_down() -> bool {
+    !on_engine_thread() && !crate::async_result::in_callback()
+}
+
 /// Stops the runtime: every pending operation completes (aborted) and its callback runs, then
-/// all threads are joined. The next use starts a new runtime.
+/// all threads are joined. The next use starts a new runtime. Refused where `may_shut_down` says
+/// no (the C surface reports that under its own function's name first).
 pub fn shutdown() -> Result<()> {
-    // A callback can also run on the caller's own thread (inline in Begin, inside a close or a
-    // custom stream's completion): shutting down there would abort the engine under it.
-    if on_engine_thread() || crate::async_result::in_callback() {
+    if !may_shut_down() {
         return Err(Error::invalid_operation(
-            "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
+            "The runtime cannot be shut down from a callback or an engine thread.",
         ));
     }
     let Some(rt) = runtime_slot().take() else { return Ok(()) };

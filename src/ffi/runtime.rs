@@ -32,5 +32,12 @@ pub extern "C" fn apm_runtime_configure(threads: i32, spin_us: i32) -> apm_statu
 /// thread.
 #[no_mangle]
 pub extern "C" fn apm_runtime_shutdown() -> apm_status {
-    boundary!({ engine::shutdown() })
+    boundary!({
+        if !engine::may_shut_down() {
+            return Err(crate::error::Error::invalid_operation(
+                "apm_runtime_shutdown cannot be called from a callback or an engine thread.",
+            ));
+        }
+        engine::shutdown()
+    })
 }

@@ -50,10 +50,10 @@
 //! * MaximumResponseHeadersLength bounds the whole head, status line included.
 //! * A kept-alive connection the server closed is retried on a new one, up to 3 attempts, when
 //!   the body can be sent again (the Framework retries once).
-//! * Cancelling a GetRequestStream or GetResponse result (apm_async_result_cancel) aborts the
+//! * Cancelling a GetRequestStream or GetResponse result (the IAsyncResult's cancel) aborts the
 //!   request: RequestCanceled, not SocketError OperationAborted.
 //! * The ProtocolError response a failure carries stays in the thread's error record until the
-//!   next failure or apm_last_error_clear, holding its connection (in .NET the WebException holds
+//!   next failure or until the record is cleared, holding its connection (in .NET the WebException holds
 //!   it until it is collected or the response is closed).
 
 pub mod connection;
