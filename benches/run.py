@@ -867,9 +867,13 @@ def start_negotiate(t, srv, only):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    t.krb_dir = os.path.join(OUT, "krb5")
+    krb_dir = os.path.join(OUT, "krb5")
+    try:  # a pid file of an earlier run names no process of ours
+        os.remove(os.path.join(krb_dir, "kdc.pid"))
+    except OSError:
+        pass
     try:
-        p = subprocess.run(["sh", os.path.join(ROOT, "ffi-tests", "peers", "krb5-loopback.sh"), t.krb_dir, str(port)],
+        p = subprocess.run(["sh", os.path.join(ROOT, "ffi-tests", "peers", "krb5-loopback.sh"), krb_dir, str(port)],
                            stdout=subprocess.PIPE, stderr=open(os.path.join(OUT, "krb5-setup.log"), "w"),
                            text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -879,6 +883,7 @@ def start_negotiate(t, srv, only):
     if not line.startswith("export "):
         t.krb_skip = line[5:] if line.startswith("SKIP") else "krb5-loopback.sh failed (target/bench/krb5-setup.log)"
         return
+    t.krb_dir = krb_dir  # the KDC runs: stop_realm stops it
     env = dict(tok.partition("=")[::2] for tok in shlex.split(line[len("export "):]))
     if not srv.start("negoserver", prog="apm", label="negoserver-krb", env=env, optional=True):
         t.krb_skip = "the Kerberos NegotiateStream server did not start (target/bench/server-negoserver-krb.log)"
