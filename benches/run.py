@@ -19,6 +19,7 @@ Environment:
   APMNET_PEERS_CACHE=DIR  where benches/dotnet/dotnet.sh keeps .NET 8 (default ~/.cache/apmnet-peers)
   BENCH_APM_LIBDIR=DIR    measure the libapmnet.so in DIR instead of building this tree's (no cargo build)
   BENCH_APM_INCLUDE=DIR   the apmnet.h to compile the apmnet client against (default include/)
+  CARGO_TARGET_DIR        where cargo build --release puts the library that is measured (default target/)
   CC                      C compiler (default cc)
 """
 import glob
@@ -147,7 +148,8 @@ def build():
     else:
         log("cargo build --release")
         ok, tail = run_logged(["cargo", "build", "--release"], "cargo-build.log", timeout=1800)
-        libdir = os.path.join(ROOT, "target", "release")
+        # cargo builds into CARGO_TARGET_DIR when it is set (relative to the tree, as cargo reads it).
+        libdir = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release")
     header = os.path.join(incdir, "apmnet.h")
     if not ok:
         t.skip["apmnet"] = "library does not build (target/bench/cargo-build.log): " + tail
