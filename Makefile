@@ -35,7 +35,7 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 # Debian packages the build, the tests and the benchmarks need (the MIT KDC and GSSAPI: the
 # NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh).
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev \
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev libcurl4-openssl-dev \
                 libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user
 
 .PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory fuzz fuzz-cargo fuzz-misuse soak install uninstall clean help

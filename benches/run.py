@@ -7,16 +7,19 @@ servers (benches/c/servers.c), and prints one table: median, min-max spread, and
 per-round ratios against the raw baseline, libuv and .NET 8 of the same round. JSON goes to
 target/bench/results.json. Benchmarks only measure: nothing here fails on a slow figure.
 
-Usage: python3 benches/run.py [WORKLOAD ...]     (default: all; names as in the table's first column)
+Usage: python3 benches/run.py [WORKLOAD ...]     (default: all; the `name`s of workloads(), e.g. bulk,
+       echo100, nego_ntlm_write, https_get32)
 
 Environment:
   BENCH_ROUNDS=N          rounds (default 5; 1 in quick mode)
   BENCH_QUICK=1           small sizes, for smoke tests
-  BENCH_NO_INSTALL=1      never apt-get/pip install missing peers (libuv1-dev, .NET 8); skip their rows
+  BENCH_NO_INSTALL=1      never apt-get/pip install missing peers (libuv1-dev, libcurl4-openssl-dev, .NET 8,
+                          the MIT KDC); skip their rows
   BENCH_NO_DOTNET=1       skip the .NET 8 rows
   APMNET_PEERS_CACHE=DIR  where benches/dotnet/dotnet.sh keeps .NET 8 (default ~/.cache/apmnet-peers)
   BENCH_APM_LIBDIR=DIR    measure the libapmnet.so in DIR instead of building this tree's (no cargo build)
   BENCH_APM_INCLUDE=DIR   the apmnet.h to compile the apmnet client against (default include/)
+  CARGO_TARGET_DIR        where cargo build --release puts the library that is measured (default target/)
   CC                      C compiler (default cc)
 """
 import glob
@@ -43,6 +46,8 @@ CC = os.environ.get("CC", "cc")
 BULK_MIB = 256 if QUICK else 2048
 FILE_MIB = 128 if QUICK else 1024
 TLS_MIB = 128 if QUICK else 1024
+NEGO_MIB = 32 if QUICK else 256
+POST_MIB = 64 if QUICK else 256
 ECHO_SECS, ECHO_WARM = (1.0, 0.2) if QUICK else (3.0, 0.5)
 LAT_SAMPLES = 200 if QUICK else 1000
 MEM_CONNS = 1000 if QUICK else 10000
@@ -108,6 +113,14 @@ class Tools:
         self.apm_library = None  # the staged libapmnet.so, for the .NET wrapper's rows
         self.wrapper_skip = "the .NET wrapper's client is not built"
         self.apm_tls = "SslStream not landed (no apm_ssl_stream_* in include/apmnet.h)"
+        self.apm_nego = "NegotiateStream not landed (no apm_negotiate_stream_* in include/apmnet.h)"
+        self.apm_http = "HttpWebRequest not landed (no apm_http_request_* in include/apmnet.h)"
+        self.krb_env = None  # the loopback realm's environment, once started
+        self.krb_skip = "the loopback Kerberos realm was not started"
+        self.krb_dir = None
+        self.unavailable = {}  # (workload, member) -> why its command is None
+        self.cert = ""
+        self.ntlm_conf = ""
 
 
 def build():
@@ -135,7 +148,8 @@ def build():
     else:
         log("cargo build --release")
         ok, tail = run_logged(["cargo", "build", "--release"], "cargo-build.log", timeout=1800)
-        libdir = os.path.join(ROOT, "target", "release")
+        # cargo builds into CARGO_TARGET_DIR when it is set (relative to the tree, as cargo reads it).
+        libdir = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release")
     header = os.path.join(incdir, "apmnet.h")
     if not ok:
         t.skip["apmnet"] = "library does not build (target/bench/cargo-build.log): " + tail
@@ -152,6 +166,20 @@ def build():
             text = f.read()
         if "apm_ssl_stream_create" in text and "APM_SSL_PROTOCOLS_TLS13" in text:
             t.apm_tls = None
+        if "apm_negotiate_stream_create" in text:
+            t.apm_nego = None
+        if "apm_http_request_create" in text:
+            t.apm_http = None
+
+    curl_h = "/usr/include/%s-linux-gnu/curl/curl.h" % platform.machine()
+    if not os.path.exists(curl_h):
+        curl_h = "/usr/include/curl/curl.h"
+    if not ensure_deb("libcurl4-openssl-dev", curl_h):
+        t.skip["libcurl"] = "libcurl4-openssl-dev not installed"
+    else:
+        ok, tail = cc("curl", "curl.c", "-lcurl")
+        if not ok:
+            t.skip["libcurl"] = "curl.c does not build: " + tail
 
     if os.environ.get("BENCH_NO_DOTNET", "") not in ("", "0"):
         t.skip["dotnet"] = "BENCH_NO_DOTNET set"
@@ -244,15 +272,57 @@ class Servers:
     def __init__(self):
         self.procs = []
         self.port = {}
+        self.pid = {}
 
-    def start(self, name, *args):
-        p = subprocess.Popen([os.path.join(OUT, "servers"), name, *args], stdout=subprocess.PIPE,
-                             stderr=open(os.path.join(OUT, "server-%s.log" % name), "w"), text=True)
+    def start(self, name, *args, prog="servers", label=None, env=None, optional=False):
+        """Starts OUT/prog with name and args (the server kind), registered as `label` (default
+        name); an optional server that does not start returns False instead of ending the run."""
+        label = label or name
+        p = subprocess.Popen([os.path.join(OUT, prog), name, *args], stdout=subprocess.PIPE,
+                             stderr=open(os.path.join(OUT, "server-%s.log" % label), "w"), text=True,
+                             env=dict(os.environ, **(env or {})))
         self.procs.append(p)
         line = p.stdout.readline().split()
         if len(line) != 2 or line[0] != "ready":
-            raise SystemExit("server %s did not start (target/bench/server-%s.log)" % (name, name))
-        self.port[name] = int(line[1])
+            if optional:
+                return False
+            raise SystemExit("server %s did not start (target/bench/server-%s.log)" % (label, label))
+        self.port[label] = int(line[1])
+        self.pid[label] = p.pid
+        return True
+
+    def cpu(self, label):
+        """The server's process CPU seconds so far (user + system), or None."""
+        try:
+            with open("/proc/%d/stat" % self.pid[label]) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (KeyError, OSError, ValueError, IndexError):
+            return None
+
+    def http_stats(self, label):
+        """(connections that carried a request, requests served) of the http/https server."""
+        import socket
+        import ssl
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port[label]), timeout=5)
+            if label == "https":
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                sock = ctx.wrap_socket(sock)
+            with sock:
+                sock.sendall(b"GET /_stats HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            m = re.search(rb"conns (\d+) reqs (\d+)", data)
+            return (int(m.group(1)), int(m.group(2))) if m else None
+        except (OSError, KeyError):
+            return None
 
     def stop(self):
         for p in self.procs:
@@ -277,7 +347,7 @@ def make_file(mib):
 
 # ------------------------------------------------------------------------------------------ workloads
 
-RAW, UV, APM, NET = "raw", "libuv", "apmnet", "dotnet"
+RAW, UV, APM, NET, CURL = "raw", "libuv", "apmnet", "dotnet", "libcurl"
 #: The rows of the apmnet .NET wrapper (bindings/dotnet) on .NET 8: Bench.cs on Apmnet.Socket/NetworkStream.
 WRAPPER = ".NET 8 on apmnet's wrapper:"
 
@@ -319,6 +389,92 @@ def workloads(t, srv, path):
             (NET, ".NET 8 Socket Begin/End", net and net + ["echo", E, c, es, "64", ew], None),
             (NET, WRAPPER + " Socket Begin/End", wrapper and wrapper + ["echo", E, c, es, "64", ew], on_wrapper),
         ]
+
+    def none(wname, member, why):
+        """A member that cannot run here: no command, and the reason its row gives."""
+        t.unavailable[(wname, member)] = why
+        return None
+
+    # NegotiateStream: both clients against the same server on our C API (apm negoserver), which
+    # runs the sink protocol over the authenticated stream; its CPU is in the notes.
+    nmib = str(NEGO_MIB)
+    ntlm_env = {"KRB5_CONFIG": t.ntlm_conf}
+    ntlm_user = ["alice", "Passw0rd!", "TESTDOM"]
+    krb_user = ["alice", "Passw0rd!", "APMNET.TEST"]
+
+    def nego(wname, how, env, user, srvname):
+        port = str(srv.port.get(srvname, 0))
+        bad = t.apm_nego or (None if srvname in srv.port else "the NegotiateStream server did not start")
+        if how == "write":
+            args, what = [port, nmib, "65536"] + user, "BeginWrite"
+        else:
+            args, what = [port, str(ECHO_SECS)] + user, "AuthenticateAsClient"
+        mode = "nego" if how == "write" else "negohs"
+        return [
+            (APM, "apmnet NegotiateStream " + what,
+             none(wname, "apmnet NegotiateStream " + what, bad) if bad else apm + [mode] + args, env),
+            (NET, ".NET 8 NegotiateStream " + what,
+             none(wname, ".NET 8 NegotiateStream " + what, bad) if bad and net else net and net + [mode] + args,
+             env),
+        ]
+
+    krb_bad = t.krb_skip if t.krb_env is None else None
+
+    def krb(wname):
+        members = nego(wname, "write", t.krb_env or {}, krb_user, "negoserver-krb")
+        if krb_bad:
+            members = [(k, n, none(wname, n, krb_bad), e) for k, n, _, e in members]
+        return members
+
+    # HttpWebRequest: apmnet, .NET 8 and libcurl against the same http/https servers.
+    curl = [os.path.join(OUT, "curl")]
+    ca = t.cert
+    trust_net = {"SSL_CERT_FILE": ca}
+
+    def http(wname, scheme, how, conns=1):
+        port = srv.port.get(scheme)
+        url = "%s://127.0.0.1:%s/" % (scheme, port)
+        tls = scheme == "https"
+        if how == "get":
+            a_args = lambda trust: ["httpget", url, str(conns), es, ew, trust]
+            n_args = ["httpget", url, str(conns), es, ew]
+            c_args = ["get", url, str(conns), es, ew, ca if tls else "-"]
+            what = "GET"
+        else:
+            a_args = lambda trust: ["httppost", url, str(POST_MIB), "65536", trust]
+            n_args = ["httppost", url, str(POST_MIB), "65536"]
+            c_args = ["post", url, str(POST_MIB), "65536", ca if tls else "-"]
+            what = "POST"
+        bad = t.apm_http
+
+        def apm_member(label, trust):
+            name = "apmnet HttpWebRequest %s%s" % (what, label)
+            return (APM, name, none(wname, name, bad) if bad else apm + a_args(trust), None)
+
+        members = []
+        if tls:
+            # The validation callback accepts the bench certificate; the trusted-CA-file member
+            # sets apm_http_request_set_trusted_ca_file on every request, as a C user would.
+            members.append(apm_member(" (validation callback)", "accept"))
+            members.append(apm_member(" (trusted CA file)", ca))
+        else:
+            members.append(apm_member("", "-"))
+        members.append((NET, ".NET 8 HttpWebRequest " + what, net and net + n_args, trust_net if tls else None))
+        members.append((CURL, "libcurl " + ("multi, %d handles" % conns if conns > 1 else "easy handle"),
+                        curl + c_args, None))
+        return members
+
+    def get(scheme, conns):
+        name = "%s_get%d" % (scheme, conns)
+        return dict(name=name, title="%s GET 1 KiB, keep-alive, %d in flight" % (scheme, conns), better="higher",
+                    cpu="us/req", baseline=False, server=scheme, inflight=conns,
+                    members=http(name, scheme, "get", conns))
+
+    def post(scheme):
+        name = "%s_post" % scheme
+        return dict(name=name, title="%s POST %d MiB, ContentLength, 64 KiB writes" % (scheme, POST_MIB),
+                    better="higher", cpu="s", baseline=False, server=scheme, inflight=1,
+                    members=http(name, scheme, "post"))
 
     return [
         dict(name="bulk", title="64 KiB writes, %d MiB to sink" % BULK_MIB, better="higher",
@@ -379,12 +535,24 @@ def workloads(t, srv, path):
                  (APM, "apmnet Socket + NetworkStream", apm + ["memory", E, mem], None),
                  (NET, ".NET 8 Socket + NetworkStream", net and net + ["memory", E, mem], None),
              ]),
+        dict(name="nego_ntlm_write", title="NegotiateStream NTLM EncryptAndSign, 64 KiB writes, %d MiB" % NEGO_MIB,
+             better="higher", cpu="s", baseline=False, server="negoserver",
+             members=nego("nego_ntlm_write", "write", ntlm_env, ntlm_user, "negoserver")),
+        dict(name="nego_krb_write",
+             title="NegotiateStream Kerberos EncryptAndSign, 64 KiB writes, %d MiB" % NEGO_MIB,
+             better="higher", cpu="s", baseline=False, server="negoserver-krb", members=krb("nego_krb_write")),
+        dict(name="nego_ntlm_handshake", title="NegotiateStream NTLM authentications, sequential connections",
+             better="higher", cpu="us/hs", baseline=False, server="negoserver",
+             members=nego("nego_ntlm_handshake", "handshake", ntlm_env, ntlm_user, "negoserver")),
+        get("http", 1), get("http", 32), get("https", 1), get("https", 32), post("http"), post("https"),
     ]
 
 
-def skip_reason(t, kind, cmd, name):
+def skip_reason(t, kind, cmd, name, wname):
     if kind in t.skip:
         return t.skip[kind]
+    if cmd is None and (wname, name) in t.unavailable:
+        return t.unavailable[(wname, name)]
     if cmd is None:
         if "SslStream" in name and kind == APM:
             return t.apm_tls
@@ -446,7 +614,7 @@ def foreign_load(secs=0.3):
         return 0.0
 
 
-def run_all(t, wls, only):
+def run_all(t, srv, wls, only):
     results = []
     for w in wls:
         if only and w["name"] not in only:
@@ -454,14 +622,31 @@ def run_all(t, wls, only):
         members = []
         for kind, name, cmd, env_extra in w["members"]:
             members.append(dict(kind=kind, name=name, cmd=cmd, env=env_extra, runs=[None] * ROUNDS,
-                                errors=[], skip=skip_reason(t, kind, cmd, name)))
+                                errors=[], skip=skip_reason(t, kind, cmd, name, w["name"])))
         log("%s: %s" % (w["name"], w["title"]))
         for r in range(ROUNDS):
             LOADS.append((w["name"], r + 1, foreign_load()))
             for m in members:
                 if m["skip"]:
                     continue
+                server = w.get("server")
+                stats0 = srv.http_stats(server) if "inflight" in w else None
+                cpu0, wall0 = srv.cpu(server) if server else None, time.time()
                 res, err = run_member(m["cmd"], m["env"], t.dotnet_env)
+                if res is not None and cpu0 is not None:
+                    cpu1 = srv.cpu(server)
+                    if cpu1 is not None:
+                        # A share of one CPU over the client's whole run (start-up included).
+                        res["server_cpu"] = (cpu1 - cpu0) / max(1e-3, time.time() - wall0)
+                if res is not None and stats0 is not None:
+                    stats1 = srv.http_stats(server)
+                    if stats1 is not None:
+                        res["conns"], res["reqs"] = stats1[0] - stats0[0], stats1[1] - stats0[1]
+                        # Keep-alive is checked, not assumed: a member that opened more connections
+                        # than it keeps in flight (plus a warm-up one) did not reuse them.
+                        if res["conns"] > w["inflight"] + 1:
+                            log("  round %d %s: %d connections for %d requests: keep-alive not reused"
+                                % (r + 1, m["name"], res["conns"], res["reqs"]))
                 m["runs"][r] = res
                 if err:
                     m["errors"].append(err)
@@ -535,7 +720,7 @@ def report(results, t):
             for m in members:
                 if not m["skip"] and any(v is not None for v in metric_values(m, src)):
                     firsts.setdefault(m["kind"], m)
-            uvm, netm = firsts.get(UV), firsts.get(NET)
+            uvm, netm, curlm = firsts.get(UV), firsts.get(NET), firsts.get(CURL)
             rows.append(("%s (%s is better)" % (title, w["better"]), None))
             for m in members:
                 vals = metric_values(m, src)
@@ -547,11 +732,11 @@ def report(results, t):
                     if why is None:
                         why = "not measured by this client" if any(m["runs"]) else "no result"
                     entry["skipped"] = why
-                    rows.append((key, [m["name"], "-", "", "", "", "", "", "", "skipped: " + why]))
+                    rows.append((key, [m["name"], "-", "", "", "", "", "", "", "", "skipped: " + why]))
                     data.append(entry)
                     continue
                 ratios = {}
-                for label, other in (("raw", base), ("libuv", uvm), ("dotnet", netm)):
+                for label, other in (("raw", base), ("libuv", uvm), ("dotnet", netm), ("libcurl", curlm)):
                     if other is not None and other is not m:
                         ratios[label] = paired_ratio(vals, metric_values(other, src))
                     elif other is m:
@@ -570,15 +755,37 @@ def report(results, t):
                 if rf:
                     note = "resumed %.0f%%" % (100 * statistics.median(rf))
                     entry["resumed_fraction"] = statistics.median(rf)
+                kf = [run["extras"]["kerberos"][0] for run in m["runs"]
+                      if run and src == "RESULT" and "kerberos" in run["extras"]]
+                if kf:
+                    note = (note + "; " if note else "") + ("Kerberos" if min(kf) == 1 else
+                                                           "NTLM" if max(kf) == 0 else "Kerberos/NTLM mixed")
+                sc = [run["server_cpu"] for run in m["runs"] if run and src == "RESULT" and "server_cpu" in run]
+                if sc:
+                    entry["server_cpu"] = statistics.median(sc)
+                    note = (note + "; " if note else "") + "server %.0f%% CPU" % (100 * entry["server_cpu"])
+                cn = [(run["conns"], run["reqs"]) for run in m["runs"] if run and src == "RESULT" and "conns" in run]
+                if cn:
+                    entry["connections"] = [c for c, _ in cn]
+                    entry["requests"] = [q for _, q in cn]
+                    note = (note + "; " if note else "") + "%d conn(s) for %d req" % (
+                        statistics.median(entry["connections"]), statistics.median(entry["requests"]))
+                    if max(entry["connections"]) > w["inflight"] + 1:
+                        note += " NOT REUSED"
+                pr = [run["extras"]["peak_rss"][0] for run in m["runs"]
+                      if run and src == "RESULT" and "peak_rss" in run["extras"]]
+                if pr:
+                    entry["peak_rss_mib"] = statistics.median(pr)
+                    note = (note + "; " if note else "") + "peak RSS %.0f MiB" % entry["peak_rss_mib"]
                 if m["errors"]:
                     note = (note + "; " if note else "") + "%d failed run(s)" % len(m["errors"])
                 rows.append((key, [m["name"], fmt(entry["median"]), entry["unit"],
                                    "%s-%s" % (fmt(entry["min"]), fmt(entry["max"])),
                                    fmt(ratios.get("raw")), fmt(ratios.get("libuv")), fmt(ratios.get("dotnet")),
-                                   src == "RESULT" and cpu_text(w, m) or "", note]))
+                                   fmt(ratios.get("libcurl")), src == "RESULT" and cpu_text(w, m) or "", note]))
                 data.append(entry)
 
-    head = ["system", "median", "unit", "spread (min-max)", "vs raw", "vs libuv", "vs .NET 8",
+    head = ["system", "median", "unit", "spread (min-max)", "vs raw", "vs libuv", "vs .NET 8", "vs libcurl",
             "client CPU", "notes"]
     table = [r[1] for r in rows if r[1]]
     widths = [max(len(head[i]), *(len(r[i]) for r in table)) if table else len(head[i])
@@ -592,7 +799,7 @@ def report(results, t):
         if r is None:
             lines.append("== " + key)
         else:
-            lines.append("  ".join((c.rjust(widths[i]) if 1 <= i <= 6 and i != 2 else c.ljust(widths[i]))
+            lines.append("  ".join((c.rjust(widths[i]) if 1 <= i <= 7 and i != 2 else c.ljust(widths[i]))
                                    for i, c in enumerate(r)).rstrip())
     busy = [x for x in LOADS if x[2] >= 0.25]
     if busy:
@@ -604,7 +811,8 @@ def report(results, t):
 
     out = dict(rounds=ROUNDS, quick=QUICK, started=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(T_START)),
                seconds=round(time.time() - T_START, 1), machine=machine(), sizes=dict(
-                   bulk_mib=BULK_MIB, file_mib=FILE_MIB, tls_mib=TLS_MIB, echo_secs=ECHO_SECS,
+                   bulk_mib=BULK_MIB, file_mib=FILE_MIB, tls_mib=TLS_MIB, nego_mib=NEGO_MIB, post_mib=POST_MIB,
+                   echo_secs=ECHO_SECS,
                    echo_warmup=ECHO_WARM, latency_samples=LAT_SAMPLES, memory_conns=MEM_CONNS),
                skipped_kinds=t.skip, foreign_cpu_load=LOADS, rows=data, table="\n".join(lines))
     with open(os.path.join(OUT, "results.json"), "w") as f:
@@ -625,6 +833,77 @@ def machine():
     return info
 
 
+def has_ip_san(cert):
+    """Whether the bench certificate names 127.0.0.1 (the https rows verify it for that address);
+    one generated before the http rows existed does not, and is generated again."""
+    try:
+        out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout
+    except OSError:
+        return False
+    return "IP Address:127.0.0.1" in out
+
+
+NEGO_ROWS = ("nego_ntlm_write", "nego_krb_write", "nego_ntlm_handshake")
+
+
+def start_negotiate(t, srv, only):
+    """The NegotiateStream servers (apm negoserver): one for NTLM with a krb5.conf that knows no
+    realm and looks nothing up in DNS (else Negotiate waits for DNS before it falls back to NTLM),
+    and one with the loopback Kerberos realm (ffi-tests/peers/krb5-loopback.sh) and its keytab."""
+    t.ntlm_conf = os.path.join(OUT, "krb5-ntlm.conf")
+    with open(t.ntlm_conf, "w") as f:
+        f.write("[libdefaults]\n    dns_lookup_kdc = false\n    dns_lookup_realm = false\n"
+                "    dns_canonicalize_hostname = false\n    rdns = false\n")
+    if "apmnet" in t.skip or t.apm_nego or (only and not only.intersection(NEGO_ROWS)):
+        return
+    srv.start("negoserver", prog="apm", env={"KRB5_CONFIG": t.ntlm_conf}, optional=True)
+    if only and "nego_krb_write" not in only:
+        return
+    for pkg, path in (("krb5-kdc", "/usr/sbin/krb5kdc"), ("krb5-admin-server", "/usr/sbin/kadmin.local"),
+                      ("krb5-user", "/usr/bin/kinit")):
+        if not ensure_deb(pkg, path):
+            t.krb_skip = "the MIT KDC is not installed (Debian %s)" % pkg
+            return
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    krb_dir = os.path.join(OUT, "krb5")
+    try:  # a pid file of an earlier run names no process of ours
+        os.remove(os.path.join(krb_dir, "kdc.pid"))
+    except OSError:
+        pass
+    try:
+        p = subprocess.run(["sh", os.path.join(ROOT, "ffi-tests", "peers", "krb5-loopback.sh"), krb_dir, str(port)],
+                           stdout=subprocess.PIPE, stderr=open(os.path.join(OUT, "krb5-setup.log"), "w"),
+                           text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        t.krb_skip = "krb5-loopback.sh failed: %s" % e
+        return
+    line = (p.stdout.strip().splitlines() or [""])[-1]
+    if not line.startswith("export "):
+        t.krb_skip = line[5:] if line.startswith("SKIP") else "krb5-loopback.sh failed (target/bench/krb5-setup.log)"
+        return
+    t.krb_dir = krb_dir  # the KDC runs: stop_realm stops it
+    env = dict(tok.partition("=")[::2] for tok in shlex.split(line[len("export "):]))
+    if not srv.start("negoserver", prog="apm", label="negoserver-krb", env=env, optional=True):
+        t.krb_skip = "the Kerberos NegotiateStream server did not start (target/bench/server-negoserver-krb.log)"
+        return
+    t.krb_env = env
+
+
+def stop_realm(t):
+    """Stops the loopback KDC that start_negotiate started."""
+    if not t.krb_dir:
+        return
+    try:
+        with open(os.path.join(t.krb_dir, "kdc.pid")) as f:
+            os.kill(int(f.read().split()[0]), 15)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def main():
     only = set(sys.argv[1:])
     t = build()
@@ -635,7 +914,7 @@ def main():
     srv = Servers()
     try:
         cert, key = os.path.join(OUT, "cert.pem"), os.path.join(OUT, "key.pem")
-        if not (os.path.exists(cert) and os.path.exists(key)):
+        if not (os.path.exists(cert) and os.path.exists(key)) or not has_ip_san(cert):
             ok, tail = run_logged([os.path.join(OUT, "servers"), "gencert", cert, key], "gencert.log")
             if not ok:
                 sys.exit("cannot generate the TLS certificate: " + tail)
@@ -643,10 +922,15 @@ def main():
         srv.start("echo")
         srv.start("tlssink", cert, key)
         srv.start("tlshello", cert, key)
+        t.cert = cert
+        srv.start("http")
+        srv.start("https", cert, key)
+        start_negotiate(t, srv, only)
         path = make_file(FILE_MIB) if not only or "sendfile" in only else ""
-        results = run_all(t, workloads(t, srv, path), only)
+        results = run_all(t, srv, workloads(t, srv, path), only)
     finally:
         srv.stop()
+        stop_realm(t)
     report(results, t)
     log("done in %.0f s" % (time.time() - T_START))
 

@@ -15,6 +15,21 @@
  *                                          receive that has to wait
  *   apm memory   PORT CONNS                RSS per idle connection (socket + NetworkStream), and per
  *                                          pending BeginRead
+ *   apm negoserver                         the NegotiateStream counterpart (prints "ready PORT"): a
+ *                                          thread per connection, AuthenticateAsServer at
+ *                                          EncryptAndSign (NTLM user TESTDOM\alice, Kerberos through
+ *                                          KRB5_KTNAME), then the sink protocol over the NegotiateStream
+ *   apm nego     PORT MIB BUF USER PASSWORD DOMAIN  NegotiateStream EncryptAndSign client to negoserver
+ *                                          (target host/localhost), BeginWrite chained like `write`
+ *   apm negohs   PORT SECS USER PASSWORD DOMAIN  sequential NegotiateStreams: connect, authenticate
+ *                                          at EncryptAndSign, one byte out and the ack back, close
+ *   apm httpget  URL CONNS SECS WARM CA    HttpWebRequest GETs, CONNS in flight, driven only by the
+ *                                          Begin/End callbacks; each response stream read to its end
+ *                                          (the connection goes back to the pool). CA ("-": none) is
+ *                                          the only trusted certificate for https.
+ *   apm httppost URL MIB BUF CA            one POST of MIB MiB with ContentLength set, the request
+ *                                          stream written in BUF-byte BeginWrites chained like
+ *                                          `write`, then the response read to its end
  *
  * Environment: BENCH_APM_SPIN_US=N calls apm_runtime_configure(0, N) first (APMNET_THREADS is read
  * by the library itself).
@@ -304,6 +319,268 @@ static int echo_client(int port, int conns, double secs, size_t size, double war
   _exit(0); /* pending operations are left to process exit */
 }
 
+/* ---------------------------------------------------------------- NegotiateStream */
+#ifdef APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN
+/* Connects and authenticates at EncryptAndSign to host/localhost (NTLM or Kerberos, as the
+ * credential and the environment make Negotiate choose). */
+static apm_stream *nego_connect(int port, apm_credential *cred) {
+  apm_socket *s = connect_to(port);
+  apm_stream *ns = NULL, *nego = NULL;
+  CK(apm_socket_set_no_delay(s, 1));
+  CK(apm_network_stream_create(s, 1, &ns));
+  CK(apm_negotiate_stream_create(ns, 0, &nego));
+  CK(apm_negotiate_stream_authenticate_as_client(nego, cred, "host/localhost", NULL, 0,
+                                                 APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                 APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION));
+  return nego;
+}
+
+static void nego_package(apm_stream *nego) {
+  char pkg[32] = "";
+  size_t len = 0;
+  CK(apm_negotiate_stream_get_remote_identity_authentication_type(nego, pkg, sizeof pkg, &len));
+  int32_t enc = 0;
+  CK(apm_negotiate_stream_is_encrypted(nego, &enc));
+  fprintf(stderr, "authenticated with %s, encrypted %d\n", pkg, (int)enc);
+  EXTRA("kerberos", strcmp(pkg, "Kerberos") == 0, ""); /* the runner notes which package ran */
+}
+
+static int nego_write(int port, uint64_t mib, size_t bufsz, const char *user, const char *pw, const char *dom) {
+  apm_credential *cred = NULL;
+  CK(apm_credential_create(user, pw, dom, &cred));
+  bw.stream = nego_connect(port, cred);
+  CK(apm_credential_close(cred));
+  nego_package(bw.stream);
+  return bulk_run(mib, bufsz);
+}
+
+static void nego_once(int port, apm_credential *cred) {
+  apm_stream *nego = nego_connect(port, cred);
+  unsigned char hdr[9];
+  put_le64(hdr, 1);
+  hdr[8] = 'b';
+  uint8_t ack = 0;
+  size_t got = 0;
+  CK(apm_stream_write(nego, hdr, sizeof hdr, 0, sizeof hdr));
+  CK(apm_stream_read(nego, &ack, 1, 0, 1, &got));
+  if (got != 1) fail("ack", APM_E_IO);
+  CK(apm_stream_close(nego));
+}
+
+static int nego_handshakes(int port, double secs, const char *user, const char *pw, const char *dom) {
+  apm_credential *cred = NULL;
+  CK(apm_credential_create(user, pw, dom, &cred));
+  apm_stream *first = nego_connect(port, cred); /* warm-up, and which package Negotiate picks */
+  nego_package(first);
+  CK(apm_stream_close(first));
+  uint64_t n = 0;
+  double c0 = cpu_s(), t0 = now_s(), t;
+  do {
+    nego_once(port, cred);
+    n++;
+  } while ((t = now_s() - t0) < secs);
+  RESULT((double)n / t, "auth/s");
+  CPU(cpu_s() - c0);
+  CK(apm_credential_close(cred));
+  CK(apm_runtime_shutdown());
+  return 0;
+}
+
+static apm_credential *ns_users;
+
+/* One connection of negoserver: authenticate, then sink (8-byte length, drain, 1-byte ack). */
+static void *nego_serve(void *arg) {
+  apm_socket *a = arg;
+  apm_stream *ns = NULL, *nego = NULL;
+  uint8_t *buf = malloc(256 * 1024);
+  if (apm_network_stream_create(a, 1, &ns) != APM_OK || apm_negotiate_stream_create(ns, 0, &nego) != APM_OK)
+    goto out;
+  if (apm_negotiate_stream_authenticate_as_server(nego, ns_users, APM_POLICY_ENFORCEMENT_NEVER, NULL, 0, NULL, 0,
+                                                  APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN,
+                                                  APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION) != APM_OK) {
+    char msg[512] = "";
+    size_t len = 0;
+    apm_last_error_message(msg, sizeof msg, &len);
+    fprintf(stderr, "negoserver: authentication failed: %s\n", msg);
+    goto out;
+  }
+  for (;;) {
+    unsigned char hdr[8];
+    size_t got = 0, k = 0;
+    while (got < 8) {
+      if (apm_stream_read(nego, hdr, 8, got, 8 - got, &k) != APM_OK || k == 0) goto out;
+      got += k;
+    }
+    uint64_t left = 0;
+    for (int i = 7; i >= 0; i--) left = (left << 8) | hdr[i];
+    while (left > 0) {
+      size_t want = left < 256 * 1024 ? (size_t)left : 256 * 1024;
+      if (apm_stream_read(nego, buf, 256 * 1024, 0, want, &k) != APM_OK || k == 0) goto out;
+      left -= k;
+    }
+    uint8_t ack = 'k';
+    if (apm_stream_write(nego, &ack, 1, 0, 1) != APM_OK) goto out;
+  }
+out:
+  free(buf);
+  if (nego) apm_stream_close(nego);
+  else if (ns) apm_stream_close(ns);
+  else apm_socket_close(a);
+  return NULL;
+}
+
+_Noreturn static void nego_server(void) {
+  apm_socket *l = NULL;
+  char addr[64];
+  int32_t port = 0;
+  CK(apm_credential_create("TESTDOM\\alice", "Passw0rd!", NULL, &ns_users));
+  CK(apm_socket_create(APM_ADDRESS_FAMILY_INTER_NETWORK, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP, &l));
+  CK(apm_socket_bind(l, "127.0.0.1", 0));
+  CK(apm_socket_listen(l, 512));
+  CK(apm_socket_get_local_endpoint(l, addr, sizeof addr, &port));
+  printf("ready %d\n", (int)port);
+  fflush(stdout);
+  for (;;) {
+    apm_socket *a = NULL;
+    if (apm_socket_accept(l, &a) != APM_OK) continue;
+    apm_socket_set_no_delay(a, 1);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, nego_serve, a) != 0) apm_socket_close(a);
+    pthread_attr_destroy(&at);
+  }
+}
+#endif
+
+/* ---------------------------------------------------------------- HttpWebRequest */
+#ifdef APM_E_WEB
+static const char *h_url, *h_ca;
+static int h_conns;
+
+/* One request in flight: create -> BeginGetResponse -> BeginRead until 0 -> close -> again. */
+struct hslot {
+  apm_http_request *req;
+  apm_http_response *resp;
+  apm_stream *body;
+  int state; /* 0: start a request, 1: response pending, 2: reading the body */
+  uint8_t buf[16 * 1024];
+};
+static _Atomic uint64_t h_done;
+static atomic_int h_stop;
+
+static void h_pump(struct hslot *h);
+
+static apm_http_request *h_request(const char *url) {
+  apm_http_request *req = NULL;
+  CK(apm_http_request_create(url, &req));
+  CK(apm_http_request_set_connection_limit(req, h_conns > 2 ? h_conns : 2));
+  if (h_ca && !strcmp(h_ca, "accept"))
+    CK(apm_http_request_set_validation_callback(req, accept_any, NULL));
+  else if (h_ca)
+    CK(apm_http_request_set_trusted_ca_file(req, h_ca));
+  return req;
+}
+
+static void h_complete(struct hslot *h, apm_async_result *r) {
+  if (h->state == 1) {
+    CK(apm_http_request_end_get_response(h->req, r, &h->resp));
+    CK(apm_http_response_get_response_stream(h->resp, &h->body));
+    h->state = 2;
+    return;
+  }
+  size_t n = 0;
+  CK(apm_stream_end_read(h->body, r, &n));
+  if (n > 0) return;
+  CK(apm_stream_close(h->body));
+  CK(apm_http_response_close(h->resp));
+  CK(apm_http_request_close(h->req));
+  h->body = NULL, h->resp = NULL, h->req = NULL;
+  h->state = 0;
+  atomic_fetch_add_explicit(&h_done, 1, memory_order_relaxed);
+}
+
+static void h_cb(apm_async_result *r, void *state) {
+  if (was_sync(r)) return;
+  h_complete(state, r);
+  h_pump(state);
+}
+
+static void h_pump(struct hslot *h) {
+  while (!atomic_load_explicit(&h_stop, memory_order_relaxed)) {
+    apm_async_result *r = NULL;
+    if (h->state == 0) {
+      h->req = h_request(h_url);
+      h->state = 1;
+      CK(apm_http_request_begin_get_response(h->req, h_cb, h, &r));
+    } else {
+      CK(apm_stream_begin_read(h->body, h->buf, sizeof h->buf, 0, sizeof h->buf, h_cb, h, &r));
+    }
+    if (!was_sync(r)) return;
+    h_complete(h, r);
+  }
+}
+
+static int http_get(const char *url, int conns, double secs, double warm, const char *ca) {
+  h_url = url, h_conns = conns, h_ca = strcmp(ca, "-") ? ca : NULL;
+  struct hslot *hs = calloc((size_t)conns, sizeof *hs);
+  for (int i = 0; i < conns; i++) h_pump(&hs[i]);
+  sleep_s(warm);
+  uint64_t d0 = atomic_load(&h_done);
+  double t0 = now_s(), c0 = cpu_s();
+  sleep_s(secs);
+  uint64_t d1 = atomic_load(&h_done);
+  double t1 = now_s();
+  RESULT((double)(d1 - d0) / (t1 - t0), "req/s");
+  CPU(cpu_s() - c0);
+  atomic_store(&h_stop, 1);
+  fflush(stdout);
+  _exit(0); /* requests in flight are left to process exit */
+}
+
+static int http_post(const char *url, uint64_t mib, size_t bufsz, const char *ca) {
+  h_ca = strcmp(ca, "-") ? ca : NULL;
+  bw.buf = malloc(bufsz);
+  memset(bw.buf, 'p', bufsz);
+  bw.bufsz = bufsz;
+  uint64_t total = bw.left = mib << 20;
+  sem_init(&bw.done, 0, 0);
+  double c0 = cpu_s(), t0 = now_s();
+  apm_http_request *req = h_request(url);
+  apm_async_result *r = NULL;
+  CK(apm_http_request_set_method(req, "POST"));
+  CK(apm_http_request_set_header_property(req, "Content-Type", "application/octet-stream"));
+  CK(apm_http_request_set_content_length(req, (int64_t)total));
+  CK(apm_http_request_begin_get_request_stream(req, NULL, NULL, &r));
+  CK(apm_http_request_end_get_request_stream(req, r, &bw.stream, NULL));
+  bw_pump();
+  while (sem_wait(&bw.done) != 0) {
+  }
+  CK(apm_stream_close(bw.stream));
+  apm_http_response *resp = NULL;
+  apm_stream *body = NULL;
+  CK(apm_http_request_get_response(req, &resp));
+  int32_t code = 0;
+  CK(apm_http_response_get_status_code(resp, &code));
+  if (code != 200) fail("POST status", APM_E_WEB);
+  CK(apm_http_response_get_response_stream(resp, &body));
+  uint8_t tmp[256];
+  size_t n = 0;
+  do CK(apm_stream_read(body, tmp, sizeof tmp, 0, sizeof tmp, &n));
+  while (n > 0);
+  double t = now_s() - t0;
+  RESULT(total / t / 1e9, "GB/s");
+  CPU(cpu_s() - c0);
+  EXTRA("sync_fraction", (double)bw.sync / (double)bw.ops, "");
+  CK(apm_stream_close(body));
+  CK(apm_http_response_close(resp));
+  CK(apm_http_request_close(req));
+  CK(apm_runtime_shutdown());
+  return 0;
+}
+#endif
+
 /* ---------------------------------------------------------------- latency */
 static apm_socket *l_sock;
 static _Atomic uint64_t l_t1, l_n;
@@ -427,6 +704,17 @@ int main(int argc, char **argv) {
     return echo_client(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), strtoul(argv[5], 0, 10),
                        atof(argv[6]));
   if (!strcmp(m, "latency") && argc == 3) return latency(atoi(argv[2]));
+#ifdef APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN
+  if (!strcmp(m, "negoserver") && argc == 2) nego_server();
+  if (!strcmp(m, "nego") && argc == 8)
+    return nego_write(atoi(argv[2]), strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10), argv[5], argv[6], argv[7]);
+  if (!strcmp(m, "negohs") && argc == 7) return nego_handshakes(atoi(argv[2]), atof(argv[3]), argv[4], argv[5], argv[6]);
+#endif
+#ifdef APM_E_WEB
+  if (!strcmp(m, "httpget") && argc == 7)
+    return http_get(argv[2], atoi(argv[3]), atof(argv[4]), atof(argv[5]), argv[6]);
+  if (!strcmp(m, "httppost") && argc == 6) return http_post(argv[2], strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10), argv[5]);
+#endif
   if (!strcmp(m, "memory") && argc == 4) return memory(atoi(argv[2]), atoi(argv[3]));
   fprintf(stderr, "usage: see the comment at the top of apm.c\n");
   return 2;

@@ -12,7 +12,17 @@
  *                                           resumed, else 'f'), then reads to EOF. Sessions resume:
  *                                           a session cache and tickets (one per handshake, sent
  *                                           before the byte, so a client that reads it has it).
- *   servers gencert  CERT KEY               write a self-signed RSA-2048 certificate for CN=localhost.
+ *   servers http     [PORT]                 HTTP/1.1 keep-alive, one thread per connection: GET and HEAD
+ *                                           get a 1 KiB body with Content-Length; POST and PUT bodies
+ *                                           (Content-Length or chunked) are drained and get a 2-byte
+ *                                           "ok"; "Expect: 100-continue" is answered at once. GET
+ *                                           /_stats answers "conns N reqs M": the connections that
+ *                                           carried a request and the requests served (itself
+ *                                           excluded), so a runner can check keep-alive reuse.
+ *   servers https    CERT KEY [PORT]        the same behind OpenSSL 3 (the cipher of tlssink).
+ *   servers gencert  CERT KEY               write a self-signed RSA-2048 certificate for CN=localhost
+ *                                           (subjectAltName DNS:localhost and IP:127.0.0.1, so https
+ *                                           clients can verify it for https://127.0.0.1:PORT/).
  *
  * Each server binds 127.0.0.1 (port 0 = any free port), prints "ready PORT" on stdout and runs
  * until killed. Servers raise RLIMIT_NOFILE to the hard limit (the memory benchmark opens 10,000
@@ -40,6 +50,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdatomic.h>
 
 #define DRAIN_CHUNK (256 * 1024)
 
@@ -271,21 +283,29 @@ static void *hello_conn(void *arg) {
   return NULL;
 }
 
-/* tlssink (no resumption) and tlshello (resumption) share the context but for the session cache. */
-static int run_tls(const char *cert, const char *key, int port, int resume, void *(*conn)(void *)) {
-  g_ctx = SSL_CTX_new(TLS_server_method());
-  SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
-  SSL_CTX_set_max_proto_version(g_ctx, TLS1_3_VERSION);
+/* The servers' TLS context: TLS 1.2 and 1.3 (one TLS 1.3 cipher unless BENCH_TLS13_SUITES says
+ * otherwise); tlssink and https without resumption, tlshello with a session cache and tickets.
+ * NULL (errors printed) when the certificate or key does not load. */
+static SSL_CTX *tls_context(const char *cert, const char *key, int resume) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   const char *suites = getenv("BENCH_TLS13_SUITES");
-  SSL_CTX_set_ciphersuites(g_ctx, suites && *suites ? suites : "TLS_AES_128_GCM_SHA256");
-  SSL_CTX_set_session_cache_mode(g_ctx, resume ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_num_tickets(g_ctx, resume ? 1 : 0);
-  if (resume) SSL_CTX_set_session_id_context(g_ctx, (const unsigned char *)"bench", 5);
-  if (SSL_CTX_use_certificate_chain_file(g_ctx, cert) != 1 ||
-      SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1) {
+  SSL_CTX_set_ciphersuites(ctx, suites && *suites ? suites : "TLS_AES_128_GCM_SHA256");
+  SSL_CTX_set_session_cache_mode(ctx, resume ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx, resume ? 1 : 0);
+  if (resume) SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"bench", 5);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
     ERR_print_errors_fp(stderr);
-    return 1;
+    SSL_CTX_free(ctx);
+    return NULL;
   }
+  return ctx;
+}
+
+/* Accepts forever, a thread per connection running conn(fd). */
+_Noreturn static void accept_loop(int port, void *(*conn)(void *)) {
   int lfd = listen_on(port);
   for (;;) {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -295,6 +315,206 @@ static int run_tls(const char *cert, const char *key, int port, int resume, void
     }
     spawn(conn, (void *)(intptr_t)fd);
   }
+}
+
+static int run_tls(const char *cert, const char *key, int port, int resume, void *(*conn)(void *)) {
+  if (!(g_ctx = tls_context(cert, key, resume))) return 1;
+  accept_loop(port, conn);
+}
+
+/* ---------------------------------------------------------------- http, https */
+
+/* A server cheap enough not to be the limit: one parse of the head from a 64 KiB buffer, one
+ * write per response, bodies drained in 256 KiB reads. */
+static SSL_CTX *g_http_ctx; /* NULL: plain http */
+static atomic_long g_http_conns, g_http_reqs;
+static char g_get_body[1024];
+
+struct hconn {
+  int fd;
+  SSL *ssl;
+  size_t off, len;
+  char buf[64 * 1024];
+};
+
+static ssize_t h_recv(struct hconn *c, void *p, size_t n) {
+  if (c->ssl) {
+    int r = SSL_read(c->ssl, p, (int)(n > 1 << 30 ? 1 << 30 : n));
+    return r > 0 ? r : -1;
+  }
+  for (;;) {
+    ssize_t r = read(c->fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0 ? r : -1;
+  }
+}
+
+static int h_send(struct hconn *c, const void *p, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w;
+    if (c->ssl) {
+      int r = SSL_write(c->ssl, (const char *)p + done, (int)(n - done));
+      w = r > 0 ? r : -1;
+    } else {
+      w = write(c->fd, (const char *)p + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+    }
+    if (w <= 0) return -1;
+    done += (size_t)w;
+  }
+  return 0;
+}
+
+/* More bytes into the buffer (compacting it first); -1 at EOF, on an error or a full buffer. */
+static int h_fill(struct hconn *c) {
+  if (c->off > 0) {
+    memmove(c->buf, c->buf + c->off, c->len - c->off);
+    c->len -= c->off;
+    c->off = 0;
+  }
+  if (c->len == sizeof c->buf) return -1;
+  ssize_t r = h_recv(c, c->buf + c->len, sizeof c->buf - c->len);
+  if (r <= 0) return -1;
+  c->len += (size_t)r;
+  return 0;
+}
+
+/* The next line (CRLF cut off, NUL-terminated in place); NULL when the connection ended. */
+static char *h_line(struct hconn *c) {
+  for (;;) {
+    char *nl = memchr(c->buf + c->off, '\n', c->len - c->off);
+    if (nl) {
+      char *line = c->buf + c->off;
+      c->off = (size_t)(nl - c->buf) + 1;
+      if (nl > line && nl[-1] == '\r') nl--;
+      *nl = '\0';
+      return line;
+    }
+    if (h_fill(c) < 0) return NULL;
+  }
+}
+
+/* Discards n body bytes: what is buffered, then straight reads into `drain`. */
+static int h_skip(struct hconn *c, uint64_t n, char *drain) {
+  size_t have = c->len - c->off;
+  size_t take = n < have ? (size_t)n : have;
+  c->off += take;
+  n -= take;
+  while (n > 0) {
+    ssize_t r = h_recv(c, drain, n < DRAIN_CHUNK ? (size_t)n : DRAIN_CHUNK);
+    if (r <= 0) return -1;
+    n -= (uint64_t)r;
+  }
+  return 0;
+}
+
+static int h_chunked(struct hconn *c, char *drain) {
+  for (;;) {
+    char *line = h_line(c), *end = NULL;
+    if (!line) return -1;
+    unsigned long long size = strtoull(line, &end, 16);
+    if (end == line) return -1;
+    if (size == 0) break;
+    if (h_skip(c, size, drain) < 0) return -1;
+    line = h_line(c); /* the CRLF after the data */
+    if (!line || *line) return -1;
+  }
+  for (;;) { /* trailers, up to the empty line */
+    char *line = h_line(c);
+    if (!line) return -1;
+    if (!*line) return 0;
+  }
+}
+
+static void *http_conn(void *arg) {
+  int fd = (int)(intptr_t)arg, counted = 0;
+  struct hconn *c = malloc(sizeof *c);
+  char *drain = malloc(DRAIN_CHUNK);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!c || !drain) goto out;
+  c->fd = fd;
+  c->ssl = NULL;
+  c->off = c->len = 0;
+  if (g_http_ctx) {
+    c->ssl = SSL_new(g_http_ctx);
+    SSL_set_fd(c->ssl, fd);
+    if (SSL_accept(c->ssl) != 1) goto out;
+  }
+  for (;;) {
+    char *line = h_line(c), method[16], target[256];
+    if (!line || sscanf(line, "%15s %255s", method, target) != 2) break;
+    uint64_t length = 0;
+    int chunked = 0, expect = 0, close_after = strstr(line, "HTTP/1.0") != NULL;
+    while ((line = h_line(c)) && *line) {
+      char *colon = strchr(line, ':');
+      if (!colon) continue;
+      *colon = '\0';
+      char *v = colon + 1;
+      while (*v == ' ' || *v == '\t') v++;
+      if (!strcasecmp(line, "Content-Length")) length = strtoull(v, NULL, 10);
+      else if (!strcasecmp(line, "Transfer-Encoding")) chunked = strcasestr(v, "chunked") != NULL;
+      else if (!strcasecmp(line, "Expect")) expect = strcasestr(v, "100-continue") != NULL;
+      else if (!strcasecmp(line, "Connection")) {
+        if (strcasestr(v, "close")) close_after = 1;
+        else if (strcasestr(v, "keep-alive")) close_after = 0;
+      }
+    }
+    if (!line) break;
+    int body = chunked || length > 0;
+    if (body && expect && h_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) break;
+    if (chunked ? h_chunked(c, drain) < 0 : h_skip(c, length, drain) < 0) break;
+    char head[256];
+    int n;
+    if (!strcmp(target, "/_stats")) {
+      char text[96];
+      int k = snprintf(text, sizeof text, "conns %ld reqs %ld", atomic_load(&g_http_conns),
+                       atomic_load(&g_http_reqs));
+      n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", k, text);
+      if (h_send(c, head, (size_t)n) < 0 || close_after) break;
+      continue;
+    }
+    if (!counted) {
+      counted = 1;
+      atomic_fetch_add(&g_http_conns, 1);
+    }
+    atomic_fetch_add(&g_http_reqs, 1);
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    static const char ok_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n";
+    static const char get_head[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n";
+    n = snprintf(head, sizeof head, "%s%s\r\n", get ? get_head : ok_head,
+                 close_after ? "Connection: close\r\n" : "");
+    /* One write per response: the head and the body together. */
+    char out[256 + sizeof g_get_body];
+    memcpy(out, head, (size_t)n);
+    size_t total = (size_t)n;
+    if (get && strcmp(method, "HEAD")) {
+      memcpy(out + total, g_get_body, sizeof g_get_body);
+      total += sizeof g_get_body;
+    } else if (!get) {
+      memcpy(out + total, "ok", 2);
+      total += 2;
+    }
+    if (h_send(c, out, total) < 0 || close_after) break;
+  }
+out:
+  if (c && c->ssl) {
+    SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    ERR_clear_error();
+    SSL_free(c->ssl);
+  }
+  free(c);
+  free(drain);
+  close(fd);
+  return NULL;
+}
+
+static int run_http(const char *cert, const char *key, int port) {
+  memset(g_get_body, 'g', sizeof g_get_body);
+  if (cert && !(g_http_ctx = tls_context(cert, key, 0))) return 1;
+  accept_loop(port, http_conn);
 }
 
 static int gencert(const char *cert_path, const char *key_path) {
@@ -309,6 +529,12 @@ static int gencert(const char *cert_path, const char *key_path) {
   X509_NAME *name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
   X509_set_issuer_name(x, name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+  X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+  if (!san || !X509_add_ext(x, san, -1)) goto fail;
+  X509_EXTENSION_free(san);
   if (!X509_sign(x, pkey, EVP_sha256())) goto fail;
   FILE *f = fopen(key_path, "w");
   if (!f || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL)) goto fail;
@@ -333,9 +559,12 @@ int main(int argc, char **argv) {
     return run_tls(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0, 0, tls_conn);
   if (argc >= 4 && !strcmp(argv[1], "tlshello"))
     return run_tls(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0, 1, hello_conn);
+  if (argc >= 2 && !strcmp(argv[1], "http")) return run_http(NULL, NULL, argc > 2 ? atoi(argv[2]) : 0);
+  if (argc >= 4 && !strcmp(argv[1], "https"))
+    return run_http(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0);
   if (argc == 4 && !strcmp(argv[1], "gencert")) return gencert(argv[2], argv[3]);
   fprintf(stderr,
           "usage: servers sink [PORT] | echo [PORT] | tlssink CERT KEY [PORT] | tlshello CERT KEY [PORT] | "
-          "gencert CERT KEY\n");
+          "http [PORT] | https CERT KEY [PORT] | gencert CERT KEY\n");
   return 2;
 }

@@ -10,6 +10,15 @@
 //   latency  SAMPLES                    data arrival -> BeginReceive callback (idle, and "hot": 10 us after
 //                                       the last callback); Begin -> callback
 //   memory   PORT CONNS                 RSS per connected Socket + NetworkStream, and per pending BeginRead
+//   nego     PORT MIB BUF USER PASSWORD DOMAIN  NegotiateStream (EncryptAndSign, target host/localhost)
+//                                       to apm.c's negoserver, BeginWrite chained as `write`
+//   negohs   PORT SECS USER PASSWORD DOMAIN  sequential NegotiateStreams: connect, AuthenticateAsClient
+//                                       at EncryptAndSign, one byte out and the ack back, close
+//   httpget  URL CONNS SECS WARM        HttpWebRequest GETs, CONNS in flight (DefaultConnectionLimit
+//                                       raised to it), BeginGetResponse and the response stream's BeginRead
+//                                       to its end; https trusts what SSL_CERT_FILE names
+//   httppost URL MIB BUF                one POST of MIB MiB, ContentLength set, AllowWriteStreamBuffering
+//                                       off, the request stream written with chained BeginWrites
 // Every chain uses the CompletedSynchronously idiom: the callback returns at once when the operation
 // completed synchronously, and the Begin caller finishes it.
 // Compiled with -define:APMNET and -r:Apmnet.dll (BenchApm.exe), the same code runs on the apmnet .NET
@@ -241,15 +250,21 @@ static class Bench
             cs[i] = new Conn { S = s, Msg = new byte[size], In = new byte[size] };
         }
         foreach (var c in cs) ThreadPool.QueueUserWorkItem(delegate { Step(c); });
+        Rate(() => Interlocked.Read(ref echoDone), warm, secs);
+        echoStop = true;
+    }
+
+    // Completions per second of the chains already running: `warm` seconds ignored, then `secs` counted.
+    static void Rate(Func<long> done, double warm, double secs)
+    {
         Thread.Sleep(TimeSpan.FromSeconds(warm));
-        long d0 = Interlocked.Read(ref echoDone);
+        long d0 = done();
         double t0 = Now(), c0 = CpuNow();
         Thread.Sleep(TimeSpan.FromSeconds(secs));
-        long d1 = Interlocked.Read(ref echoDone);
+        long d1 = done();
         double t1 = Now();
         Result((d1 - d0) / (t1 - t0), "req/s");
         Cpu(CpuNow() - c0);
-        echoStop = true;
     }
 
     // ------------------------------------------------------------ latency
@@ -360,6 +375,151 @@ static class Bench
         GC.KeepAlive(keep);
     }
 
+    // ------------------------------------------------------------ NegotiateStream
+    static NegotiateStream NegoConnect(int port, NetworkCredential cred)
+    {
+        var s = Connect(port);
+        s.NoDelay = true;
+        var ns = new NegotiateStream(new NetworkStream(s, true), false);
+        ns.AuthenticateAsClient(cred, "host/localhost", ProtectionLevel.EncryptAndSign,
+                                System.Security.Principal.TokenImpersonationLevel.Identification);
+        return ns;
+    }
+
+    static void Nego(int port, long mib, int buf, string user, string pw, string domain)
+    {
+        var ns = NegoConnect(port, new NetworkCredential(user, pw, domain));
+        Console.Error.WriteLine("authenticated with {0}, encrypted {1}", ns.RemoteIdentity.AuthenticationType, ns.IsEncrypted);
+        Extra("kerberos", ns.RemoteIdentity.AuthenticationType == "Kerberos" ? 1 : 0, "");
+        double c0 = CpuNow(), t0 = Now();
+        Bulk(ns, mib << 20, buf, t0, c0);
+    }
+
+    static void NegoOnce(int port, NetworkCredential cred)
+    {
+        using (var ns = NegoConnect(port, cred))
+        {
+            var m = new byte[9];
+            Header(1).CopyTo(m, 0);
+            m[8] = (byte)'b';
+            ns.Write(m, 0, m.Length);
+            if (ns.ReadByte() < 0) throw new IOException("no ack");
+        }
+    }
+
+    static void NegoHandshakes(int port, double secs, string user, string pw, string domain)
+    {
+        var cred = new NetworkCredential(user, pw, domain);
+        using (var first = NegoConnect(port, cred)) // warm-up (JIT), and which package Negotiate picks
+        {
+            Console.Error.WriteLine("authenticated with {0}", first.RemoteIdentity.AuthenticationType);
+            Extra("kerberos", first.RemoteIdentity.AuthenticationType == "Kerberos" ? 1 : 0, "");
+        }
+        long n = 0;
+        double c0 = CpuNow(), t0 = Now(), t;
+        do
+        {
+            NegoOnce(port, cred);
+            n++;
+        } while ((t = Now() - t0) < secs);
+        Result(n / t, "auth/s");
+        Cpu(CpuNow() - c0);
+    }
+
+    // ------------------------------------------------------------ HttpWebRequest
+    sealed class Getter
+    {
+        public string Url;
+        public HttpWebRequest Req;
+        public WebResponse Resp;
+        public Stream Body;
+        public int State; // 0: start a request, 1: response pending, 2: reading the body
+        public readonly byte[] Buf = new byte[16 * 1024];
+
+        public void Pump()
+        {
+            while (!httpStop)
+            {
+                IAsyncResult ar;
+                if (State == 0)
+                {
+                    Req = (HttpWebRequest)WebRequest.Create(Url);
+                    State = 1;
+                    ar = Req.BeginGetResponse(OnDone, this);
+                }
+                else ar = Body.BeginRead(Buf, 0, Buf.Length, OnDone, this);
+                if (!ar.CompletedSynchronously) return;
+                Complete(ar);
+            }
+        }
+
+        void Complete(IAsyncResult ar)
+        {
+            if (State == 1)
+            {
+                Resp = Req.EndGetResponse(ar);
+                Body = Resp.GetResponseStream();
+                State = 2;
+                return;
+            }
+            if (Body.EndRead(ar) > 0) return;
+            Body.Close();
+            Resp.Close();
+            State = 0;
+            Interlocked.Increment(ref httpDone);
+        }
+
+        static void OnDone(IAsyncResult ar)
+        {
+            if (ar.CompletedSynchronously) return;
+            var g = (Getter)ar.AsyncState;
+            try { g.Complete(ar); }
+            catch (Exception e) { Console.Error.WriteLine(e); Environment.Exit(1); }
+            g.Pump();
+        }
+    }
+    static long httpDone;
+    static volatile bool httpStop;
+
+    static void HttpGet(string url, int conns, double secs, double warm)
+    {
+        ServicePointManager.DefaultConnectionLimit = Math.Max(conns, 2);
+        var gs = new Getter[conns];
+        for (int i = 0; i < conns; i++) gs[i] = new Getter { Url = url };
+        foreach (var g in gs) ThreadPool.QueueUserWorkItem(delegate { g.Pump(); });
+        Rate(() => Interlocked.Read(ref httpDone), warm, secs);
+        httpStop = true;
+    }
+
+    static void HttpPost(string url, long mib, int buf)
+    {
+        long total = mib << 20;
+        double c0 = CpuNow(), t0 = Now();
+        var req = (HttpWebRequest)WebRequest.Create(url);
+        req.Method = "POST";
+        req.ContentType = "application/octet-stream";
+        req.ContentLength = total;
+        req.AllowWriteStreamBuffering = false;
+        var w = new Writer { Stream = req.GetRequestStream(), Buf = new byte[buf], Left = total };
+        for (int i = 0; i < w.Buf.Length; i++) w.Buf[i] = (byte)'p';
+        w.Pump();
+        w.Done.WaitOne();
+        if (w.Error != null) throw w.Error;
+        w.Stream.Close();
+        using (var resp = (HttpWebResponse)req.GetResponse())
+        using (var body = resp.GetResponseStream())
+        {
+            if ((int)resp.StatusCode != 200) throw new IOException("status " + resp.StatusCode);
+            var tmp = new byte[256];
+            while (body.Read(tmp, 0, tmp.Length) > 0) { }
+        }
+        double t = Now() - t0;
+        Result(total / t / 1e9, "GB/s");
+        Cpu(CpuNow() - c0);
+        Extra("sync_fraction", (double)w.Sync / w.Ops, "");
+        Extra("peak_rss", Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, "MiB");
+    }
+
     static int Main(string[] a)
     {
         string m = a.Length > 0 ? a[0] : "";
@@ -371,6 +531,11 @@ static class Bench
             Echo(int.Parse(a[1]), int.Parse(a[2]), double.Parse(a[3]), int.Parse(a[4]), double.Parse(a[5]));
         else if (m == "latency" && a.Length == 2) Latency(int.Parse(a[1]));
         else if (m == "memory" && a.Length == 3) Memory(int.Parse(a[1]), int.Parse(a[2]));
+        else if (m == "nego" && a.Length == 7) Nego(int.Parse(a[1]), long.Parse(a[2]), int.Parse(a[3]), a[4], a[5], a[6]);
+        else if (m == "negohs" && a.Length == 6) NegoHandshakes(int.Parse(a[1]), double.Parse(a[2]), a[3], a[4], a[5]);
+        else if (m == "httpget" && a.Length == 5)
+            HttpGet(a[1], int.Parse(a[2]), double.Parse(a[3]), double.Parse(a[4]));
+        else if (m == "httppost" && a.Length == 4) HttpPost(a[1], long.Parse(a[2]), int.Parse(a[3]));
         else { Console.Error.WriteLine("usage: see the comment at the top of Bench.cs"); return 2; }
         Console.Out.Flush();
         Environment.Exit(0);
