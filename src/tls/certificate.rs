@@ -51,8 +51,10 @@ pub fn trusted_cas_from_file(path: &str) -> Result<Vec<X509>> {
     use std::sync::{LazyLock, Mutex};
     /// A few files at most in any program; past this many the cache starts again.
     const MAX_FILES: usize = 32;
+    /// (device, inode, size, mtime seconds, mtime nanoseconds)
     type Version = (u64, u64, u64, i64, i64);
-    static CACHE: LazyLock<Mutex<HashMap<String, (Version, Vec<X509>)>>> = LazyLock::new(Mutex::default);
+    type Cache = HashMap<String, (Version, Vec<X509>)>;
+    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
     let version = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
     if let Some(v) = version {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
