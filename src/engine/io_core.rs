@@ -60,12 +60,18 @@ struct Queued {
     attempt: Attempt,
     done: Completion,
     notify: Option<Notify>,
+    /// The readiness count (`Side::ready`) at which this operation last said EAGAIN, if it did.
+    pending_at: Option<u64>,
 }
 
 #[derive(Default)]
 struct Side {
     queue: OpQueue,
     closed: bool,
+    /// How many times readiness was seen in this direction (an epoll edge, or a synchronous
+    /// waiter's poll). An operation that said EAGAIN at the current count waits for the next:
+    /// the socket is edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
+    ready: u64,
 }
 
 /// A FIFO of queued operations that keeps its head inline: almost always at most one operation
@@ -180,7 +186,8 @@ impl IoCore {
             done.complete(Err(Error::aborted()));
             return None;
         }
-        if side.queue.is_empty() {
+        let tried = side.queue.is_empty();
+        if tried {
             let fd = self.fd.load(Ordering::Acquire);
             if let Poll::Ready(outcome) = attempt_once(&mut attempt, fd) {
                 drop(side);
@@ -192,7 +199,9 @@ impl IoCore {
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone() });
+        // Tried above only when nothing was queued ahead of it.
+        let pending_at = tried.then_some(side.ready);
+        side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone(), pending_at });
         drop(side);
         if let Some(n) = notify {
             n();
@@ -213,14 +222,27 @@ impl IoCore {
     }
 
     fn drive(&self, dir: Direction, own: Option<OpId>) {
+        let mut seen = false;
         loop {
             let mut side = self.side(dir);
+            if !seen {
+                side.ready = side.ready.wrapping_add(1);
+                seen = true;
+            }
             let fd = self.fd.load(Ordering::Acquire);
+            let ready = side.ready;
             let Some(head) = side.queue.front_mut() else { return };
+            // Queued by a Begin (typically in a callback of this very pass) that said EAGAIN after
+            // this readiness was seen: trying again now would only say EAGAIN again, one wasted
+            // syscall per echo round trip. The next edge brings it back.
+            if head.pending_at == Some(ready) {
+                return;
+            }
             let poll = attempt_once(&mut *head.attempt, fd);
             let notify = head.notify.clone();
             match poll {
                 Poll::Pending => {
+                    head.pending_at = Some(ready);
                     drop(side);
                     if let Some(n) = notify {
                         n();
@@ -348,7 +370,7 @@ mod tests {
     use super::*;
 
     fn op(id: OpId) -> Queued {
-        Queued { id, attempt: Box::new(|_| Poll::Pending), done: Completion::new(drop), notify: None }
+        Queued { id, attempt: Box::new(|_| Poll::Pending), done: Completion::new(drop), notify: None, pending_at: None }
     }
 
     #[test]

@@ -184,10 +184,7 @@ pub(crate) fn trusted_cas(path: *const c_char) -> Result<Option<Vec<openssl::x50
     if path.is_null() {
         return Ok(None);
     }
-    let cert = crate::tls::Certificate::from_pem_files(str_arg(path, "path")?, None)?;
-    let mut cas = vec![cert.x509.clone()];
-    cas.extend(cert.chain.iter().cloned());
-    Ok(Some(cas))
+    crate::tls::certificate::trusted_cas_from_file(str_arg(path, "path")?).map(Some)
 }
 
 /// Sets the LocalCertificateSelectionCallback (NULL removes it); only before authentication.
