@@ -61,6 +61,7 @@ pub mod head;
 pub mod io;
 pub mod parse;
 pub mod pool;
+pub mod proxy;
 pub mod request;
 pub mod request_stream;
 pub mod response;
@@ -162,6 +163,12 @@ pub mod msg {
     /// net_headerrestrict.
     pub fn restricted(name: &str) -> String {
         format!("The '{name}' header must be modified using the appropriate property or method.")
+    }
+    pub(crate) const PROXY_SCHEME: &str = "Only the 'http' scheme is allowed for proxies.";
+    /// net_webstatus_ProxyNameResolutionFailure, with the proxy's name as the Framework's
+    /// NameResolutionFailure message carries the server's.
+    pub fn proxy_name_resolution(host: &str) -> String {
+        format!("The proxy name could not be resolved: '{host}'")
     }
     /// net_webstatus_NameResolutionFailure.
     pub fn name_resolution(host: &str) -> String {
