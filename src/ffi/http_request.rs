@@ -731,8 +731,10 @@ pub unsafe extern "C" fn apm_http_request_begin_get_request_stream(
 /// result of another request or Begin, a second End "EndGetRequestStream can only be called once
 /// for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request is closed), APM_E_WEB
 /// RequestCanceled (Abort was called), then the operation's failure: APM_E_WEB with its
-/// WebExceptionStatus (NameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure,
-/// SendFailure, KeepAliveFailure, Timeout; the cause is the inner message), APM_E_OUT_OF_MEMORY.
+/// WebExceptionStatus (NameResolutionFailure, ProxyNameResolutionFailure, ConnectFailure (the
+/// server or the proxy), SecureChannelFailure, TrustFailure, SendFailure, KeepAliveFailure,
+/// Timeout; ProtocolError when a proxy answers CONNECT other than 2xx, that answer attached as
+/// for apm_http_request_end_get_response; the cause is the inner message), APM_E_OUT_OF_MEMORY.
 #[no_mangle]
 pub unsafe extern "C" fn apm_http_request_end_get_request_stream(
     request: *mut apm_http_request,
@@ -801,8 +803,9 @@ pub unsafe extern "C" fn apm_http_request_begin_get_response(
 /// APM_E_ARGUMENT (not a request handle), the End rules (see apm_async_result; "EndGetResponse can
 /// only be called once for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request
 /// is closed), APM_E_WEB RequestCanceled (Abort was called), then the operation's failure:
-/// APM_E_WEB with its WebExceptionStatus (ProtocolError, NameResolutionFailure, ConnectFailure,
-/// SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
+/// APM_E_WEB with its WebExceptionStatus (ProtocolError (also a proxy's answer to CONNECT other
+/// than 2xx, attached: "(407) Proxy Authentication Required."), NameResolutionFailure,
+/// ProxyNameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
 /// KeepAliveFailure, ServerProtocolViolation, MessageLengthLimitExceeded, Timeout),
 /// APM_E_OUT_OF_MEMORY.
 #[no_mangle]
