@@ -51,6 +51,8 @@
 //!   - An explicit proxy serves every URI, loopback included: .NET's WebProxy never proxies
 //!     loopback (a caller who names a proxy here means it). No BypassList or BypassProxyOnLocal.
 //!   - Only http:// proxies (.NET 8 also takes socks4/4a/5 ones).
+//!   - The user information of an explicit proxy URI is its credentials (.NET takes it from
+//!     environment values only; a WebProxy's come from its Credentials, our proxy credentials).
 //!   - Proxy credentials (Basic only) go with the first request or CONNECT; .NET sends them in
 //!     answer to a 407 challenge, a round trip that teaches nothing when Basic is all there is.
 //!   - A CONNECT answered other than 2xx is ProtocolError with that answer attached and

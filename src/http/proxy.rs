@@ -52,21 +52,41 @@ pub enum Setting {
     Explicit(Proxy),
 }
 
+/// Percent-decoding where it decodes (.NET's opportunistic Uri.UnescapeDataString): a `%` not
+/// followed by two hex digits stays, and so does the whole text when the bytes are not UTF-8.
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+    let (b, mut out, mut i) = (s.as_bytes(), Vec::with_capacity(s.len()), 0);
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match hex {
+            Some(v) if b[i] == b'%' => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// An explicit proxy URI: absolute `http://[user[:password]@]host[:port][/]`. Any other scheme, a
 /// path, query or fragment is refused (ARGUMENT), as is a URI that does not parse.
 pub fn parse_explicit(text: &str) -> Result<Proxy> {
-    let uri = Url::parse(text).map_err(|e| Error::argument(format!("Invalid URI: The format of the URI could not be determined. ({e})")))?;
+    let uri = Url::parse(text)
+        .map_err(|e| Error::argument(format!("Invalid URI: The format of the URI could not be determined. ({e})")))?;
     if uri.scheme() != "http" {
         return Err(Error::not_supported(msg::PROXY_SCHEME));
     }
-    let host = uri.host_str().filter(|h| !h.is_empty()).ok_or_else(|| Error::argument("Invalid URI: The hostname could not be parsed."))?;
+    let host = uri
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::argument("Invalid URI: The hostname could not be parsed."))?;
     if uri.path() != "/" || uri.query().is_some() || uri.fragment().is_some() {
         return Err(Error::argument("A proxy URI is a scheme, a host and a port: it has no path, query or fragment."));
     }
@@ -203,6 +223,8 @@ mod tests {
         assert_eq!(parse_environment(Some("[::1]")), p("[::1]", 80));
         let with = parse_environment(Some("http://us%40er:p%3Ass@proxy:1")).unwrap();
         assert_eq!(with.credentials, Some(("us@er".into(), "p:ss".into())));
+        let raw = parse_environment(Some("u+1:a&b=c%zz@proxy:1")).unwrap();
+        assert_eq!(raw.credentials, Some(("u+1".into(), "a&b=c%zz".into())));
         assert_eq!(parse_environment(Some("u@proxy:1")).unwrap().credentials, Some(("u".into(), String::new())));
         assert_eq!(parse_environment(Some("proxy:99999")), None);
         assert_eq!(parse_environment(Some("https://proxy:443")), None);
@@ -224,7 +246,11 @@ mod tests {
 
     #[test]
     fn no_proxy_matches_as_dotnet_8_does() {
-        let e = env(&[("http_proxy", "proxy:1"), ("https_proxy", "proxy:2"), ("no_proxy", " .example.com, Host.One ,,*,h2:80")]);
+        let e = env(&[
+            ("http_proxy", "proxy:1"),
+            ("https_proxy", "proxy:2"),
+            ("no_proxy", " .example.com, Host.One ,,*,h2:80"),
+        ]);
         let uri = |s: &str| Url::parse(s).unwrap();
         assert!(e.for_uri(&uri("http://example.com/")).is_none());
         assert!(e.for_uri(&uri("https://a.b.EXAMPLE.com/")).is_none());

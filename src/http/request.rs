@@ -695,7 +695,13 @@ impl HttpWebRequest {
                 Ok(Some(head)) => {
                     let (status, uri) = (head.status, self.state.lock().address.to_string());
                     let leftover = r.buf[head.len..r.len].to_vec();
-                    let exchange = Exchange { method: "CONNECT".into(), response_uri: uri, decompression: 0, rw_timeout_ms: self.settings().rw_timeout_ms, keep_alive: false };
+                    let exchange = Exchange {
+                        method: "CONNECT".into(),
+                        response_uri: uri,
+                        decompression: 0,
+                        rw_timeout_ms: self.settings().rw_timeout_ms,
+                        keep_alive: false,
+                    };
                     let response = match HttpWebResponse::new(head, lease, leftover, &exchange) {
                         Ok(r) => r,
                         Err(e) => return then(Err(e)),
