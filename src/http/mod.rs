@@ -48,11 +48,12 @@
 //! * Proxy (`proxy`): an explicit http proxy, none, or the default, which is the environment's as
 //!   .NET 8 reads it on Linux (http_proxy, https_proxy, all_proxy, no_proxy, with .NET 8's
 //!   parsing and bypass rules; the Framework read the Windows settings). Where we differ:
-//!   - An explicit proxy serves every URI, loopback included: .NET's WebProxy never proxies
-//!     loopback (a caller who names a proxy here means it). No BypassList or BypassProxyOnLocal.
+//!   - An explicit proxy serves every URI, loopback included, as .NET 8's WebProxy does (measured:
+//!     its IsBypassed is false for 127.0.0.1 and localhost); the Framework's WebProxy never
+//!     proxied loopback. No BypassList or BypassProxyOnLocal.
 //!   - Only http:// proxies (.NET 8 also takes socks4/4a/5 ones).
 //!   - The user information of an explicit proxy URI is its credentials (.NET takes it from
-//!     environment values only; a WebProxy's come from its Credentials, our proxy credentials).
+//!     environment values only: a WebProxy made from such a URI has null Credentials).
 //!   - Proxy credentials (Basic only) go with the first request or CONNECT; .NET sends them in
 //!     answer to a 407 challenge, a round trip that teaches nothing when Basic is all there is.
 //!   - A CONNECT answered other than 2xx is ProtocolError with that answer attached and

@@ -181,7 +181,7 @@ static ENVIRONMENT: LazyLock<Environment> = LazyLock::new(|| Environment::read(|
 impl Setting {
     /// The proxy a request to `uri` goes through, with `credentials` (the request's proxy
     /// credentials) in place of the proxy URI's when set. An explicit proxy serves every URI,
-    /// loopback included (.NET's WebProxy never proxies loopback; here the caller chose it).
+    /// loopback included (as .NET 8's WebProxy; the Framework's bypassed loopback).
     pub fn for_uri(&self, uri: &Url, credentials: Option<&(String, String)>) -> Option<Proxy> {
         let proxy = match self {
             Setting::None => None,
