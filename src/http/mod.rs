@@ -57,8 +57,10 @@
 //!   - Proxy credentials (Basic only) go with the first request or CONNECT; .NET sends them in
 //!     answer to a 407 challenge, a round trip that teaches nothing when Basic is all there is.
 //!   - A CONNECT answered other than 2xx is ProtocolError with that answer attached and
-//!     readable, 407 and 403 alike (the Framework's "(407) Proxy Authentication Required.");
-//!     RequestProhibitedByProxy is never reported.
+//!     readable, 407 and 403 alike (the Framework's "(407) Proxy Authentication Required.", and
+//!     what both give for a 407 to an http request through the proxy). .NET 8, measured against
+//!     the test proxy, reports UnknownError "The proxy tunnel request to proxy '...' failed with
+//!     status code '407'." with no response. RequestProhibitedByProxy is never reported.
 //!   - The head through an http proxy carries `Connection` (hop-by-hop: it speaks to the proxy);
 //!     the Framework sent `Proxy-Connection: Keep-Alive` instead.
 //!   - Pooling: http requests through a proxy share that proxy's ServicePoint whatever their
