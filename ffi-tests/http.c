@@ -1168,6 +1168,35 @@ static void expect_proxy(apm_http_request *r, const char *want)
     ASSERT_STR_EQ(text, want);
 }
 
+TEST(proxy_settings_refuse_bad_input)
+{
+    size_t len = 0;
+    apm_http_response *resp = NULL;
+    apm_http_request *r;
+    server s;
+    server_start(&s, 0);
+    r = request(&s, "/echo");
+    ASSERT_STATUS(apm_http_request_set_proxy(NULL, "http://127.0.0.1:1"), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "no uri at all"), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "http://127.0.0.1:1/a/path"), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "https://127.0.0.1:1"), APM_E_NOT_SUPPORTED);
+    ASSERT_LAST_MESSAGE("Only the 'http' scheme is allowed for proxies.");
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "socks5://127.0.0.1:1"), APM_E_NOT_SUPPORTED);
+    ASSERT_STATUS(apm_http_request_set_proxy_credentials(r, "user", NULL), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_get_proxy(r, NULL, 8, &len, NULL), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_use_default_proxy(NULL), APM_E_ARGUMENT_NULL);
+    /* Refused settings changed nothing: the request still goes direct. */
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "http://127.0.0.1:1"), APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE("This operation cannot be performed after the request has been submitted.");
+    ASSERT_STATUS(apm_http_request_use_default_proxy(r), APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_http_request_set_proxy_credentials(r, NULL, NULL), APM_E_INVALID_OPERATION);
+    ASSERT_OK(apm_http_request_close(r));
+    ASSERT_STATUS(apm_http_request_set_proxy(r, NULL), APM_E_OBJECT_DISPOSED);
+}
+
 TEST(proxy_http_requests_go_in_absolute_form)
 {
     server s;
