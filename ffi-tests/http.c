@@ -1168,6 +1168,20 @@ static void expect_proxy(apm_http_request *r, const char *want)
     ASSERT_STR_EQ(text, want);
 }
 
+/* GetResponse of a request to /echo whose body was written: the server got the bytes of SHA.
+ * Closes the request. */
+static void expect_echo_sha(apm_http_request *r, const char *sha)
+{
+    apm_http_response *resp = NULL;
+    char *body;
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    body = response_body(resp, NULL);
+    ASSERT_STR_EQ(field(body, "sha"), sha);
+    free(body);
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_OK(apm_http_request_close(r));
+}
+
 TEST(proxy_settings_refuse_bad_input)
 {
     size_t len = 0;
@@ -1261,6 +1275,34 @@ TEST(proxy_https_goes_through_a_connect_tunnel)
     server_start(&t, 1);
     proxy_start(&p, NULL);
     t.proxy = p.uri;
+    /* The Begin forms open tunnels too (KeepAlive off: the second request needs a new one). */
+    {
+        apm_http_request *r = request(&t, "/echo");
+        apm_http_response *resp = NULL;
+        apm_async_result *ar = NULL;
+        apm_stream *st = NULL;
+        hx_cb cb;
+        ASSERT_OK(apm_http_request_set_keep_alive(r, 0));
+        hx_cb_init(&cb);
+        ASSERT_OK(apm_http_request_begin_get_response(r, hx_cb_record, &cb, &ar));
+        ASSERT_EVENT(&cb.done, 1);
+        ASSERT_OK(apm_http_request_end_get_response(r, ar, &resp));
+        hx_cb_destroy(&cb);
+        ASSERT_OK(apm_http_response_close(resp));
+        ASSERT_OK(apm_http_request_close(r));
+        r = request(&t, "/echo");
+        ASSERT_OK(apm_http_request_set_method(r, "POST"));
+        ASSERT_OK(apm_http_request_set_content_length(r, 3));
+        hx_cb_init(&cb);
+        ASSERT_OK(apm_http_request_begin_get_request_stream(r, hx_cb_record, &cb, &ar));
+        ASSERT_EVENT(&cb.done, 1);
+        ASSERT_OK(apm_http_request_end_get_request_stream(r, ar, &st, NULL));
+        hx_cb_destroy(&cb);
+        ASSERT_OK(apm_stream_write(st, (const uint8_t *)"abc", 3, 0, 3));
+        ASSERT_OK(apm_stream_close(st));
+        expect_echo_sha(r, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        ASSERT_EQ(proxy_stat(&p, "tunnels"), 2);
+    }
     upload(&t, "POST", BY_LENGTH, 3 * MIB + 17, 1);
     upload(&t, "PUT", CHUNKED, 1, 0);
     /* The TLS channel is the server's, inside the tunnel. */
