@@ -1358,6 +1358,22 @@ TEST(proxy_from_the_environment_and_no_proxy)
     ASSERT_OK(apm_http_request_close(r));
 }
 
+TEST(proxy_https_from_the_environments_all_proxy)
+{
+    server t;
+    proxy_peer p;
+    char u[64];
+    server_start(&t, 1);
+    proxy_start(&p, NULL);
+    /* all_proxy serves the scheme without a variable of its own. */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d", p.port);
+    ASSERT_EQ(setenv("ALL_PROXY", u, 1), 0);
+    upload(&t, "PUT", BY_LENGTH, 100000, 0);
+    proxy_saw(&p, "CONNECT localhost:%d HTTP/1.1", t.port, 0);
+    ASSERT_EQ(proxy_stat(&p, "tunnels"), 1);
+    hx_pki_remove();
+}
+
 /* A request that fails with ProtocolError and the proxy's answer attached, BODY readable. */
 static void expect_proxy_refusal(server *s, const char *method, int32_t code, const char *message, const char *body)
 {
@@ -1436,23 +1452,33 @@ TEST(proxy_refusing_connect_is_a_protocol_error)
     hx_pki_remove();
 }
 
-/* GET of URI through PROXY fails with APM_E_WEB STATUS and MESSAGE, blocking and Begin/End;
- * a POST's GetRequestStream too. */
-static void expect_failure(const char *uri, const char *proxy, int32_t status, const char *message)
+/* A request to URI through PROXY, with Timeout TIMEOUT_MS (0: the default) and METHOD. */
+static apm_http_request *failing(const char *uri, const char *proxy, int timeout_ms, const char *method)
 {
     apm_http_request *r = NULL;
+    ASSERT_OK(apm_http_request_create(uri, &r));
+    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
+    ASSERT_OK(apm_http_request_set_method(r, method));
+    if (timeout_ms > 0)
+        ASSERT_OK(apm_http_request_set_timeout(r, timeout_ms));
+    return r;
+}
+
+/* GET of URI through PROXY fails with APM_E_WEB STATUS and MESSAGE, blocking and Begin/End;
+ * a POST's GetRequestStream too. */
+static void expect_failure(const char *uri, const char *proxy, int32_t status, const char *message, int timeout_ms)
+{
+    apm_http_request *r;
     apm_http_response *resp = NULL;
     apm_async_result *ar = NULL;
     apm_stream *st = NULL;
     hx_cb cb;
-    ASSERT_OK(apm_http_request_create(uri, &r));
-    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
+    r = failing(uri, proxy, timeout_ms, "GET");
     ASSERT_STATUS(apm_http_request_get_response(r, &resp), APM_E_WEB);
     ASSERT_EQ(apm_last_error_web_status(), status);
     ASSERT_LAST_MESSAGE(message);
     ASSERT_OK(apm_http_request_close(r));
-    ASSERT_OK(apm_http_request_create(uri, &r));
-    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
+    r = failing(uri, proxy, timeout_ms, "GET");
     hx_cb_init(&cb);
     ASSERT_OK(apm_http_request_begin_get_response(r, hx_cb_record, &cb, &ar));
     ASSERT_EVENT(&cb.done, 1);
@@ -1461,15 +1487,11 @@ static void expect_failure(const char *uri, const char *proxy, int32_t status, c
     ASSERT_LAST_MESSAGE(message);
     hx_cb_destroy(&cb);
     ASSERT_OK(apm_http_request_close(r));
-    ASSERT_OK(apm_http_request_create(uri, &r));
-    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
-    ASSERT_OK(apm_http_request_set_method(r, "POST"));
+    r = failing(uri, proxy, timeout_ms, "POST");
     ASSERT_STATUS(apm_http_request_get_request_stream(r, &st, NULL), APM_E_WEB);
     ASSERT_EQ(apm_last_error_web_status(), status);
     ASSERT_OK(apm_http_request_close(r));
-    ASSERT_OK(apm_http_request_create(uri, &r));
-    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
-    ASSERT_OK(apm_http_request_set_method(r, "POST"));
+    r = failing(uri, proxy, timeout_ms, "POST");
     hx_cb_init(&cb);
     ASSERT_OK(apm_http_request_begin_get_request_stream(r, hx_cb_record, &cb, &ar));
     ASSERT_EVENT(&cb.done, 1);
@@ -1479,13 +1501,23 @@ static void expect_failure(const char *uri, const char *proxy, int32_t status, c
     ASSERT_OK(apm_http_request_close(r));
 }
 
+TEST(a_proxy_that_never_answers_connect_times_out)
+{
+    char proxy[64];
+    int port = 0;
+    int listener = hx_tcp_listen(&port); /* the kernel accepts; nobody answers */
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", port);
+    expect_failure("https://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_TIMEOUT, "The operation has timed out", 300);
+    hx_close(listener);
+}
+
 TEST(a_proxy_that_is_down_is_connect_failure)
 {
     char proxy[64];
     snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", hx_free_port());
-    expect_failure("http://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server");
+    expect_failure("http://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server", 0);
     ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_CONNECTION_REFUSED);
-    expect_failure("https://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server");
+    expect_failure("https://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server", 0);
 }
 
 /* Names under the reserved .invalid TLD (RFC 6761) whose first label is longer than DNS allows
@@ -1499,15 +1531,15 @@ TEST(a_proxy_that_is_down_is_connect_failure)
 TEST(an_unresolvable_proxy_is_proxy_name_resolution_failure)
 {
     const char *m = "The proxy name could not be resolved: '" UNRESOLVABLE_PROXY "'";
-    expect_failure("http://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m);
+    expect_failure("http://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m, 0);
     ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_HOST_NOT_FOUND);
-    expect_failure("https://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m);
+    expect_failure("https://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m, 0);
 }
 
 TEST(an_unresolvable_host_is_name_resolution_failure)
 {
     const char *m = "The remote name could not be resolved: '" UNRESOLVABLE_HOST "'";
-    expect_failure("http://" UNRESOLVABLE_HOST "/", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m);
+    expect_failure("http://" UNRESOLVABLE_HOST "/", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m, 0);
     ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_HOST_NOT_FOUND);
-    expect_failure("https://" UNRESOLVABLE_HOST ":8443/x", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m);
+    expect_failure("https://" UNRESOLVABLE_HOST ":8443/x", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m, 0);
 }
