@@ -7,7 +7,10 @@
  * the server, idle expiry, Basic credentials, hostile servers (truncated status line, headers
  * past the limit, a bad chunk, a short body, a reset mid-body, silence -> Timeout, trickling ->
  * ReadWriteTimeout), refused connections, and the TransportContext's channel bindings against
- * what the Python ssl server computes for the same connection.
+ * what the Python ssl server computes for the same connection; proxies (peers/http_proxy_peer.py):
+ * http in absolute form and https through a CONNECT tunnel, keep-alive through the proxy, the
+ * environment's proxy and no_proxy, Basic proxy credentials against 407, a refused CONNECT, a
+ * proxy that is down or whose name does not resolve; a server name that does not resolve.
  */
 #include "harness.h"
 
@@ -21,6 +24,8 @@ typedef struct server {
     hx_peer peer;
     int port;
     int tls;
+    /* The proxy requests to it go through: NULL the default (the environment's), "" none. */
+    const char *proxy;
 } server;
 
 static void server_start(server *s, int tls)
@@ -28,6 +33,7 @@ static void server_start(server *s, int tls)
     char line[128];
     const char *args[8] = {NULL};
     s->tls = tls;
+    s->proxy = NULL;
     if (tls) {
         hx_pki_make();
         args[0] = "--cert";
@@ -58,6 +64,8 @@ static apm_http_request *request(server *s, const char *path)
     ASSERT_OK(apm_http_request_create(url(s, path), &r));
     if (s->tls)
         ASSERT_OK(apm_http_request_set_trusted_ca_file(r, hx_pki_file("ca.pem")));
+    if (s->proxy != NULL)
+        ASSERT_OK(apm_http_request_set_proxy(r, s->proxy));
     return r;
 }
 
@@ -1025,9 +1033,10 @@ static void hex_of(const uint8_t *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-TEST(https_channel_bindings_equal_the_python_servers)
+/* The TransportContext of a POST to /cb has the tls-unique and tls-server-end-point the server
+ * computes for the same connection. */
+static void check_channel_bindings(server *s)
 {
-    server s;
     apm_http_request *r;
     apm_stream *st = NULL;
     apm_transport_context *ctx = NULL;
@@ -1035,8 +1044,7 @@ TEST(https_channel_bindings_equal_the_python_servers)
     uint8_t token[128], binding[256];
     size_t ulen = 0, elen = 0, blen = 0;
     char unique[300], endpoint[300], *body;
-    server_start(&s, 1);
-    r = request(&s, "/cb");
+    r = request(s, "/cb");
     ASSERT_OK(apm_http_request_set_method(r, "POST"));
     ASSERT_OK(apm_http_request_set_content_length(r, 0));
     ASSERT_OK(apm_http_request_get_request_stream(r, &st, &ctx));
@@ -1057,6 +1065,13 @@ TEST(https_channel_bindings_equal_the_python_servers)
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
+}
+
+TEST(https_channel_bindings_equal_the_python_servers)
+{
+    server s;
+    server_start(&s, 1);
+    check_channel_bindings(&s);
     hx_pki_remove();
 }
 
@@ -1100,4 +1115,431 @@ TEST(https_validation_callback_decides)
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
     hx_pki_remove();
+}
+
+/* ---- proxies ------------------------------------------------------------------------------- */
+
+typedef struct proxy_peer {
+    hx_peer peer;
+    int port;
+    char uri[64];
+    server self; /* the proxy as a server of its own /stats and /lines, reached directly */
+} proxy_peer;
+
+static void proxy_start(proxy_peer *p, const char *const *args)
+{
+    char line[128];
+    hx_peer_start(&p->peer, "http_proxy_peer.py", args);
+    hx_peer_read_line(&p->peer, line, sizeof line);
+    ASSERT_EQ(sscanf(line, "PORT %d", &p->port), 1);
+    snprintf(p->uri, sizeof p->uri, "http://127.0.0.1:%d", p->port);
+    p->self.port = p->port;
+    p->self.tls = 0;
+    p->self.proxy = "";
+}
+
+/* A "k=v" field of the proxy's /stats. */
+static int proxy_stat(proxy_peer *p, const char *key)
+{
+    char *t = get_text(&p->self, "/stats");
+    int v = atoi(field(t, key));
+    free(t);
+    return v;
+}
+
+/* The proxy saw a request line (formatted with the port) with or without Proxy-Authorization. */
+static void proxy_saw(proxy_peer *p, const char *format, int port, int auth)
+{
+    char want[256], *lines = get_text(&p->self, "/lines");
+    int n = snprintf(want, sizeof want, format, port);
+    snprintf(want + n, sizeof want - (size_t)n, " auth=%s\n", auth ? "yes" : "no");
+    ASSERT_STR_CONTAINS(lines, want);
+    free(lines);
+}
+
+/* The proxy the request goes through ("" and found 0 when none). */
+static void expect_proxy(apm_http_request *r, const char *want)
+{
+    char text[128];
+    size_t len = 0;
+    int32_t found = -1;
+    ASSERT_OK(apm_http_request_get_proxy(r, text, sizeof text, &len, &found));
+    ASSERT_EQ(found, want[0] != '\0');
+    ASSERT_STR_EQ(text, want);
+}
+
+/* GetResponse of a request to /echo whose body was written: the server got the bytes of SHA.
+ * Closes the request. */
+static void expect_echo_sha(apm_http_request *r, const char *sha)
+{
+    apm_http_response *resp = NULL;
+    char *body;
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    body = response_body(resp, NULL);
+    ASSERT_STR_EQ(field(body, "sha"), sha);
+    free(body);
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_OK(apm_http_request_close(r));
+}
+
+TEST(proxy_settings_refuse_bad_input)
+{
+    size_t len = 0;
+    apm_http_response *resp = NULL;
+    apm_http_request *r;
+    server s;
+    server_start(&s, 0);
+    r = request(&s, "/echo");
+    ASSERT_STATUS(apm_http_request_set_proxy(NULL, "http://127.0.0.1:1"), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "no uri at all"), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "http://127.0.0.1:1/a/path"), APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "https://127.0.0.1:1"), APM_E_NOT_SUPPORTED);
+    ASSERT_LAST_MESSAGE("Only the 'http' scheme is allowed for proxies.");
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "socks5://127.0.0.1:1"), APM_E_NOT_SUPPORTED);
+    ASSERT_STATUS(apm_http_request_set_proxy_credentials(r, "user", NULL), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_get_proxy(r, NULL, 8, &len, NULL), APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_http_request_use_default_proxy(NULL), APM_E_ARGUMENT_NULL);
+    /* Refused settings changed nothing: the request still goes direct. */
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_STATUS(apm_http_request_set_proxy(r, "http://127.0.0.1:1"), APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE("This operation cannot be performed after the request has been submitted.");
+    ASSERT_STATUS(apm_http_request_use_default_proxy(r), APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_http_request_set_proxy_credentials(r, NULL, NULL), APM_E_INVALID_OPERATION);
+    ASSERT_OK(apm_http_request_close(r));
+    ASSERT_STATUS(apm_http_request_set_proxy(r, NULL), APM_E_OBJECT_DISPOSED);
+}
+
+TEST(proxy_http_requests_go_in_absolute_form)
+{
+    server s;
+    proxy_peer p;
+    apm_http_request *r;
+    char *t, want[64];
+    server_start(&s, 0);
+    proxy_start(&p, NULL);
+    s.proxy = p.uri;
+    r = request(&s, "/echo");
+    snprintf(want, sizeof want, "%s/", p.uri);
+    expect_proxy(r, want);
+    ASSERT_OK(apm_http_request_close(r));
+    t = get_text(&s, "/echo?x=1");
+    ASSERT_STR_EQ(field(t, "method"), "GET");
+    ASSERT_STR_EQ(field(t, "path"), "/echo?x=1");
+    free(t);
+    upload(&s, "POST", BY_LENGTH, 3 * MIB + 17, 0);
+    upload(&s, "PUT", CHUNKED, 100000, 1);
+    upload(&s, "POST", BUFFERED, 1, 0);
+    proxy_saw(&p, "GET http://localhost:%d/echo?x=1 HTTP/1.1", s.port, 0);
+    proxy_saw(&p, "POST http://localhost:%d/echo HTTP/1.1", s.port, 0);
+    proxy_saw(&p, "PUT http://localhost:%d/echo HTTP/1.1", s.port, 0);
+    ASSERT_EQ(proxy_stat(&p, "forwarded"), 4);
+    ASSERT_EQ(proxy_stat(&p, "tunnels"), 0);
+}
+
+TEST(proxy_keep_alive_reuses_one_proxy_connection)
+{
+    server s, s2, t;
+    proxy_peer p;
+    server_start(&s, 0);
+    server_start(&s2, 0);
+    server_start(&t, 1);
+    proxy_start(&p, NULL);
+    s.proxy = s2.proxy = t.proxy = p.uri;
+    for (int i = 0; i < 6; i++) {
+        char *x = get_text(&s, i % 2 ? "/echo" : "/chunked?n=5000");
+        free(x);
+    }
+    /* One connection for the six requests, one for this query of the proxy's own. */
+    ASSERT_EQ(proxy_stat(&p, "connections"), 2);
+    ASSERT_EQ(proxy_stat(&p, "forwarded"), 6);
+    /* The proxy's connections serve any server. */
+    free(get_text(&s2, "/echo"));
+    ASSERT_EQ(proxy_stat(&p, "connections"), 2);
+    /* https: one tunnel for five requests. */
+    for (int i = 0; i < 5; i++) {
+        char *x = get_text(&t, "/echo");
+        ASSERT_STR_EQ(field(x, "conn"), "1");
+        free(x);
+    }
+    ASSERT_EQ(proxy_stat(&p, "tunnels"), 1);
+    ASSERT_EQ(proxy_stat(&p, "connections"), 3);
+    hx_pki_remove();
+}
+
+TEST(proxy_https_goes_through_a_connect_tunnel)
+{
+    server t;
+    proxy_peer p;
+    server_start(&t, 1);
+    proxy_start(&p, NULL);
+    t.proxy = p.uri;
+    /* The Begin forms open tunnels too (KeepAlive off: the second request needs a new one). */
+    {
+        apm_http_request *r = request(&t, "/echo");
+        apm_http_response *resp = NULL;
+        apm_async_result *ar = NULL;
+        apm_stream *st = NULL;
+        hx_cb cb;
+        ASSERT_OK(apm_http_request_set_keep_alive(r, 0));
+        hx_cb_init(&cb);
+        ASSERT_OK(apm_http_request_begin_get_response(r, hx_cb_record, &cb, &ar));
+        ASSERT_EVENT(&cb.done, 1);
+        ASSERT_OK(apm_http_request_end_get_response(r, ar, &resp));
+        hx_cb_destroy(&cb);
+        ASSERT_OK(apm_http_response_close(resp));
+        ASSERT_OK(apm_http_request_close(r));
+        r = request(&t, "/echo");
+        ASSERT_OK(apm_http_request_set_method(r, "POST"));
+        ASSERT_OK(apm_http_request_set_content_length(r, 3));
+        hx_cb_init(&cb);
+        ASSERT_OK(apm_http_request_begin_get_request_stream(r, hx_cb_record, &cb, &ar));
+        ASSERT_EVENT(&cb.done, 1);
+        ASSERT_OK(apm_http_request_end_get_request_stream(r, ar, &st, NULL));
+        hx_cb_destroy(&cb);
+        ASSERT_OK(apm_stream_write(st, (const uint8_t *)"abc", 3, 0, 3));
+        ASSERT_OK(apm_stream_close(st));
+        expect_echo_sha(r, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        ASSERT_EQ(proxy_stat(&p, "tunnels"), 2);
+    }
+    upload(&t, "POST", BY_LENGTH, 3 * MIB + 17, 1);
+    upload(&t, "PUT", CHUNKED, 1, 0);
+    /* The TLS channel is the server's, inside the tunnel. */
+    check_channel_bindings(&t);
+    proxy_saw(&p, "CONNECT localhost:%d HTTP/1.1", t.port, 0);
+    ASSERT_EQ(proxy_stat(&p, "forwarded"), 0);
+    hx_pki_remove();
+}
+
+TEST(proxy_from_the_environment_and_no_proxy)
+{
+    server s;
+    proxy_peer p;
+    apm_http_request *r = NULL;
+    apm_http_response *resp = NULL;
+    char u[128], want[64];
+    server_start(&s, 0);
+    proxy_start(&p, NULL);
+    /* As .NET reads them: no scheme needed; lower case first; no_proxy names hosts. Read once,
+     * at the first request that needs them. */
+    snprintf(u, sizeof u, "127.0.0.1:%d", p.port);
+    ASSERT_EQ(setenv("http_proxy", u, 1), 0);
+    ASSERT_EQ(setenv("HTTP_PROXY", "http://127.0.0.1:1", 1), 0);
+    ASSERT_EQ(setenv("no_proxy", " .example.com, 127.0.0.1 ", 1), 0);
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/", p.port);
+    r = request(&s, "/echo");
+    expect_proxy(r, want);
+    ASSERT_OK(apm_http_request_close(r));
+    free(get_text(&s, "/echo"));
+    ASSERT_EQ(proxy_stat(&p, "forwarded"), 1);
+    /* 127.0.0.1 is listed: straight to the server. */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/echo", s.port);
+    ASSERT_OK(apm_http_request_create(u, &r));
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    free(response_body(resp, NULL));
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_OK(apm_http_request_close(r));
+    ASSERT_EQ(proxy_stat(&p, "forwarded"), 1);
+    /* Proxy = null, then the default again. */
+    r = request(&s, "/echo");
+    ASSERT_OK(apm_http_request_set_proxy(r, NULL));
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_use_default_proxy(r));
+    expect_proxy(r, want);
+    ASSERT_OK(apm_http_request_close(r));
+    /* No https_proxy or all_proxy: https goes direct. */
+    ASSERT_OK(apm_http_request_create("https://localhost:1/", &r));
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_close(r));
+    ASSERT_OK(apm_http_request_create("http://www.example.com/", &r));
+    expect_proxy(r, "");
+    ASSERT_OK(apm_http_request_close(r));
+}
+
+TEST(proxy_https_from_the_environments_all_proxy)
+{
+    server t;
+    proxy_peer p;
+    char u[64];
+    server_start(&t, 1);
+    proxy_start(&p, NULL);
+    /* all_proxy serves the scheme without a variable of its own. */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d", p.port);
+    ASSERT_EQ(setenv("ALL_PROXY", u, 1), 0);
+    upload(&t, "PUT", BY_LENGTH, 100000, 0);
+    proxy_saw(&p, "CONNECT localhost:%d HTTP/1.1", t.port, 0);
+    ASSERT_EQ(proxy_stat(&p, "tunnels"), 1);
+    hx_pki_remove();
+}
+
+/* A request that fails with ProtocolError and the proxy's answer attached, BODY readable. */
+static void expect_proxy_refusal(server *s, const char *method, int32_t code, const char *message, const char *body)
+{
+    apm_http_request *r = request(s, "/echo");
+    apm_http_response *resp = NULL, *attached = NULL;
+    apm_stream *st = NULL;
+    char *t;
+    apm_status got;
+    ASSERT_OK(apm_http_request_set_method(r, method));
+    got = strcmp(method, "GET") == 0 ? apm_http_request_get_response(r, &resp) : apm_http_request_get_request_stream(r, &st, NULL);
+    ASSERT_EQ(got, APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), APM_WEB_EXCEPTION_STATUS_PROTOCOL_ERROR);
+    ASSERT_EQ(apm_last_error_http_status(), code);
+    ASSERT_LAST_MESSAGE(message);
+    ASSERT_OK(apm_http_response_from_last_error(&attached));
+    t = response_body(attached, NULL);
+    ASSERT_STR_EQ(t, body);
+    free(t);
+    ASSERT_OK(apm_http_response_close(attached));
+    ASSERT_OK(apm_last_error_clear());
+    ASSERT_OK(apm_http_request_close(r));
+}
+
+TEST(proxy_credentials_answer_407)
+{
+    static const char *const args[] = {"--auth", "user:pass", NULL};
+    static const char *const m407 = "The remote server returned an error: (407) Proxy Authentication Required.";
+    server s, t;
+    proxy_peer p;
+    apm_http_request *r;
+    apm_http_response *resp = NULL;
+    char with[96];
+    server_start(&s, 0);
+    server_start(&t, 1);
+    proxy_start(&p, args);
+    s.proxy = t.proxy = p.uri;
+    expect_proxy_refusal(&s, "GET", 407, m407, "proxy credentials, please");
+    expect_proxy_refusal(&t, "GET", 407, m407, "proxy credentials, please");
+    expect_proxy_refusal(&t, "POST", 407, m407, "proxy credentials, please");
+    /* Credentials in the proxy URI (percent-encoded as a URI has them), or set. */
+    snprintf(with, sizeof with, "http://us%%65r:pass@127.0.0.1:%d", p.port);
+    s.proxy = t.proxy = with;
+    free(get_text(&s, "/echo"));
+    upload(&t, "POST", BY_LENGTH, 1000, 0);
+    s.proxy = t.proxy = p.uri;
+    r = request(&t, "/echo");
+    ASSERT_OK(apm_http_request_set_proxy_credentials(r, "user", "pass"));
+    ASSERT_OK(apm_http_request_get_response(r, &resp));
+    free(response_body(resp, NULL));
+    ASSERT_OK(apm_http_response_close(resp));
+    ASSERT_OK(apm_http_request_close(r));
+    /* Wrong ones are refused; the set ones win over the URI's. */
+    s.proxy = with;
+    r = request(&s, "/echo");
+    ASSERT_OK(apm_http_request_set_proxy_credentials(r, "user", "wrong"));
+    ASSERT_STATUS(apm_http_request_get_response(r, &resp), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_http_status(), 407);
+    ASSERT_OK(apm_last_error_clear());
+    ASSERT_OK(apm_http_request_close(r));
+    proxy_saw(&p, "CONNECT localhost:%d HTTP/1.1", t.port, 1);
+    proxy_saw(&p, "GET http://localhost:%d/echo HTTP/1.1", s.port, 1);
+    hx_pki_remove();
+}
+
+TEST(proxy_refusing_connect_is_a_protocol_error)
+{
+    static const char *const args[] = {"--refuse-connect", "403", NULL};
+    static const char *const m403 = "The remote server returned an error: (403) Forbidden.";
+    server t;
+    proxy_peer p;
+    server_start(&t, 1);
+    proxy_start(&p, args);
+    t.proxy = p.uri;
+    expect_proxy_refusal(&t, "GET", 403, m403, "no tunnel for you");
+    expect_proxy_refusal(&t, "PUT", 403, m403, "no tunnel for you");
+    hx_pki_remove();
+}
+
+/* A request to URI through PROXY, with Timeout TIMEOUT_MS (0: the default) and METHOD. */
+static apm_http_request *failing(const char *uri, const char *proxy, int timeout_ms, const char *method)
+{
+    apm_http_request *r = NULL;
+    ASSERT_OK(apm_http_request_create(uri, &r));
+    ASSERT_OK(apm_http_request_set_proxy(r, proxy));
+    ASSERT_OK(apm_http_request_set_method(r, method));
+    if (timeout_ms > 0)
+        ASSERT_OK(apm_http_request_set_timeout(r, timeout_ms));
+    return r;
+}
+
+/* GET of URI through PROXY fails with APM_E_WEB STATUS and MESSAGE, blocking and Begin/End;
+ * a POST's GetRequestStream too. */
+static void expect_failure(const char *uri, const char *proxy, int32_t status, const char *message, int timeout_ms)
+{
+    apm_http_request *r;
+    apm_http_response *resp = NULL;
+    apm_async_result *ar = NULL;
+    apm_stream *st = NULL;
+    hx_cb cb;
+    r = failing(uri, proxy, timeout_ms, "GET");
+    ASSERT_STATUS(apm_http_request_get_response(r, &resp), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), status);
+    ASSERT_LAST_MESSAGE(message);
+    ASSERT_OK(apm_http_request_close(r));
+    r = failing(uri, proxy, timeout_ms, "GET");
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_http_request_begin_get_response(r, hx_cb_record, &cb, &ar));
+    ASSERT_EVENT(&cb.done, 1);
+    ASSERT_STATUS(apm_http_request_end_get_response(r, ar, &resp), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), status);
+    ASSERT_LAST_MESSAGE(message);
+    hx_cb_destroy(&cb);
+    ASSERT_OK(apm_http_request_close(r));
+    r = failing(uri, proxy, timeout_ms, "POST");
+    ASSERT_STATUS(apm_http_request_get_request_stream(r, &st, NULL), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), status);
+    ASSERT_OK(apm_http_request_close(r));
+    r = failing(uri, proxy, timeout_ms, "POST");
+    hx_cb_init(&cb);
+    ASSERT_OK(apm_http_request_begin_get_request_stream(r, hx_cb_record, &cb, &ar));
+    ASSERT_EVENT(&cb.done, 1);
+    ASSERT_STATUS(apm_http_request_end_get_request_stream(r, ar, &st, NULL), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), status);
+    hx_cb_destroy(&cb);
+    ASSERT_OK(apm_http_request_close(r));
+}
+
+TEST(a_proxy_that_never_answers_connect_times_out)
+{
+    char proxy[64];
+    int port = 0;
+    int listener = hx_tcp_listen(&port); /* the kernel accepts; nobody answers */
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", port);
+    expect_failure("https://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_TIMEOUT, "The operation has timed out", 300);
+    hx_close(listener);
+}
+
+TEST(a_proxy_that_is_down_is_connect_failure)
+{
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", hx_free_port());
+    expect_failure("http://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server", 0);
+    ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_CONNECTION_REFUSED);
+    expect_failure("https://localhost:1/", proxy, APM_WEB_EXCEPTION_STATUS_CONNECT_FAILURE, "Unable to connect to the remote server", 0);
+}
+
+/* Names under the reserved .invalid TLD (RFC 6761) whose first label is longer than DNS allows
+ * (63 octets): glibc's resolver refuses them before sending any query, so they fail at once
+ * whatever the machine's DNS (a short .invalid name is asked of the resolver, which may be slow
+ * or unreachable). */
+#define LONG_LABEL "x123456789x123456789x123456789x123456789x123456789x123456789"
+#define UNRESOLVABLE_HOST "apmnet-test-" LONG_LABEL ".invalid"
+#define UNRESOLVABLE_PROXY "apmnet-proxy-" LONG_LABEL ".invalid"
+
+TEST(an_unresolvable_proxy_is_proxy_name_resolution_failure)
+{
+    const char *m = "The proxy name could not be resolved: '" UNRESOLVABLE_PROXY "'";
+    expect_failure("http://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m, 0);
+    ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_HOST_NOT_FOUND);
+    expect_failure("https://localhost:1/", "http://" UNRESOLVABLE_PROXY ":3128", APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE, m, 0);
+}
+
+TEST(an_unresolvable_host_is_name_resolution_failure)
+{
+    const char *m = "The remote name could not be resolved: '" UNRESOLVABLE_HOST "'";
+    expect_failure("http://" UNRESOLVABLE_HOST "/", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m, 0);
+    ASSERT_EQ(apm_last_error_socket_error(), APM_SOCKET_ERROR_HOST_NOT_FOUND);
+    expect_failure("https://" UNRESOLVABLE_HOST ":8443/x", "", APM_WEB_EXCEPTION_STATUS_NAME_RESOLUTION_FAILURE, m, 0);
 }

@@ -56,7 +56,8 @@
 // WebExceptionStatus.RequestCanceled: Abort was called.
 #define APM_WEB_EXCEPTION_STATUS_REQUEST_CANCELED 6
 
-// WebExceptionStatus.ProtocolError: a status >= 400 (the response is attached).
+// WebExceptionStatus.ProtocolError: a status >= 400, or a proxy's answer to CONNECT other than
+// 2xx (the response is attached).
 #define APM_WEB_EXCEPTION_STATUS_PROTOCOL_ERROR 7
 
 // WebExceptionStatus.ConnectionClosed: the server closed the connection before answering.
@@ -80,7 +81,7 @@
 // WebExceptionStatus.Timeout: Timeout (or, on a stream, ReadWriteTimeout) passed.
 #define APM_WEB_EXCEPTION_STATUS_TIMEOUT 14
 
-// WebExceptionStatus.ProxyNameResolutionFailure (no proxy support yet: never reported).
+// WebExceptionStatus.ProxyNameResolutionFailure: the proxy's host name could not be resolved.
 #define APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE 15
 
 // WebExceptionStatus.UnknownError.
@@ -937,6 +938,42 @@ apm_status apm_http_request_get_header(apm_http_request *request, const char *na
 // handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 apm_status apm_http_request_set_credentials(apm_http_request *request, const char *user, const char *password);
 
+// Proxy = new WebProxy(uri): requests go through the http proxy `uri`
+// (`http://[user[:password]@]host[:port]`, 80 by default; the user information, percent-decoded,
+// is its Basic credentials). http requests are sent to it with the absolute URI as target
+// (connections to the proxy are pooled and serve any server); https ones open a tunnel with
+// `CONNECT host:port` and run TLS with the server inside it (SNI, certificate checks and the
+// TransportContext are the server's). An explicit proxy serves every URI, loopback included.
+// `uri` NULL or "": no proxy (`Proxy = null`). By default (and after
+// `apm_http_request_use_default_proxy`) the proxy is the environment's: `http_proxy` for http,
+// `https_proxy` for https, `all_proxy` for either, upper-case names too, `no_proxy` bypassing
+// hosts, as .NET 8 reads them on Linux (see the README); it is read once per process.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; not UTF-8; not an
+// absolute URI, or one with a path, query or fragment), APM_E_NOT_SUPPORTED (a scheme other than
+// http: "Only the 'http' scheme is allowed for proxies."), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_proxy(apm_http_request *request, const char *uri);
+
+// Proxy = WebRequest.DefaultWebProxy: the environment's proxy again (the default).
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_use_default_proxy(apm_http_request *request);
+
+// Proxy.Credentials: the user name and password sent to the proxy with Basic authentication
+// (`Proxy-Authorization`, on each request through an http proxy and on the CONNECT of a tunnel),
+// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. NULL
+// user removes them (the proxy URI's apply again).
+// Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
+// handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_proxy_credentials(apm_http_request *request, const char *user, const char *password);
+
+// Proxy.GetProxy(Address) unless Proxy.IsBypassed(Address): the proxy the request goes through
+// (`http://host:port/`, without credentials), copied as `apm_last_error_message` copies; `found`
+// (optional) gets 0 when the request goes straight to the server (the text is then "").
+// Errors: APM_E_ARGUMENT_NULL (request; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a request handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_proxy(apm_http_request *request, char *buffer, size_t buffer_len, size_t *uri_len, int32_t *found);
+
 // For https: trust exactly the CA certificates of the PEM file at `path` instead of the system
 // store (NULL: the system store again). Certificate validation is on by default: a certificate
 // that does not validate fails the request with APM_E_WEB TrustFailure.
@@ -1011,8 +1048,10 @@ apm_status apm_http_request_begin_get_request_stream(apm_http_request *request, 
 // result of another request or Begin, a second End "EndGetRequestStream can only be called once
 // for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request is closed), APM_E_WEB
 // RequestCanceled (Abort was called), then the operation's failure: APM_E_WEB with its
-// WebExceptionStatus (NameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure,
-// SendFailure, KeepAliveFailure, Timeout; the cause is the inner message), APM_E_OUT_OF_MEMORY.
+// WebExceptionStatus (NameResolutionFailure, ProxyNameResolutionFailure, ConnectFailure (the
+// server or the proxy), SecureChannelFailure, TrustFailure, SendFailure, KeepAliveFailure,
+// Timeout; ProtocolError when a proxy answers CONNECT other than 2xx, that answer attached as
+// for apm_http_request_end_get_response; the cause is the inner message), APM_E_OUT_OF_MEMORY.
 apm_status apm_http_request_end_get_request_stream(apm_http_request *request, apm_async_result *result, apm_stream **stream, apm_transport_context **context);
 
 // GetRequestStream(out context), blocking the calling thread (which drives the connection
@@ -1046,8 +1085,9 @@ apm_status apm_http_request_begin_get_response(apm_http_request *request, apm_as
 // APM_E_ARGUMENT (not a request handle), the End rules (see apm_async_result; "EndGetResponse can
 // only be called once for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request
 // is closed), APM_E_WEB RequestCanceled (Abort was called), then the operation's failure:
-// APM_E_WEB with its WebExceptionStatus (ProtocolError, NameResolutionFailure, ConnectFailure,
-// SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
+// APM_E_WEB with its WebExceptionStatus (ProtocolError (also a proxy's answer to CONNECT other
+// than 2xx, attached: "(407) Proxy Authentication Required."), NameResolutionFailure,
+// ProxyNameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
 // KeepAliveFailure, ServerProtocolViolation, MessageLengthLimitExceeded, Timeout),
 // APM_E_OUT_OF_MEMORY.
 apm_status apm_http_request_end_get_response(apm_http_request *request, apm_async_result *result, apm_http_response **response);

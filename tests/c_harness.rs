@@ -323,6 +323,10 @@ fn kill_group(pid: i32) {
     }
 }
 
+/// The variables HttpWebRequest's environment proxy reads (src/http/proxy.rs).
+const PROXY_VARIABLES: [&str; 9] =
+    ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "GATEWAY_INTERFACE"];
+
 fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
     let log_path = out_dir().join("logs").join(format!("{area}.{name}.log"));
     let log = fs::File::create(&log_path).expect("create log file");
@@ -350,6 +354,11 @@ fn run_one(exe: &Path, area: &str, name: &str) -> (Outcome, Duration, PathBuf) {
         .stdout(log.try_clone().expect("dup log"))
         .stderr(log)
         .process_group(0);
+    // HttpWebRequest's default proxy is the environment's, loopback included (as .NET 8's): the
+    // tests talk to their peers directly unless a test sets these itself.
+    for proxy_variable in PROXY_VARIABLES {
+        cmd.env_remove(proxy_variable);
+    }
     if asan() {
         cmd.env("ASAN_OPTIONS", "detect_leaks=1:exitcode=98").env("UBSAN_OPTIONS", "print_stacktrace=1");
     }

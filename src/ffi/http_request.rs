@@ -14,6 +14,7 @@ use super::http_response::{apm_http_response, copy_header, response_handle};
 use super::ssl_stream::{apm_remote_certificate_validation_callback, apm_transport_context, trusted_cas, validation_callback};
 use super::*;
 use crate::http::io::Mode;
+use crate::http::proxy;
 use crate::http::request::RequestStreamGrant;
 use crate::http::{HttpWebRequest, HttpWebResponse};
 use crate::op::{wait_for, Outcome};
@@ -32,7 +33,8 @@ pub const APM_WEB_EXCEPTION_STATUS_SEND_FAILURE: i32 = 4;
 pub const APM_WEB_EXCEPTION_STATUS_PIPELINE_FAILURE: i32 = 5;
 /// WebExceptionStatus.RequestCanceled: Abort was called.
 pub const APM_WEB_EXCEPTION_STATUS_REQUEST_CANCELED: i32 = 6;
-/// WebExceptionStatus.ProtocolError: a status >= 400 (the response is attached).
+/// WebExceptionStatus.ProtocolError: a status >= 400, or a proxy's answer to CONNECT other than
+/// 2xx (the response is attached).
 pub const APM_WEB_EXCEPTION_STATUS_PROTOCOL_ERROR: i32 = 7;
 /// WebExceptionStatus.ConnectionClosed: the server closed the connection before answering.
 pub const APM_WEB_EXCEPTION_STATUS_CONNECTION_CLOSED: i32 = 8;
@@ -48,7 +50,7 @@ pub const APM_WEB_EXCEPTION_STATUS_KEEP_ALIVE_FAILURE: i32 = 12;
 pub const APM_WEB_EXCEPTION_STATUS_PENDING: i32 = 13;
 /// WebExceptionStatus.Timeout: Timeout (or, on a stream, ReadWriteTimeout) passed.
 pub const APM_WEB_EXCEPTION_STATUS_TIMEOUT: i32 = 14;
-/// WebExceptionStatus.ProxyNameResolutionFailure (no proxy support yet: never reported).
+/// WebExceptionStatus.ProxyNameResolutionFailure: the proxy's host name could not be resolved.
 pub const APM_WEB_EXCEPTION_STATUS_PROXY_NAME_RESOLUTION_FAILURE: i32 = 15;
 /// WebExceptionStatus.UnknownError.
 pub const APM_WEB_EXCEPTION_STATUS_UNKNOWN_ERROR: i32 = 16;
@@ -85,6 +87,14 @@ pub struct apm_http_request {
 
 fn req(p: *const apm_http_request) -> Result<Arc<HttpWebRequest>> {
     lookup::<HttpRequestClass>(p)
+}
+
+/// A NetworkCredential's user name and password (NULL user: none).
+fn user_password(user: *const c_char, password: *const c_char) -> Result<Option<(String, String)>> {
+    match optional_str(user, "userName")? {
+        Some(u) => Ok(Some((u.to_string(), str_arg(password, "password")?.to_string()))),
+        None => Ok(None),
+    }
 }
 
 fn optional_str<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>> {
@@ -460,13 +470,74 @@ pub unsafe extern "C" fn apm_http_request_set_credentials(
     user: *const c_char,
     password: *const c_char,
 ) -> apm_status {
+    boundary!({ req(request)?.set_credentials(user_password(user, password)?) })
+}
+
+/// Proxy = new WebProxy(uri): requests go through the http proxy `uri`
+/// (`http://[user[:password]@]host[:port]`, 80 by default; the user information, percent-decoded,
+/// is its Basic credentials). http requests are sent to it with the absolute URI as target
+/// (connections to the proxy are pooled and serve any server); https ones open a tunnel with
+/// `CONNECT host:port` and run TLS with the server inside it (SNI, certificate checks and the
+/// TransportContext are the server's). An explicit proxy serves every URI, loopback included.
+/// `uri` NULL or "": no proxy (`Proxy = null`). By default (and after
+/// `apm_http_request_use_default_proxy`) the proxy is the environment's: `http_proxy` for http,
+/// `https_proxy` for https, `all_proxy` for either, upper-case names too, `no_proxy` bypassing
+/// hosts, as .NET 8 reads them on Linux (see the README); it is read once per process.
+/// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle; not UTF-8; not an
+/// absolute URI, or one with a path, query or fragment), APM_E_NOT_SUPPORTED (a scheme other than
+/// http: "Only the 'http' scheme is allowed for proxies."), APM_E_OBJECT_DISPOSED,
+/// APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_set_proxy(request: *mut apm_http_request, uri: *const c_char) -> apm_status {
     boundary!({
         let r = req(request)?;
-        let credentials = match optional_str(user, "userName")? {
-            Some(u) => Some((u.to_string(), str_arg(password, "password")?.to_string())),
-            None => None,
+        let setting = match optional_str(uri, "value")? {
+            None | Some("") => proxy::Setting::None,
+            Some(text) => proxy::Setting::Explicit(proxy::parse_explicit(text)?),
         };
-        r.set_credentials(credentials)
+        r.set_proxy(setting)
+    })
+}
+
+/// Proxy = WebRequest.DefaultWebProxy: the environment's proxy again (the default).
+/// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_use_default_proxy(request: *mut apm_http_request) -> apm_status {
+    boundary!({ req(request)?.set_proxy(proxy::Setting::Default) })
+}
+
+/// Proxy.Credentials: the user name and password sent to the proxy with Basic authentication
+/// (`Proxy-Authorization`, on each request through an http proxy and on the CONNECT of a tunnel),
+/// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. NULL
+/// user removes them (the proxy URI's apply again).
+/// Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
+/// handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_set_proxy_credentials(
+    request: *mut apm_http_request,
+    user: *const c_char,
+    password: *const c_char,
+) -> apm_status {
+    boundary!({ req(request)?.set_proxy_credentials(user_password(user, password)?) })
+}
+
+/// Proxy.GetProxy(Address) unless Proxy.IsBypassed(Address): the proxy the request goes through
+/// (`http://host:port/`, without credentials), copied as `apm_last_error_message` copies; `found`
+/// (optional) gets 0 when the request goes straight to the server (the text is then "").
+/// Errors: APM_E_ARGUMENT_NULL (request; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+/// (not a request handle), APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_get_proxy(
+    request: *mut apm_http_request,
+    buffer: *mut c_char,
+    buffer_len: usize,
+    uri_len: *mut usize,
+    found: *mut i32,
+) -> apm_status {
+    boundary!({
+        let p = req(request)?.proxy_address();
+        copy_header(p.as_deref(), buffer, buffer_len, uri_len, found)
     })
 }
 
@@ -660,8 +731,10 @@ pub unsafe extern "C" fn apm_http_request_begin_get_request_stream(
 /// result of another request or Begin, a second End "EndGetRequestStream can only be called once
 /// for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request is closed), APM_E_WEB
 /// RequestCanceled (Abort was called), then the operation's failure: APM_E_WEB with its
-/// WebExceptionStatus (NameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure,
-/// SendFailure, KeepAliveFailure, Timeout; the cause is the inner message), APM_E_OUT_OF_MEMORY.
+/// WebExceptionStatus (NameResolutionFailure, ProxyNameResolutionFailure, ConnectFailure (the
+/// server or the proxy), SecureChannelFailure, TrustFailure, SendFailure, KeepAliveFailure,
+/// Timeout; ProtocolError when a proxy answers CONNECT other than 2xx, that answer attached as
+/// for apm_http_request_end_get_response; the cause is the inner message), APM_E_OUT_OF_MEMORY.
 #[no_mangle]
 pub unsafe extern "C" fn apm_http_request_end_get_request_stream(
     request: *mut apm_http_request,
@@ -730,8 +803,9 @@ pub unsafe extern "C" fn apm_http_request_begin_get_response(
 /// APM_E_ARGUMENT (not a request handle), the End rules (see apm_async_result; "EndGetResponse can
 /// only be called once for each asynchronous operation."; APM_E_OBJECT_DISPOSED once the request
 /// is closed), APM_E_WEB RequestCanceled (Abort was called), then the operation's failure:
-/// APM_E_WEB with its WebExceptionStatus (ProtocolError, NameResolutionFailure, ConnectFailure,
-/// SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
+/// APM_E_WEB with its WebExceptionStatus (ProtocolError (also a proxy's answer to CONNECT other
+/// than 2xx, attached: "(407) Proxy Authentication Required."), NameResolutionFailure,
+/// ProxyNameResolutionFailure, ConnectFailure, SecureChannelFailure, TrustFailure, SendFailure, ReceiveFailure, ConnectionClosed,
 /// KeepAliveFailure, ServerProtocolViolation, MessageLengthLimitExceeded, Timeout),
 /// APM_E_OUT_OF_MEMORY.
 #[no_mangle]

@@ -1,6 +1,8 @@
 //! A connection to a server: a NetworkStream over a Socket, or an SslStream over that for https
 //! (validated against the system store or the request's trusted CAs, and its validation
-//! callback), with the TransportContext EndGetRequestStream hands out.
+//! callback), with the TransportContext EndGetRequestStream hands out. Through a proxy the
+//! socket goes to the proxy; for https the request (`request`) opens a CONNECT tunnel on it and
+//! `secure` then runs the TLS handshake with the server over the tunnel.
 
 use super::io::{start_op, Mode};
 use super::{msg, web_error, web_status};
@@ -14,12 +16,24 @@ use openssl::x509::X509;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Where a connection goes: a ServicePoint's key.
+/// Where a connection goes: a ServicePoint's key. Through a proxy, http connections are the
+/// proxy's and serve any server (`host` is empty and `port` 0, as the Framework keeps one
+/// ServicePoint per proxy), https ones are tunnels to one server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub https: bool,
     pub host: String,
     pub port: u16,
+    pub proxy: Option<Via>,
+}
+
+/// The proxy of an endpoint. `authorization` is the Proxy-Authorization a tunnel is opened
+/// with: a tunnel made with some credentials is not handed to a request with others.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Via {
+    pub host: String,
+    pub port: u16,
+    pub authorization: Option<String>,
 }
 
 /// How an https connection is authenticated.
@@ -46,8 +60,11 @@ impl Connection {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn connect_error(host: &str, e: &Error) -> Error {
-    if e.socket_error == socket_error::HOST_NOT_FOUND || e.socket_error == socket_error::NO_DATA {
+fn connect_error(host: &str, proxy: bool, e: &Error) -> Error {
+    let unresolved = e.socket_error == socket_error::HOST_NOT_FOUND || e.socket_error == socket_error::NO_DATA;
+    if unresolved && proxy {
+        web_error(web_status::PROXY_NAME_RESOLUTION_FAILURE, msg::proxy_name_resolution(host), Some(e))
+    } else if unresolved {
         web_error(web_status::NAME_RESOLUTION_FAILURE, msg::name_resolution(host), Some(e))
     } else {
         web_error(web_status::CONNECT_FAILURE, msg::CONNECT_FAILURE, Some(e))
@@ -62,35 +79,41 @@ fn tls_error(e: &Error) -> Error {
     }
 }
 
-/// Opens a connection to `to`; `then` gets it, or the WebException of the failure.
+/// Opens a connection to `to` (for https through a proxy, the plain connection to the proxy:
+/// the caller opens the tunnel and calls `secure`); `then` gets it, or the WebException of the
+/// failure.
 pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Result<Arc<Connection>>) + Send + 'static) {
-    let host = to.host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let (via_proxy, (host, port)) = match &to.proxy {
+        Some(v) => (true, (v.host.clone(), v.port)),
+        None => (false, (to.host.clone(), to.port)),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let family = if host.contains(':') { address_family::INTER_NETWORK_V6 } else { address_family::INTER_NETWORK };
     let socket = match Socket::create(family, socket_type::STREAM, protocol_type::TCP) {
         Ok(s) => s,
-        Err(e) => return then(Err(connect_error(&host, &e))),
+        Err(e) => return then(Err(connect_error(&host, via_proxy, &e))),
     };
-    let (https, tls, port) = (to.https, tls.clone(), to.port as i32);
+    let server = to.host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let (tls_now, tls, port) = (to.https && !via_proxy, tls.clone(), port as i32);
     let s = socket.clone();
     let h = host.clone();
     let connected = move |r: Result<()>| {
         if let Err(e) = r {
             s.close();
-            return then(Err(connect_error(&h, &e)));
+            return then(Err(connect_error(&h, via_proxy, &e)));
         }
         let _ = s.set_no_delay(true);
         let plain: Arc<dyn Stream> = match NetworkStream::new(s.clone(), file_access::READ_WRITE, true) {
             Ok(ns) => Arc::new(ns),
             Err(e) => {
                 s.close();
-                return then(Err(connect_error(&h, &e)));
+                return then(Err(connect_error(&h, via_proxy, &e)));
             }
         };
-        if !https {
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-            return then(Ok(Arc::new(Connection { stream: plain, context: Arc::new(TransportContext::EMPTY), id })));
+        if !tls_now {
+            return then(Ok(plain_connection(plain)));
         }
-        authenticate(plain, h, tls, mode, then)
+        authenticate(plain, server, tls, mode, then)
     };
     match mode {
         Mode::Sync => connected(socket.connect(&host, port)),
@@ -99,6 +122,19 @@ pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Resu
             start_op(move |done| s.begin_connect(&host, port, done), move |o| connected(o.map(drop)))
         }
     }
+}
+
+fn plain_connection(stream: Arc<dyn Stream>) -> Arc<Connection> {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    Arc::new(Connection { stream, context: Arc::new(TransportContext::EMPTY), id })
+}
+
+/// The TLS handshake with `server` over `plain` (a tunnel through a proxy): SNI and the
+/// certificate checks are the server's, and so is the TransportContext. The new connection owns
+/// `plain`.
+pub fn secure(plain: &Connection, server: &str, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Result<Arc<Connection>>) + Send + 'static) {
+    let host = server.trim_start_matches('[').trim_end_matches(']').to_string();
+    authenticate(plain.stream.clone(), host, tls.clone(), mode, then)
 }
 
 fn authenticate(

@@ -16,6 +16,12 @@
 //! \r\n
 //! ```
 //!
+//! Through an http proxy the request line carries the absolute URI (`GET http://host:8080/x
+//! HTTP/1.1`) and `Proxy-Authorization` follows `Authorization`; `Connection` then speaks to the
+//! proxy, as HTTP/1.1 has it (the Framework sent `Proxy-Connection: Keep-Alive` instead).
+//! An https request through a proxy first opens a tunnel with `connect_head`, then goes in
+//! origin form inside it.
+//!
 //! .NET 8's own HttpWebRequest, measured against the same server (bindings/dotnet/tests/HttpTests.cs,
 //! TheRequestHeadBesideDotnet8s), sends the same lines in another order: `Host` and
 //! `Connection: Keep-Alive` first, then the caller's headers, then `Content-Length`; it also sends
@@ -150,6 +156,9 @@ pub struct HeadParams<'a> {
     pub accept_encoding: Option<&'a str>,
     pub expect_continue: bool,
     pub authorization: Option<&'a str>,
+    /// Through an http proxy: the absolute-form target and the proxy's credentials.
+    pub absolute: bool,
+    pub proxy_authorization: Option<&'a str>,
 }
 
 /// `host[:port]` as the Host header carries it (the port only when it is not the default).
@@ -163,7 +172,8 @@ pub fn host_header(uri: &Url) -> String {
 
 /// The request line and headers, ending with the empty line.
 pub fn serialize(p: &HeadParams) -> Vec<u8> {
-    let mut target = p.uri.path().to_string();
+    let mut target = if p.absolute { format!("{}://{}", p.uri.scheme(), host_header(p.uri)) } else { String::new() };
+    target.push_str(p.uri.path());
     if let Some(q) = p.uri.query() {
         target.push('?');
         target.push_str(q);
@@ -188,6 +198,9 @@ pub fn serialize(p: &HeadParams) -> Vec<u8> {
     if let Some(auth) = p.authorization.filter(|_| mine("Authorization")) {
         out.push_str(&format!("Authorization: {auth}\r\n"));
     }
+    if let Some(auth) = p.proxy_authorization.filter(|_| mine("Proxy-Authorization")) {
+        out.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
     if p.expect_continue && p.http11 && p.framing != Framing::None && p.framing != Framing::Length(0) {
         out.push_str("Expect: 100-continue\r\n");
     }
@@ -198,6 +211,17 @@ pub fn serialize(p: &HeadParams) -> Vec<u8> {
         }
     } else if (p.new_connection || !p.http11) && !user_connection {
         out.push_str("Connection: Keep-Alive\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// The CONNECT request that opens a tunnel to `host:port` (`host` bracketed when IPv6), as the
+/// Framework sends it: the authority as target and as Host.
+pub fn connect_head(host: &str, port: u16, proxy_authorization: Option<&str>) -> Vec<u8> {
+    let mut out = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
+    if let Some(auth) = proxy_authorization {
+        out.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
     }
     out.push_str("\r\n");
     out.into_bytes()
@@ -223,6 +247,8 @@ mod tests {
             accept_encoding: None,
             expect_continue: false,
             authorization: None,
+            absolute: false,
+            proxy_authorization: None,
         };
         assert_eq!(
             String::from_utf8(serialize(&p)).unwrap(),
@@ -232,6 +258,16 @@ mod tests {
         let uri = Url::parse("https://example.com/").unwrap();
         let p = HeadParams { method: "GET", uri: &uri, framing: Framing::None, new_connection: false, ..p };
         assert_eq!(String::from_utf8(serialize(&p)).unwrap(), "GET / HTTP/1.1\r\nContent-Type: text/plain\r\nHost: example.com\r\n\r\n");
+        let uri = Url::parse("http://localhost:8080/a?b=1#frag").unwrap();
+        let p = HeadParams { uri: &uri, absolute: true, proxy_authorization: Some("Basic eA=="), headers: &Headers::default(), ..p };
+        assert_eq!(
+            String::from_utf8(serialize(&p)).unwrap(),
+            "GET http://localhost:8080/a?b=1 HTTP/1.1\r\nHost: localhost:8080\r\nProxy-Authorization: Basic eA==\r\n\r\n"
+        );
+        assert_eq!(
+            String::from_utf8(connect_head("[::1]", 443, None)).unwrap(),
+            "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n"
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!   its state, GetRequestStream and GetResponse, redirects, Timeout and Abort.
 //! * `head`: the request head on the wire, as .NET Framework writes it.
 //! * `connection`: a NetworkStream over a Socket, or an SslStream over it for https.
-//! * `pool`: the ServicePoint of each scheme, host and port: idle connections kept alive on
-//!   engine timers, a connection limit with a FIFO of waiting requests.
+//! * `pool`: the ServicePoint of each scheme, host and port (and proxy): idle connections kept
+//!   alive on engine timers, a connection limit with a FIFO of waiting requests.
+//! * `proxy`: HttpWebRequest.Proxy, the environment's proxy and its bypass list.
 //! * `request_stream`: the write-only stream of the request body (ContentLength, chunked, buffered).
 //! * `parse`: pure parsers of the response head (httparse) and of chunked bodies; the fuzz
 //!   targets call them.
@@ -44,7 +45,27 @@
 //!   Framework keeps a copy with AllowWriteStreamBuffering). https -> http redirects are followed
 //!   (the Framework does; .NET 8 refuses them). Authorization is not sent on to a redirect.
 //! * Credentials: Basic only, answering a challenge (no PreAuthenticate, Digest, NTLM or Negotiate).
-//! * No proxy yet (explicit, environment or CONNECT): requests go straight to the server.
+//! * Proxy (`proxy`): an explicit http proxy, none, or the default, which is the environment's as
+//!   .NET 8 reads it on Linux (http_proxy, https_proxy, all_proxy, no_proxy, with .NET 8's
+//!   parsing and bypass rules; the Framework read the Windows settings). Where we differ:
+//!   - An explicit proxy serves every URI, loopback included, as .NET 8's WebProxy does (measured:
+//!     its IsBypassed is false for 127.0.0.1 and localhost); the Framework's WebProxy never
+//!     proxied loopback. No BypassList or BypassProxyOnLocal.
+//!   - Only http:// proxies (.NET 8 also takes socks4/4a/5 ones).
+//!   - The user information of an explicit proxy URI is its credentials (.NET takes it from
+//!     environment values only: a WebProxy made from such a URI has null Credentials).
+//!   - Proxy credentials (Basic only) go with the first request or CONNECT; .NET sends them in
+//!     answer to a 407 challenge, a round trip that teaches nothing when Basic is all there is.
+//!   - A CONNECT answered other than 2xx is ProtocolError with that answer attached and
+//!     readable, 407 and 403 alike (the Framework's "(407) Proxy Authentication Required.", and
+//!     what both give for a 407 to an http request through the proxy). .NET 8, measured against
+//!     the test proxy, reports UnknownError "The proxy tunnel request to proxy '...' failed with
+//!     status code '407'." with no response. RequestProhibitedByProxy is never reported.
+//!   - The head through an http proxy carries `Connection` (hop-by-hop: it speaks to the proxy);
+//!     the Framework sent `Proxy-Connection: Keep-Alive` instead.
+//!   - Pooling: http requests through a proxy share that proxy's ServicePoint whatever their
+//!     server (as the Framework); a tunnel is kept alive for its server and its proxy
+//!     credentials only, and reused by later https requests to that server.
 //! * "deflate" bodies are accepted zlib-wrapped or raw (the Framework's DeflateStream took only
 //!   raw, .NET 8 only zlib); a decompressed response's ContentLength is -1 (as the Framework).
 //! * MaximumResponseHeadersLength bounds the whole head, status line included.
@@ -61,6 +82,7 @@ pub mod head;
 pub mod io;
 pub mod parse;
 pub mod pool;
+pub mod proxy;
 pub mod request;
 pub mod request_stream;
 pub mod response;
@@ -162,6 +184,12 @@ pub mod msg {
     /// net_headerrestrict.
     pub fn restricted(name: &str) -> String {
         format!("The '{name}' header must be modified using the appropriate property or method.")
+    }
+    pub(crate) const PROXY_SCHEME: &str = "Only the 'http' scheme is allowed for proxies.";
+    /// net_webstatus_ProxyNameResolutionFailure, with the proxy's name as the Framework's
+    /// NameResolutionFailure message carries the server's.
+    pub fn proxy_name_resolution(host: &str) -> String {
+        format!("The proxy name could not be resolved: '{host}'")
     }
     /// net_webstatus_NameResolutionFailure.
     pub fn name_resolution(host: &str) -> String {

@@ -12,11 +12,12 @@
 //! others find it gone and only clean up (a step that finds its operation finished drops its
 //! connection).
 
-use super::connection::{self, Connection, Endpoint, TlsSettings};
+use super::connection::{self, Connection, Endpoint, TlsSettings, Via};
 use super::head::{self, Framing, HeadParams, Headers};
 use super::io::{self, Mode, Once};
 use super::parse::{self, HeadError, Head};
 use super::pool::{self, Lease};
+use super::proxy;
 use super::request_stream::{BodyMode, RequestStream};
 use super::response::{Exchange, HttpWebResponse};
 use super::{canceled, decompression, msg, protocol_violation, timed_out, web_error, web_status};
@@ -62,6 +63,9 @@ pub struct Settings {
     pub max_headers_kb: i32,
     pub credentials: Option<(String, String)>,
     pub tls: TlsSettings,
+    pub proxy: proxy::Setting,
+    /// WebProxy.Credentials: in place of the proxy URI's user information.
+    pub proxy_credentials: Option<(String, String)>,
 }
 
 /// The operation in progress: its completion, raced for by its steps, the timer and Abort.
@@ -155,6 +159,21 @@ fn endpoint_of(uri: &Url) -> Endpoint {
         https: uri.scheme() == "https",
         host: uri.host_str().unwrap_or("").to_string(),
         port: uri.port_or_known_default().unwrap_or(80),
+        proxy: None,
+    }
+}
+
+/// Where a request to `uri` connects (its ServicePoint's key), and the Proxy-Authorization its
+/// head carries (http through a proxy; a tunnel carries its own in the CONNECT).
+fn route(s: &Settings, uri: &Url) -> (Endpoint, Option<String>) {
+    let direct = endpoint_of(uri);
+    let Some(p) = s.proxy.for_uri(uri, s.proxy_credentials.as_ref()) else { return (direct, None) };
+    let authorization = p.credentials.as_ref().map(proxy::basic);
+    if direct.https {
+        (Endpoint { proxy: Some(Via { host: p.host, port: p.port, authorization }), ..direct }, None)
+    } else {
+        let via = Via { host: p.host, port: p.port, authorization: None };
+        (Endpoint { https: false, host: String::new(), port: 0, proxy: Some(via) }, authorization)
     }
 }
 
@@ -196,6 +215,8 @@ impl HttpWebRequest {
             max_headers_kb: DEFAULT_MAX_RESPONSE_HEADERS_KB,
             credentials: None,
             tls: TlsSettings::default(),
+            proxy: proxy::Setting::Default,
+            proxy_credentials: None,
         };
         Ok(Arc::new_cyclic(|me| HttpWebRequest {
             me: me.clone(),
@@ -343,6 +364,22 @@ impl HttpWebRequest {
         self.set_submitted_only(|s| s.credentials = credentials)
     }
 
+    /// Proxy: explicit, none, or the default (the environment's).
+    pub fn set_proxy(&self, setting: proxy::Setting) -> Result<()> {
+        self.set_submitted_only(|s| s.proxy = setting)
+    }
+
+    /// Proxy.Credentials (None: the proxy URI's own, if any).
+    pub fn set_proxy_credentials(&self, credentials: Option<(String, String)>) -> Result<()> {
+        self.set_submitted_only(|s| s.proxy_credentials = credentials)
+    }
+
+    /// Proxy.GetProxy(Address) unless bypassed: the proxy the next request goes through.
+    pub fn proxy_address(&self) -> Option<String> {
+        let st = self.state.lock();
+        st.s.proxy.for_uri(&st.address, None).map(|p| p.address())
+    }
+
     pub fn set_trusted_cas(&self, cas: Option<Vec<X509>>) -> Result<()> {
         self.set_submitted_only(|s| s.tls.trusted = cas)
     }
@@ -422,9 +459,10 @@ impl HttpWebRequest {
         self.state.lock().address.to_string()
     }
 
-    /// The ServicePoint of the request's URI.
+    /// The ServicePoint of the request's URI (through its proxy, if any).
     pub fn service_point(&self) -> Arc<pool::ServicePoint> {
-        pool::service_point(&endpoint_of(&self.state.lock().request_uri))
+        let st = self.state.lock();
+        pool::service_point(&route(&st.s, &st.request_uri).0)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -550,9 +588,11 @@ impl HttpWebRequest {
 
     /// A lease with an open connection to `uri`'s endpoint.
     fn connect(self: &Arc<Self>, uri: &Url, mode: Mode, pending: &Arc<Pending>, then: impl FnOnce(Result<Lease>) + Send + 'static) {
-        let to = endpoint_of(uri);
+        let (to, tls) = {
+            let st = self.state.lock();
+            (route(&st.s, uri).0, st.s.tls.clone())
+        };
         let sp = pool::service_point(&to);
-        let tls = self.state.lock().s.tls.clone();
         let (me, p) = (self.clone(), pending.clone());
         let got = move |mut lease: Lease| {
             if p.is_done() {
@@ -563,10 +603,13 @@ impl HttpWebRequest {
                 return then(Ok(lease));
             }
             let m = me.clone();
-            connection::open(&to, &tls, mode, move |r| match r {
+            connection::open(&to.clone(), &tls.clone(), mode, move |r| match r {
                 Ok(c) => {
                     m.set_current(&c);
                     lease.opened(c);
+                    if to.https && to.proxy.is_some() {
+                        return m.tunnel(lease, to, tls, mode, p, then);
+                    }
                     then(Ok(lease))
                 }
                 Err(e) => then(Err(e)),
@@ -591,9 +634,115 @@ impl HttpWebRequest {
         }
     }
 
+    /// Opens the tunnel of an https request through a proxy on the lease's new connection
+    /// (CONNECT, a 2xx answer), then the TLS handshake with the server over it. Another answer
+    /// fails with ProtocolError and that answer attached as the response (407 included: the
+    /// Framework's "(407) Proxy Authentication Required.").
+    fn tunnel(self: &Arc<Self>, lease: Lease, to: Endpoint, tls: TlsSettings, mode: Mode, pending: Arc<Pending>, then: impl FnOnce(Result<Lease>) + Send + 'static) {
+        let authorization = to.proxy.as_ref().and_then(|v| v.authorization.clone());
+        let head = head::connect_head(&to.host, to.port, authorization.as_deref());
+        let limit = match self.state.lock().s.max_headers_kb {
+            -1 => usize::MAX / 2,
+            kb => kb as usize * 1024,
+        };
+        let me = self.clone();
+        Self::send_head(lease, head, None, mode, move |r| match r {
+            Ok(lease) => {
+                let reader = HeadReader { buf: Vec::new(), len: 0, limit, seen: 0 };
+                me.read_connect_answer(reader, lease, to, tls, mode, pending, Box::new(then))
+            }
+            Err(e) => then(Err(e)),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_connect_answer(
+        self: Arc<Self>,
+        mut r: HeadReader,
+        mut lease: Lease,
+        to: Endpoint,
+        tls: TlsSettings,
+        mode: Mode,
+        pending: Arc<Pending>,
+        then: Box<dyn FnOnce(Result<Lease>) + Send>,
+    ) {
+        if pending.is_done() {
+            return;
+        }
+        loop {
+            match parse::parse_head(&r.buf[..r.len], r.limit) {
+                Ok(Some(head)) if (100..200).contains(&head.status) => {
+                    r.buf.drain(..head.len);
+                    r.len -= head.len;
+                }
+                Ok(Some(head)) if (200..300).contains(&head.status) => {
+                    if head.len != r.len {
+                        // The server speaks after the client in TLS: bytes here are the proxy's.
+                        let detail = "Bytes followed the proxy's answer to CONNECT";
+                        return then(Err(head_error(HeadError::Header(detail))));
+                    }
+                    let Some(plain) = lease.conn.clone() else { return };
+                    let me = self.clone();
+                    return connection::secure(&plain, &to.host, &tls, mode, move |c| match c {
+                        Ok(c) => {
+                            me.set_current(&c);
+                            lease.conn = Some(c);
+                            then(Ok(lease))
+                        }
+                        Err(e) => then(Err(e)),
+                    });
+                }
+                Ok(Some(head)) => {
+                    let (status, uri) = (head.status, self.state.lock().address.to_string());
+                    let leftover = r.buf[head.len..r.len].to_vec();
+                    let exchange = Exchange {
+                        method: "CONNECT".into(),
+                        response_uri: uri,
+                        decompression: 0,
+                        rw_timeout_ms: self.settings().rw_timeout_ms,
+                        keep_alive: false,
+                    };
+                    let response = match HttpWebResponse::new(head, lease, leftover, &exchange) {
+                        Ok(r) => r,
+                        Err(e) => return then(Err(e)),
+                    };
+                    let text = msg::server_error(status, &response.description);
+                    let e = Error {
+                        http_status: status as i32,
+                        attachment: Some(Attachment(response)),
+                        ..web_error(web_status::PROTOCOL_ERROR, text, None)
+                    };
+                    return then(Err(e));
+                }
+                Ok(None) => break,
+                Err(e) => return then(Err(head_error(e))),
+            }
+        }
+        if r.buf.len() - r.len < 4096 {
+            let grown = (r.buf.len() * 2).clamp(8192, r.limit.saturating_add(8192));
+            r.buf.resize(grown, 0);
+        }
+        let Some(conn) = lease.conn.clone() else { return };
+        // SAFETY: as in read_head: the spare room of the reader's buffer, kept alive and untouched
+        // by the continuation until the read completes.
+        let target = MutBuf { ptr: unsafe { r.buf.as_mut_ptr().add(r.len) }, len: r.buf.len() - r.len };
+        io::read(&conn.stream, target, mode, move |n| match n {
+            Err(e) => then(Err(web_error(web_status::RECEIVE_FAILURE, msg::RECEIVE_FAILURE, Some(&e)))),
+            Ok(0) if r.len == 0 => then(Err(web_error(web_status::CONNECTION_CLOSED, msg::CONNECTION_CLOSED, None))),
+            Ok(0) => then(Err(head_error(HeadError::Header("The response ended before its headers did")))),
+            Ok(n) => {
+                r.len += n;
+                r.seen += n;
+                self.read_connect_answer(r, lease, to, tls, mode, pending, then)
+            }
+        });
+    }
+
     fn head_for(&self, plan: &Plan, framing: Framing, new_connection: bool) -> Vec<u8> {
         let st = self.state.lock();
         let s = &st.s;
+        let (to, proxy_authorization) = route(s, &plan.uri);
+        let absolute = to.proxy.is_some() && !to.https;
         let encodings = match s.decompression {
             decompression::GZIP => Some("gzip"),
             decompression::DEFLATE => Some("deflate"),
@@ -611,6 +760,8 @@ impl HttpWebRequest {
             accept_encoding: encodings,
             expect_continue: s.expect_continue,
             authorization: plan.authorization.as_deref(),
+            absolute,
+            proxy_authorization: proxy_authorization.as_deref(),
         })
     }
 

@@ -26,6 +26,8 @@ namespace Apmnet
         RemoteCertificateValidationCallback validation;
         GCHandle self;
         ICredentials credentials;
+        IWebProxy proxy;
+        bool proxySet;
         bool headersSent;
 
         public HttpWebRequest(Uri requestUri)
@@ -159,6 +161,14 @@ namespace Apmnet
             return System.Text.Encoding.UTF8.GetString(buffer, 0, buffer.Length - 1);
         }
 
+        /// <summary>A NetworkCredential's user and password (null: none) to one of the library's credential
+        /// setters.</summary>
+        void SetUserPassword(Func<IntPtr, byte[], byte[], int> setter, ICredentials credentials, Uri uri)
+        {
+            NetworkCredential c = credentials == null || uri == null ? null : credentials.GetCredential(uri, "Basic");
+            Set(setter(handle, c == null ? null : Marshaling.Utf8(c.UserName), c == null ? null : Marshaling.Utf8(c.Password ?? "")));
+        }
+
         /// <summary>Credentials: a NetworkCredential's user and password, sent with Basic when the server
         /// asks.</summary>
         public override ICredentials Credentials
@@ -166,9 +176,33 @@ namespace Apmnet
             get { return credentials; }
             set
             {
-                NetworkCredential c = value == null ? null : value.GetCredential(requestUri, "Basic");
-                Set(NativeMethods.apm_http_request_set_credentials(handle, c == null ? null : Marshaling.Utf8(c.UserName), c == null ? null : Marshaling.Utf8(c.Password ?? "")));
+                SetUserPassword(NativeMethods.apm_http_request_set_credentials, value, requestUri);
                 credentials = value;
+            }
+        }
+
+        /// <summary>Proxy, kept small: a <see cref="WebProxy"/> (its Address, an http URI, serves every URI,
+        /// loopback included; its Credentials go to the proxy as Basic), null for none, or
+        /// <see cref="WebRequest.DefaultWebProxy"/> (the default) for the library's default proxy, the
+        /// environment's as .NET 8 reads it (http_proxy, https_proxy, all_proxy, no_proxy). Any other
+        /// IWebProxy is asked once, for RequestUri (GetProxy unless IsBypassed), when it is set.</summary>
+        public override IWebProxy Proxy
+        {
+            get { return proxySet ? proxy : WebRequest.DefaultWebProxy; }
+            set
+            {
+                Uri address = null;
+                if (value != null && ReferenceEquals(value, WebRequest.DefaultWebProxy))
+                    Set(NativeMethods.apm_http_request_use_default_proxy(handle));
+                else
+                {
+                    if (value is WebProxy) address = ((WebProxy)value).Address;
+                    else if (value != null && !value.IsBypassed(requestUri)) address = value.GetProxy(requestUri);
+                    Set(NativeMethods.apm_http_request_set_proxy(handle, address == null ? null : Marshaling.Utf8(address.AbsoluteUri)));
+                }
+                SetUserPassword(NativeMethods.apm_http_request_set_proxy_credentials, value == null ? null : value.Credentials, address);
+                proxy = value;
+                proxySet = true;
             }
         }
 

@@ -246,6 +246,10 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_add_header(IntPtr request, byte[] name, byte[] value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_get_header(IntPtr request, byte[] name, [Out] byte[] buffer, UIntPtr bufferLen, out UIntPtr valueLen, out int found);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_credentials(IntPtr request, byte[] user, byte[] password);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_proxy(IntPtr request, byte[] uri);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_use_default_proxy(IntPtr request);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_proxy_credentials(IntPtr request, byte[] user, byte[] password);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_get_proxy(IntPtr request, [Out] byte[] buffer, UIntPtr bufferLen, out UIntPtr uriLen, out int found);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_trusted_ca_file(IntPtr request, byte[] path);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_validation_callback(IntPtr request, ApmValidationCallback callback, IntPtr state);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_client_certificate(IntPtr request, IntPtr certificate);

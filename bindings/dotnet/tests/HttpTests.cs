@@ -1,6 +1,7 @@
 // Apmnet.HttpWebRequest against .NET 8's HttpListener, and the request head on the wire beside .NET 8's own
 // System.Net.HttpWebRequest.
 using System;
+using System.Diagnostics;
 using System.IO;
 using System.Net;
 using System.Net.Sockets;
@@ -172,6 +173,85 @@ namespace Apmnet.Tests
             request.ContentLength = 5;
             using (Stream s = request.GetRequestStream()) s.Write(Encoding.ASCII.GetBytes("hello"), 0, 5);
             request.GetResponse().Close();
+        }
+
+        /// <summary>ffi-tests/peers/http_proxy_peer.py (a forwarding proxy that records the request lines it
+        /// saw), found above the test binary's folder.</summary>
+        sealed class ProxyPeer : IDisposable
+        {
+            readonly Process process;
+            public readonly string Uri;
+
+            public ProxyPeer(params string[] arguments)
+            {
+                string script = null;
+                for (DirectoryInfo folder = new DirectoryInfo(AppDomain.CurrentDomain.BaseDirectory); folder != null && script == null; folder = folder.Parent)
+                {
+                    string candidate = System.IO.Path.Combine(folder.FullName, "ffi-tests", "peers", "http_proxy_peer.py");
+                    if (File.Exists(candidate)) script = candidate;
+                }
+                Assert.True(script != null, "ffi-tests/peers/http_proxy_peer.py is above " + AppDomain.CurrentDomain.BaseDirectory);
+                ProcessStartInfo start = new ProcessStartInfo("python3", "\"" + script + "\" " + string.Join(" ", arguments));
+                start.UseShellExecute = false;
+                start.RedirectStandardOutput = true;
+                process = Process.Start(start);
+                Uri = "http://127.0.0.1:" + process.StandardOutput.ReadLine().Split(' ')[1];  // "PORT n"
+            }
+
+            /// <summary>The request lines the proxy saw, each with " auth=yes|no" and a newline.</summary>
+            public string Lines()
+            {
+                ApmRequest request = ApmRequest.Create(Uri + "/lines");
+                request.Proxy = null;
+                using (WebResponse response = request.GetResponse()) return ReadAll(response);
+            }
+
+            public void Dispose()
+            {
+                try { process.Kill(); }
+                catch (InvalidOperationException) { }  // it had exited
+                process.WaitForExit();
+                process.Dispose();
+            }
+        }
+
+        [Test]
+        public static void HttpWebRequestGoesThroughAWebProxy()
+        {
+            using (Listener server = new Listener())
+            {
+                using (ProxyPeer proxy = new ProxyPeer())
+                {
+                    ApmRequest request = ApmRequest.Create(server.Prefix + "through");
+                    Assert.True(ReferenceEquals(request.Proxy, WebRequest.DefaultWebProxy), "the default proxy");
+                    request.Proxy = new WebProxy(proxy.Uri);
+                    request.Method = "PUT";
+                    request.ContentLength = 5;
+                    using (Stream s = request.GetRequestStream()) s.Write(Encoding.ASCII.GetBytes("hello"), 0, 5);
+                    using (WebResponse response = request.GetResponse())
+                        Assert.Equal("PUT 5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", ReadAll(response), "the body went through");
+                    ApmRequest direct = ApmRequest.Create(server.Prefix + "direct");
+                    direct.Proxy = null;
+                    direct.GetResponse().Close();
+                    string lines = proxy.Lines();
+                    Assert.True(lines.Contains("PUT " + server.Prefix + "through HTTP/1.1 auth=no\n"), "absolute form: " + lines);
+                    Assert.True(!lines.Contains("direct"), "Proxy = null goes direct: " + lines);
+                }
+                using (ProxyPeer proxy = new ProxyPeer("--auth", "user:pass"))
+                {
+                    ApmRequest refused = ApmRequest.Create(server.Prefix + "x");
+                    refused.Proxy = new WebProxy(proxy.Uri);
+                    WebException error = Assert.Throws<WebException>(() => refused.GetResponse(), "407");
+                    Assert.Equal(WebExceptionStatus.ProtocolError, error.Status, "status");
+                    Assert.Equal((HttpStatusCode)407, ((Apmnet.HttpWebResponse)error.Response).StatusCode, "the proxy's answer");
+                    error.Response.Close();
+                    ApmRequest allowed = ApmRequest.Create(server.Prefix + "x");
+                    allowed.Proxy = new WebProxy(proxy.Uri) { Credentials = new NetworkCredential("user", "pass") };
+                    using (WebResponse response = allowed.GetResponse())
+                        Assert.True(ReadAll(response).StartsWith("GET 0 "), "with credentials");
+                    Assert.True(proxy.Lines().Contains("GET " + server.Prefix + "x HTTP/1.1 auth=yes\n"), "Proxy-Authorization sent");
+                }
+            }
         }
 
         [Test]

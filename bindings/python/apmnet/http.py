@@ -55,14 +55,15 @@ def _header_property(name: Any) -> Any:
     return property(get, put, doc=f"HttpWebRequest.{name.replace('-', '')}: the {name} header.")
 
 
-def _get_header(function: Any, handle: Any, name: Any) -> Any:
-    """A header's value, or None when there is none (.NET's null)."""
+def _found_text(function: Any, handle: Any, *args: Any) -> Optional[str]:
+    """A text copied out with a `found` flag (a header's value, the proxy), or None when there is
+    none (.NET's null)."""
     size, found = c_size_t(0), c_int32(0)
-    check(function(handle, _text(name), None, 0, byref(size), byref(found)))
+    check(function(handle, *args, None, 0, byref(size), byref(found)))
     if not found.value:
         return None
     buffer = ctypes.create_string_buffer(size.value + 1)
-    check(function(handle, _text(name), buffer, len(buffer), byref(size), byref(found)))
+    check(function(handle, *args, buffer, len(buffer), byref(size), byref(found)))
     return buffer.value.decode("utf-8", "replace")
 
 
@@ -113,7 +114,7 @@ class HttpWebResponse(_Handle):
 
     def get_header(self, name: Any) -> Any:
         """Headers[name], or None."""
-        return _get_header(lib.apm_http_response_get_header, self._handle, name)
+        return _found_text(lib.apm_http_response_get_header, self._handle, _text(name))
 
     def get_response_stream(self) -> Any:
         """GetResponseStream: the body (a read-only :class:`apmnet.Stream`)."""
@@ -202,7 +203,7 @@ class HttpWebRequest(_Handle):
 
     def headers_get(self, name: Any) -> Any:
         """Headers[name]: what the request will send, or None."""
-        return _get_header(lib.apm_http_request_get_header, self._handle, name)
+        return _found_text(lib.apm_http_request_get_header, self._handle, _text(name))
 
     def headers_set(self, name: Any, value: Any) -> Any:
         """Headers.Set (value None: Headers.Remove); the restricted headers raise ArgumentError."""
@@ -214,6 +215,30 @@ class HttpWebRequest(_Handle):
     def set_credentials(self, user: Any, password: Any) -> Any:
         """Credentials = NetworkCredential(user, password), for Basic (None: none)."""
         check(lib.apm_http_request_set_credentials(self._handle, _text(user), _text(password)))
+
+    #: ``request.proxy = HttpWebRequest.DEFAULT_PROXY``: WebRequest.DefaultWebProxy, the
+    #: environment's proxy (http_proxy, https_proxy, all_proxy, no_proxy, as .NET 8 reads them).
+    DEFAULT_PROXY = object()
+
+    @property
+    def proxy(self) -> Optional[str]:
+        """Proxy.GetProxy(Address): ``"http://host:port/"`` of the proxy the request goes through,
+        or None when it goes straight to the server. Set it to an http proxy URI
+        (``"http://[user:password@]host[:port]"``), None for no proxy (``Proxy = null``) or
+        :attr:`DEFAULT_PROXY` (the default)."""
+        return _found_text(lib.apm_http_request_get_proxy, self._handle)
+
+    @proxy.setter
+    def proxy(self, value: Any) -> None:
+        if value is HttpWebRequest.DEFAULT_PROXY:
+            check(lib.apm_http_request_use_default_proxy(self._handle))
+        else:
+            check(lib.apm_http_request_set_proxy(self._handle, _text(value)))
+
+    def set_proxy_credentials(self, user: Any, password: Any) -> None:
+        """Proxy.Credentials = NetworkCredential(user, password), sent as Basic to the proxy (None:
+        the proxy URI's own)."""
+        check(lib.apm_http_request_set_proxy_credentials(self._handle, _text(user), _text(password)))
 
     def set_trusted_ca_file(self, path: Any) -> Any:
         check(lib.apm_http_request_set_trusted_ca_file(self._handle, _text(path)))

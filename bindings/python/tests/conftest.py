@@ -14,6 +14,11 @@ import pytest
 import apmnet
 import pki as pki_module
 
+# HttpWebRequest's default proxy is the environment's, loopback included (as .NET 8's), read once
+# per process: the tests talk to their peers directly unless one sets a proxy itself.
+for _variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+    os.environ.pop(_variable, None)
+
 #: Upper bound for any wait in the tests. It only turns a hang into a failure; nothing is timed.
 HANG_GUARD = 120
 
@@ -180,3 +185,7 @@ def pki(tmp_path_factory):
     if not pki_module.available():
         pytest.skip("the openssl command-line tool is not installed")
     return pki_module.Pki(tmp_path_factory.mktemp("pki"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "proxy_args(*args): the arguments of test_http's proxy peer")

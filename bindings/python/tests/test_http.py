@@ -4,11 +4,15 @@ import asyncio
 import gzip
 import hashlib
 import http.server
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
 import apmnet
+from conftest import HANG_GUARD, REPO_ROOT
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -166,3 +170,72 @@ def test_abort_cancels_and_is_idempotent(server):
     with pytest.raises(apmnet.WebError) as caught:
         request.begin_get_response()
     assert caught.value.web_status == apmnet.WebExceptionStatus.RequestCanceled
+
+
+@pytest.fixture
+def proxy(request):
+    """ffi-tests/peers/http_proxy_peer.py with the test's marker arguments; yields its URI."""
+    marker = request.node.get_closest_marker("proxy_args")
+    args = list(marker.args) if marker else []
+    script = REPO_ROOT / "ffi-tests" / "peers" / "http_proxy_peer.py"
+    peer = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
+    port = int(peer.stdout.readline().split()[1])
+    yield f"http://127.0.0.1:{port}"
+    peer.kill()
+    peer.wait(HANG_GUARD)
+
+
+def proxy_lines(proxy):
+    request = apmnet.HttpWebRequest.create(proxy + "/lines")
+    request.proxy = None
+    with request.get_response() as response:
+        return response.read_all().decode()
+
+
+def test_proxy_forwards_in_absolute_form(server, proxy):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    assert request.proxy is None  # the tests' environment has none
+    request.proxy = proxy
+    assert request.proxy == proxy + "/"
+    request.method = "POST"
+    request.content_length = 3
+    with request.get_request_stream() as stream:
+        stream.write(b"abc")
+    with request.get_response() as response:
+        assert response.read_all().decode() == f"POST 3 {hashlib.sha256(b'abc').hexdigest()}"
+    assert f"POST {server}/echo HTTP/1.1 auth=no\n" in proxy_lines(proxy)
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.proxy = proxy
+    request.proxy = None
+    assert request.proxy is None
+    request.proxy = apmnet.HttpWebRequest.DEFAULT_PROXY
+    assert request.proxy is None
+    with pytest.raises(apmnet.NotSupportedError, match="Only the 'http' scheme is allowed for proxies."):
+        request.proxy = "https://127.0.0.1:1"
+
+
+@pytest.mark.proxy_args("--auth", "user:pass")
+def test_proxy_credentials_answer_407(server, proxy):
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.proxy = proxy
+    with pytest.raises(apmnet.WebError) as caught:
+        request.get_response()
+    assert caught.value.web_status == apmnet.WebExceptionStatus.ProtocolError and caught.value.http_status == 407
+    with caught.value.response as response:
+        assert response.read_all() == b"proxy credentials, please"
+    request = apmnet.HttpWebRequest.create(server + "/echo")
+    request.proxy = proxy
+    request.set_proxy_credentials("user", "pass")
+    with request.get_response() as response:
+        assert response.read_all().startswith(b"GET 0 ")
+
+
+def test_the_default_proxy_is_the_environments(server, proxy):
+    # The environment is read once per process: a fresh one gets it.
+    code = (
+        "import apmnet; r = apmnet.HttpWebRequest.create(%r); print(r.proxy);"
+        " print(apmnet.HttpWebRequest.create('http://skip.example/').proxy)" % (server + "/echo")
+    )
+    env = dict(os.environ, http_proxy=proxy, no_proxy=".example")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert out.stdout.split() == [proxy + "/", "None"], out.stderr
