@@ -1117,6 +1117,53 @@ TEST(https_validation_callback_decides)
     hx_pki_remove();
 }
 
+/* A GET of /echo with `configure` applied; returns the request's outcome (the body is read). */
+static apm_status get_with(server *s, void (*configure)(apm_http_request *, void *), void *arg)
+{
+    apm_http_request *r = NULL;
+    apm_http_response *resp = NULL;
+    apm_status st;
+    ASSERT_OK(apm_http_request_create(url(s, "/echo"), &r));
+    configure(r, arg);
+    st = apm_http_request_get_response(r, &resp);
+    if (st == APM_OK) {
+        free(response_body(resp, NULL));
+        ASSERT_OK(apm_http_response_close(resp));
+    }
+    ASSERT_OK(apm_http_request_close(r));
+    return st;
+}
+
+static void lenient(apm_http_request *r, void *seen) { ASSERT_OK(apm_http_request_set_validation_callback(r, accept_all, seen)); }
+static void strict(apm_http_request *r, void *unused) { (void)r, (void)unused; }
+/* A kept-alive https connection serves only requests with the same TLS settings: one that a
+ * lenient callback accepted must not carry a request that validates by default. (/count goes
+ * through a connection of its own, made with the test CA file and reused by every /count.) */
+TEST(https_connections_are_shared_only_by_requests_with_the_same_tls_settings)
+{
+    server s;
+    int32_t seen = -1, other = -1;
+    int before;
+    server_start(&s, 1);
+    ASSERT_OK(get_with(&s, lenient, &seen));
+    ASSERT_EQ(seen, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS);
+    before = count_field(&s, "connections");
+    /* The same callback with the same state: the same connection, not validated again. */
+    seen = -1;
+    ASSERT_OK(get_with(&s, lenient, &seen));
+    ASSERT_EQ(seen, -1);
+    ASSERT_EQ(count_field(&s, "connections"), before);
+    /* Another state is another callback: a connection of its own, validated. */
+    ASSERT_OK(get_with(&s, lenient, &other));
+    ASSERT_EQ(other, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS);
+    ASSERT_EQ(count_field(&s, "connections"), before + 1);
+    /* No callback and no CA file: validated against the system store, refused, though two idle
+     * connections to the same server were accepted by callbacks. */
+    ASSERT_STATUS(get_with(&s, strict, NULL), APM_E_WEB);
+    ASSERT_EQ(apm_last_error_web_status(), APM_WEB_EXCEPTION_STATUS_TRUST_FAILURE);
+    hx_pki_remove();
+}
+
 /* ---- proxies ------------------------------------------------------------------------------- */
 
 typedef struct proxy_peer {

@@ -985,7 +985,9 @@ apm_status apm_http_request_set_trusted_ca_file(apm_http_request *request, const
 
 // ServerCertificateValidationCallback for https (NULL removes it): as an SslStream's
 // validation callback, with `sender` NULL (the connection has no handle). `state` stays the
-// caller's and must stay valid while the request may connect.
+// caller's and must stay valid while the request may connect. A kept-alive connection that
+// one callback (this function with this state) accepted serves only requests with the same
+// callback, trusted CAs and client certificate.
 // Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
 // APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 apm_status apm_http_request_set_validation_callback(apm_http_request *request, apm_remote_certificate_validation_callback callback, void *state);

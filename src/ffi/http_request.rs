@@ -558,7 +558,9 @@ pub unsafe extern "C" fn apm_http_request_set_trusted_ca_file(request: *mut apm_
 
 /// ServerCertificateValidationCallback for https (NULL removes it): as an SslStream's
 /// validation callback, with `sender` NULL (the connection has no handle). `state` stays the
-/// caller's and must stay valid while the request may connect.
+/// caller's and must stay valid while the request may connect. A kept-alive connection that
+/// one callback (this function with this state) accepted serves only requests with the same
+/// callback, trusted CAs and client certificate.
 /// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
 /// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 #[no_mangle]
@@ -569,7 +571,10 @@ pub unsafe extern "C" fn apm_http_request_set_validation_callback(
 ) -> apm_status {
     boundary!({
         let r = req(request)?;
-        r.set_validation_callback(validation_callback(callback, std::ptr::null_mut(), state))
+        // The same function with the same state is the same callback (a connection one of them
+        // validated may serve the other).
+        let identity = (callback.map_or(0, |f| f as usize), state as usize);
+        r.set_validation_callback(validation_callback(callback, std::ptr::null_mut(), state), identity)
     })
 }
 

@@ -12,6 +12,7 @@ use crate::net::socket::Socket;
 use crate::net::{address_family, file_access, protocol_type, socket_type};
 use crate::stream::Stream;
 use crate::tls::{AuthOptions, Certificate, SslStream, TransportContext, ValidationCallback};
+use openssl::hash::MessageDigest;
 use openssl::x509::X509;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,21 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub proxy: Option<Via>,
+    /// For https, the TLS settings its connections were authenticated with.
+    pub tls: TlsGroup,
+}
+
+/// Which TLS settings an https connection was authenticated with: a kept-alive connection
+/// serves only requests whose settings are the same, or a connection that one request's
+/// lenient validation callback accepted would serve another that validates strictly (or present
+/// one request's client certificate for another). .NET Framework puts the hashes of the
+/// validation callback and the client certificates in the connection group name for the same
+/// reason. Certificates count by their SHA-256, the callback by the identity its setter gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsGroup {
+    trusted: Option<Vec<Vec<u8>>>,
+    validation: Option<CallbackIdentity>,
+    client_certificate: Option<Vec<u8>>,
 }
 
 /// The proxy of an endpoint. `authorization` is the Proxy-Authorization a tunnel is opened
@@ -37,11 +53,27 @@ pub struct Via {
 }
 
 /// How an https connection is authenticated.
+/// What tells two validation callbacks apart: for a C callback, its function and its state.
+pub type CallbackIdentity = (usize, usize);
+
 #[derive(Clone, Default)]
 pub struct TlsSettings {
     pub trusted: Option<Vec<X509>>,
-    pub validation: Option<ValidationCallback>,
+    /// The callback, and what makes two callbacks the same (a C function and its state, as a
+    /// .NET delegate is its method and target).
+    pub validation: Option<(ValidationCallback, CallbackIdentity)>,
     pub client_certificate: Option<Arc<Certificate>>,
+}
+
+impl TlsSettings {
+    pub fn group(&self) -> TlsGroup {
+        let fingerprint = |x: &X509| x.digest(MessageDigest::sha256()).map(|d| d.to_vec()).unwrap_or_default();
+        TlsGroup {
+            trusted: self.trusted.as_ref().map(|cas| cas.iter().map(fingerprint).collect()),
+            validation: self.validation.as_ref().map(|(_, id)| *id),
+            client_certificate: self.client_certificate.as_ref().map(|c| fingerprint(&c.x509)),
+        }
+    }
 }
 
 pub struct Connection {
@@ -153,7 +185,7 @@ fn authenticate(
     };
     let configured = ssl
         .set_trusted_cas(tls.trusted.clone())
-        .and_then(|()| ssl.set_validation_callback(tls.validation.clone()));
+        .and_then(|()| ssl.set_validation_callback(tls.validation.as_ref().map(|(cb, _)| cb.clone())));
     if let Err(e) = configured {
         let _ = ssl.close();
         return then(Err(tls_error(&e)));

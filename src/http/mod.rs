@@ -6,8 +6,9 @@
 //!   its state, GetRequestStream and GetResponse, redirects, Timeout and Abort.
 //! * `head`: the request head on the wire, as .NET Framework writes it.
 //! * `connection`: a NetworkStream over a Socket, or an SslStream over it for https.
-//! * `pool`: the ServicePoint of each scheme, host and port (and proxy): idle connections kept
-//!   alive on engine timers, a connection limit with a FIFO of waiting requests.
+//! * `pool`: the ServicePoint of each scheme, host and port (and proxy, and for https the TLS
+//!   settings): idle connections kept alive on engine timers, a connection limit with a FIFO of
+//!   waiting requests.
 //! * `proxy`: HttpWebRequest.Proxy, the environment's proxy and its bypass list.
 //! * `request_stream`: the write-only stream of the request body (ContentLength, chunked, buffered).
 //! * `parse`: pure parsers of the response head (httparse) and of chunked bodies; the fuzz
@@ -66,6 +67,12 @@
 //!   - Pooling: http requests through a proxy share that proxy's ServicePoint whatever their
 //!     server (as the Framework); a tunnel is kept alive for its server and its proxy
 //!     credentials only, and reused by later https requests to that server.
+//! * An https connection is kept alive for requests with the same TLS settings only: trusted CAs
+//!   and client certificate (by SHA-256) and validation callback (function and state). The
+//!   Framework did the same with connection groups named after the callback's and the client
+//!   certificates' hashes, within one ServicePoint whose ConnectionLimit each group had; here each
+//!   such group is a ServicePoint, so a ConnectionLimit set through one request applies to the
+//!   requests with its TLS settings.
 //! * "deflate" bodies are accepted zlib-wrapped or raw (the Framework's DeflateStream took only
 //!   raw, .NET 8 only zlib); a decompressed response's ContentLength is -1 (as the Framework).
 //! * MaximumResponseHeadersLength bounds the whole head, status line included.

@@ -154,26 +154,28 @@ fn no_body_verb(method: &str) -> bool {
     ["GET", "HEAD", "CONNECT"].iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
-fn endpoint_of(uri: &Url) -> Endpoint {
+fn endpoint_of(uri: &Url, tls: &TlsSettings) -> Endpoint {
+    let https = uri.scheme() == "https";
     Endpoint {
-        https: uri.scheme() == "https",
+        https,
         host: uri.host_str().unwrap_or("").to_string(),
         port: uri.port_or_known_default().unwrap_or(80),
         proxy: None,
+        tls: if https { tls.group() } else { Default::default() },
     }
 }
 
 /// Where a request to `uri` connects (its ServicePoint's key), and the Proxy-Authorization its
 /// head carries (http through a proxy; a tunnel carries its own in the CONNECT).
 fn route(s: &Settings, uri: &Url) -> (Endpoint, Option<String>) {
-    let direct = endpoint_of(uri);
+    let direct = endpoint_of(uri, &s.tls);
     let Some(p) = s.proxy.for_uri(uri, s.proxy_credentials.as_ref()) else { return (direct, None) };
     let authorization = p.credentials.as_ref().map(proxy::basic);
     if direct.https {
         (Endpoint { proxy: Some(Via { host: p.host, port: p.port, authorization }), ..direct }, None)
     } else {
         let via = Via { host: p.host, port: p.port, authorization: None };
-        (Endpoint { https: false, host: String::new(), port: 0, proxy: Some(via) }, authorization)
+        (Endpoint { https: false, host: String::new(), port: 0, proxy: Some(via), tls: Default::default() }, authorization)
     }
 }
 
@@ -384,8 +386,10 @@ impl HttpWebRequest {
         self.set_submitted_only(|s| s.tls.trusted = cas)
     }
 
-    pub fn set_validation_callback(&self, cb: Option<ValidationCallback>) -> Result<()> {
-        self.set_submitted_only(|s| s.tls.validation = cb)
+    /// `identity` tells two callbacks apart (see `TlsGroup`): connections are shared only by
+    /// requests whose callbacks have the same.
+    pub fn set_validation_callback(&self, cb: Option<ValidationCallback>, identity: connection::CallbackIdentity) -> Result<()> {
+        self.set_submitted_only(|s| s.tls.validation = cb.map(|cb| (cb, identity)))
     }
 
     pub fn set_client_certificate(&self, cert: Option<Arc<Certificate>>) -> Result<()> {
