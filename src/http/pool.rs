@@ -36,6 +36,18 @@ struct State {
     opened: u64,
 }
 
+impl State {
+    /// Nothing in use, idle or waiting, and no setting that differs from the defaults: nothing
+    /// a later request would miss if the ServicePoint were made anew.
+    fn is_unused(&self) -> bool {
+        self.active == 0
+            && self.idle.is_empty()
+            && self.waiters.is_empty()
+            && self.limit == DEFAULT_CONNECTION_LIMIT
+            && self.max_idle == Duration::from_millis(DEFAULT_MAX_IDLE_MS)
+    }
+}
+
 pub struct ServicePoint {
     me: Weak<ServicePoint>,
     pub endpoint: Endpoint,
@@ -184,30 +196,80 @@ impl ServicePoint {
     }
 
     fn release(&self, conn: Option<Arc<Connection>>) {
-        let grants = {
+        let (grants, unused) = {
             let mut st = self.state.lock();
             st.active -= 1;
             if let Some(conn) = conn {
                 let timer = self.idle_timer(&conn, st.max_idle);
                 st.idle.push(Idle { conn, timer });
             }
-            self.grant_waiters(&mut st)
+            (self.grant_waiters(&mut st), st.is_unused())
         };
+        if unused {
+            self.forget();
+        }
         self.run(grants);
+    }
+
+    /// Takes this ServicePoint out of the table once it holds nothing, as .NET's
+    /// ServicePointManager lets idle ServicePoints go: the table stays as small as the endpoints
+    /// (and TLS settings, which one per request are when each request has a validation callback
+    /// state of its own) in use. A request that already holds it goes on with it; the next one
+    /// makes a new ServicePoint.
+    fn forget(&self) {
+        let mut points = POINTS.lock();
+        if points.get(&self.endpoint).is_some_and(|sp| std::ptr::eq(Arc::as_ptr(sp), self)) {
+            // Checked again under the table's lock: a request may have taken it meanwhile.
+            if self.state.lock().is_unused() {
+                points.remove(&self.endpoint);
+            }
+        }
     }
 
     fn idle_timer(&self, conn: &Arc<Connection>, after: Duration) -> Option<Timer> {
         let (me, id) = (self.me.clone(), conn.id);
         let expire = Box::new(move || {
             let Some(sp) = me.upgrade() else { return };
-            let gone = {
+            let (gone, unused) = {
                 let mut st = sp.state.lock();
-                st.idle.iter().position(|i| i.conn.id == id).map(|at| st.idle.remove(at))
+                let gone = st.idle.iter().position(|i| i.conn.id == id).map(|at| st.idle.remove(at));
+                (gone, st.is_unused())
             };
             if let Some(i) = gone {
                 i.conn.close();
             }
+            if unused {
+                sp.forget();
+            }
         });
         engine::add_timer(Instant::now() + after, expire).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(host: &str) -> Endpoint {
+        Endpoint { https: false, host: host.to_string(), port: 1, proxy: None, tls: Default::default() }
+    }
+
+    fn in_table(e: &Endpoint) -> bool {
+        POINTS.lock().contains_key(e)
+    }
+
+    #[test]
+    fn a_service_point_that_holds_nothing_leaves_the_table() {
+        let e = endpoint("unused.pool.test");
+        let sp = service_point(&e);
+        assert!(in_table(&e));
+        sp.acquire(drop); // a request that ends without a connection to keep
+        assert!(!in_table(&e));
+        // The next request makes a new one; a changed setting keeps it in the table.
+        let sp = service_point(&e);
+        sp.set_connection_limit(5);
+        sp.acquire(drop);
+        assert!(in_table(&e));
+        assert_eq!(service_point(&e).connection_limit(), 5);
     }
 }
