@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 /// The areas with their own `#[test]`; any other `ffi-tests/*.c` file runs
 /// in `ffi_other_areas`.
-const KNOWN_AREAS: &[&str] = &["errors", "async_result", "socket", "send_file", "stream", "ssl"];
+const KNOWN_AREAS: &[&str] = &["errors", "async_result", "socket", "send_file", "stream", "ssl", "negotiate"];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -525,6 +525,14 @@ fn ffi_stream() {
 #[test]
 fn ffi_ssl() {
     run_area("ssl");
+}
+
+/// NegotiateStream, with the interop peers of ffi-tests/peers/setup.sh (its .NET 8, pyspnego and
+/// Kerberos tests skip, saying why, without them): its own test, so that
+/// `cargo test --test c_harness ffi_negotiate` runs it alone, under valgrind or ASan too.
+#[test]
+fn ffi_negotiate() {
+    run_area("negotiate");
 }
 
 /// Area files added later (one per C class) run here until they get their own #[test].
