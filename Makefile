@@ -35,8 +35,9 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 # Debian packages the build, the tests and the benchmarks need (the MIT KDC and GSSAPI: the
 # NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh; MIT's
-# headers and krb5-config: pyspnego's Kerberos, python-gssapi and krb5, build against them).
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev \
+# headers and krb5-config, and Python's: pyspnego's Kerberos, python-gssapi and krb5, are built
+# from source against them on Linux).
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv python3-dev libuv1-dev \
                 libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user libkrb5-dev
 
 .PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory fuzz fuzz-cargo fuzz-misuse soak install uninstall clean help
