@@ -27,7 +27,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import spnego" 2>/dev
 fi
 # pyspnego's Kerberos: python-gssapi and krb5, which build against MIT krb5 (Debian libkrb5-dev, whose
 # krb5-config they run). Without them pyspnego still does NTLM, and its Kerberos tests skip; the build
-# is only tried where it can succeed, so that a machine without libkrb5-dev does not retry it each run.
+# is only tried where krb5-config is, so that a machine without libkrb5-dev does not retry (and fail)
+# a two-minute build on every run.
 if "$venv/bin/python" -c "import spnego" 2>/dev/null && ! "$venv/bin/python" -c "import gssapi, krb5" 2>/dev/null; then
   if command -v krb5-config >/dev/null 2>&1; then
     "$venv/bin/python" -m pip install -q "pyspnego[kerberos]==0.12.*" >&2 \
