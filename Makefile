@@ -34,9 +34,11 @@ PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 # Debian packages the build, the tests and the benchmarks need (the MIT KDC and GSSAPI: the
-# NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh).
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv libuv1-dev libcurl4-openssl-dev \
-                libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user
+# NegotiateStream tests run Kerberos on a loopback realm, ffi-tests/peers/krb5-loopback.sh; MIT's
+# headers and krb5-config, and Python's: pyspnego's Kerberos, python-gssapi and krb5, are built
+# from source against them on Linux; libcurl for the benchmarks' HTTP rows).
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl valgrind python3 python3-venv python3-dev libuv1-dev \
+                libcurl4-openssl-dev libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user libkrb5-dev
 
 .PHONY: all deps build test test-rust test-examples test-python python-venv test-dotnet test-readme demo bench check-memory fuzz fuzz-cargo fuzz-misuse soak install uninstall clean help
 
@@ -72,10 +74,14 @@ test: test-rust test-examples test-python test-dotnet test-readme check-memory
 # Where the interop peers are cached (a real .NET 8, NnsPeer.exe, pyspnego), outside the repository.
 APMNET_PEERS_CACHE ?= $(HOME)/.cache/apmnet-peers
 
+# The interop peers of ffi-tests/peers/setup.sh (NegotiateStream against .NET 8 and pyspnego) in the
+# environment of the command that follows it.
+PEERS_ENV = eval "$$(bash ffi-tests/peers/setup.sh "$(APMNET_PEERS_CACHE)")"
+
 # Rust unit tests, the header freshness test and the C harness (tests/c_harness.rs runs ffi-tests/),
-# with the interop peers of ffi-tests/peers/setup.sh (NegotiateStream against .NET 8 and pyspnego).
+# with the interop peers.
 test-rust: deps
-	eval "$$(bash ffi-tests/peers/setup.sh "$(APMNET_PEERS_CACHE)")" && $(CARGO) test
+	$(PEERS_ENV) && $(CARGO) test
 
 # The C examples built with -Werror and run against each other on loopback.
 test-examples: deps build
@@ -116,10 +122,10 @@ bench: deps build
 	fi
 
 # The C harness under valgrind (memcheck: errors and definite/indirect leaks fail a test), then
-# built with AddressSanitizer, UBSan and LeakSanitizer.
+# built with AddressSanitizer, UBSan and LeakSanitizer; with the interop peers, so that the
+# NegotiateStream tests against .NET 8 and pyspnego run there too (only our process is checked).
 check-memory: deps
-	APMNET_VALGRIND=1 $(CARGO) test --test c_harness
-	APMNET_ASAN=1 $(CARGO) test --test c_harness
+	$(PEERS_ENV) && APMNET_VALGRIND=1 $(CARGO) test --test c_harness && APMNET_ASAN=1 $(CARGO) test --test c_harness
 
 # Coverage-guided fuzzing (nightly toolchain; cargo-fuzz is installed when missing): each cargo-fuzz
 # target for FUZZ_SECONDS from its seeds (fuzz/corpus/, which `make test` also runs on stable);

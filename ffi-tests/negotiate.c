@@ -8,7 +8,11 @@
  * header and payload, a short HandshakeError, an unknown id, an NTLM CHALLENGE with absurd
  * offsets), hostile data frames through a relay (frames of 4 and 65537 bytes, a forged and a
  * replayed signature), and channel binding over an SslStream (match accepted, mismatch and
- * absence refused when the server's policy requires it).
+ * absence refused when the server's policy requires it). Kerberos on a loopback MIT realm
+ * (peers/krb5-loopback.sh). Against real peers (peers/setup.sh): .NET 8's NegotiateStream both ways
+ * with NTLM at every level and Kerberos at Sign and EncryptAndSign, and pyspnego both ways with NTLM
+ * at every level and Kerberos at Sign and EncryptAndSign (SPNEGO both ways, raw Kerberos from its
+ * client), each with messages of 1 B, 64511, 64512, 64513 B and 16 MiB checked by SHA-256.
  */
 #include "harness.h"
 
@@ -1015,9 +1019,10 @@ static void peer_users(void)
     setenv("NTLM_USER_FILE", path, 1);
 }
 
-/* Starts the peer: `role` "server" or "client", then the rest of NnsPeer.cs's arguments. */
+/* Starts the peer: `role` "server" or "client", then the rest of NnsPeer.cs's arguments; `mech`
+ * (pyspnego only, NULL: .NET's choice) is nns_pyspnego.py's MECH, "kerberos" or "negotiate-kerberos". */
 static void peer_start(hx_peer *p, int kind, const char *role, int port, const char *level, const char *user,
-                       const char *password, const char *domain)
+                       const char *password, const char *domain, const char *mech)
 {
     const char *argv[16];
     char port_text[16], script[1100];
@@ -1053,6 +1058,8 @@ static void peer_start(hx_peer *p, int kind, const char *role, int port, const c
         argv[n++] = domain;
         argv[n++] = "host/localhost";
     }
+    if (mech != NULL && kind == PYSPNEGO)
+        argv[n++] = mech;
     argv[n] = NULL;
     peer_users();
     setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
@@ -1064,15 +1071,27 @@ static const char *level_name(int32_t level)
     return level == APM_PROTECTION_LEVEL_NONE ? "None" : level == APM_PROTECTION_LEVEL_SIGN ? "Sign" : "EncryptAndSign";
 }
 
-static const size_t peer_sizes[] = {1, 64511, 64512, 64513, 16 * MIB};
+/* The messages of the echo protocol with a peer; the last is APMNET_NNS_LARGEST bytes (default
+ * 16 MiB; the peers read it too), which tests/c_harness.rs lowers under valgrind, where 16 MiB of
+ * crypto takes most of a test's time and adds no path that 1 MiB (17 frames) does not take. */
+#define PEER_MESSAGES 5
+
+static size_t peer_size(int i)
+{
+    static const size_t sizes[PEER_MESSAGES - 1] = {1, 64511, 64512, 64513};
+    const char *largest = getenv("APMNET_NNS_LARGEST");
+    if (i < PEER_MESSAGES - 1)
+        return sizes[i];
+    return largest != NULL && atol(largest) > 64513 ? (size_t)atol(largest) : 16 * MIB;
+}
 
 /* The echo protocol of NnsPeer.cs as its client: every size out and back, by SHA-256. */
 static void echo_as_client(apm_stream *st)
 {
-    size_t i;
+    int i;
     uint8_t zero[8] = {0};
-    for (i = 0; i < sizeof peer_sizes / sizeof peer_sizes[0]; i++) {
-        size_t n = peer_sizes[i], j;
+    for (i = 0; i < PEER_MESSAGES; i++) {
+        size_t n = peer_size(i), j;
         uint8_t head[8], *out = hx_xmalloc(n);
         for (j = 0; j < 8; j++)
             head[j] = (uint8_t)((uint64_t)n >> (8 * j));
@@ -1106,9 +1125,9 @@ static int echo_as_server(apm_stream *st)
     }
 }
 
-/* Our client against the peer's server; `user`@`domain` with `password`. */
-static void client_vs_peer(int kind, int32_t level, const char *user, const char *password, const char *domain,
-                           apm_status want, const char *package)
+/* Our client against the peer's server (`mech` as for peer_start); `user`@`domain` with `password`. */
+static void client_vs_peer(int kind, const char *mech, int32_t level, const char *user, const char *password,
+                           const char *domain, apm_status want, const char *package)
 {
     hx_peer p;
     char line[512];
@@ -1119,7 +1138,7 @@ static void client_vs_peer(int kind, int32_t level, const char *user, const char
     apm_status got;
     if (g_realm[0] == '\0')
         no_foreign_kdc();
-    peer_start(&p, kind, "server", 0, level_name(level), NULL, NULL, NULL);
+    peer_start(&p, kind, "server", 0, level_name(level), NULL, NULL, NULL, mech);
     hx_peer_read_line(&p, line, sizeof line);
     if (strncmp(line, "SKIP", 4) == 0)
         hx_skip("%s", line + 5);
@@ -1131,9 +1150,13 @@ static void client_vs_peer(int kind, int32_t level, const char *user, const char
     ASSERT_OK(apm_credential_create(user, password, domain, &cc));
     got = apm_negotiate_stream_authenticate_as_client(st, cc, "host/localhost", NULL, 0, level,
                                                       APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION);
-    if (got != want)
-        hx_fail(__FILE__, __LINE__, "client vs %s server at %s: %s (%s), expected %s", peer_names[kind],
-                level_name(level), hx_status_name(got), hx_last_message(), hx_status_name(want));
+    if (got != want) {
+        char message[512];
+        snprintf(message, sizeof message, "%s", hx_last_message());
+        hx_peer_read_line(&p, line, sizeof line);
+        hx_fail(__FILE__, __LINE__, "client vs %s server at %s: %s (%s), expected %s; the peer said %s",
+                peer_names[kind], level_name(level), hx_status_name(got), message, hx_status_name(want), line);
+    }
     if (got == APM_OK) {
         assert_identity(st, "host/localhost", package);
         hx_peer_read_line(&p, line, sizeof line);
@@ -1153,9 +1176,9 @@ static void client_vs_peer(int kind, int32_t level, const char *user, const char
     ASSERT_OK(apm_runtime_shutdown());
 }
 
-/* The peer's client against our server (users: TESTDOM\alice, or the keytab). */
-static void server_vs_peer(int kind, int32_t level, const char *user, const char *password, const char *domain,
-                           apm_status want, const char *package, const char *client_says)
+/* The peer's client against our server (users: TESTDOM\alice, or the keytab; `mech` as for peer_start). */
+static void server_vs_peer(int kind, const char *mech, int32_t level, const char *user, const char *password,
+                           const char *domain, apm_status want, const char *package, const char *client_says)
 {
     hx_peer p;
     char line[512], name[300];
@@ -1166,7 +1189,7 @@ static void server_vs_peer(int kind, int32_t level, const char *user, const char
     apm_status got;
     if (g_realm[0] == '\0')
         no_foreign_kdc();
-    peer_start(&p, kind, "client", port, level_name(level), user, password, domain);
+    peer_start(&p, kind, "client", port, level_name(level), user, password, domain, mech);
     ASSERT_OK(apm_socket_accept(l, &a));
     ASSERT_OK(apm_network_stream_create(a, 1, &ns));
     ASSERT_OK(apm_negotiate_stream_create(ns, 0, &st));
@@ -1186,8 +1209,8 @@ static void server_vs_peer(int kind, int32_t level, const char *user, const char
             snprintf(name, sizeof name, "%s@%s", user, domain);
         assert_identity(st, name, package);
         ASSERT_STR_STARTS_WITH(line, "AUTH ");
-        ASSERT_EQ(echo_as_server(st), (int)(sizeof peer_sizes / sizeof peer_sizes[0]));
-        for (i = 0; i < (int)(sizeof peer_sizes / sizeof peer_sizes[0]); i++) {
+        ASSERT_EQ(echo_as_server(st), PEER_MESSAGES);
+        for (i = 0; i < PEER_MESSAGES; i++) {
             hx_peer_read_line(&p, line, sizeof line);
             ASSERT_STR_STARTS_WITH(line, "OK ");
         }
@@ -1206,11 +1229,11 @@ static void server_vs_peer(int kind, int32_t level, const char *user, const char
 #define NTLM_PAIRING(kind, tag, level)                                                                \
     TEST(client_vs_##tag##_server_ntlm_##level)                                                       \
     {                                                                                                 \
-        client_vs_peer(kind, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM"); \
+        client_vs_peer(kind, NULL, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM"); \
     }                                                                                                 \
     TEST(tag##_client_vs_server_ntlm_##level)                                                         \
     {                                                                                                 \
-        server_vs_peer(kind, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM", NULL); \
+        server_vs_peer(kind, NULL, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "TESTDOM", APM_OK, "NTLM", NULL); \
     }
 
 NTLM_PAIRING(DOTNET, dotnet, NONE)
@@ -1222,10 +1245,10 @@ NTLM_PAIRING(PYSPNEGO, pyspnego, ENCRYPT_AND_SIGN)
 
 TEST(dotnet_wrong_password_both_ways)
 {
-    client_vs_peer(DOTNET, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_AUTHENTICATION, NULL);
+    client_vs_peer(DOTNET, NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_AUTHENTICATION, NULL);
     ASSERT_LAST_MESSAGE("Authentication failed on the remote side (the stream might still be available for additional "
                         "authentication attempts).");
-    server_vs_peer(DOTNET, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_INVALID_CREDENTIAL,
+    server_vs_peer(DOTNET, NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN, "alice", "wrong", "TESTDOM", APM_E_INVALID_CREDENTIAL,
                    NULL, "FAIL InvalidCredentialException: The server has rejected the client credentials.");
 }
 
@@ -1238,7 +1261,7 @@ TEST(dotnet_client_asking_sign_of_a_server_requiring_encrypt_and_sign)
     apm_stream *ns = NULL, *st = NULL;
     apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
     no_foreign_kdc();
-    peer_start(&p, DOTNET, "client", port, "Sign", "alice", "Passw0rd!", "TESTDOM");
+    peer_start(&p, DOTNET, "client", port, "Sign", "alice", "Passw0rd!", "TESTDOM", NULL);
     ASSERT_OK(apm_socket_accept(l, &a));
     ASSERT_OK(apm_network_stream_create(a, 1, &ns));
     ASSERT_OK(apm_negotiate_stream_create(ns, 0, &st));
@@ -1260,18 +1283,46 @@ TEST(dotnet_client_asking_sign_of_a_server_requiring_encrypt_and_sign)
     TEST(client_vs_dotnet_server_kerberos_##level)                                                    \
     {                                                                                                 \
         realm_start();                                                                                \
-        client_vs_peer(DOTNET, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos"); \
+        client_vs_peer(DOTNET, NULL, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos"); \
         realm_stop();                                                                                 \
     }                                                                                                 \
     TEST(dotnet_client_vs_server_kerberos_##level)                                                    \
     {                                                                                                 \
         realm_start();                                                                                \
-        server_vs_peer(DOTNET, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos", NULL); \
+        server_vs_peer(DOTNET, NULL, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, "Kerberos", NULL); \
         realm_stop();                                                                                 \
     }
 
 KERBEROS_PAIRING(SIGN)
 KERBEROS_PAIRING(ENCRYPT_AND_SIGN)
+
+/* pyspnego with Kerberos (python-gssapi and krb5 on MIT), on the loopback realm: pyspnego's own SPNEGO
+ * on both sides, settling on Kerberos, its preference ("negotiate-kerberos"); and its client sending
+ * raw Kerberos tokens, no SPNEGO ("kerberos"), which our server takes. Not our client against its raw
+ * Kerberos acceptor: that one holds krb5 credentials only and refuses SPNEGO ("No credentials were
+ * supplied"), and a NegotiateStream client always sends SPNEGO at Sign and above, as .NET's does. */
+#define PYSPNEGO_KERBEROS_CLIENT(tag, mech, level)                                                    \
+    TEST(pyspnego_client_vs_server_##tag##_##level)                                                   \
+    {                                                                                                 \
+        realm_start();                                                                                \
+        server_vs_peer(PYSPNEGO, mech, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, \
+                       "Kerberos", NULL);                                                             \
+        realm_stop();                                                                                 \
+    }
+#define PYSPNEGO_KERBEROS_PAIRING(tag, mech, level)                                                   \
+    TEST(client_vs_pyspnego_server_##tag##_##level)                                                   \
+    {                                                                                                 \
+        realm_start();                                                                                \
+        client_vs_peer(PYSPNEGO, mech, APM_PROTECTION_LEVEL_##level, "alice", "Passw0rd!", "APMNET.TEST", APM_OK, \
+                       "Kerberos");                                                                   \
+        realm_stop();                                                                                 \
+    }                                                                                                 \
+    PYSPNEGO_KERBEROS_CLIENT(tag, mech, level)
+
+PYSPNEGO_KERBEROS_PAIRING(negotiate_kerberos, "negotiate-kerberos", SIGN)
+PYSPNEGO_KERBEROS_PAIRING(negotiate_kerberos, "negotiate-kerberos", ENCRYPT_AND_SIGN)
+PYSPNEGO_KERBEROS_CLIENT(kerberos, "kerberos", SIGN)
+PYSPNEGO_KERBEROS_CLIENT(kerberos, "kerberos", ENCRYPT_AND_SIGN)
 
 /* The default credential is the ticket cache: kinit first, then authenticate without a password. */
 TEST(kerberos_from_the_ticket_cache)

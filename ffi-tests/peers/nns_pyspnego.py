@@ -1,27 +1,61 @@
 #!/usr/bin/env python3
 """nns_pyspnego.py: an [MS-NNS] peer on pyspnego (an independent NTLM and SPNEGO implementation).
 
-  nns_pyspnego.py server PORT LEVEL                        users from NTLM_USER_FILE
-  nns_pyspnego.py client PORT LEVEL USER PASSWORD DOMAIN SPN
+  nns_pyspnego.py server PORT LEVEL [MECH]                 NTLM users from NTLM_USER_FILE, Kerberos: KRB5_KTNAME
+  nns_pyspnego.py client PORT LEVEL USER PASSWORD DOMAIN SPN [MECH]
 
-LEVEL is None, Sign or EncryptAndSign; the handshake follows .NET's NegotiateStream (raw NTLM at None,
-Negotiate otherwise) and the data the .NET layout (NTLM Sign: signature then plaintext). Prints
-"listening PORT" (server), "AUTH <package> <name> <encrypted> <signed> <mutual>" or "FAIL <reason>", then
-runs the echo protocol of NnsPeer.cs: 8-byte little-endian lengths, the client checks and prints
-"OK <size> <sha256>".
+LEVEL is None, Sign or EncryptAndSign. Without MECH the handshake follows .NET's NegotiateStream (raw NTLM
+at None, Negotiate otherwise); MECH "kerberos" is raw Kerberos tokens (a client sends no SPNEGO; a server
+takes none: pyspnego's Kerberos acceptor holds krb5 credentials only, so it cannot serve a NegotiateStream
+client, which sends SPNEGO), "negotiate-kerberos" is pyspnego's own SPNEGO that must settle on Kerberos
+(which it prefers to NTLM). Both need python-gssapi and krb5 (pip install
+pyspnego[kerberos]; they build against MIT krb5) and name the client USER@DOMAIN (DOMAIN is the realm).
+The data follows the .NET layout (NTLM Sign: signature then plaintext; Kerberos: RFC 4121 wrap tokens).
+Prints "listening PORT" (server), "AUTH <package> <name> <encrypted> <signed> <mutual>" or
+"FAIL <reason>", then runs the echo protocol of NnsPeer.cs: 8-byte little-endian lengths, the client
+checks and prints "OK <size> <sha256>". Prints "SKIP <why>" and exits 0 when a peer it needs is missing.
 """
 import hashlib
+import os
 import socket
 import struct
 import sys
 
+
+def skip(why):
+    """Says why the test cannot run; a client also connects and hangs up, so that the test's server,
+    waiting in accept, gets to read this line."""
+    print("SKIP %s" % why, flush=True)
+    if sys.argv[1] == "client":
+        socket.create_connection(("127.0.0.1", int(sys.argv[2]))).close()
+    sys.exit(0)
+
+
 try:
     import spnego
 except ImportError:
-    print("SKIP pyspnego is not installed (pip install pyspnego)")
-    sys.exit(0)
+    skip("pyspnego is not installed (pip install pyspnego)")
 
-SIZES = [1, 64511, 64512, 64513, 16 * 1024 * 1024]
+KERBEROS_MECHS = ("kerberos", "negotiate-kerberos")
+
+
+def kerberos_missing():
+    """Why pyspnego cannot do Kerberos here, or None (it needs python-gssapi and krb5 on MIT)."""
+    try:
+        import gssapi  # noqa: F401
+        import krb5  # noqa: F401
+    except ImportError as e:
+        return "pyspnego has no Kerberos: %s (pip install pyspnego[kerberos], which builds against libkrb5-dev)" % e
+    return None
+
+
+def largest():
+    """The last message's size: APMNET_NNS_LARGEST (the test harness lowers it under valgrind), or 16 MiB."""
+    n = os.environ.get("APMNET_NNS_LARGEST", "")
+    return int(n) if n.isdigit() and int(n) > 64513 else 16 * 1024 * 1024
+
+
+SIZES = [1, 64511, 64512, 64513, largest()]
 IN_PROGRESS, DONE, ERROR = 0x16, 0x14, 0x15
 
 
@@ -100,12 +134,16 @@ def context_req(level):
     return req
 
 
-def client_handshake(sock, args, level):
+def client_handshake(sock, args, level, mech):
     user, password, domain, spn = args
     service, _, host = spn.partition("/")
-    username = "%s\\%s" % (domain, user) if domain else user
+    if mech in KERBEROS_MECHS:
+        username, protocol = "%s@%s" % (user, domain) if domain else user, mech.split("-")[0]
+    else:
+        username = "%s\\%s" % (domain, user) if domain else user
+        protocol = mech or ("ntlm" if level == "None" else "negotiate")
     ctx = spnego.client(username, password, hostname=host or None, service=service or None,
-                        protocol="ntlm" if level == "None" else "negotiate", context_req=context_req(level))
+                        protocol=protocol, context_req=context_req(level))
     out = ctx.step()
     remote_ok = False
     while True:
@@ -123,8 +161,8 @@ def client_handshake(sock, args, level):
         out = ctx.step(payload)
 
 
-def server_handshake(sock, level):
-    ctx = spnego.server(protocol="negotiate")
+def server_handshake(sock, level, mech):
+    ctx = spnego.server(protocol="kerberos" if mech == "kerberos" else "negotiate")
     while True:
         _, payload = recv_frame(sock)
         out = ctx.step(payload)
@@ -140,6 +178,10 @@ def pattern(n):
 
 def main():
     role, port, level = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    rest = sys.argv[4:] if role == "server" else sys.argv[8:]
+    mech = rest[0] if rest else ""
+    if mech in KERBEROS_MECHS and kerberos_missing():
+        skip(kerberos_missing())
     if role == "server":
         lst = socket.socket()
         lst.bind(("127.0.0.1", port))
@@ -149,7 +191,12 @@ def main():
     else:
         sock = socket.create_connection(("127.0.0.1", port))
     try:
-        ctx = server_handshake(sock, level) if role == "server" else client_handshake(sock, sys.argv[4:8], level)
+        if role == "server":
+            ctx = server_handshake(sock, level, mech)
+        else:
+            ctx = client_handshake(sock, sys.argv[4:8], level, mech)
+        if mech in KERBEROS_MECHS and ctx.negotiated_protocol != "kerberos":
+            raise RuntimeError("%s negotiated %s, not Kerberos" % (mech, ctx.negotiated_protocol))
     except Exception as e:  # what failed is the test's output
         print("FAIL %s: %s" % (type(e).__name__, e), flush=True)
         return 2
