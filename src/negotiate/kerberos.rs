@@ -255,7 +255,7 @@ impl Context {
         Ok(())
     }
 
-    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
         let (mut minor, mut conf, mut qop, mut plain) = (0, 0, 0, Buffer::EMPTY);
         // SAFETY: a live context; the input buffer points at `token` for the call.
         let major =
@@ -264,7 +264,7 @@ impl Context {
             return Err(self.gss.error(major, minor, false));
         }
         out.extend_from_slice(&self.gss.take(&mut plain));
-        Ok(())
+        Ok(conf != 0)
     }
 
     fn get_mic(&mut self, data: &[u8]) -> MechResult<Vec<u8>> {
@@ -323,7 +323,7 @@ macro_rules! context_methods {
             self.context.wrap(data, encrypt, out)
         }
 
-        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
             self.context.unwrap(token, out)
         }
 

@@ -99,8 +99,8 @@ pub trait Mechanism: Send {
     /// Protects `data` for the peer, appending the token to `out`: sealed when `encrypt`, else
     /// signed (.NET's layout for NTLM: signature then plaintext).
     fn wrap(&mut self, data: &[u8], encrypt: bool, out: &mut Vec<u8>) -> MechResult<()>;
-    /// Opens a token from the peer, appending the plaintext to `out`.
-    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()>;
+    /// Opens a token from the peer, appending the plaintext to `out`; whether it was sealed.
+    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool>;
     fn get_mic(&mut self, data: &[u8]) -> MechResult<Vec<u8>>;
     fn verify_mic(&mut self, data: &[u8], mic: &[u8]) -> MechResult<()>;
     /// The negotiated context flags (`flags::*`), meaningful once complete.
