@@ -53,6 +53,7 @@ pub fn status_of(f: Failure) -> i32 {
         Failure::BadBinding => status::BAD_BINDING,
         Failure::TargetUnknown => status::TARGET_UNKNOWN,
         Failure::MessageAltered => status::MESSAGE_ALTERED,
+        Failure::OutOfSequence => status::OUT_OF_SEQUENCE,
         Failure::Unsupported => status::UNSUPPORTED,
         Failure::Internal => status::GENERIC_FAILURE,
     }

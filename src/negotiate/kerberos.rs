@@ -188,12 +188,15 @@ impl Gss {
     }
 
     fn error(&self, major: Om, minor: Om, acquiring: bool) -> MechError {
+        // RFC 2744's routine error numbers; a replayed, old or reordered token is only a
+        // supplementary bit (DUPLICATE, OLD, UNSEQ, GAP).
         let failure = match routine(major) {
-            3 => Failure::BadBinding,
+            4 => Failure::BadBinding,
             6 => Failure::MessageAltered,
             9 | 10 => Failure::InvalidToken,
             7 | 11 => Failure::NoCredentials,
-            2 => Failure::TargetUnknown,
+            2 | 3 => Failure::TargetUnknown,
+            0 if major & 0x1e != 0 => Failure::OutOfSequence,
             _ if acquiring => Failure::LogonDenied,
             _ => Failure::Internal,
         };

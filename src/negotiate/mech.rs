@@ -28,6 +28,8 @@ pub enum Failure {
     TargetUnknown,
     /// SEC_E_MESSAGE_ALTERED: a signature does not verify (or is out of sequence).
     MessageAltered,
+    /// SEC_E_OUT_OF_SEQUENCE: a replayed, old or reordered message (GSSAPI's supplementary bits).
+    OutOfSequence,
     /// SEC_E_NO_CREDENTIALS: no usable credentials.
     NoCredentials,
     /// SEC_E_UNSUPPORTED_FUNCTION: the peer asks for something we do not do.
@@ -45,6 +47,7 @@ impl Failure {
             Failure::BadBinding => 0x8009_0346,
             Failure::TargetUnknown => 0x8009_0303,
             Failure::MessageAltered => 0x8009_030F,
+            Failure::OutOfSequence => 0x8009_0310,
             Failure::NoCredentials => 0x8009_030E,
             Failure::Unsupported => 0x8009_0302,
             Failure::Internal => 0x8009_0304,
