@@ -11,10 +11,13 @@
  * absence refused when the server's policy requires it). NegotiateAuthentication with the blobs
  * carried by the test: NTLM, Negotiate and Kerberos (loopback realm), wrap/unwrap and MICs both
  * ways, replays and altered MICs, a wrong password, a tampered blob, SecurityQosFailed, Unsupported,
- * channel bindings from TransportContexts (BadBinding across connections), and misuse.
+ * channel bindings from TransportContexts (BadBinding across connections), and misuse; and against
+ * .NET 8's NegotiateAuthentication (peers/NegAuthPeer.cs), each role, NTLM, Negotiate and Kerberos,
+ * with wrapped messages and MICs accepted by the other side, and a wrong password both ways.
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1661,5 +1664,279 @@ TEST(negotiate_authentication_channel_binding)
     ASSERT_OK(apm_transport_context_close(c2));
     ASSERT_OK(apm_transport_context_close(s2));
     hx_pki_remove();
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- NegotiateAuthentication against .NET 8's (peers/NegAuthPeer.cs), blobs carried here ---- */
+
+enum { NA_CONTINUE = 1, NA_COMPLETE = 2, NA_FAILURE = 3, NA_WRAPPED = 4, NA_MIC = 5 };
+
+typedef struct na_link {
+    hx_peer peer;
+    int fd;
+} na_link;
+
+static void na_send(na_link *l, int kind, const uint8_t *data, size_t n)
+{
+    uint8_t head[5];
+    head[0] = (uint8_t)kind;
+    head[1] = (uint8_t)n;
+    head[2] = (uint8_t)(n >> 8);
+    head[3] = (uint8_t)(n >> 16);
+    head[4] = (uint8_t)(n >> 24);
+    hx_write_all(l->fd, head, 5);
+    if (n > 0)
+        hx_write_all(l->fd, data, n);
+}
+
+/* One frame from the peer. A closed connection fails the test with what the peer said; so does a
+ * failure frame, unless `failure` takes its text. */
+static size_t na_recv(na_link *l, int *kind, uint8_t *buf, size_t cap, char *failure, size_t failure_cap)
+{
+    uint8_t head[5];
+    size_t n;
+    char line[512];
+    if (hx_read_full(l->fd, head, 5) != 5) {
+        hx_peer_read_line(&l->peer, line, sizeof line);
+        hx_fail(__FILE__, __LINE__, ".NET 8's NegotiateAuthentication stopped: %s", line);
+    }
+    n = (size_t)head[1] | (size_t)head[2] << 8 | (size_t)head[3] << 16 | (size_t)head[4] << 24;
+    ASSERT_LE(n, cap);
+    ASSERT_UEQ(hx_read_full(l->fd, buf, n), n);
+    *kind = head[0];
+    if (*kind == NA_FAILURE) {
+        buf[n < cap ? n : cap - 1] = '\0';
+        if (failure == NULL)
+            hx_fail(__FILE__, __LINE__, ".NET 8's NegotiateAuthentication failed: %s", (char *)buf);
+        snprintf(failure, failure_cap, "%s", (char *)buf);
+    }
+    return n;
+}
+
+/* Starts NegAuthPeer in `role` ("client" or "server"; a client as alice with `password`) and takes
+ * its connection. */
+static void na_dotnet_start_with(na_link *l, const char *role, const char *package, const char *domain,
+                                 const char *password)
+{
+    const char *dotnet = getenv("APMNET_DOTNET"), *config = getenv("APMNET_DOTNET_CONFIG");
+    const char *peer = getenv("APMNET_NEGAUTH_PEER");
+    const char *argv[16];
+    char port_text[16];
+    int port = 0, lfd, n = 0;
+    if (dotnet == NULL || config == NULL || peer == NULL)
+        hx_skip("no .NET 8 NegotiateAuthentication peer: make test sets it up (ffi-tests/peers/setup.sh exports "
+                "APMNET_DOTNET, APMNET_DOTNET_CONFIG and APMNET_NEGAUTH_PEER)");
+    lfd = hx_tcp_listen(&port);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    argv[n++] = dotnet;
+    argv[n++] = "exec";
+    argv[n++] = "--runtimeconfig";
+    argv[n++] = config;
+    argv[n++] = peer;
+    argv[n++] = role;
+    argv[n++] = port_text;
+    argv[n++] = package;
+    if (strcmp(role, "client") == 0) {
+        argv[n++] = "alice";
+        argv[n++] = password;
+        argv[n++] = domain;
+        argv[n++] = "host/localhost";
+    }
+    argv[n++] = "EncryptAndSign";
+    argv[n] = NULL;
+    peer_users();
+    setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
+    hx_process_start(&l->peer, argv);
+    {
+        /* A peer that fails before it connects says why instead of leaving accept waiting. */
+        struct pollfd p = {lfd, POLLIN, 0};
+        char line[512];
+        if (poll(&p, 1, hx_wait_ms()) != 1) {
+            hx_peer_read_line(&l->peer, line, sizeof line);
+            hx_fail(__FILE__, __LINE__, "NegAuthPeer did not connect: %s", line);
+        }
+    }
+    l->fd = hx_tcp_accept(lfd);
+    hx_close(lfd);
+}
+
+static void na_dotnet_start(na_link *l, const char *role, const char *package, const char *domain)
+{
+    na_dotnet_start_with(l, role, package, domain, "Passw0rd!");
+}
+
+/* The handshake as NegAuthPeer.cs runs it; our last status, or with the peer's failure (its status
+ * name in `peer_failure`) -1. */
+static int32_t na_dotnet_handshake(nauth *a, na_link *l, int ours_is_server, char *peer_failure, size_t cap)
+{
+    uint8_t *in = hx_xmalloc(BLOB_MAX), *out = hx_xmalloc(BLOB_MAX);
+    size_t in_len = 0, out_len = 0;
+    int mine = 0, theirs = 0, kind = 0, round;
+    int32_t st = APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED;
+    peer_failure[0] = '\0';
+    if (ours_is_server) {
+        in_len = na_recv(l, &kind, in, BLOB_MAX, peer_failure, cap);
+        theirs = kind == NA_COMPLETE;
+    }
+    for (round = 0; round < 10 && kind != NA_FAILURE && !(mine && theirs); round++) {
+        if (!mine) {
+            ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(a, in, in_len, out, BLOB_MAX, &out_len, &st));
+            if (st > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED) {
+                na_send(l, NA_FAILURE, (const uint8_t *)"apmnet", 6);
+                break;
+            }
+            mine = st == APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED;
+            na_send(l, mine ? NA_COMPLETE : NA_CONTINUE, out, out_len);
+        }
+        if (mine && theirs)
+            break;
+        in_len = na_recv(l, &kind, in, BLOB_MAX, peer_failure, cap);
+        theirs = kind == NA_COMPLETE;
+    }
+    free(in);
+    free(out);
+    return kind == NA_FAILURE ? -1 : st;
+}
+
+/* Ours (`a`, client or server) against the peer: the handshake, then a wrapped message and a MIC
+ * each way; what the peer printed is checked too. */
+static void na_vs_dotnet(nauth *a, na_link *l, int ours_is_server, const char *want_package, const char *want_identity)
+{
+    uint8_t *in = hx_xmalloc(BLOB_MAX), *out = hx_xmalloc(BLOB_MAX);
+    size_t in_len = 0, out_len = 0;
+    int kind = 0, turn;
+    int32_t st = 0, valid = 0, enc = 0;
+    char line[512], want[256];
+    static const uint8_t msg[] = "integrity";
+    ASSERT_EQ(na_dotnet_handshake(a, l, ours_is_server, line, sizeof line), APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    na_text(apm_negotiate_authentication_get_package, a, want_package);
+    na_text(apm_negotiate_authentication_get_remote_identity_name, a, want_identity);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_encrypted, a), 1);
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    snprintf(want, sizeof want, "AUTH %s ", want_package);
+    ASSERT_STR_STARTS_WITH(line, want);
+    /* Wrapped messages: the client's first. */
+    for (turn = 0; turn < 2; turn++) {
+        if ((turn == 0) != ours_is_server) {
+            const char *text = ours_is_server ? "wrapped by the server" : "wrapped by the client";
+            ASSERT_OK(apm_negotiate_authentication_wrap(a, (const uint8_t *)text, strlen(text), 1, out, BLOB_MAX,
+                                                        &out_len, &enc, &st));
+            ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+            na_send(l, NA_WRAPPED, out, out_len);
+        } else {
+            const char *text = ours_is_server ? "wrapped by the client" : "wrapped by the server";
+            in_len = na_recv(l, &kind, in, BLOB_MAX, NULL, 0);
+            ASSERT_EQ(kind, NA_WRAPPED);
+            ASSERT_OK(apm_negotiate_authentication_unwrap(a, in, in_len, out, BLOB_MAX, &out_len, &enc, &st));
+            ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+            ASSERT_EQ(enc, 1);
+            ASSERT_UEQ(out_len, strlen(text));
+            ASSERT_MEM_EQ(out, text, out_len);
+        }
+    }
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    ASSERT_STR_EQ(line, ours_is_server ? "UNWRAP wrapped by the server True" : "UNWRAP wrapped by the client True");
+    /* MICs, the same way. */
+    for (turn = 0; turn < 2; turn++) {
+        if ((turn == 0) != ours_is_server) {
+            ASSERT_OK(apm_negotiate_authentication_compute_integrity_check(a, msg, sizeof msg - 1, out, BLOB_MAX, &out_len));
+            na_send(l, NA_MIC, out, out_len);
+        } else {
+            in_len = na_recv(l, &kind, in, BLOB_MAX, NULL, 0);
+            ASSERT_EQ(kind, NA_MIC);
+            ASSERT_OK(apm_negotiate_authentication_verify_integrity_check(a, msg, sizeof msg - 1, in, in_len, &valid));
+            ASSERT_EQ(valid, 1);
+        }
+    }
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    ASSERT_STR_EQ(line, "MIC True");
+    ASSERT_EQ(hx_peer_wait(&l->peer), 0);
+    hx_close(l->fd);
+    free(in);
+    free(out);
+}
+
+static void na_client_vs_dotnet(const char *package, const char *user, const char *domain, const char *want_package)
+{
+    na_link l;
+    nauth *a;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    na_dotnet_start(&l, "server", package, domain);
+    a = na_client(package, user, "Passw0rd!", NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_vs_dotnet(a, &l, 0, want_package, "host/localhost");
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+static void na_dotnet_vs_server(const char *package, const char *domain, const char *want_package,
+                                const char *want_identity)
+{
+    na_link l;
+    nauth *a;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    na_dotnet_start(&l, "client", package, domain);
+    a = na_server(package, NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_vs_dotnet(a, &l, 1, want_package, want_identity);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(negotiate_authentication_client_vs_dotnet_server_ntlm)
+{
+    na_client_vs_dotnet("NTLM", "TESTDOM\\alice", "TESTDOM", "NTLM");
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_ntlm)
+{
+    na_dotnet_vs_server("NTLM", "TESTDOM", "NTLM", "TESTDOM\\alice");
+}
+TEST(negotiate_authentication_client_vs_dotnet_server_negotiate)
+{
+    na_client_vs_dotnet("Negotiate", "TESTDOM\\alice", "TESTDOM", "NTLM");
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_negotiate)
+{
+    na_dotnet_vs_server("Negotiate", "TESTDOM", "NTLM", "TESTDOM\\alice");
+}
+TEST(negotiate_authentication_client_vs_dotnet_server_kerberos)
+{
+    realm_start();
+    na_client_vs_dotnet("Kerberos", "alice@APMNET.TEST", "APMNET.TEST", "Kerberos");
+    realm_stop();
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_kerberos)
+{
+    realm_start();
+    na_dotnet_vs_server("Kerberos", "APMNET.TEST", "Kerberos", "alice@APMNET.TEST");
+    realm_stop();
+}
+
+/* A wrong password both ways: our server says UnknownCredentials (SSPI's LogonDenied, as .NET's
+ * Windows and managed NTLM map it); .NET 8's server on Linux says GenericFailure (gss-ntlmssp's
+ * GSS_S_FAILURE). */
+TEST(negotiate_authentication_dotnet_wrong_password_both_ways)
+{
+    na_link l;
+    nauth *a;
+    char failure[128], line[512];
+    no_foreign_kdc();
+    /* .NET's client, wrong password, against our server. */
+    na_dotnet_start_with(&l, "client", "NTLM", "TESTDOM", "wrong");
+    a = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_EQ(na_dotnet_handshake(a, &l, 1, failure, sizeof failure), APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS);
+    hx_peer_wait(&l.peer);
+    hx_close(l.fd);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    /* Our client, wrong password, against .NET's server. */
+    na_dotnet_start(&l, "server", "NTLM", "TESTDOM");
+    a = na_client("NTLM", "TESTDOM\\alice", "wrong", NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_EQ(na_dotnet_handshake(a, &l, 0, failure, sizeof failure), -1);
+    hx_peer_read_line(&l.peer, line, sizeof line);
+    ASSERT_STR_EQ(failure, "GenericFailure");
+    ASSERT_STR_EQ(line, "FAIL GenericFailure");
+    hx_peer_wait(&l.peer);
+    hx_close(l.fd);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
     ASSERT_OK(apm_runtime_shutdown());
 }

@@ -139,7 +139,8 @@
 // InvalidToken: a malformed or unexpected blob.
 #define APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN 9
 
-// UnknownCredentials: a wrong password or an unknown user (SSPI's LogonDenied), no credentials.
+// UnknownCredentials: a wrong password or an unknown user (SSPI's LogonDenied, as .NET's Windows
+// and managed NTLM report it; .NET 8 on Linux reports GenericFailure), no credentials.
 #define APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS 10
 
 // QopNotSupported.

@@ -45,7 +45,8 @@ pub const APM_NEGOTIATE_AUTHENTICATION_STATUS_CREDENTIALS_EXPIRED: i32 = 7;
 pub const APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_CREDENTIALS: i32 = 8;
 /// InvalidToken: a malformed or unexpected blob.
 pub const APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN: i32 = 9;
-/// UnknownCredentials: a wrong password or an unknown user (SSPI's LogonDenied), no credentials.
+/// UnknownCredentials: a wrong password or an unknown user (SSPI's LogonDenied, as .NET's Windows
+/// and managed NTLM report it; .NET 8 on Linux reports GenericFailure), no credentials.
 pub const APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS: i32 = 10;
 /// QopNotSupported.
 pub const APM_NEGOTIATE_AUTHENTICATION_STATUS_QOP_NOT_SUPPORTED: i32 = 11;
