@@ -1329,14 +1329,16 @@ apm_status apm_negotiate_authentication_verify_integrity_check(apm_negotiate_aut
 // NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED.
 apm_status apm_negotiate_authentication_is_authenticated(apm_negotiate_authentication *authentication, int32_t *value);
 
-// IsServer. Errors: as apm_negotiate_authentication_is_authenticated.
+// IsServer.
+// Errors: as apm_negotiate_authentication_is_authenticated.
 apm_status apm_negotiate_authentication_is_server(apm_negotiate_authentication *authentication, int32_t *value);
 
 // IsSigned: the context signs (integrity or confidentiality).
 // Errors: as apm_negotiate_authentication_is_authenticated.
 apm_status apm_negotiate_authentication_is_signed(apm_negotiate_authentication *authentication, int32_t *value);
 
-// IsEncrypted: the context seals. Errors: as apm_negotiate_authentication_is_authenticated.
+// IsEncrypted: the context seals.
+// Errors: as apm_negotiate_authentication_is_authenticated.
 apm_status apm_negotiate_authentication_is_encrypted(apm_negotiate_authentication *authentication, int32_t *value);
 
 // IsMutuallyAuthenticated: the server proved its identity too (Kerberos; never NTLM).

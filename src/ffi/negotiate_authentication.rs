@@ -437,7 +437,8 @@ pub unsafe extern "C" fn apm_negotiate_authentication_is_authenticated(
     boundary!({ flag_out(authentication, value, NegotiateAuthentication::is_authenticated) })
 }
 
-/// IsServer. Errors: as apm_negotiate_authentication_is_authenticated.
+/// IsServer.
+/// Errors: as apm_negotiate_authentication_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_negotiate_authentication_is_server(
     authentication: *mut apm_negotiate_authentication,
@@ -456,7 +457,8 @@ pub unsafe extern "C" fn apm_negotiate_authentication_is_signed(
     boundary!({ flag_out(authentication, value, NegotiateAuthentication::is_signed) })
 }
 
-/// IsEncrypted: the context seals. Errors: as apm_negotiate_authentication_is_authenticated.
+/// IsEncrypted: the context seals.
+/// Errors: as apm_negotiate_authentication_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_negotiate_authentication_is_encrypted(
     authentication: *mut apm_negotiate_authentication,
