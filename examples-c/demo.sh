@@ -44,6 +44,7 @@ trap cleanup EXIT
 # Starts a server in the background and sets $port from its "listening on PORT" line.
 start_server() {
     local log=$1; shift
+    : >"$log"  # exists before the polling below reads it (the redirection below is the child's, later)
     "$@" >"$log" 2>&1 &
     pids+=($!)
     server_pid=$!
@@ -116,6 +117,7 @@ if ! command -v openssl >/dev/null || ! command -v python3 >/dev/null; then
     echo "skipped: needs openssl and python3"
 else
     python3 ffi-tests/peers/make_pki.py "$tmp/pki" >/dev/null
+    : >"$tmp/https.log"
     python3 ffi-tests/peers/http_peer.py --cert "$tmp/pki/server.pem" --key "$tmp/pki/server.key" --tls 1.2 --timeout 60 \
         >"$tmp/https.log" 2>&1 &
     pids+=($!)
