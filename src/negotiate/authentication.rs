@@ -82,8 +82,8 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// .NET's defaults: Negotiate, the default credential, no target, no binding, None, mutual
-    /// authentication, Impersonation.
+    /// .NET 8's defaults: the default credential, no target, no binding, ProtectionLevel None, no
+    /// mutual authentication required, TokenImpersonationLevel None.
     pub fn new(package: &str) -> ClientOptions {
         ClientOptions {
             package: package.into(),
@@ -91,8 +91,8 @@ impl ClientOptions {
             target_name: String::new(),
             binding: None,
             required_protection_level: protection_level::NONE,
-            require_mutual_authentication: true,
-            allowed_impersonation_level: impersonation_level::IMPERSONATION,
+            require_mutual_authentication: false,
+            allowed_impersonation_level: impersonation_level::NONE,
         }
     }
 }
@@ -405,10 +405,10 @@ impl NegotiateAuthentication {
             return refuse(status::BAD_BINDING, Failure::BadBinding, "Kerberos: the client sent no channel binding");
         }
         if level_of(flags, pkg) < self.required_impersonation {
-            return refuse(status::IMPERSONATION_VALIDATION_FAILED, Failure::Internal, "impersonation level");
+            return refuse(status::IMPERSONATION_VALIDATION_FAILED, Failure::Internal, "the client allows less impersonation than required");
         }
         if protection_of(flags) < self.required_protection {
-            return refuse(status::SECURITY_QOS_FAILED, Failure::Internal, "protection level");
+            return refuse(status::SECURITY_QOS_FAILED, Failure::Internal, "the negotiated protection level is below the required one");
         }
         Ok(out)
     }

@@ -33,7 +33,7 @@ namespace Apmnet
         ImpersonationValidationFailed = 15,
     }
 
-    /// <summary>NegotiateAuthenticationClientOptions. Binding must come from an Apmnet TransportContext
+    /// <summary>NegotiateAuthenticationClientOptions, with .NET 8's defaults. Binding must come from an Apmnet TransportContext
     /// (SslStream.TransportContext, HttpWebRequest's): the library binds to that channel.</summary>
     public sealed class NegotiateAuthenticationClientOptions
     {
@@ -43,8 +43,8 @@ namespace Apmnet
             Credential = CredentialCache.DefaultNetworkCredentials;
             TargetName = "";
             RequiredProtectionLevel = ProtectionLevel.None;
-            RequireMutualAuthentication = true;
-            AllowedImpersonationLevel = TokenImpersonationLevel.Impersonation;
+            RequireMutualAuthentication = false;
+            AllowedImpersonationLevel = TokenImpersonationLevel.None;
         }
 
         public string Package { get; set; }

@@ -43,16 +43,16 @@ class NegotiateAuthenticationStatusCode(enum.IntEnum):
 
 
 class NegotiateAuthenticationClientOptions:
-    """NegotiateAuthenticationClientOptions. ``credential`` None is the default credential (the
-    Kerberos ticket cache). The channel binding is a :class:`TransportContext` (an SslStream's or an
+    """NegotiateAuthenticationClientOptions, with .NET 8's defaults. ``credential`` None is the default
+    credential (the Kerberos ticket cache). The channel binding is a :class:`TransportContext` (an SslStream's or an
     HttpWebRequest's) with the ``binding_kind`` to take from it."""
 
     def __init__(self, package: str = "Negotiate", credential: Optional[_Credential] = None,
                  target_name: str = "", binding: Optional[TransportContext] = None,
                  binding_kind: ChannelBindingKind = ChannelBindingKind.Endpoint,
                  required_protection_level: ProtectionLevel = ProtectionLevel.None_,
-                 require_mutual_authentication: bool = True,
-                 allowed_impersonation_level: TokenImpersonationLevel = TokenImpersonationLevel.Impersonation) -> None:
+                 require_mutual_authentication: bool = False,
+                 allowed_impersonation_level: TokenImpersonationLevel = TokenImpersonationLevel.None_) -> None:
         self.package = package
         self.credential = credential
         self.target_name = target_name
