@@ -251,10 +251,11 @@ impl Context {
         // SAFETY: a live context; the input buffer points at `data` for the call.
         let major =
             unsafe { (self.gss.wrap)(&mut minor, self.ctx, encrypt as i32, 0, &Buffer::of(data), &mut conf, &mut token) };
+        let wrapped = self.gss.take(&mut token);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        out.extend_from_slice(&self.gss.take(&mut token));
+        out.extend_from_slice(&wrapped);
         Ok(())
     }
 
@@ -263,10 +264,13 @@ impl Context {
         // SAFETY: a live context; the input buffer points at `token` for the call.
         let major =
             unsafe { (self.gss.unwrap)(&mut minor, self.ctx, &Buffer::of(token), &mut plain, &mut conf, &mut qop) };
+        // Released whatever the status: a replayed token (a supplementary status) still comes with
+        // its plaintext.
+        let data = self.gss.take(&mut plain);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        out.extend_from_slice(&self.gss.take(&mut plain));
+        out.extend_from_slice(&data);
         Ok(conf != 0)
     }
 
@@ -274,10 +278,11 @@ impl Context {
         let (mut minor, mut mic) = (0, Buffer::EMPTY);
         // SAFETY: a live context; the buffer points at `data` for the call.
         let major = unsafe { (self.gss.get_mic)(&mut minor, self.ctx, 0, &Buffer::of(data), &mut mic) };
+        let mic = self.gss.take(&mut mic);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        Ok(self.gss.take(&mut mic))
+        Ok(mic)
     }
 
     fn verify_mic(&mut self, data: &[u8], mic: &[u8]) -> MechResult<()> {
