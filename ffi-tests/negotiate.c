@@ -1346,8 +1346,10 @@ static nauth *na_server(const char *package, apm_transport_context *ctx, int32_t
     return a;
 }
 
-/* Alters the client's blob of leg `leg` (0 first) before the server sees it; -1: none. */
+/* Alters byte `g_tamper_at` of the client's blob of leg `g_tamper_leg` (0 first) before the server
+ * sees it; -1: none. */
 static int g_tamper_leg = -1;
+static size_t g_tamper_at;
 
 /* Carries the blobs between client and server until both stop; their last status codes. */
 static void na_exchange(nauth *c, nauth *s, int32_t *client_status, int32_t *server_status)
@@ -1361,8 +1363,10 @@ static void na_exchange(nauth *c, nauth *s, int32_t *client_status, int32_t *ser
         ASSERT_LE(n, BLOB_MAX);
         if (cs > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED || n == 0)
             break;
-        if (leg == g_tamper_leg)
-            to_server[n / 2] ^= 0x20;
+        if (leg == g_tamper_leg) {
+            ASSERT_LT(g_tamper_at, n);
+            to_server[g_tamper_at] ^= 0x20;
+        }
         ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(s, to_server, n, to_client, BLOB_MAX, &to_client_len, &ss));
         if (ss > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED)
             break;
@@ -1506,14 +1510,22 @@ TEST(negotiate_authentication_failures)
     ASSERT_NE(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
     ASSERT_OK(apm_negotiate_authentication_close(c));
     ASSERT_OK(apm_negotiate_authentication_close(s));
-    /* A tampered NEGOTIATE (its signature bytes) and a tampered AUTHENTICATE (its MIC). */
+    /* A tampered AUTHENTICATE: its MIC (offset 72, after the version) no longer verifies. */
     c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
     s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_SIGN);
     g_tamper_leg = 1;
+    g_tamper_at = 72;
     na_exchange(c, s, &cs, &ss);
-    ASSERT(ss == APM_NEGOTIATE_AUTHENTICATION_STATUS_MESSAGE_ALTERED ||
-           ss == APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN ||
-           ss == APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_MESSAGE_ALTERED);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* A tampered NEGOTIATE: its "NTLMSSP" signature is wrong, the token invalid. */
+    c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
+    s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_SIGN);
+    g_tamper_leg = 0;
+    g_tamper_at = 1;
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN);
     ASSERT_OK(apm_negotiate_authentication_close(c));
     ASSERT_OK(apm_negotiate_authentication_close(s));
     /* Garbage for a first server step. */
