@@ -24,13 +24,13 @@ mkdir -p "$out"
 # creates the same link in PREFIX/lib).
 soname=$(readelf -d "$lib/libapmnet.so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ -z "$soname" ] || ln -sfn "$(cd "$lib" && pwd)/libapmnet.so" "$out/$soname"
-for prog in send_file_server send_file_client echo_server echo_client https_post negotiate_server negotiate_client; do
+for prog in send_file_server send_file_client echo_server echo_client https_post negotiate_server negotiate_client cbt_auth; do
     # shellcheck disable=SC2086
     "$CC" "${warnings[@]}" $CFLAGS -Iinclude -o "$out/$prog" "examples-c/$prog.c" \
         -L"$lib" -Wl,-rpath,'$ORIGIN' -lapmnet -pthread
     echo "built $out/$prog"
 done
-pass "7 examples compile with -Wall -Wextra -Werror"
+pass "8 examples compile with -Wall -Wextra -Werror"
 
 tmp=$(mktemp -d)
 pids=()
@@ -44,6 +44,7 @@ trap cleanup EXIT
 # Starts a server in the background and sets $port from its "listening on PORT" line.
 start_server() {
     local log=$1; shift
+    : >"$log"  # exists before the polling below reads it (the redirection below is the child's, later)
     "$@" >"$log" 2>&1 &
     pids+=($!)
     server_pid=$!
@@ -116,6 +117,7 @@ if ! command -v openssl >/dev/null || ! command -v python3 >/dev/null; then
     echo "skipped: needs openssl and python3"
 else
     python3 ffi-tests/peers/make_pki.py "$tmp/pki" >/dev/null
+    : >"$tmp/https.log"
     python3 ffi-tests/peers/http_peer.py --cert "$tmp/pki/server.pem" --key "$tmp/pki/server.key" --tls 1.2 --timeout 60 \
         >"$tmp/https.log" 2>&1 &
     pids+=($!)
@@ -169,6 +171,29 @@ wait_server "$tmp/nego2.log" || true
 grep -q 'APM_E_INVALID_CREDENTIAL: The server has rejected the client credentials.' "$tmp/nego_bad.log" \
     || fail "expected APM_E_INVALID_CREDENTIAL with .NET's message"
 pass "the server refused it: APM_E_INVALID_CREDENTIAL on the client, as .NET's InvalidCredentialException"
+
+step "cbt_auth: the client's own Negotiate token, bound to EndGetRequestStream's TLS channel, checked by the server"
+if ! command -v openssl >/dev/null || ! command -v python3 >/dev/null; then
+    echo "skipped: needs openssl and python3"
+else
+    [ -d "$tmp/pki" ] || python3 ffi-tests/peers/make_pki.py "$tmp/pki" >/dev/null
+    start_server "$tmp/cbt.log" "$out/cbt_auth" server "$tmp/users.txt" "$tmp/pki/server.pem" "$tmp/pki/server.key"
+    timeout 60 "$out/cbt_auth" client "https://localhost:$port/cbt" "$tmp/pki/ca.pem" 'TESTDOM\alice' 'Passw0rd!' \
+        >"$tmp/cbt_client.log" 2>&1 || { cat "$tmp/cbt_client.log" >&2; fail "cbt_auth client"; }
+    sed 's/^/  client: /' "$tmp/cbt_client.log"
+    wait_server "$tmp/cbt.log" || fail "cbt_auth server"
+    grep -q 'authenticated TESTDOM\\alice, channel binding checked' "$tmp/cbt.log" || fail "the server did not authenticate the bound token"
+    pass "NTLM in Authorization headers, bound to the TLS channel (tls-server-end-point), accepted"
+    start_server "$tmp/cbt2.log" "$out/cbt_auth" server "$tmp/users.txt" "$tmp/pki/server.pem" "$tmp/pki/server.key"
+    if timeout 60 "$out/cbt_auth" client "https://localhost:$port/cbt" "$tmp/pki/ca.pem" 'TESTDOM\alice' 'Passw0rd!' unbound \
+        >"$tmp/cbt_unbound.log" 2>&1; then
+        fail "a token without a channel binding was accepted"
+    fi
+    sed 's/^/  client: /' "$tmp/cbt_unbound.log"
+    wait_server "$tmp/cbt2.log" || true
+    grep -q 'refused: NegotiateAuthenticationStatusCode 3 (BadBinding)' "$tmp/cbt2.log" || fail "expected BadBinding for the unbound token"
+    pass "the same credentials without the channel binding: refused with BadBinding"
+fi
 
 step "NegotiateStream: Kerberos on a loopback realm (ffi-tests/peers/krb5-loopback.sh)"
 unset KRB5_CONFIG

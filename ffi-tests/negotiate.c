@@ -13,9 +13,16 @@
  * with NTLM at every level and Kerberos at Sign and EncryptAndSign, and pyspnego both ways with NTLM
  * at every level and Kerberos at Sign and EncryptAndSign (SPNEGO both ways, raw Kerberos from its
  * client), each with messages of 1 B, 64511, 64512, 64513 B and 16 MiB checked by SHA-256.
+ * NegotiateAuthentication with the blobs
+ * carried by the test: NTLM, Negotiate and Kerberos (loopback realm), wrap/unwrap and MICs both
+ * ways, replays and altered MICs, a wrong password, a tampered blob, SecurityQosFailed, Unsupported,
+ * channel bindings from TransportContexts (BadBinding across connections), and misuse; and against
+ * .NET 8's NegotiateAuthentication (peers/NegAuthPeer.cs), each role, NTLM, Negotiate and Kerberos,
+ * with wrapped messages and MICs accepted by the other side, and a wrong password both ways.
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1357,4 +1364,643 @@ TEST(kerberos_from_the_ticket_cache)
     ASSERT_OK(apm_credential_close(users));
     ASSERT_OK(apm_runtime_shutdown());
     realm_stop();
+}
+
+/* ---- NegotiateAuthentication: the mechanism layer, blobs carried by the test -------------- */
+
+typedef apm_negotiate_authentication nauth;
+
+enum { BLOB_MAX = 65536 };
+
+/* A client of `package` as alice (NULL password: the default credential) for host/localhost. */
+static nauth *na_client(const char *package, const char *user, const char *password, apm_transport_context *ctx,
+                        int32_t level)
+{
+    nauth *a = NULL;
+    apm_credential *c = password ? user_cred(user, password) : NULL;
+    ASSERT_OK(apm_negotiate_authentication_create_client(package, c, "host/localhost", ctx,
+                                                         APM_CHANNEL_BINDING_KIND_ENDPOINT, level, 1,
+                                                         APM_TOKEN_IMPERSONATION_LEVEL_IMPERSONATION, &a));
+    if (c != NULL)
+        ASSERT_OK(apm_credential_close(c));
+    return a;
+}
+
+/* A server of `package` accepting TESTDOM\alice (and the keytab's clients). */
+static nauth *na_server(const char *package, apm_transport_context *ctx, int32_t enforcement, int32_t level)
+{
+    nauth *a = NULL;
+    apm_credential *users = user_cred("TESTDOM\\alice", "Passw0rd!");
+    ASSERT_OK(apm_negotiate_authentication_create_server(package, users, ctx, APM_CHANNEL_BINDING_KIND_ENDPOINT,
+                                                         enforcement, NULL, 0, level,
+                                                         APM_TOKEN_IMPERSONATION_LEVEL_NONE, &a));
+    ASSERT_OK(apm_credential_close(users));
+    return a;
+}
+
+/* Alters byte `g_tamper_at` of the client's blob of leg `g_tamper_leg` (0 first) before the server
+ * sees it; -1: none. */
+static int g_tamper_leg = -1;
+static size_t g_tamper_at;
+
+/* Carries the blobs between client and server until both stop; their last status codes. */
+static void na_exchange(nauth *c, nauth *s, int32_t *client_status, int32_t *server_status)
+{
+    uint8_t *to_server = hx_xmalloc(BLOB_MAX), *to_client = hx_xmalloc(BLOB_MAX);
+    size_t to_client_len = 0, n = 0;
+    int32_t cs = APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED, ss = cs;
+    int leg;
+    for (leg = 0; leg < 8 && cs == APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED; leg++) {
+        ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(c, to_client, to_client_len, to_server, BLOB_MAX, &n, &cs));
+        ASSERT_LE(n, BLOB_MAX);
+        if (cs > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED || n == 0)
+            break;
+        if (leg == g_tamper_leg) {
+            ASSERT_LT(g_tamper_at, n);
+            to_server[g_tamper_at] ^= 0x20;
+        }
+        ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(s, to_server, n, to_client, BLOB_MAX, &to_client_len, &ss));
+        if (ss > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED)
+            break;
+        if (cs == APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED && to_client_len == 0)
+            break;
+    }
+    g_tamper_leg = -1;
+    *client_status = cs;
+    *server_status = ss;
+    free(to_server);
+    free(to_client);
+}
+
+static int32_t na_flag(apm_status (*get)(nauth *, int32_t *), nauth *a)
+{
+    int32_t v = -1;
+    ASSERT_OK(get(a, &v));
+    return v;
+}
+
+static void na_text(apm_status (*get)(nauth *, char *, size_t, size_t *), nauth *a, const char *want)
+{
+    char buf[256];
+    size_t n = 0;
+    ASSERT_OK(get(a, buf, sizeof buf, &n));
+    ASSERT_STR_EQ(buf, want);
+}
+
+/* `from` wraps `text`, `to` unwraps it. With `replay`, the same token again is refused:
+ * MessageAltered (NTLM) or OutOfSequence (Kerberos); a failed unwrap leaves NTLM's RC4 stream out
+ * of step, so it is the receiver's last call. */
+static void na_wrap_to(nauth *from, nauth *to, const char *text, int32_t want_encrypted, int replay)
+{
+    uint8_t wire[512], plain[512];
+    size_t wn = 0, pn = 0;
+    int32_t enc = -1, was = -1, st = -1;
+    ASSERT_OK(apm_negotiate_authentication_wrap(from, (const uint8_t *)text, strlen(text), 1, wire, sizeof wire, &wn,
+                                                &enc, &st));
+    ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_EQ(enc, want_encrypted);
+    ASSERT_GT(wn, strlen(text));
+    ASSERT_OK(apm_negotiate_authentication_unwrap(to, wire, wn, plain, sizeof plain, &pn, &was, &st));
+    ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_EQ(was, want_encrypted);
+    ASSERT_UEQ(pn, strlen(text));
+    ASSERT_MEM_EQ(plain, text, pn);
+    if (!replay)
+        return;
+    ASSERT_OK(apm_negotiate_authentication_unwrap(to, wire, wn, plain, sizeof plain, &pn, &was, &st));
+    ASSERT(st == APM_NEGOTIATE_AUTHENTICATION_STATUS_MESSAGE_ALTERED ||
+           st == APM_NEGOTIATE_AUTHENTICATION_STATUS_OUT_OF_SEQUENCE);
+    ASSERT_UEQ(pn, 0);
+}
+
+/* A MIC of `from` verifies at `to`; with `altered`, then one of an altered message does not (the
+ * receiver's last call, as for a replay). */
+static void na_mic_to(nauth *from, nauth *to, int altered)
+{
+    static const uint8_t msg[] = "integrity";
+    uint8_t mic[256];
+    size_t n = 0;
+    int32_t valid = -1;
+    ASSERT_OK(apm_negotiate_authentication_compute_integrity_check(from, msg, sizeof msg, mic, sizeof mic, &n));
+    ASSERT_GT(n, 0);
+    ASSERT_OK(apm_negotiate_authentication_verify_integrity_check(to, msg, sizeof msg, mic, n, &valid));
+    ASSERT_EQ(valid, 1);
+    if (!altered)
+        return;
+    ASSERT_OK(apm_negotiate_authentication_compute_integrity_check(from, msg, sizeof msg, mic, sizeof mic, &n));
+    ASSERT_OK(apm_negotiate_authentication_verify_integrity_check(to, msg, sizeof msg - 2, mic, n, &valid));
+    ASSERT_EQ(valid, 0);
+}
+
+/* Our client against our server: complete, the properties, wrap/unwrap and MICs both ways. */
+static void na_pair(const char *package, const char *user, const char *password, const char *want_package,
+                    const char *want_identity)
+{
+    nauth *c = na_client(package, user, password, NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    nauth *s = na_server(package, NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    int32_t cs, ss, mutual = strcmp(want_package, "Kerberos") == 0;
+    na_text(apm_negotiate_authentication_get_package, c, package);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_authenticated, c), 0);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_server, s), 1);
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(cs, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_authenticated, c), 1);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_authenticated, s), 1);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_encrypted, c), 1);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_signed, s), 1);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_mutually_authenticated, c), mutual);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_get_protection_level, s), APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_text(apm_negotiate_authentication_get_package, c, want_package);
+    na_text(apm_negotiate_authentication_get_package, s, want_package);
+    na_text(apm_negotiate_authentication_get_target_name, c, "host/localhost");
+    na_text(apm_negotiate_authentication_get_remote_identity_name, s, want_identity);
+    na_text(apm_negotiate_authentication_get_remote_identity_name, c, "host/localhost");
+    na_text(apm_negotiate_authentication_get_remote_identity_authentication_type, s, want_package);
+    na_mic_to(c, s, 0);
+    na_mic_to(s, c, 0);
+    na_wrap_to(c, s, "from the client", 1, 1);
+    na_wrap_to(s, c, "from the server", 1, 0);
+    na_mic_to(s, c, 1);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+}
+
+TEST(negotiate_authentication_ntlm_and_negotiate)
+{
+    no_foreign_kdc();
+    na_pair("NTLM", "TESTDOM\\alice", "Passw0rd!", "NTLM", "TESTDOM\\alice");
+    na_pair("Negotiate", "TESTDOM\\alice", "Passw0rd!", "NTLM", "TESTDOM\\alice");
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(negotiate_authentication_kerberos_on_a_loopback_realm)
+{
+    realm_start();
+    na_pair("Kerberos", "alice@APMNET.TEST", "Passw0rd!", "Kerberos", "alice@APMNET.TEST");
+    na_pair("Negotiate", "alice@APMNET.TEST", "Passw0rd!", "Kerberos", "alice@APMNET.TEST");
+    realm_stop();
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* Failures are status codes, as .NET reports them. */
+TEST(negotiate_authentication_failures)
+{
+    nauth *c, *s;
+    int32_t cs, ss;
+    uint8_t out[64];
+    size_t n = 0;
+    no_foreign_kdc();
+    /* A wrong password: the server says UnknownCredentials (SSPI's LogonDenied). */
+    c = na_client("NTLM", "TESTDOM\\alice", "wrong", NULL, APM_PROTECTION_LEVEL_SIGN);
+    s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_SIGN);
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_authenticated, s), 0);
+    /* The exchange is over: another step is a failure too. */
+    ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(s, out, 1, out, sizeof out, &n, &ss));
+    ASSERT_NE(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* A tampered AUTHENTICATE: its MIC (offset 72, after the version) no longer verifies. */
+    c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
+    s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_SIGN);
+    g_tamper_leg = 1;
+    g_tamper_at = 72;
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_MESSAGE_ALTERED);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* A tampered NEGOTIATE: its "NTLMSSP" signature is wrong, the token invalid. */
+    c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
+    s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_SIGN);
+    g_tamper_leg = 0;
+    g_tamper_at = 1;
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* Garbage for a first server step. */
+    s = na_server("Negotiate", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_NONE);
+    ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(s, (const uint8_t *)"garbage", 7, out, sizeof out, &n, &ss));
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN);
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* A server requiring EncryptAndSign of a Sign client: SecurityQosFailed. */
+    c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
+    s = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_SECURITY_QOS_FAILED);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+    /* An unknown package and NTLM with the default credential: Unsupported from the first step. */
+    c = na_client("Digest", "alice", "x", NULL, APM_PROTECTION_LEVEL_NONE);
+    ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(c, NULL, 0, out, sizeof out, &n, &cs));
+    ASSERT_EQ(cs, APM_NEGOTIATE_AUTHENTICATION_STATUS_UNSUPPORTED);
+    ASSERT_UEQ(n, 0);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    c = na_client("NTLM", NULL, NULL, NULL, APM_PROTECTION_LEVEL_NONE);
+    ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(c, NULL, 0, out, sizeof out, &n, &cs));
+    ASSERT_EQ(cs, APM_NEGOTIATE_AUTHENTICATION_STATUS_UNSUPPORTED);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* Misuse: clear errors, never a crash. */
+TEST(negotiate_authentication_misuse)
+{
+    nauth *c = NULL;
+    apm_socket *sock = hx_apm_tcp4();
+    uint8_t out[8], big[256];
+    size_t n = 0;
+    int32_t st = -1, v = -1;
+    no_foreign_kdc();
+    ASSERT_STATUS(apm_negotiate_authentication_create_client("NTLM", NULL, NULL, NULL, 0, 0, 0, 0, NULL),
+                  APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_negotiate_authentication_create_client("NTLM", NULL, NULL, NULL, 0, 7, 0, 0, &c),
+                  APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_STATUS(apm_negotiate_authentication_create_server("NTLM", NULL, NULL, 0, 3, NULL, 0, 0, 0, &c),
+                  APM_E_ARGUMENT_OUT_OF_RANGE);
+    ASSERT_STATUS(apm_negotiate_authentication_create_server("NTLM", NULL, NULL, 0, 0, NULL, 2, 0, 0, &c),
+                  APM_E_ARGUMENT_NULL);
+    /* A socket is not a transport context, nor a NegotiateAuthentication. */
+    ASSERT_STATUS(apm_negotiate_authentication_create_client("NTLM", NULL, NULL, (apm_transport_context *)sock,
+                                                             APM_CHANNEL_BINDING_KIND_ENDPOINT, 0, 0, 0, &c),
+                  APM_E_ARGUMENT);
+    ASSERT_STATUS(apm_negotiate_authentication_is_authenticated((nauth *)sock, &v), APM_E_ARGUMENT);
+    ASSERT_LAST_MESSAGE("The handle is not a valid apm_negotiate_authentication handle.");
+    ASSERT_STATUS(apm_negotiate_authentication_get_outgoing_blob(NULL, NULL, 0, out, sizeof out, &n, &st),
+                  APM_E_ARGUMENT_NULL);
+    c = na_client("NTLM", "TESTDOM\\alice", "Passw0rd!", NULL, APM_PROTECTION_LEVEL_SIGN);
+    ASSERT_STATUS(apm_negotiate_authentication_get_outgoing_blob(c, NULL, 5, out, sizeof out, &n, &st),
+                  APM_E_ARGUMENT_NULL);
+    ASSERT_STATUS(apm_negotiate_authentication_get_outgoing_blob(c, NULL, 0, out, sizeof out, &n, NULL),
+                  APM_E_ARGUMENT_NULL);
+    /* Before authentication: .NET's InvalidOperation. */
+    ASSERT_STATUS(apm_negotiate_authentication_wrap(c, out, 1, 0, big, sizeof big, &n, NULL, &st),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE(noauth_message);
+    ASSERT_STATUS(apm_negotiate_authentication_unwrap(c, out, 1, big, sizeof big, &n, NULL, &st),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_negotiate_authentication_compute_integrity_check(c, out, 1, big, sizeof big, &n),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_negotiate_authentication_verify_integrity_check(c, out, 1, out, 1, &v), APM_E_INVALID_OPERATION);
+    ASSERT_STATUS(apm_negotiate_authentication_get_remote_identity_name(c, (char *)big, sizeof big, &n),
+                  APM_E_INVALID_OPERATION);
+    ASSERT_LAST_MESSAGE(noauth_message);
+    /* A blob larger than the buffer: the full length, and the whole blob from get_last_output. */
+    ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(c, NULL, 0, out, sizeof out, &n, &st));
+    ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED);
+    ASSERT_GT(n, sizeof out);
+    ASSERT_OK(apm_negotiate_authentication_get_last_output(c, big, sizeof big, &n));
+    ASSERT_MEM_EQ(big, "NTLMSSP", 8);
+    ASSERT_MEM_EQ(big, out, sizeof out);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_STATUS(apm_negotiate_authentication_is_authenticated(c, &v), APM_E_OBJECT_DISPOSED);
+    ASSERT_OK(apm_socket_close(sock));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* Channel binding from an SslStream's TransportContext: the same channel completes, another TLS
+ * connection's binding is BadBinding, no binding is refused when the policy is Always. */
+static void tls_contexts(apm_transport_context **client, apm_transport_context **server)
+{
+    apm_stream *a = NULL, *b = NULL, *tc = NULL, *ts = NULL;
+    tls_server t;
+    pthread_t th;
+    hx_stream_pair(&a, &b);
+    ASSERT_OK(apm_ssl_stream_create(a, 0, &tc));
+    ASSERT_OK(apm_ssl_stream_create(b, 0, &ts));
+    t.s = ts;
+    t.cert = hx_pki_load("server");
+    th = hx_thread_start(tls_server_main, &t);
+    ASSERT_OK(apm_ssl_stream_set_trusted_ca_file(tc, hx_pki_file("ca.pem")));
+    ASSERT_OK(apm_ssl_stream_authenticate_as_client(tc, "localhost", NULL, APM_SSL_PROTOCOLS_NONE, 0));
+    hx_thread_join(th);
+    ASSERT_OK(t.st);
+    ASSERT_OK(apm_ssl_stream_get_transport_context(tc, client));
+    ASSERT_OK(apm_ssl_stream_get_transport_context(ts, server));
+    ASSERT_OK(apm_stream_close(tc));
+    ASSERT_OK(apm_stream_close(ts));
+    ASSERT_OK(apm_certificate_close(t.cert));
+}
+
+static void na_bound(apm_transport_context *client_ctx, apm_transport_context *server_ctx, int32_t enforcement,
+                     int32_t want_server)
+{
+    nauth *c = na_client("Negotiate", "TESTDOM\\alice", "Passw0rd!", client_ctx, APM_PROTECTION_LEVEL_SIGN);
+    nauth *s = na_server("Negotiate", server_ctx, enforcement, APM_PROTECTION_LEVEL_SIGN);
+    int32_t cs, ss;
+    na_exchange(c, s, &cs, &ss);
+    ASSERT_EQ(ss, want_server);
+    ASSERT_OK(apm_negotiate_authentication_close(c));
+    ASSERT_OK(apm_negotiate_authentication_close(s));
+}
+
+TEST(negotiate_authentication_channel_binding)
+{
+    apm_transport_context *c1 = NULL, *s1 = NULL, *c2 = NULL, *s2 = NULL;
+    no_foreign_kdc();
+    hx_pki_make();
+    tls_contexts(&c1, &s1);
+    tls_contexts(&c2, &s2);
+    na_bound(c1, s1, APM_POLICY_ENFORCEMENT_ALWAYS, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    /* The endpoint binding hashes the server certificate, the same for both connections: the
+     * unique binding differs. */
+    {
+        nauth *c = NULL, *s = NULL;
+        apm_credential *cred = user_cred("TESTDOM\\alice", "Passw0rd!");
+        int32_t cs, ss;
+        ASSERT_OK(apm_negotiate_authentication_create_client("NTLM", cred, "host/localhost", c2,
+                                                             APM_CHANNEL_BINDING_KIND_UNIQUE, 1, 0, 3, &c));
+        ASSERT_OK(apm_negotiate_authentication_create_server("NTLM", cred, s1, APM_CHANNEL_BINDING_KIND_UNIQUE,
+                                                             APM_POLICY_ENFORCEMENT_WHEN_SUPPORTED, NULL, 0, 1, 0, &s));
+        na_exchange(c, s, &cs, &ss);
+        ASSERT_EQ(ss, APM_NEGOTIATE_AUTHENTICATION_STATUS_BAD_BINDING);
+        ASSERT_OK(apm_negotiate_authentication_close(c));
+        ASSERT_OK(apm_negotiate_authentication_close(s));
+        ASSERT_OK(apm_credential_close(cred));
+    }
+    na_bound(NULL, s1, APM_POLICY_ENFORCEMENT_ALWAYS, APM_NEGOTIATE_AUTHENTICATION_STATUS_BAD_BINDING);
+    na_bound(NULL, s1, APM_POLICY_ENFORCEMENT_WHEN_SUPPORTED, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    ASSERT_OK(apm_transport_context_close(c1));
+    ASSERT_OK(apm_transport_context_close(s1));
+    ASSERT_OK(apm_transport_context_close(c2));
+    ASSERT_OK(apm_transport_context_close(s2));
+    hx_pki_remove();
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* ---- NegotiateAuthentication against .NET 8's (peers/NegAuthPeer.cs), blobs carried here ---- */
+
+enum { NA_CONTINUE = 1, NA_COMPLETE = 2, NA_FAILURE = 3, NA_WRAPPED = 4, NA_MIC = 5 };
+
+typedef struct na_link {
+    hx_peer peer;
+    int fd;
+} na_link;
+
+static void na_send(na_link *l, int kind, const uint8_t *data, size_t n)
+{
+    uint8_t head[5];
+    head[0] = (uint8_t)kind;
+    head[1] = (uint8_t)n;
+    head[2] = (uint8_t)(n >> 8);
+    head[3] = (uint8_t)(n >> 16);
+    head[4] = (uint8_t)(n >> 24);
+    hx_write_all(l->fd, head, 5);
+    if (n > 0)
+        hx_write_all(l->fd, data, n);
+}
+
+/* One frame from the peer. A closed connection fails the test with what the peer said; so does a
+ * failure frame, unless `failure` takes its text. */
+static size_t na_recv(na_link *l, int *kind, uint8_t *buf, size_t cap, char *failure, size_t failure_cap)
+{
+    uint8_t head[5];
+    size_t n;
+    char line[512];
+    if (hx_read_full(l->fd, head, 5) != 5) {
+        hx_peer_read_line(&l->peer, line, sizeof line);
+        hx_fail(__FILE__, __LINE__, ".NET 8's NegotiateAuthentication stopped: %s", line);
+    }
+    n = (size_t)head[1] | (size_t)head[2] << 8 | (size_t)head[3] << 16 | (size_t)head[4] << 24;
+    ASSERT_LE(n, cap);
+    ASSERT_UEQ(hx_read_full(l->fd, buf, n), n);
+    *kind = head[0];
+    if (*kind == NA_FAILURE) {
+        buf[n < cap ? n : cap - 1] = '\0';
+        if (failure == NULL)
+            hx_fail(__FILE__, __LINE__, ".NET 8's NegotiateAuthentication failed: %s", (char *)buf);
+        snprintf(failure, failure_cap, "%s", (char *)buf);
+    }
+    return n;
+}
+
+/* Starts NegAuthPeer in `role` ("client" or "server"; a client as alice with `password`) and takes
+ * its connection. */
+static void na_dotnet_start_with(na_link *l, const char *role, const char *package, const char *domain,
+                                 const char *password)
+{
+    const char *dotnet = getenv("APMNET_DOTNET"), *config = getenv("APMNET_DOTNET_CONFIG");
+    const char *peer = getenv("APMNET_NEGAUTH_PEER");
+    const char *argv[16];
+    char port_text[16];
+    int port = 0, lfd, n = 0;
+    if (dotnet == NULL || config == NULL || peer == NULL)
+        hx_skip("no .NET 8 NegotiateAuthentication peer: make test sets it up (ffi-tests/peers/setup.sh exports "
+                "APMNET_DOTNET, APMNET_DOTNET_CONFIG and APMNET_NEGAUTH_PEER)");
+    lfd = hx_tcp_listen(&port);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    argv[n++] = dotnet;
+    argv[n++] = "exec";
+    argv[n++] = "--runtimeconfig";
+    argv[n++] = config;
+    argv[n++] = peer;
+    argv[n++] = role;
+    argv[n++] = port_text;
+    argv[n++] = package;
+    if (strcmp(role, "client") == 0) {
+        argv[n++] = "alice";
+        argv[n++] = password;
+        argv[n++] = domain;
+        argv[n++] = "host/localhost";
+    }
+    argv[n++] = "EncryptAndSign";
+    argv[n] = NULL;
+    peer_users();
+    setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
+    hx_process_start(&l->peer, argv);
+    {
+        /* A peer that fails before it connects says why instead of leaving accept waiting. */
+        struct pollfd p = {lfd, POLLIN, 0};
+        char line[512];
+        if (poll(&p, 1, hx_wait_ms()) != 1) {
+            hx_peer_read_line(&l->peer, line, sizeof line);
+            hx_fail(__FILE__, __LINE__, "NegAuthPeer did not connect: %s", line);
+        }
+    }
+    l->fd = hx_tcp_accept(lfd);
+    hx_close(lfd);
+}
+
+static void na_dotnet_start(na_link *l, const char *role, const char *package, const char *domain)
+{
+    na_dotnet_start_with(l, role, package, domain, "Passw0rd!");
+}
+
+/* The handshake as NegAuthPeer.cs runs it; our last status, or with the peer's failure (its status
+ * name in `peer_failure`) -1. */
+static int32_t na_dotnet_handshake(nauth *a, na_link *l, int ours_is_server, char *peer_failure, size_t cap)
+{
+    uint8_t *in = hx_xmalloc(BLOB_MAX), *out = hx_xmalloc(BLOB_MAX);
+    size_t in_len = 0, out_len = 0;
+    int mine = 0, theirs = 0, kind = 0, round;
+    int32_t st = APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED;
+    peer_failure[0] = '\0';
+    if (ours_is_server) {
+        in_len = na_recv(l, &kind, in, BLOB_MAX, peer_failure, cap);
+        theirs = kind == NA_COMPLETE;
+    }
+    for (round = 0; round < 10 && kind != NA_FAILURE && !(mine && theirs); round++) {
+        if (!mine) {
+            ASSERT_OK(apm_negotiate_authentication_get_outgoing_blob(a, in, in_len, out, BLOB_MAX, &out_len, &st));
+            if (st > APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED) {
+                na_send(l, NA_FAILURE, (const uint8_t *)"apmnet", 6);
+                break;
+            }
+            mine = st == APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED;
+            na_send(l, mine ? NA_COMPLETE : NA_CONTINUE, out, out_len);
+        }
+        if (mine && theirs)
+            break;
+        in_len = na_recv(l, &kind, in, BLOB_MAX, peer_failure, cap);
+        theirs = kind == NA_COMPLETE;
+    }
+    free(in);
+    free(out);
+    return kind == NA_FAILURE ? -1 : st;
+}
+
+/* Ours (`a`, client or server) against the peer: the handshake, then a wrapped message and a MIC
+ * each way; what the peer printed is checked too. */
+static void na_vs_dotnet(nauth *a, na_link *l, int ours_is_server, const char *want_package, const char *want_identity)
+{
+    uint8_t *in = hx_xmalloc(BLOB_MAX), *out = hx_xmalloc(BLOB_MAX);
+    size_t in_len = 0, out_len = 0;
+    int kind = 0, turn;
+    int32_t st = 0, valid = 0, enc = 0;
+    char line[512], want[256];
+    static const uint8_t msg[] = "integrity";
+    ASSERT_EQ(na_dotnet_handshake(a, l, ours_is_server, line, sizeof line), APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+    na_text(apm_negotiate_authentication_get_package, a, want_package);
+    na_text(apm_negotiate_authentication_get_remote_identity_name, a, want_identity);
+    ASSERT_EQ(na_flag(apm_negotiate_authentication_is_encrypted, a), 1);
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    snprintf(want, sizeof want, "AUTH %s ", want_package);
+    ASSERT_STR_STARTS_WITH(line, want);
+    /* Wrapped messages: the client's first. */
+    for (turn = 0; turn < 2; turn++) {
+        if ((turn == 0) != ours_is_server) {
+            const char *text = ours_is_server ? "wrapped by the server" : "wrapped by the client";
+            ASSERT_OK(apm_negotiate_authentication_wrap(a, (const uint8_t *)text, strlen(text), 1, out, BLOB_MAX,
+                                                        &out_len, &enc, &st));
+            ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+            na_send(l, NA_WRAPPED, out, out_len);
+        } else {
+            const char *text = ours_is_server ? "wrapped by the client" : "wrapped by the server";
+            in_len = na_recv(l, &kind, in, BLOB_MAX, NULL, 0);
+            ASSERT_EQ(kind, NA_WRAPPED);
+            ASSERT_OK(apm_negotiate_authentication_unwrap(a, in, in_len, out, BLOB_MAX, &out_len, &enc, &st));
+            ASSERT_EQ(st, APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED);
+            ASSERT_EQ(enc, 1);
+            ASSERT_UEQ(out_len, strlen(text));
+            ASSERT_MEM_EQ(out, text, out_len);
+        }
+    }
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    ASSERT_STR_EQ(line, ours_is_server ? "UNWRAP wrapped by the server True" : "UNWRAP wrapped by the client True");
+    /* MICs, the same way. */
+    for (turn = 0; turn < 2; turn++) {
+        if ((turn == 0) != ours_is_server) {
+            ASSERT_OK(apm_negotiate_authentication_compute_integrity_check(a, msg, sizeof msg - 1, out, BLOB_MAX, &out_len));
+            na_send(l, NA_MIC, out, out_len);
+        } else {
+            in_len = na_recv(l, &kind, in, BLOB_MAX, NULL, 0);
+            ASSERT_EQ(kind, NA_MIC);
+            ASSERT_OK(apm_negotiate_authentication_verify_integrity_check(a, msg, sizeof msg - 1, in, in_len, &valid));
+            ASSERT_EQ(valid, 1);
+        }
+    }
+    hx_peer_read_line(&l->peer, line, sizeof line);
+    ASSERT_STR_EQ(line, "MIC True");
+    ASSERT_EQ(hx_peer_wait(&l->peer), 0);
+    hx_close(l->fd);
+    free(in);
+    free(out);
+}
+
+static void na_client_vs_dotnet(const char *package, const char *user, const char *domain, const char *want_package)
+{
+    na_link l;
+    nauth *a;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    na_dotnet_start(&l, "server", package, domain);
+    a = na_client(package, user, "Passw0rd!", NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_vs_dotnet(a, &l, 0, want_package, "host/localhost");
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+static void na_dotnet_vs_server(const char *package, const char *domain, const char *want_package,
+                                const char *want_identity)
+{
+    na_link l;
+    nauth *a;
+    if (g_realm[0] == '\0')
+        no_foreign_kdc();
+    na_dotnet_start(&l, "client", package, domain);
+    a = na_server(package, NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    na_vs_dotnet(a, &l, 1, want_package, want_identity);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+TEST(negotiate_authentication_client_vs_dotnet_server_ntlm)
+{
+    na_client_vs_dotnet("NTLM", "TESTDOM\\alice", "TESTDOM", "NTLM");
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_ntlm)
+{
+    na_dotnet_vs_server("NTLM", "TESTDOM", "NTLM", "TESTDOM\\alice");
+}
+TEST(negotiate_authentication_client_vs_dotnet_server_negotiate)
+{
+    na_client_vs_dotnet("Negotiate", "TESTDOM\\alice", "TESTDOM", "NTLM");
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_negotiate)
+{
+    na_dotnet_vs_server("Negotiate", "TESTDOM", "NTLM", "TESTDOM\\alice");
+}
+TEST(negotiate_authentication_client_vs_dotnet_server_kerberos)
+{
+    realm_start();
+    na_client_vs_dotnet("Kerberos", "alice@APMNET.TEST", "APMNET.TEST", "Kerberos");
+    realm_stop();
+}
+TEST(negotiate_authentication_dotnet_client_vs_server_kerberos)
+{
+    realm_start();
+    na_dotnet_vs_server("Kerberos", "APMNET.TEST", "Kerberos", "alice@APMNET.TEST");
+    realm_stop();
+}
+
+/* A wrong password both ways: our server says UnknownCredentials (SSPI's LogonDenied, as .NET's
+ * Windows and managed NTLM map it); .NET 8's server on Linux says GenericFailure (gss-ntlmssp's
+ * GSS_S_FAILURE). */
+TEST(negotiate_authentication_dotnet_wrong_password_both_ways)
+{
+    na_link l;
+    nauth *a;
+    char failure[128], line[512];
+    no_foreign_kdc();
+    /* .NET's client, wrong password, against our server. */
+    na_dotnet_start_with(&l, "client", "NTLM", "TESTDOM", "wrong");
+    a = na_server("NTLM", NULL, APM_POLICY_ENFORCEMENT_NEVER, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_EQ(na_dotnet_handshake(a, &l, 1, failure, sizeof failure), APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS);
+    hx_peer_wait(&l.peer);
+    hx_close(l.fd);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    /* Our client, wrong password, against .NET's server. */
+    na_dotnet_start(&l, "server", "NTLM", "TESTDOM");
+    a = na_client("NTLM", "TESTDOM\\alice", "wrong", NULL, APM_PROTECTION_LEVEL_ENCRYPT_AND_SIGN);
+    ASSERT_EQ(na_dotnet_handshake(a, &l, 0, failure, sizeof failure), -1);
+    hx_peer_read_line(&l.peer, line, sizeof line);
+    ASSERT_STR_EQ(failure, "GenericFailure");
+    ASSERT_STR_EQ(line, "FAIL GenericFailure");
+    hx_peer_wait(&l.peer);
+    hx_close(l.fd);
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_runtime_shutdown());
 }

@@ -109,6 +109,56 @@
 // DecompressionMethods.Deflate (zlib-wrapped or raw, told apart by the first bytes).
 #define APM_DECOMPRESSION_METHODS_DEFLATE 2
 
+// NegotiateAuthenticationStatusCode.Completed: the exchange is done (send the blob, if any).
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED 0
+
+// ContinueNeeded: send the blob and pass the peer's answer to the next call.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED 1
+
+// GenericFailure (also: a step after the exchange completed or failed).
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_GENERIC_FAILURE 2
+
+// BadBinding: the channel binding does not match (or a required one is missing).
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_BAD_BINDING 3
+
+// Unsupported: the package cannot be used with these options (an unknown package, NTLM with
+// the default credential, Kerberos without GSSAPI).
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_UNSUPPORTED 4
+
+// MessageAltered: a signature does not verify (or a message is replayed or out of order).
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_MESSAGE_ALTERED 5
+
+// ContextExpired.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTEXT_EXPIRED 6
+
+// CredentialsExpired.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_CREDENTIALS_EXPIRED 7
+
+// InvalidCredentials.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_CREDENTIALS 8
+
+// InvalidToken: a malformed or unexpected blob.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_INVALID_TOKEN 9
+
+// UnknownCredentials: a wrong password or an unknown user (SSPI's LogonDenied, as .NET's Windows
+// and managed NTLM report it; .NET 8 on Linux reports GenericFailure), no credentials.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_UNKNOWN_CREDENTIALS 10
+
+// QopNotSupported.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_QOP_NOT_SUPPORTED 11
+
+// OutOfSequence.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_OUT_OF_SEQUENCE 12
+
+// SecurityQosFailed: the negotiated protection level is below the required one.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_SECURITY_QOS_FAILED 13
+
+// TargetUnknown: the service name is not accepted.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_TARGET_UNKNOWN 14
+
+// ImpersonationValidationFailed: the client allows less than the server's required level.
+#define APM_NEGOTIATE_AUTHENTICATION_STATUS_IMPERSONATION_VALIDATION_FAILED 15
+
 // ProtectionLevel.None: no signing or sealing; data goes unframed.
 #define APM_PROTECTION_LEVEL_NONE 0
 
@@ -377,6 +427,38 @@
 // SocketError.NoData.
 #define APM_SOCKET_ERROR_NO_DATA 11004
 
+#define COMPLETED 0
+
+#define CONTINUE_NEEDED 1
+
+#define GENERIC_FAILURE 2
+
+#define BAD_BINDING 3
+
+#define UNSUPPORTED 4
+
+#define MESSAGE_ALTERED 5
+
+#define CONTEXT_EXPIRED 6
+
+#define CREDENTIALS_EXPIRED 7
+
+#define INVALID_CREDENTIALS 8
+
+#define INVALID_TOKEN 9
+
+#define UNKNOWN_CREDENTIALS 10
+
+#define QOP_NOT_SUPPORTED 11
+
+#define OUT_OF_SEQUENCE 12
+
+#define SECURITY_QOS_FAILED 13
+
+#define TARGET_UNKNOWN 14
+
+#define IMPERSONATION_VALIDATION_FAILED 15
+
 // The channel bindings of one authenticated SslStream (a snapshot: they never change).
 typedef struct TransportContext TransportContext;
 
@@ -425,6 +507,11 @@ typedef struct apm_http_request apm_http_request;
 // APM_E_ARGUMENT_NULL, a closed response APM_E_OBJECT_DISPOSED, anything that is not a
 // response handle APM_E_ARGUMENT.
 typedef struct apm_http_response apm_http_response;
+
+// A NegotiateAuthentication (System.Net.Security.NegotiateAuthentication). Opaque; the caller
+// owns it and releases it with `apm_negotiate_authentication_close`. Usable from several threads,
+// one call at a time (calls wait for each other).
+typedef struct apm_negotiate_authentication apm_negotiate_authentication;
 
 // A socket (System.Net.Sockets.Socket). Opaque; the caller owns every socket it is handed and
 // releases it with `apm_socket_close` (or hands it to a NetworkStream that owns it). Usable from
@@ -1189,6 +1276,151 @@ apm_status apm_http_response_from_last_error(apm_http_response **response);
 // response is a no-op.
 // Errors: APM_E_ARGUMENT_NULL (response), APM_E_ARGUMENT (not a response handle).
 apm_status apm_http_response_close(apm_http_response *response);
+
+// `new NegotiateAuthentication(NegotiateAuthenticationClientOptions)`. `package`: "Negotiate"
+// (NULL; SPNEGO: Kerberos when a ticket for the target can be had, else NTLM), "NTLM" or
+// "Kerberos". `credential`: from `apm_credential_create` or `apm_credential_create_default`
+// (NULL: the default credential, the ticket cache; NTLM is not possible with it). `target_name`:
+// the service principal name "SERVICE/host" (NULL: ""). `binding_context` (NULL: no binding): any
+// TransportContext (`apm_ssl_stream_get_transport_context`,
+// `apm_http_request_end_get_request_stream`'s), whose channel binding of `binding_kind`
+// (APM_CHANNEL_BINDING_KIND_ENDPOINT or _UNIQUE) the authentication is bound to.
+// `required_protection_level`: APM_PROTECTION_LEVEL_*, what the context must reach (Sign and
+// EncryptAndSign also ask for it). `require_mutual_authentication`: nonzero asks Kerberos for it.
+// `allowed_impersonation_level`: APM_TOKEN_IMPERSONATION_LEVEL_*. The credential and context may
+// be closed right after the call. Options nothing can be done with are not an error here: the
+// first `apm_negotiate_authentication_get_outgoing_blob` reports
+// APM_NEGOTIATE_AUTHENTICATION_STATUS_UNSUPPORTED, as .NET does.
+// Errors: APM_E_ARGUMENT_NULL (authentication), APM_E_ARGUMENT (a string not UTF-8; credential not
+// a credential handle, or a server's user list; binding_context not a TransportContext handle, or
+// without a binding of that kind), APM_E_ARGUMENT_OUT_OF_RANGE (bindingKind,
+// requiredProtectionLevel, impersonationLevel), APM_E_OBJECT_DISPOSED (a closed credential or
+// context), APM_E_OUT_OF_MEMORY (no handle left).
+apm_status apm_negotiate_authentication_create_client(const char *package, apm_credential *credential, const char *target_name, apm_transport_context *binding_context, int32_t binding_kind, int32_t required_protection_level, int32_t require_mutual_authentication, int32_t allowed_impersonation_level, apm_negotiate_authentication **authentication);
+
+// `new NegotiateAuthentication(NegotiateAuthenticationServerOptions)`. `package` as for the
+// client ("Negotiate" also accepts raw NTLM blobs). `credential`: the NTLM users
+// (`apm_credential_create_from_file`, `_create_lookup`, or one user from `apm_credential_create`);
+// Kerberos clients are accepted through the keytab (KRB5_KTNAME); NULL or the default credential:
+// Kerberos only. The ExtendedProtectionPolicy: `binding_context` and `binding_kind` give this
+// side's channel binding (NULL: none), `policy_enforcement` (APM_POLICY_ENFORCEMENT_*) how it is
+// checked: Never not at all, WhenSupported a client that sends a binding must match, Always it
+// must send a matching one; `service_names` (`service_count` SPNs, "SERVICE/host"; NULL: any) are
+// the NTLM target names accepted under WhenSupported and Always. Unlike .NET on Linux, the
+// binding and names are checked. The negotiated levels must reach `required_protection_level`
+// and `required_impersonation_level`.
+// Errors: as apm_negotiate_authentication_create_client, and APM_E_ARGUMENT_NULL (service_names
+// NULL with a nonzero count, a NULL name), APM_E_ARGUMENT_OUT_OF_RANGE (policyEnforcement).
+apm_status apm_negotiate_authentication_create_server(const char *package, apm_credential *credential, apm_transport_context *binding_context, int32_t binding_kind, int32_t policy_enforcement, const char *const *service_names, size_t service_count, int32_t required_protection_level, int32_t required_impersonation_level, apm_negotiate_authentication **authentication);
+
+// GetOutgoingBlob(incomingBlob, out statusCode): one step of the exchange. `incoming` (`incoming_len`
+// bytes; NULL or 0: none, a client's first call) is the peer's last blob. The blob for the peer is
+// copied into `buffer` and its length written to `blob_len` (0: nothing to send); when it is
+// longer than `buffer_len`, `apm_negotiate_authentication_get_last_output` copies it whole.
+// `*status_code` (an APM_NEGOTIATE_AUTHENTICATION_STATUS_* value) is the outcome: ContinueNeeded
+// (send the blob, call again with the answer), Completed (send the blob if any; the context is
+// established), or a failure (the exchange is over), as .NET reports it; failures are not an
+// apm_status. The options are checked on completion: a Kerberos client that did not bind when
+// the policy is Always (BadBinding), the impersonation level (ImpersonationValidationFailed),
+// the protection level (SecurityQosFailed). A Kerberos step calls the system's GSSAPI and blocks
+// the calling thread until the KDC answers, as .NET's does.
+// Errors: APM_E_ARGUMENT_NULL (authentication, status_code; incoming NULL with a nonzero incoming_len; buffer
+// NULL with a nonzero buffer_len), APM_E_ARGUMENT (not a NegotiateAuthentication handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_negotiate_authentication_get_outgoing_blob(apm_negotiate_authentication *authentication, const uint8_t *incoming, size_t incoming_len, uint8_t *buffer, size_t buffer_len, size_t *blob_len, int32_t *status_code);
+
+// The output of the last get_outgoing_blob, wrap, unwrap or compute_integrity_check, again
+// (for a buffer that was too small). Copies up to `buffer_len` bytes, writes the full length.
+// Errors: APM_E_ARGUMENT_NULL (authentication; buffer NULL with a nonzero buffer_len),
+// APM_E_ARGUMENT (not a NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_negotiate_authentication_get_last_output(apm_negotiate_authentication *authentication, uint8_t *buffer, size_t buffer_len, size_t *output_len);
+
+// Wrap(input, outputWriter, requestEncryption, out isEncrypted): protects `input` for the peer.
+// The token goes to `buffer` as get_outgoing_blob's blob does (`output_len`, get_last_output).
+// `request_encryption` nonzero seals when the context has confidentiality (NTLM seals whenever
+// sealing was negotiated, since its peer unseals then); `*is_encrypted` (optional) says whether
+// it did. `*status_code`: Completed, or the mechanism's failure.
+// Errors: APM_E_ARGUMENT_NULL (authentication, status_code; input or buffer NULL with a nonzero
+// length), APM_E_ARGUMENT (not a NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (not authenticated: "This operation is only allowed using a
+// successfully authenticated context.").
+apm_status apm_negotiate_authentication_wrap(apm_negotiate_authentication *authentication, const uint8_t *input, size_t input_len, int32_t request_encryption, uint8_t *buffer, size_t buffer_len, size_t *output_len, int32_t *is_encrypted, int32_t *status_code);
+
+// Unwrap(input, outputWriter, out wasEncrypted): opens a token from the peer's wrap. The
+// plaintext goes to `buffer` as get_outgoing_blob's blob does; `*was_encrypted` (optional) says
+// whether it was sealed. `*status_code`: Completed, MessageAltered (a forged, altered, replayed
+// or reordered token), InvalidToken (a malformed one).
+// Errors: as apm_negotiate_authentication_wrap.
+apm_status apm_negotiate_authentication_unwrap(apm_negotiate_authentication *authentication, const uint8_t *input, size_t input_len, uint8_t *buffer, size_t buffer_len, size_t *output_len, int32_t *was_encrypted, int32_t *status_code);
+
+// ComputeIntegrityCheck(message, signatureWriter): the MIC of `input`, copied to `buffer` as
+// get_outgoing_blob's blob is (`mic_len`, get_last_output).
+// Errors: as apm_negotiate_authentication_wrap, and APM_E_AUTHENTICATION (the mechanism failed:
+// "Authentication failed, see inner exception.").
+apm_status apm_negotiate_authentication_compute_integrity_check(apm_negotiate_authentication *authentication, const uint8_t *input, size_t input_len, uint8_t *buffer, size_t buffer_len, size_t *mic_len);
+
+// VerifyIntegrityCheck(message, signature): `*valid` 1 when `signature` is the peer's MIC of
+// `input` (in sequence), else 0.
+// Errors: APM_E_ARGUMENT_NULL (authentication, valid; input or signature NULL with a nonzero
+// length), APM_E_ARGUMENT (not a NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED,
+// APM_E_INVALID_OPERATION (not authenticated).
+apm_status apm_negotiate_authentication_verify_integrity_check(apm_negotiate_authentication *authentication, const uint8_t *input, size_t input_len, const uint8_t *signature, size_t signature_len, int32_t *valid);
+
+// IsAuthenticated: 1 once the exchange completed and met the options.
+// Errors: APM_E_ARGUMENT_NULL (authentication, value), APM_E_ARGUMENT (not a
+// NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_negotiate_authentication_is_authenticated(apm_negotiate_authentication *authentication, int32_t *value);
+
+// IsServer.
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_is_server(apm_negotiate_authentication *authentication, int32_t *value);
+
+// IsSigned: the context signs (integrity or confidentiality).
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_is_signed(apm_negotiate_authentication *authentication, int32_t *value);
+
+// IsEncrypted: the context seals.
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_is_encrypted(apm_negotiate_authentication *authentication, int32_t *value);
+
+// IsMutuallyAuthenticated: the server proved its identity too (Kerberos; never NTLM).
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_is_mutually_authenticated(apm_negotiate_authentication *authentication, int32_t *value);
+
+// ProtectionLevel: the negotiated APM_PROTECTION_LEVEL_* (None before completion).
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_get_protection_level(apm_negotiate_authentication *authentication, int32_t *value);
+
+// ImpersonationLevel: the negotiated APM_TOKEN_IMPERSONATION_LEVEL_* (NTLM: Identification).
+// Errors: as apm_negotiate_authentication_is_authenticated.
+apm_status apm_negotiate_authentication_get_impersonation_level(apm_negotiate_authentication *authentication, int32_t *value);
+
+// Package: the requested package, and once SPNEGO chose, "NTLM" or "Kerberos". Copied as
+// `apm_last_error_message` copies (NUL-terminated, truncated; `package_len` the full length).
+// Errors: APM_E_ARGUMENT_NULL (authentication; buffer NULL with a nonzero buffer_len),
+// APM_E_ARGUMENT (not a NegotiateAuthentication handle), APM_E_OBJECT_DISPOSED.
+apm_status apm_negotiate_authentication_get_package(apm_negotiate_authentication *authentication, char *buffer, size_t buffer_len, size_t *package_len);
+
+// TargetName: the client's service principal name ("" on a server, which does not report the
+// client's). Copied as apm_negotiate_authentication_get_package copies.
+// Errors: as apm_negotiate_authentication_get_package.
+apm_status apm_negotiate_authentication_get_target_name(apm_negotiate_authentication *authentication, char *buffer, size_t buffer_len, size_t *name_len);
+
+// RemoteIdentity.Name: on a server the client ("DOMAIN\user" for NTLM, "user@REALM" for
+// Kerberos), on a client the target name (as .NET). Copied as get_package copies.
+// Errors: as apm_negotiate_authentication_get_package, and APM_E_INVALID_OPERATION (not
+// authenticated: "This operation is only allowed using a successfully authenticated context.").
+apm_status apm_negotiate_authentication_get_remote_identity_name(apm_negotiate_authentication *authentication, char *buffer, size_t buffer_len, size_t *name_len);
+
+// RemoteIdentity.AuthenticationType: "NTLM" or "Kerberos".
+// Errors: as apm_negotiate_authentication_get_remote_identity_name.
+apm_status apm_negotiate_authentication_get_remote_identity_authentication_type(apm_negotiate_authentication *authentication, char *buffer, size_t buffer_len, size_t *type_len);
+
+// Dispose: releases the handle and the security context; closing a closed one is a no-op. A
+// call running on another thread (a blocking Kerberos step) finishes first.
+// Errors: APM_E_ARGUMENT_NULL (authentication), APM_E_ARGUMENT (not a NegotiateAuthentication
+// handle).
+apm_status apm_negotiate_authentication_close(apm_negotiate_authentication *authentication);
 
 // `new NegotiateStream(inner, leaveInnerStreamOpen)`. With `leave_inner_stream_open` 0, closing
 // the NegotiateStream closes the inner stream and releases its handle too; with nonzero the inner

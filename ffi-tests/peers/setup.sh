@@ -2,9 +2,10 @@
 # setup.sh CACHE: the interop peers the C harness runs against, installed when missing and cached in
 # CACHE (outside the repository): a real .NET 8 runtime and mcs (bindings/dotnet/dotnet.sh, which also
 # installs gss-ntlmssp, .NET's NTLM on Linux), NnsPeer.exe (a .NET NegotiateStream peer, compiled
-# from NnsPeer.cs) and pyspnego in a virtual environment (nns_pyspnego.py's peer). Prints the
-# variables to export; make test-rust evaluates them. A peer that cannot be installed is left out
-# (its tests then skip, saying so) and named on stderr.
+# from NnsPeer.cs), NegAuthPeer.exe (.NET 8's NegotiateAuthentication, from NegAuthPeer.cs) and
+# pyspnego in a virtual environment (nns_pyspnego.py's peer). Prints the variables to export;
+# make test-rust evaluates them. A peer that cannot be installed is left out (its tests then skip,
+# saying so) and named on stderr.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=$(mkdir -p "$1" && cd "$1" && pwd)
@@ -17,6 +18,11 @@ if dotnet_env=$(bash "$here/../../bindings/dotnet/dotnet.sh" "$CACHE"); then
       || echo "setup.sh: NnsPeer.cs did not compile; the .NET interop tests will skip" >&2
   fi
   [ -f "$CACHE/NnsPeer.exe" ] && exports+=("APMNET_NNS_PEER=$CACHE/NnsPeer.exe")
+  if [ ! -f "$CACHE/NegAuthPeer.exe" ] || [ "$here/NegAuthPeer.cs" -nt "$CACHE/NegAuthPeer.exe" ]; then
+    mcs -noconfig -nologo -warnaserror -r:System.dll -r:System.Core.dll -out:"$CACHE/NegAuthPeer.exe" "$here/NegAuthPeer.cs" >&2 \
+      || echo "setup.sh: NegAuthPeer.cs did not compile; the NegotiateAuthentication interop tests will skip" >&2
+  fi
+  [ -f "$CACHE/NegAuthPeer.exe" ] && exports+=("APMNET_NEGAUTH_PEER=$CACHE/NegAuthPeer.exe")
 else
   echo "setup.sh: no .NET 8 runtime; the .NET interop tests will skip" >&2
 fi

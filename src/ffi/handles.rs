@@ -8,6 +8,7 @@
 //! stream) is recorded in the table: releasing the owner releases what it owns.
 
 use super::callback::CCallback;
+use super::negotiate_authentication::AuthObject;
 use super::{apm_async_result, apm_socket, apm_stream};
 use crate::async_result::{AsyncResult, OpKind};
 use crate::error::{code, msg, Error, Result};
@@ -38,10 +39,11 @@ pub enum Kind {
     HttpResponseStream = 11,
     NegotiateStream = 12,
     Credential = 13,
+    NegotiateAuthentication = 14,
 }
 
 impl Kind {
-    const ALL: [Kind; 13] = [
+    const ALL: [Kind; 14] = [
         Kind::Socket,
         Kind::AsyncResult,
         Kind::NetworkStream,
@@ -55,6 +57,7 @@ impl Kind {
         Kind::HttpResponseStream,
         Kind::NegotiateStream,
         Kind::Credential,
+        Kind::NegotiateAuthentication,
     ];
 
     fn from_u8(v: u8) -> Option<Kind> {
@@ -76,6 +79,7 @@ impl Kind {
             Kind::HttpRequestStream | Kind::HttpResponseStream => crate::http::STREAM_CLASS_NAME,
             Kind::NegotiateStream => crate::negotiate::stream::CLASS_NAME,
             Kind::Credential => "System.Net.NetworkCredential",
+            Kind::NegotiateAuthentication => crate::negotiate::authentication::CLASS_NAME,
         }
     }
 
@@ -109,6 +113,7 @@ pub enum Object {
     HttpResponse(Arc<HttpWebResponse>),
     NegotiateStream(Arc<NegotiateStream>),
     Credential(Arc<Credentials>),
+    NegotiateAuthentication(Arc<AuthObject>),
 }
 
 impl Object {
@@ -130,6 +135,10 @@ impl Object {
                 Ok(())
             }
             Object::NegotiateStream(s) => s.close(),
+            Object::NegotiateAuthentication(a) => {
+                a.dispose();
+                Ok(())
+            }
             Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) | Object::Credential(_) => {
                 Ok(())
             }
@@ -443,6 +452,14 @@ single_kind_class!(
     "credential",
     "apm_credential",
     Credential
+);
+single_kind_class!(
+    NegotiateAuthenticationClass,
+    super::negotiate_authentication::apm_negotiate_authentication,
+    AuthObject,
+    "authentication",
+    "apm_negotiate_authentication",
+    NegotiateAuthentication
 );
 single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
 

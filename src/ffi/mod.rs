@@ -16,6 +16,7 @@ pub mod custom_stream;
 mod handles;
 pub mod http_request;
 pub mod http_response;
+pub mod negotiate_authentication;
 pub mod negotiate_stream;
 pub mod network_stream;
 pub mod runtime;

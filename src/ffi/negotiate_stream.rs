@@ -188,6 +188,22 @@ pub unsafe extern "C" fn apm_negotiate_stream_end_authenticate_as_client(
     boundary!({ end_on::<NegotiateStreamClass>(stream, result, OpKind::AuthenticateAsClient).map(drop) })
 }
 
+/// An ExtendedProtectionPolicy's CustomServiceNames: `count` strings, or NULL for none.
+pub(crate) fn service_names_arg(names: *const *const c_char, count: usize) -> Result<Option<Vec<String>>> {
+    if names.is_null() {
+        if count > 0 {
+            return Err(Error::argument_null("customServiceNames"));
+        }
+        return Ok(None);
+    }
+    let mut v = Vec::with_capacity(count);
+    for i in 0..count {
+        // SAFETY: the caller passes `count` string pointers.
+        v.push(str_arg(unsafe { *names.add(i) }, "customServiceNames")?.to_string());
+    }
+    Ok(Some(v))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn server_options(
     credential: *mut apm_credential,
@@ -201,19 +217,7 @@ fn server_options(
 ) -> Result<ServerOptions> {
     let users = if credential.is_null() { None } else { lookup::<CredentialClass>(credential)?.for_server() };
     let binding = bytes_arg(custom_channel_binding, binding_len, "customChannelBinding")?;
-    if service_names.is_null() && service_count > 0 {
-        return Err(Error::argument_null("customServiceNames"));
-    }
-    let names = if service_names.is_null() {
-        None
-    } else {
-        let mut v = Vec::with_capacity(service_count);
-        for i in 0..service_count {
-            // SAFETY: the caller passes `service_count` string pointers.
-            v.push(str_arg(unsafe { *service_names.add(i) }, "customServiceNames")?.to_string());
-        }
-        Some(v)
-    };
+    let names = service_names_arg(service_names, service_count)?;
     if !(APM_POLICY_ENFORCEMENT_NEVER..=APM_POLICY_ENFORCEMENT_ALWAYS).contains(&policy_enforcement) {
         return Err(Error::out_of_range("policyEnforcement"));
     }

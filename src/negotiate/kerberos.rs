@@ -188,12 +188,15 @@ impl Gss {
     }
 
     fn error(&self, major: Om, minor: Om, acquiring: bool) -> MechError {
+        // RFC 2744's routine error numbers; a replayed, old or reordered token is only a
+        // supplementary bit (DUPLICATE, OLD, UNSEQ, GAP).
         let failure = match routine(major) {
-            3 => Failure::BadBinding,
+            4 => Failure::BadBinding,
             6 => Failure::MessageAltered,
             9 | 10 => Failure::InvalidToken,
             7 | 11 => Failure::NoCredentials,
-            2 => Failure::TargetUnknown,
+            2 | 3 => Failure::TargetUnknown,
+            0 if major & 0x1e != 0 => Failure::OutOfSequence,
             _ if acquiring => Failure::LogonDenied,
             _ => Failure::Internal,
         };
@@ -248,33 +251,38 @@ impl Context {
         // SAFETY: a live context; the input buffer points at `data` for the call.
         let major =
             unsafe { (self.gss.wrap)(&mut minor, self.ctx, encrypt as i32, 0, &Buffer::of(data), &mut conf, &mut token) };
+        let wrapped = self.gss.take(&mut token);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        out.extend_from_slice(&self.gss.take(&mut token));
+        out.extend_from_slice(&wrapped);
         Ok(())
     }
 
-    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
         let (mut minor, mut conf, mut qop, mut plain) = (0, 0, 0, Buffer::EMPTY);
         // SAFETY: a live context; the input buffer points at `token` for the call.
         let major =
             unsafe { (self.gss.unwrap)(&mut minor, self.ctx, &Buffer::of(token), &mut plain, &mut conf, &mut qop) };
+        // Released whatever the status: a replayed token (a supplementary status) still comes with
+        // its plaintext.
+        let data = self.gss.take(&mut plain);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        out.extend_from_slice(&self.gss.take(&mut plain));
-        Ok(())
+        out.extend_from_slice(&data);
+        Ok(conf != 0)
     }
 
     fn get_mic(&mut self, data: &[u8]) -> MechResult<Vec<u8>> {
         let (mut minor, mut mic) = (0, Buffer::EMPTY);
         // SAFETY: a live context; the buffer points at `data` for the call.
         let major = unsafe { (self.gss.get_mic)(&mut minor, self.ctx, 0, &Buffer::of(data), &mut mic) };
+        let mic = self.gss.take(&mut mic);
         if major != COMPLETE {
             return Err(self.gss.error(major, minor, false));
         }
-        Ok(self.gss.take(&mut mic))
+        Ok(mic)
     }
 
     fn verify_mic(&mut self, data: &[u8], mic: &[u8]) -> MechResult<()> {
@@ -323,7 +331,7 @@ macro_rules! context_methods {
             self.context.wrap(data, encrypt, out)
         }
 
-        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
             self.context.unwrap(token, out)
         }
 

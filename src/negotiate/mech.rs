@@ -28,6 +28,8 @@ pub enum Failure {
     TargetUnknown,
     /// SEC_E_MESSAGE_ALTERED: a signature does not verify (or is out of sequence).
     MessageAltered,
+    /// SEC_E_OUT_OF_SEQUENCE: a replayed, old or reordered message (GSSAPI's supplementary bits).
+    OutOfSequence,
     /// SEC_E_NO_CREDENTIALS: no usable credentials.
     NoCredentials,
     /// SEC_E_UNSUPPORTED_FUNCTION: the peer asks for something we do not do.
@@ -45,6 +47,7 @@ impl Failure {
             Failure::BadBinding => 0x8009_0346,
             Failure::TargetUnknown => 0x8009_0303,
             Failure::MessageAltered => 0x8009_030F,
+            Failure::OutOfSequence => 0x8009_0310,
             Failure::NoCredentials => 0x8009_030E,
             Failure::Unsupported => 0x8009_0302,
             Failure::Internal => 0x8009_0304,
@@ -99,8 +102,8 @@ pub trait Mechanism: Send {
     /// Protects `data` for the peer, appending the token to `out`: sealed when `encrypt`, else
     /// signed (.NET's layout for NTLM: signature then plaintext).
     fn wrap(&mut self, data: &[u8], encrypt: bool, out: &mut Vec<u8>) -> MechResult<()>;
-    /// Opens a token from the peer, appending the plaintext to `out`.
-    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()>;
+    /// Opens a token from the peer, appending the plaintext to `out`; whether it was sealed.
+    fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool>;
     fn get_mic(&mut self, data: &[u8]) -> MechResult<Vec<u8>>;
     fn verify_mic(&mut self, data: &[u8], mic: &[u8]) -> MechResult<()>;
     /// The negotiated context flags (`flags::*`), meaningful once complete.

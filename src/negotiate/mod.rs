@@ -5,10 +5,13 @@
 //! * `spnego`: SPNEGO, native (RFC 4178, [MS-SPNG]): Kerberos preferred, NTLM as fallback.
 //! * `kerberos`: Kerberos through the system's MIT GSSAPI, loaded at run time; where it is
 //!   absent the library still loads and Negotiate offers NTLM alone.
+//! * `authentication`: NegotiateAuthentication, one exchange of blobs the caller carries; what
+//!   NegotiateStream drives.
 //! * `credential`: NetworkCredential, and where a server looks its users up.
 //! * `stream`: NegotiateStream itself, the layered driver over `nns::Nns`.
 //! * `parsers`: every parser of untrusted input in one call, for the fuzz targets and the seeds.
 
+pub mod authentication;
 pub mod credential;
 pub mod kerberos;
 pub mod mech;

@@ -489,7 +489,7 @@ macro_rules! session_methods {
             wrap_with(self.session.as_mut(), data, encrypt, out)
         }
 
-        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
             unwrap_with(self.session.as_mut(), token, out)
         }
 
@@ -536,7 +536,7 @@ fn wrap_with(session: Option<&mut Session>, data: &[u8], encrypt: bool, out: &mu
     Ok(())
 }
 
-fn unwrap_with(session: Option<&mut Session>, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+fn unwrap_with(session: Option<&mut Session>, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
     let s = established(session)?;
     if token.len() < SIGNATURE_LEN {
         return Err(MechError::new(Failure::MessageAltered, "NTLM: a message shorter than its signature"));
@@ -549,7 +549,7 @@ fn unwrap_with(session: Option<&mut Session>, token: &[u8], out: &mut Vec<u8>) -
     if r.is_err() {
         out.truncate(at);
     }
-    r
+    r.map(|()| sealed)
 }
 
 /// The GSS flags an NTLM context reports: IDENTIFY always (as .NET's shim sets it for NTLM),

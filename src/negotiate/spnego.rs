@@ -278,7 +278,7 @@ macro_rules! delegate_established {
             self.mechs.chosen()?.wrap(data, encrypt, out)
         }
 
-        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+        fn unwrap(&mut self, token: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
             self.mechs.chosen()?.unwrap(token, out)
         }
 

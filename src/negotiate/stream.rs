@@ -10,12 +10,14 @@
 //! seals (.NET's CanGetSecureStream); ProtectionLevel None is the inner stream's bytes as they
 //! are.
 
+use super::authentication::{self as auth, level_of, protection_of, status, NegotiateAuthentication, Refusal};
+pub use super::authentication::{binding_data, Policy};
 use super::credential::{Credential, CredentialSource};
-use super::mech::{flags as gss, Failure, MechError, MechResult, Mechanism, StepOut};
+use super::mech::{flags as gss, Failure, StepOut};
 use super::nns::{self, ERROR_TRUST_FAILURE};
-use super::ntlm::{self, NtlmClient, NtlmServer};
-use super::spnego::{SpnegoClient, SpnegoServer};
-use super::{kerberos, msg, policy_enforcement, protection_level, impersonation_level};
+use super::{impersonation_level, msg, protection_level};
+#[cfg(test)]
+use super::policy_enforcement;
 use crate::error::{code, Error, Result};
 use crate::layered::{Channel, Mode, Opened, Protocol, Step};
 use crate::op::Completion;
@@ -36,14 +38,6 @@ pub struct ClientOptions {
     pub binding: Option<Vec<u8>>,
     pub protection_level: i32,
     pub impersonation_level: i32,
-}
-
-/// ExtendedProtectionPolicy.
-#[derive(Clone, Default)]
-pub struct Policy {
-    pub enforcement: i32,
-    pub custom_channel_binding: Option<Vec<u8>>,
-    pub custom_service_names: Option<Vec<String>>,
 }
 
 /// AuthenticateAsServer's arguments: where users are looked up (NTLM), the policy.
@@ -73,41 +67,11 @@ impl Info {
         self.flags & (gss::CONF | gss::INTEG) != 0
     }
     pub fn is_mutually_authenticated(&self) -> bool {
-        self.package != "NTLM" && self.flags & gss::MUTUAL != 0
+        self.package != auth::package::NTLM && self.flags & gss::MUTUAL != 0
     }
     pub fn impersonation_level(&self) -> i32 {
         level_of(self.flags, self.package)
     }
-}
-
-/// .NET's PrivateImpersonationLevel.
-fn level_of(flags: u32, package: &str) -> i32 {
-    if flags & gss::DELEG != 0 && package != "NTLM" {
-        impersonation_level::DELEGATION
-    } else if flags & gss::IDENTIFY != 0 {
-        impersonation_level::IDENTIFICATION
-    } else {
-        impersonation_level::IMPERSONATION
-    }
-}
-
-fn protection_of(flags: u32) -> i32 {
-    if flags & gss::CONF != 0 {
-        protection_level::ENCRYPT_AND_SIGN
-    } else if flags & gss::INTEG != 0 {
-        protection_level::SIGN
-    } else {
-        protection_level::NONE
-    }
-}
-
-/// The application data of a ChannelBinding (after its SEC_CHANNEL_BINDINGS header).
-pub fn binding_data(binding: &[u8]) -> Result<Vec<u8>> {
-    let bad = || Error::argument("The channel binding is not a SEC_CHANNEL_BINDINGS structure.");
-    let field = |at: usize| binding.get(at..at + 4).map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")) as usize);
-    let (len, off) = (field(24).ok_or_else(bad)?, field(28).ok_or_else(bad)?);
-    let end = off.checked_add(len).ok_or_else(bad)?;
-    binding.get(off..end).map(<[u8]>::to_vec).ok_or_else(bad)
 }
 
 /// Where the handshake is.
@@ -121,14 +85,15 @@ enum Hs {
     Done,
 }
 
-/// A blocking step's outcome, with the mechanism it ran on.
-pub struct Resumed(Box<dyn Mechanism>, MechResult<StepOut>);
+/// A blocking step's outcome, with the authentication it ran on.
+pub struct Resumed(Box<NegotiateAuthentication>, std::result::Result<StepOut, Refusal>);
 
-/// [MS-NNS] as a layered protocol: everything here is under the channel's lock.
+/// [MS-NNS] as a layered protocol over a NegotiateAuthentication: everything here is under the
+/// channel's lock.
 pub struct Nns {
     input: Vec<u8>,
     output: Vec<u8>,
-    mech: Option<Box<dyn Mechanism>>,
+    auth: Option<Box<NegotiateAuthentication>>,
     /// The role of the first authentication attempt (.NET's net_auth_client_server).
     role: Option<bool>,
     hs: Hs,
@@ -137,9 +102,6 @@ pub struct Nns {
     can_retry: bool,
     expected_protection: i32,
     expected_impersonation: i32,
-    target_name: String,
-    /// Server: the policy's demands the mechanism cannot check itself (Kerberos's binding).
-    require_channel_bound: bool,
     /// Frames only when the context signs or seals.
     secure: bool,
     encrypt: bool,
@@ -154,7 +116,7 @@ impl Nns {
         Nns {
             input: Vec::new(),
             output: Vec::new(),
-            mech: None,
+            auth: None,
             role: None,
             hs: Hs::Idle,
             local_complete: false,
@@ -162,8 +124,6 @@ impl Nns {
             can_retry: false,
             expected_protection: protection_level::ENCRYPT_AND_SIGN,
             expected_impersonation: impersonation_level::NONE,
-            target_name: String::new(),
-            require_channel_bound: false,
             secure: false,
             encrypt: false,
             plain: Vec::new(),
@@ -203,81 +163,49 @@ impl Nns {
         Ok(())
     }
 
+    /// Options nothing can be done with fail here, before any frame (.NET's Unsupported PAL).
+    fn start(&mut self, a: NegotiateAuthentication) -> Result<()> {
+        if let Some(reason) = a.unsupported_reason() {
+            return Err(Error { inner: Some(reason.into()), ..Error::new(code::AUTHENTICATION, msg::AUTH_SSPI) });
+        }
+        self.auth = Some(Box::new(a));
+        Ok(())
+    }
+
     fn start_client(&mut self, o: &ClientOptions) -> Result<()> {
         self.validate(false, o.credential.is_some(), o.target_name.is_some(), o.protection_level, o.impersonation_level)?;
-        let cred = o.credential.clone().expect("validated");
-        let target = o.target_name.clone().expect("validated");
-        let app = o.binding.as_deref().map(binding_data).transpose()?;
-        let integrity = o.protection_level >= protection_level::SIGN;
-        let confidentiality = o.protection_level == protection_level::ENCRYPT_AND_SIGN;
-        let ntlm = (!cred.default).then(|| {
-            Box::new(NtlmClient::new(ntlm::ClientOptions {
-                user: cred.user.clone(),
-                domain: cred.domain.clone(),
-                nt_hash: ntlm::nt_hash(&cred.password),
-                workstation: String::new(),
-                target: target.clone(),
-                channel_binding: app.clone(),
-                integrity,
-                confidentiality,
-                identify: o.impersonation_level == impersonation_level::IDENTIFICATION,
-            })) as Box<dyn Mechanism>
+        if let Some(b) = &o.binding {
+            binding_data(b)?;
+        }
+        // .NET's workaround for Win9x servers: ProtectionLevel None is raw NTLM, and only then is
+        // mutual authentication not required.
+        let none = o.protection_level == protection_level::NONE;
+        let a = NegotiateAuthentication::client(&auth::ClientOptions {
+            package: if none { auth::package::NTLM } else { auth::package::NEGOTIATE }.into(),
+            credential: o.credential.clone().expect("validated"),
+            target_name: o.target_name.clone().expect("validated"),
+            binding: o.binding.clone(),
+            required_protection_level: o.protection_level,
+            require_mutual_authentication: !none,
+            allowed_impersonation_level: o.impersonation_level,
         });
-        self.mech = Some(if o.protection_level == protection_level::NONE {
-            // .NET's workaround for Win9x servers: ProtectionLevel None is raw NTLM.
-            ntlm.ok_or_else(|| Error { inner: Some(msg::NTLM_DEFAULT_CREDENTIALS.into()), ..Error::new(code::AUTHENTICATION, msg::AUTH_SSPI) })?
-        } else {
-            let mut req = gss::MUTUAL;
-            if integrity {
-                req |= gss::INTEG | gss::REPLAY | gss::SEQUENCE;
-            }
-            if confidentiality {
-                req |= gss::CONF;
-            }
-            match o.impersonation_level {
-                impersonation_level::IDENTIFICATION => req |= gss::IDENTIFY,
-                impersonation_level::DELEGATION => req |= gss::DELEG,
-                _ => {}
-            }
-            let krb = kerberos::client(&cred, &target, req, app.as_deref());
-            if krb.is_none() && ntlm.is_none() {
-                return Err(Error {
-                    inner: Some(msg::NTLM_DEFAULT_CREDENTIALS.into()),
-                    ..Error::new(code::AUTHENTICATION, msg::AUTH_SSPI)
-                });
-            }
-            Box::new(SpnegoClient::new(krb, ntlm))
-        });
-        self.target_name = target;
-        Ok(())
+        self.start(a)
     }
 
     fn start_server(&mut self, o: &ServerOptions) -> Result<()> {
         self.validate(true, true, true, o.protection_level, o.impersonation_level)?;
-        let policy = o.policy.clone().unwrap_or_default();
-        let always = policy.enforcement == policy_enforcement::ALWAYS;
-        let never = policy.enforcement == policy_enforcement::NEVER;
-        // WhenSupported: what the client sends must match; Always: and it must send it.
-        debug_assert!(always || never || policy.enforcement == policy_enforcement::WHEN_SUPPORTED);
-        let app = if never { None } else { policy.custom_channel_binding.as_deref().map(binding_data).transpose()? };
-        let names = if never { Vec::new() } else { policy.custom_service_names.clone().unwrap_or_default() };
-        let users: CredentialSource = o.users.clone().unwrap_or_else(|| Arc::new(|_: &str, _: &str| None));
-        let ntlm = NtlmServer::new(
-            users,
-            ntlm::ServerOptions {
-                computer: host_name(),
-                domain: host_name(),
-                channel_binding: app.clone(),
-                require_binding: always,
-                service_names: names,
-                require_spn: always,
-            },
-        );
-        self.require_channel_bound = always && app.is_some();
-        let krb = kerberos::server(app.as_deref());
-        self.mech = Some(Box::new(SpnegoServer::new(krb, Box::new(ntlm))));
-        self.target_name.clear();
-        Ok(())
+        if let Some(b) = o.policy.as_ref().and_then(|p| p.custom_channel_binding.as_ref()) {
+            binding_data(b)?;
+        }
+        let a = NegotiateAuthentication::server(&auth::ServerOptions {
+            package: auth::package::NEGOTIATE.into(),
+            users: o.users.clone(),
+            binding: None,
+            policy: Some(o.policy.clone().unwrap_or_default()),
+            required_protection_level: o.protection_level,
+            required_impersonation_level: o.impersonation_level,
+        });
+        self.start(a)
     }
 
     fn frame(&mut self, id: u8, payload: &[u8]) -> Result<()> {
@@ -289,13 +217,29 @@ impl Nns {
         self.output.clear();
         let _ = self.frame(nns::HANDSHAKE_ERROR, &nns::encode_error_code(code_sent));
         self.can_retry = true;
-        self.mech = None;
+        self.auth = None;
         e
     }
 
-    fn mech_failed(&mut self, e: MechError) -> Error {
+    /// What NegotiateStream makes of a refused step (.NET 8's NegotiateStream on its statuses).
+    fn refused(&mut self, r: Refusal) -> Error {
         let is_server = self.role == Some(true);
-        let err = match e.failure {
+        let flags = self.auth.as_ref().map_or(0, |a| a.flags());
+        let package = self.auth.as_ref().map_or(auth::package::NTLM, |a| a.package()).to_string();
+        match r.status {
+            status::IMPERSONATION_VALIDATION_FAILED => {
+                let (want, got) = (self.expected_impersonation, level_of(flags, &package));
+                let text = msg::expectation(impersonation_level::name(want), impersonation_level::name(got));
+                return self.fail(ERROR_TRUST_FAILURE, Error::new(code::AUTHENTICATION, text));
+            }
+            status::SECURITY_QOS_FAILED => {
+                let (want, got) = (self.expected_protection, protection_of(flags));
+                let text = msg::expectation(protection_level::name(want), protection_level::name(got));
+                return self.fail(ERROR_TRUST_FAILURE, Error::new(code::AUTHENTICATION, text));
+            }
+            _ => {}
+        }
+        let err = match r.failure {
             Failure::LogonDenied => Error::new(
                 code::INVALID_CREDENTIAL,
                 if is_server { msg::BAD_CLIENT_CREDS } else { msg::BAD_CREDS_OR_TARGET },
@@ -303,46 +247,19 @@ impl Nns {
             Failure::BadBinding | Failure::TargetUnknown => Error::new(code::AUTHENTICATION, msg::BAD_CREDS_OR_TARGET),
             _ => Error::new(code::AUTHENTICATION, msg::AUTH_SSPI),
         };
-        let code_sent = e.failure.hresult();
-        self.fail(code_sent, Error { inner: Some(e.reason), ..err })
+        self.fail(r.failure.hresult(), Error { inner: Some(r.reason), ..err })
     }
 
-    fn trust_failure(&mut self, text: String) -> Error {
-        self.fail(ERROR_TRUST_FAILURE, Error::new(code::AUTHENTICATION, text))
-    }
-
-    /// What a mechanism step produced: frames, checks, the next state.
-    fn after_step(&mut self, r: MechResult<StepOut>) -> Result<()> {
-        let out = r.map_err(|e| self.mech_failed(e))?;
-        let is_server = self.role == Some(true);
+    /// What an authentication step produced: frames, the next state.
+    fn after_step(&mut self, r: std::result::Result<StepOut, Refusal>) -> Result<()> {
+        let out = r.map_err(|e| self.refused(e))?;
         if !out.complete {
-            if out.token.is_empty() {
-                return Err(self.fail(Failure::Internal.hresult(), Error::internal("The mechanism produced no token.")));
-            }
             self.frame(nns::HANDSHAKE_IN_PROGRESS, &out.token)?;
             self.hs = Hs::Read;
             return Ok(());
         }
         self.local_complete = true;
-        let mech = self.mech.as_ref().expect("a mechanism while authenticating");
-        let (flags, package) = (mech.flags(), mech.package());
-        if self.require_channel_bound && package == "Kerberos" && flags & gss::CHANNEL_BOUND == 0 {
-            return Err(self.fail(Failure::BadBinding.hresult(), Error {
-                inner: Some("Kerberos: the client sent no channel binding".into()),
-                ..Error::new(code::AUTHENTICATION, msg::BAD_CREDS_OR_TARGET)
-            }));
-        }
-        let level = level_of(flags, package);
-        if level < self.expected_impersonation {
-            let text = msg::expectation(impersonation_level::name(self.expected_impersonation), impersonation_level::name(level));
-            return Err(self.trust_failure(text));
-        }
-        let result = protection_of(flags);
-        if result < self.expected_protection {
-            let text = msg::expectation(protection_level::name(self.expected_protection), protection_level::name(result));
-            return Err(self.trust_failure(text));
-        }
-        if is_server {
+        if self.role == Some(true) {
             self.remote_ok = true;
             self.frame(nns::HANDSHAKE_DONE, &out.token)?;
         } else if !out.token.is_empty() {
@@ -368,7 +285,7 @@ impl Nns {
         self.input.drain(..n);
         match id {
             nns::HANDSHAKE_ERROR => {
-                self.mech = None;
+                self.auth = None;
                 return Err(match nns::decode_error_code(&payload) {
                     Some(c) if c == Failure::LogonDenied.hresult() => Error {
                         inner: Some(format!("0x{c:08X}")),
@@ -409,16 +326,16 @@ impl Nns {
                     }
                 }
                 Hs::Step(input) => {
-                    let mech = self.mech.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
-                    if mech.blocking(input.as_deref()) {
-                        let mut mech = self.mech.take().expect("checked");
+                    let a = self.auth.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
+                    if a.blocking(input.as_deref()) {
+                        let mut a = self.auth.take().expect("checked");
                         self.hs = Hs::Offloaded;
                         return Ok(Step::NeedOffload(Box::new(move || {
-                            let r = mech.step(input.as_deref());
-                            Resumed(mech, r)
+                            let r = a.step(input.as_deref());
+                            Resumed(a, r)
                         })));
                     }
-                    let r = mech.step(input.as_deref());
+                    let r = a.step(input.as_deref());
                     self.after_step(r)?;
                 }
             }
@@ -426,33 +343,14 @@ impl Nns {
     }
 
     fn record(&mut self) -> Result<()> {
-        let mech = self.mech.as_ref().ok_or_else(|| Error::disposed(CLASS_NAME))?;
-        let flags = mech.flags();
-        let is_server = self.role == Some(true);
-        let remote_name = if is_server {
-            mech.peer_name().unwrap_or_default().trim_end_matches('\0').to_string()
-        } else {
-            self.target_name.clone()
-        };
+        let a = self.auth.as_ref().ok_or_else(|| Error::disposed(CLASS_NAME))?;
+        let flags = a.flags();
+        let (remote_name, _) = a.remote_identity()?;
+        let package = if a.package() == auth::package::KERBEROS { auth::package::KERBEROS } else { auth::package::NTLM };
         self.secure = flags & (gss::CONF | gss::INTEG) != 0;
         self.encrypt = flags & gss::CONF != 0;
-        self.info = Some(Arc::new(Info { is_server, flags, package: mech.package(), remote_name }));
+        self.info = Some(Arc::new(Info { is_server: a.is_server(), flags, package, remote_name }));
         Ok(())
-    }
-}
-
-/// The server's NetBIOS-style name for the NTLM CHALLENGE.
-fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into the buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = if rc == 0 { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
-    let short = name.split('.').next().unwrap_or("").to_string();
-    if short.is_empty() {
-        "localhost".into()
-    } else {
-        short
     }
 }
 
@@ -476,8 +374,8 @@ impl Protocol for Nns {
     }
 
     fn resume(&mut self, answer: Resumed) -> Result<()> {
-        let Resumed(mech, r) = answer;
-        self.mech = Some(mech);
+        let Resumed(a, r) = answer;
+        self.auth = Some(a);
         self.after_step(r)
     }
 
@@ -490,12 +388,13 @@ impl Protocol for Nns {
             self.output.extend_from_slice(plain);
             return Ok(());
         }
-        let mech = self.mech.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
+        let a = self.auth.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
         let at = self.output.len();
         self.output.extend_from_slice(&[0; nns::DATA_HEADER]);
-        if let Err(e) = mech.wrap(plain, self.encrypt, &mut self.output) {
+        let (st, _) = a.wrap(plain, self.encrypt, &mut self.output)?;
+        if st != status::COMPLETED {
             self.output.truncate(at);
-            return Err(Error { inner: Some(e.reason), ..Error::new(code::IO, msg::ENCRYPT) });
+            return Err(Error { inner: a.last_reason().map(str::to_string), ..Error::new(code::IO, msg::ENCRYPT) });
         }
         let len = (self.output.len() - at - nns::DATA_HEADER) as u32;
         self.output[at..at + nns::DATA_HEADER].copy_from_slice(&len.to_le_bytes());
@@ -520,12 +419,15 @@ impl Protocol for Nns {
                 return Ok(Opened::Data(n));
             }
             let Some((payload, n)) = nns::parse_data_frame(&self.input)? else { return Ok(Opened::NeedInput) };
-            let mech = self.mech.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
+            let a = self.auth.as_mut().ok_or_else(|| Error::disposed(CLASS_NAME))?;
             self.plain.clear();
             self.plain_pos = 0;
-            let r = mech.unwrap(payload, &mut self.plain);
+            let r = a.unwrap(payload, &mut self.plain);
             self.input.drain(..n);
-            r.map_err(|e| Error { inner: Some(e.reason), ..Error::new(code::IO, msg::READ_FAILED) })?;
+            let (st, _) = r?;
+            if st != status::COMPLETED {
+                return Err(Error { inner: a.last_reason().map(str::to_string), ..Error::new(code::IO, msg::READ_FAILED) });
+            }
             // A frame that unwraps to nothing is skipped.
         }
     }
@@ -541,7 +443,7 @@ impl Protocol for Nns {
     fn shutdown(&mut self) {}
 
     fn dispose(&mut self) {
-        self.mech = None;
+        self.auth = None;
         self.plain = Vec::new();
     }
 

@@ -179,6 +179,28 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_get_remote_identity_name(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_stream_get_remote_identity_authentication_type(IntPtr stream, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
 
+        // NegotiateAuthentication
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_create_client(byte[] package, IntPtr credential, byte[] targetName, IntPtr bindingContext, int bindingKind, int requiredProtectionLevel, int requireMutualAuthentication, int allowedImpersonationLevel, out IntPtr authentication);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_create_server(byte[] package, IntPtr credential, IntPtr bindingContext, int bindingKind, int policyEnforcement, IntPtr[] serviceNames, UIntPtr serviceCount, int requiredProtectionLevel, int requiredImpersonationLevel, out IntPtr authentication);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_outgoing_blob(IntPtr authentication, byte[] incoming, UIntPtr incomingLength, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr blobLength, out int statusCode);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_last_output(IntPtr authentication, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr outputLength);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_wrap(IntPtr authentication, byte[] input, UIntPtr inputLength, int requestEncryption, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr outputLength, out int isEncrypted, out int statusCode);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_unwrap(IntPtr authentication, byte[] input, UIntPtr inputLength, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr outputLength, out int wasEncrypted, out int statusCode);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_compute_integrity_check(IntPtr authentication, byte[] input, UIntPtr inputLength, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr micLength);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_verify_integrity_check(IntPtr authentication, byte[] input, UIntPtr inputLength, byte[] signature, UIntPtr signatureLength, out int valid);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_is_authenticated(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_is_server(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_is_signed(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_is_encrypted(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_is_mutually_authenticated(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_protection_level(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_impersonation_level(IntPtr authentication, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_package(IntPtr authentication, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_target_name(IntPtr authentication, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_remote_identity_name(IntPtr authentication, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_get_remote_identity_authentication_type(IntPtr authentication, [Out] byte[] buffer, UIntPtr bufferLength, out UIntPtr length);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_negotiate_authentication_close(IntPtr authentication);
+
         // SslStream
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_create(IntPtr inner, int leaveInnerStreamOpen, out StreamHandle stream);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_ssl_stream_set_validation_callback(IntPtr stream, ApmValidationCallback callback, IntPtr state);

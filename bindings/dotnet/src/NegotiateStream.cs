@@ -68,7 +68,7 @@ namespace Apmnet
         /// <summary>A library credential for <paramref name="credential"/>: the default one for
         /// CredentialCache.DefaultNetworkCredentials (or any without a user name), IntPtr.Zero for null
         /// (the library reports it). The caller closes it.</summary>
-        static IntPtr ClientCredential(NetworkCredential credential)
+        internal static IntPtr ClientCredential(NetworkCredential credential)
         {
             if (credential == null) return IntPtr.Zero;
             IntPtr handle;
@@ -274,7 +274,7 @@ namespace Apmnet
         }
 
         /// <summary>The policy's arguments for the C API: enforcement, channel binding, service names.</summary>
-        sealed class PolicyArguments
+        internal sealed class PolicyArguments
         {
             internal readonly int Enforcement;
             internal readonly byte[] Binding;

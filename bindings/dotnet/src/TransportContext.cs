@@ -24,7 +24,7 @@ namespace Apmnet
         public override ChannelBinding GetChannelBinding(ChannelBindingKind kind)
         {
             byte[] data = Copy(kind, false);
-            return data.Length == 0 ? null : new ApmChannelBinding(data);
+            return data.Length == 0 ? null : new ApmChannelBinding(data, this, kind);
         }
 
         /// <summary>The bare token (RFC 5929): the first Finished message for Unique, the hash of the
@@ -34,6 +34,11 @@ namespace Apmnet
             byte[] token = Copy(kind, true);
             return token.Length == 0 ? null : token;
         }
+
+        /// <summary>The library handle, for a call that takes the context itself.</summary>
+        internal IntPtr Handle { get { return handle; } }
+
+        internal void KeepAlive() { GC.KeepAlive(safeHandle); }
 
         byte[] Copy(ChannelBindingKind kind, bool token)
         {
@@ -51,8 +56,15 @@ namespace Apmnet
     {
         readonly int size;
 
-        internal ApmChannelBinding(byte[] data) : base(true)
+        /// <summary>Where it came from: NegotiateAuthentication's options hand the context and the kind to
+        /// the library, which takes the binding from there.</summary>
+        internal readonly ApmTransportContext Context;
+        internal readonly ChannelBindingKind Kind;
+
+        internal ApmChannelBinding(byte[] data, ApmTransportContext context, ChannelBindingKind kind) : base(true)
         {
+            Context = context;
+            Kind = kind;
             size = data.Length;
             SetHandle(Marshal.AllocHGlobal(size));
             Marshal.Copy(data, 0, handle, size);

@@ -45,6 +45,8 @@ from .errors import (ApmError, ArgumentError, ArgumentNullError, ArgumentOutOfRa
 from .negotiate import (CredentialCache, CredentialLookup, ExtendedProtectionPolicy, GenericIdentity,
                         NegotiateStream, NetworkCredential, NtlmUserFile)
 from .security import ChannelBinding, SslStream, TransportContext, X509Certificate2
+from .authentication import (NegotiateAuthentication, NegotiateAuthenticationClientOptions,
+                             NegotiateAuthenticationServerOptions, NegotiateAuthenticationStatusCode)
 from .sockets import LingerOption, NetworkStream, Socket
 from .http import HttpWebRequest, HttpWebResponse
 from .streams import Stream
@@ -60,7 +62,8 @@ __all__ = [
     "AsyncResult", "AuthenticationError", "ChannelBinding", "ChannelBindingKind",
     "CipherAlgorithmType", "CredentialCache", "CredentialLookup", "DecompressionMethods",
     "DirectoryNotFoundException", "ExtendedProtectionPolicy", "GenericIdentity", "HttpWebRequest",
-    "HttpWebResponse", "NegotiateStream", "NetworkCredential", "NtlmUserFile", "PolicyEnforcement",
+    "HttpWebResponse", "NegotiateAuthentication", "NegotiateAuthenticationClientOptions",
+    "NegotiateAuthenticationServerOptions", "NegotiateAuthenticationStatusCode", "NegotiateStream", "NetworkCredential", "NtlmUserFile", "PolicyEnforcement",
     "ProtectionLevel", "TokenImpersonationLevel", "FileAccess", "FileNotFoundException",
     "IOException", "InternalError", "InvalidCredentialError", "InvalidOperationError",
     "LingerOption", "NetworkStream", "NotSupportedError", "ObjectDisposedError", "OutOfMemoryError",

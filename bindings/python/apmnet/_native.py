@@ -228,6 +228,35 @@ PROTOTYPES = {
     "apm_ssl_stream_get_remote_certificate": (_status, [_handle, _out_handle]),
     "apm_ssl_stream_get_local_certificate": (_status, [_handle, _out_handle]),
     "apm_ssl_stream_get_transport_context": (_status, [_handle, _out_handle]),
+    # NegotiateAuthentication
+    "apm_negotiate_authentication_create_client": (
+        _status, [c_char_p, _handle, c_char_p, _handle, c_int32, c_int32, c_int32, c_int32, _out_handle]),
+    "apm_negotiate_authentication_create_server": (
+        _status, [c_char_p, _handle, _handle, c_int32, c_int32, _names_in, c_size_t, c_int32, c_int32, _out_handle]),
+    "apm_negotiate_authentication_get_outgoing_blob": (
+        _status, [_handle, _bytes_in, c_size_t, _bytes_out, c_size_t, _sizep, _i32p]),
+    "apm_negotiate_authentication_get_last_output": (_status, [_handle, _bytes_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_wrap": (
+        _status, [_handle, _bytes_in, c_size_t, c_int32, _bytes_out, c_size_t, _sizep, _i32p, _i32p]),
+    "apm_negotiate_authentication_unwrap": (
+        _status, [_handle, _bytes_in, c_size_t, _bytes_out, c_size_t, _sizep, _i32p, _i32p]),
+    "apm_negotiate_authentication_compute_integrity_check": (
+        _status, [_handle, _bytes_in, c_size_t, _bytes_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_verify_integrity_check": (
+        _status, [_handle, _bytes_in, c_size_t, _bytes_in, c_size_t, _i32p]),
+    "apm_negotiate_authentication_is_authenticated": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_is_server": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_is_signed": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_is_encrypted": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_is_mutually_authenticated": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_get_protection_level": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_get_impersonation_level": (_status, [_handle, _i32p]),
+    "apm_negotiate_authentication_get_package": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_get_target_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_get_remote_identity_name": (_status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_get_remote_identity_authentication_type": (
+        _status, [_handle, _text_out, c_size_t, _sizep]),
+    "apm_negotiate_authentication_close": (_status, [_handle]),
     # TransportContext
     "apm_transport_context_get_channel_binding": (
         _status, [_handle, c_int32, _bytes_out, c_size_t, _sizep]),

@@ -45,9 +45,9 @@ impl Mechanism for FakeKrb {
         out.extend_from_slice(d);
         Ok(())
     }
-    fn unwrap(&mut self, t: &[u8], out: &mut Vec<u8>) -> MechResult<()> {
+    fn unwrap(&mut self, t: &[u8], out: &mut Vec<u8>) -> MechResult<bool> {
         out.extend_from_slice(t);
-        Ok(())
+        Ok(false)
     }
     fn get_mic(&mut self, _: &[u8]) -> MechResult<Vec<u8>> {
         Ok(b"mic".to_vec())
