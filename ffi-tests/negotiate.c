@@ -13,8 +13,7 @@
  * with NTLM at every level and Kerberos at Sign and EncryptAndSign, and pyspnego both ways with NTLM
  * at every level and Kerberos at Sign and EncryptAndSign (SPNEGO both ways, raw Kerberos from its
  * client), each with messages of 1 B, 64511, 64512, 64513 B and 16 MiB checked by SHA-256.
- * NegotiateAuthentication with the blobs
- * carried by the test: NTLM, Negotiate and Kerberos (loopback realm), wrap/unwrap and MICs both
+ * NegotiateAuthentication with the blobs carried by the test: NTLM, Negotiate and Kerberos (loopback realm), wrap/unwrap and MICs both
  * ways, replays and altered MICs, a wrong password, a tampered blob, SecurityQosFailed, Unsupported,
  * channel bindings from TransportContexts (BadBinding across connections), and misuse; and against
  * .NET 8's NegotiateAuthentication (peers/NegAuthPeer.cs), each role, NTLM, Negotiate and Kerberos,
