@@ -50,6 +50,12 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, HeadError> {
             if len > limit {
                 return Err(HeadError::TooLong);
             }
+            // httparse takes any three digits; "HTTP/1.1 061" is no status (RFC 9110 15: 100 to
+            // 599, .NET reads up to 999), and would otherwise be read as a final response below
+            // 200, without a body.
+            if resp.code.is_some_and(|c| c < 100) {
+                return Err(HeadError::StatusLine);
+            }
             let headers = resp
                 .headers
                 .iter()
@@ -252,6 +258,10 @@ mod tests {
         assert_eq!(parse_head(b"HTT", LIMIT), Ok(None));
         assert_eq!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
         assert_eq!(parse_head(b"HTTP/1.1 2x0 OK\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
+        // Three digits, but no status (found by the http_response fuzz target).
+        assert_eq!(parse_head(b"HTTP/1.0 061 \n\r\n", LIMIT), Err(HeadError::StatusLine));
+        assert_eq!(parse_head(b"HTTP/1.1 099 X\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
+        assert_eq!(parse_head(b"HTTP/1.1 100 Continue\r\n\r\n", LIMIT).unwrap().unwrap().status, 100);
         assert!(matches!(parse_head(b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", LIMIT), Err(HeadError::Header(_))));
         let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
         long.extend(std::iter::repeat_n(b'a', 100));
