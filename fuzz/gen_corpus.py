@@ -358,7 +358,8 @@ def spnego():
 
 
 def http_response():
-    # The first byte: the small limit (16 + 4 * byte) and where the head is cut.
+    # The first byte: the small limit (16 + 4 * (byte & 0x7f)), where the head is cut, and (bit 7)
+    # a HEAD request.
     seeds = {
         "200-content-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
         "404-http10-close": b"HTTP/1.0 404 Not Found\r\nConnection: close\r\nServer: SimpleHTTP/0.6 Python/3.12\r\n\r\n",
@@ -367,6 +368,10 @@ def http_response():
         "bare-lf": b"HTTP/1.1 302 Found\nLocation: /next\nContent-Length: 0\n\n",
         "obs-fold": b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\n\tthird\r\nContent-Length: 0\r\n\r\n",
         "absurd-content-length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
+        "content-length-past-i64": b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n",
+        "content-length-with-sign": b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        "content-lengths-differ": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\nhello!",
+        "chunked-not-last": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
         "100-continue-then-200": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
         "no-reason-phrase": b"HTTP/1.1 204\r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\n\r\n",
         "spaces-in-status-line": b"HTTP/1.1   500   Internal Server Error\r\n\r\n",
@@ -379,6 +384,7 @@ def http_response():
     }
     for name, data in seeds.items():
         write("http_response", name, b"\x40" + data)
+    write("http_response", "head-request-with-length", b"\xc0HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
     write("http_response", "long-header-small-limit", b"\x10HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 1000 + b"\r\n\r\n")
     write("http_response", "many-headers", b"\xff" + b"HTTP/1.1 200 OK\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(300)) + b"\r\n")
     write("http_response", "no-end-of-head", b"\x08HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 50)

@@ -81,6 +81,57 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, HeadError> {
     }
 }
 
+/// How a response's body is delimited (RFC 9112 section 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLength {
+    /// HEAD, 1xx, 204 and 304 responses.
+    Empty,
+    Chunked,
+    Length(u64),
+    /// Read to the end of the connection.
+    UntilClose,
+}
+
+/// The Content-Length header's value is not a length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadContentLength;
+
+/// The Content-Length value (its repeats joined by commas, as `Headers` keeps them): a length
+/// repeated must be the same each time, and is digits only (RFC 9110 8.6; `u64::from_str`
+/// alone would also take "+5"), at most `i64::MAX` (ContentLength is a long: a larger one read
+/// as a negative number).
+pub fn content_length(value: Option<&str>) -> Result<Option<u64>, BadContentLength> {
+    let Some(v) = value else { return Ok(None) };
+    let mut values = v.split(',').map(|x| {
+        let x = x.trim();
+        if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadContentLength);
+        }
+        x.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64).ok_or(BadContentLength)
+    });
+    let first = values.next().unwrap_or(Err(BadContentLength))?;
+    if !values.all(|r| r == Ok(first)) {
+        return Err(BadContentLength);
+    }
+    Ok(Some(first))
+}
+
+/// The body's framing, from the status, whether the request was HEAD, the Transfer-Encoding
+/// value and the Content-Length: chunked wins over a length when it is the last coding.
+pub fn body_length(status: u16, head_request: bool, transfer_encoding: Option<&str>, length: Option<u64>) -> BodyLength {
+    let chunked =
+        transfer_encoding.is_some_and(|v| v.rsplit(',').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
+    if head_request || status < 200 || status == 204 || status == 304 {
+        BodyLength::Empty
+    } else if chunked {
+        BodyLength::Chunked
+    } else if let Some(n) = length {
+        BodyLength::Length(n)
+    } else {
+        BodyLength::UntilClose
+    }
+}
+
 /// A chunked body that does not follow RFC 9112 section 7.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkError;
@@ -273,6 +324,27 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert_eq!(parse_head(&many, LIMIT).unwrap().unwrap().headers.len(), 2000);
         assert_eq!(parse_head(&many, 1024), Err(HeadError::TooLong));
+    }
+
+    #[test]
+    fn the_body_length_follows_rfc_9112() {
+        use BodyLength::*;
+        let te = |v| body_length(200, false, Some(v), Some(5));
+        assert_eq!(te("chunked"), Chunked);
+        assert_eq!(te("gzip, Chunked "), Chunked);
+        assert_eq!(te("chunked, gzip"), Length(5));
+        assert_eq!(body_length(200, false, None, None), UntilClose);
+        for (status, head) in [(200, true), (100, false), (204, false), (304, false)] {
+            assert_eq!(body_length(status, head, Some("chunked"), Some(5)), Empty);
+        }
+        let cl = |v| content_length(Some(v));
+        assert_eq!(content_length(None), Ok(None));
+        assert_eq!(cl("5"), Ok(Some(5)));
+        assert_eq!(cl(" 5 ,5"), Ok(Some(5)));
+        assert_eq!(cl("9223372036854775807"), Ok(Some(i64::MAX as u64)));
+        for bad in ["5,6", "", "5,", "+5", "-1", "0x10", "5 5", "9223372036854775808", "99999999999999999999999999"] {
+            assert_eq!(cl(bad), Err(BadContentLength), "{bad:?}");
+        }
     }
 
     #[test]
