@@ -19,6 +19,24 @@ use apmnet::negotiate::credential::{CredentialSource, Secret};
 use apmnet::negotiate::mech::Mechanism;
 use apmnet::negotiate::ntlm::*;
 use std::sync::Arc;
+use wire::*;
+
+/// [MS-NLMP] 2.2.1.3, 2.2.2.1 and 2.2.2.5, written out here: the library's own constants are
+/// crate-private (public ones would land in the C header), and a reference of our own catches a
+/// wrong one there.
+mod wire {
+    pub const UNICODE: u32 = 0x0000_0001;
+    pub const SEAL: u32 = 0x0000_0020;
+    pub const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+    pub const AV_EOL: u16 = 0;
+    pub const AV_FLAGS: u16 = 6;
+    pub const AV_TARGET_NAME: u16 = 9;
+    pub const AV_CHANNEL_BINDINGS: u16 = 10;
+    /// MsvAvFlags: the AUTHENTICATE message carries a MIC.
+    pub const AV_FLAG_MIC: u32 = 0x2;
+    /// The MIC of an AUTHENTICATE message whose payload starts past it.
+    pub const MIC_AT: std::ops::Range<usize> = 72..88;
+}
 
 const PASSWORD: &str = "Passw0rd!";
 /// The one user the servers here do not know.
@@ -40,12 +58,12 @@ fn check_av_pairs(b: &[u8]) {
     let Ok(pairs) = parse_av_pairs(b) else { return };
     let mut at = 0;
     for (id, value) in &pairs {
-        assert_ne!(*id, av::EOL);
+        assert_ne!(*id, AV_EOL);
         assert_eq!((u16_at(b, at) as u16, u16_at(b, at + 2)), (*id, value.len()), "the pair at {at}");
         assert_eq!(value.as_ptr(), b[at + 4..].as_ptr(), "the value of the pair at {at}");
         at += 4 + value.len();
     }
-    assert_eq!(u16_at(b, at) as u16, av::EOL, "the pairs end at an MsvAvEOL");
+    assert_eq!(u16_at(b, at) as u16, AV_EOL, "the pairs end at an MsvAvEOL");
     assert!(at + 4 + u16_at(b, at + 2) <= b.len(), "the MsvAvEOL lies within the buffer");
 }
 
@@ -60,7 +78,7 @@ fn check_parsers(msg: &[u8]) {
     }
     if let Ok(a) = parse_authenticate(msg) {
         if let Some(mic) = a.mic {
-            assert_eq!(&mic[..], &msg[AUTH_MIC_OFFSET..AUTH_PAYLOAD_OFFSET]);
+            assert_eq!(&mic[..], &msg[MIC_AT]);
         }
         if let Some(pairs) = a.nt_response.get(16 + 28..) {
             check_av_pairs(pairs);
@@ -110,8 +128,8 @@ fn server_first(policy: u8, msg: &[u8]) {
         assert!(!out.complete);
         let c = parse_challenge(&out.token).expect("the server's CHALLENGE parses");
         assert_eq!(c.server_challenge, SERVER_CHALLENGE);
-        assert_ne!(c.flags & n.flags & flags::UNICODE, 0, "Unicode, which the client offered");
-        assert_ne!(c.flags & flags::EXTENDED_SESSIONSECURITY, 0);
+        assert_ne!(c.flags & n.flags & UNICODE, 0, "Unicode, which the client offered");
+        assert_ne!(c.flags & EXTENDED_SESSIONSECURITY, 0);
     }
 }
 
@@ -129,14 +147,14 @@ fn client_second(policy: u8, msg: &[u8]) {
     let key = ntowfv2(&nt_hash(PASSWORD), "alice", "TESTDOM");
     assert_eq!(proof, nt_proof(&key, &ch.server_challenge, temp), "the NTProofStr");
     // The server's pairs come back in order, but for those the client sets itself.
-    let ours = [av::FLAGS, av::TARGET_NAME, av::CHANNEL_BINDINGS];
+    let ours = [AV_FLAGS, AV_TARGET_NAME, AV_CHANNEL_BINDINGS];
     let sent = parse_av_pairs(&temp[28..]).expect("the client's AV pairs parse");
     let theirs = parse_av_pairs(&ch.target_info).expect("pairs the client took");
     let echoed: Vec<_> = sent.iter().filter(|(id, _)| !ours.contains(id)).collect();
     let expected: Vec<_> = theirs.iter().filter(|(id, _)| !ours.contains(id)).collect();
     assert_eq!(echoed, expected, "the server's AV pairs");
-    let flags_pair = sent.iter().find(|(id, _)| *id == av::FLAGS).expect("MsvAvFlags");
-    assert_ne!(u32::from_le_bytes(flags_pair.1.try_into().expect("4 bytes")) & av::FLAG_MIC, 0);
+    let flags_pair = sent.iter().find(|(id, _)| *id == AV_FLAGS).expect("MsvAvFlags");
+    assert_ne!(u32::from_le_bytes(flags_pair.1.try_into().expect("4 bytes")) & AV_FLAG_MIC, 0);
 }
 
 /// `msg` with its NTProofStr made for PASSWORD and the server's challenge, and its MIC for the
@@ -157,9 +175,9 @@ fn fix_up(msg: &[u8], negotiate: &[u8], challenge: &[u8]) -> Option<(Vec<u8>, [u
     let negotiated = parse_challenge(challenge).ok()?.flags & a.flags;
     let exported = exported_session_key(&kx_key, negotiated, &a.session_key).ok()?;
     if a.mic.is_some() {
-        m[AUTH_MIC_OFFSET..AUTH_PAYLOAD_OFFSET].fill(0);
+        m[MIC_AT].fill(0);
         let mic = authenticate_mic(&exported, negotiate, challenge, &m);
-        m[AUTH_MIC_OFFSET..AUTH_PAYLOAD_OFFSET].copy_from_slice(&mic);
+        m[MIC_AT].copy_from_slice(&mic);
     }
     Some((m, exported))
 }
@@ -182,11 +200,11 @@ fn server_second(policy: u8, msg: &[u8]) {
     assert_eq!(s.peer_name(), Some(peer));
     let pairs = parse_av_pairs(&a.nt_response[16 + 28..]).expect("the server read these pairs");
     let find = |id: u16| pairs.iter().find(|(i, _)| *i == id).map(|(_, v)| *v);
-    let mic_flag = find(av::FLAGS).and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_le_bytes).unwrap_or(0);
-    assert_eq!(s.mic_present(), mic_flag & av::FLAG_MIC != 0);
-    let bound = find(av::CHANNEL_BINDINGS).is_some_and(|v| v.iter().any(|&b| b != 0));
+    let mic_flag = find(AV_FLAGS).and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_le_bytes).unwrap_or(0);
+    assert_eq!(s.mic_present(), mic_flag & AV_FLAG_MIC != 0);
+    let bound = find(AV_CHANNEL_BINDINGS).is_some_and(|v| v.iter().any(|&b| b != 0));
     if policy & 1 != 0 && bound {
-        assert_eq!(find(av::CHANNEL_BINDINGS), Some(&channel_bindings_hash(Some(BINDING))[..]), "the binding");
+        assert_eq!(find(AV_CHANNEL_BINDINGS), Some(&channel_bindings_hash(Some(BINDING))[..]), "the binding");
     }
     assert!(policy & 3 != 3 || bound, "a binding was required");
     if policy & 4 != 0 {
@@ -198,7 +216,7 @@ fn server_second(policy: u8, msg: &[u8]) {
     let mut ours = Session::new(exported, negotiated, true);
     for round in 0..2u8 {
         let mut body = vec![round; 20];
-        let sig = if negotiated & flags::SEAL != 0 { ours.seal(&mut body) } else { ours.sign(&body) };
+        let sig = if negotiated & SEAL != 0 { ours.seal(&mut body) } else { ours.sign(&body) };
         let mut token = sig.to_vec();
         token.extend_from_slice(&body);
         let mut plain = Vec::new();

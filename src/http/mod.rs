@@ -9,8 +9,8 @@
 //! * `pool`: the ServicePoint of each scheme, host and port: idle connections kept alive on
 //!   engine timers, a connection limit with a FIFO of waiting requests.
 //! * `request_stream`: the write-only stream of the request body (ContentLength, chunked, buffered).
-//! * `parse`: pure parsers of the response head (httparse) and of chunked bodies; the fuzz
-//!   targets call them.
+//! * `parse`: pure parsers of the response head (httparse), of its body framing (Content-Length,
+//!   Transfer-Encoding) and of chunked bodies; the fuzz targets call them.
 //! * `response`: HttpWebResponse and its body stream (Content-Length, chunked, read to close,
 //!   gzip and deflate through flate2).
 //! * `io`: one operation in the Begin or the blocking form, ReadWriteTimeout, once-only slots.

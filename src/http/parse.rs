@@ -1,6 +1,7 @@
-//! Pure parsers of what an HTTP/1.x server sends: the response head (through httparse) and the
-//! chunked transfer coding. No I/O, no allocation beyond the parsed head; the fuzz targets and
-//! the seed-corpus tests call these functions directly.
+//! Pure parsers of what an HTTP/1.x server sends: the response head (through httparse), how its
+//! body is delimited, and the chunked transfer coding. No I/O, no allocation beyond the parsed
+//! head; the fuzz targets (http_response, http_chunked) and the seed-corpus tests call these
+//! functions directly.
 
 use std::ops::Range;
 

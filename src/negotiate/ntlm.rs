@@ -16,43 +16,42 @@ pub const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
 /// NegotiateFlags.
 pub mod flags {
-    pub const UNICODE: u32 = 0x0000_0001;
-    pub const OEM: u32 = 0x0000_0002;
-    pub const REQUEST_TARGET: u32 = 0x0000_0004;
-    pub const SIGN: u32 = 0x0000_0010;
-    pub const SEAL: u32 = 0x0000_0020;
-    pub const NTLM: u32 = 0x0000_0200;
-    pub const ALWAYS_SIGN: u32 = 0x0000_8000;
-    pub const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
-    pub const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
-    pub const IDENTIFY: u32 = 0x0010_0000;
-    pub const TARGET_INFO: u32 = 0x0080_0000;
-    pub const VERSION: u32 = 0x0200_0000;
-    pub const N128: u32 = 0x2000_0000;
-    pub const KEY_EXCH: u32 = 0x4000_0000;
-    pub const N56: u32 = 0x8000_0000;
+    pub(crate) const UNICODE: u32 = 0x0000_0001;
+    pub(crate) const OEM: u32 = 0x0000_0002;
+    pub(crate) const REQUEST_TARGET: u32 = 0x0000_0004;
+    pub(crate) const SIGN: u32 = 0x0000_0010;
+    pub(crate) const SEAL: u32 = 0x0000_0020;
+    pub(crate) const NTLM: u32 = 0x0000_0200;
+    pub(crate) const ALWAYS_SIGN: u32 = 0x0000_8000;
+    pub(crate) const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
+    pub(crate) const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+    pub(crate) const IDENTIFY: u32 = 0x0010_0000;
+    pub(crate) const TARGET_INFO: u32 = 0x0080_0000;
+    pub(crate) const VERSION: u32 = 0x0200_0000;
+    pub(crate) const N128: u32 = 0x2000_0000;
+    pub(crate) const KEY_EXCH: u32 = 0x4000_0000;
+    pub(crate) const N56: u32 = 0x8000_0000;
 }
 
 /// AV_PAIR ids.
 pub mod av {
-    pub const EOL: u16 = 0;
-    pub const NB_COMPUTER_NAME: u16 = 1;
-    pub const NB_DOMAIN_NAME: u16 = 2;
-    pub const DNS_COMPUTER_NAME: u16 = 3;
-    pub const DNS_DOMAIN_NAME: u16 = 4;
-    pub const FLAGS: u16 = 6;
-    pub const TIMESTAMP: u16 = 7;
-    pub const TARGET_NAME: u16 = 9;
-    pub const CHANNEL_BINDINGS: u16 = 10;
+    pub(crate) const EOL: u16 = 0;
+    pub(crate) const NB_COMPUTER_NAME: u16 = 1;
+    pub(crate) const NB_DOMAIN_NAME: u16 = 2;
+    pub(crate) const DNS_COMPUTER_NAME: u16 = 3;
+    pub(crate) const DNS_DOMAIN_NAME: u16 = 4;
+    pub(crate) const FLAGS: u16 = 6;
+    pub(crate) const TIMESTAMP: u16 = 7;
+    pub(crate) const TARGET_NAME: u16 = 9;
+    pub(crate) const CHANNEL_BINDINGS: u16 = 10;
     /// MsvAvFlags bit: the AUTHENTICATE message carries a MIC.
-    pub const FLAG_MIC: u32 = 0x2;
+    pub(crate) const FLAG_MIC: u32 = 0x2;
 }
 
 /// Windows 10 version fields (major, minor, build, NTLMSSP_REVISION_W2K3).
 const VERSION: [u8; 8] = [10, 0, 0x63, 0x45, 0, 0, 0, 15];
-/// Where the AUTHENTICATE message's MIC lies, when its payload leaves room for it.
-pub const AUTH_MIC_OFFSET: usize = 72;
-pub const AUTH_PAYLOAD_OFFSET: usize = 88;
+const AUTH_MIC_OFFSET: usize = 72;
+const AUTH_PAYLOAD_OFFSET: usize = 88;
 
 // ------------------------------------------------------------------------------------------
 // Primitives
