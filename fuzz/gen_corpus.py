@@ -8,6 +8,13 @@ date that is not a time, a key that does not match). tls_peer: real handshake tr
 bytes one side of a TLS 1.2 or 1.3 handshake sent (Python's ssl module on memory buffers, with
 the certificate made here), and input that is not TLS. custom_stream: small programs in the
 target's encoding (see fuzz/targets/custom_stream.rs). alpn and tls_framer: lists and records.
+
+nns: the [MS-NNS] frames captured between real .NET 8 peers (fuzz/corpus/nns/dotnet-*, committed
+as captured and never rewritten here) and frames at the edges (lengths 4, 5, 65536, 65537,
+truncations, HandshakeError in both byte orders). ntlm and spnego: the tokens inside those
+captures, the [MS-NLMP] 4.2.4 messages and hostile variants. http_response and http_chunked:
+response heads and chunked bodies, good and bad. The targets' first byte is a setting (see each
+fuzz/targets/<target>.rs).
 """
 import os
 import shutil
@@ -199,18 +206,254 @@ def custom_stream():
         write("custom_stream", name, data)
 
 
+def nns():
+    # The captures stay; what is made here is named edge-*.
+    hs = lambda id, payload, version=b"\x01\x00": bytes([id]) + version + struct.pack(">H", len(payload)) + payload
+    data = lambda payload, length=None: struct.pack("<I", len(payload) if length is None else length) + payload
+    write("nns", "edge-data-length-4", data(b"abcd"))
+    write("nns", "edge-data-length-5", data(b"abcde"))
+    write("nns", "edge-data-length-65536", data(bytes(range(256)) * 256))
+    write("nns", "edge-data-length-65537", data(b"x" * 64, length=65537))
+    write("nns", "edge-data-length-0", data(b""))
+    write("nns", "edge-data-truncated-header", b"\x10\x00\x00")
+    write("nns", "edge-data-truncated-payload", data(b"y" * 50, length=100))
+    write("nns", "edge-data-two-frames", data(b"first") + data(b"second!") + b"\x05\x00")
+    write("nns", "edge-handshake-truncated-header", b"\x16\x01\x00\x00")
+    write("nns", "edge-handshake-truncated-payload", hs(0x16, b"z" * 10)[:12])
+    write("nns", "edge-handshake-length-65535", hs(0x16, b"\x00" * 65535))
+    write("nns", "edge-handshake-done-empty", hs(0x14, b""))
+    write("nns", "edge-handshake-error-dotnet8", hs(0x15, struct.pack("<q", -0x7FF6FCFC)))
+    write("nns", "edge-handshake-error-big-endian", hs(0x15, struct.pack(">q", 0x8009030C)))
+    write("nns", "edge-handshake-error-trust-failure", hs(0x15, struct.pack(">q", 1790)))
+    write("nns", "edge-handshake-error-short", hs(0x15, b"\x04\x03\x09"))
+    write("nns", "edge-handshake-other-version-and-id", hs(0x17, b"\xab\xcd", version=b"\x02\x07"))
+    write("nns", "edge-handshake-frames-back-to-back", hs(0x16, b"one") + hs(0x14, b"") + hs(0x16, b"par"))
+
+
+def captures():
+    """The handshake payloads of the captured frames, by file name."""
+    d = os.path.join(CORPUS, "nns")
+    out = {}
+    for name in sorted(os.listdir(d)):
+        if name.startswith("dotnet-") and "-hs" in name:
+            frame = read(os.path.join(d, name))
+            out[name[len("dotnet-"):-len(".bin")]] = frame[5:5 + struct.unpack(">H", frame[3:5])[0]]
+    return out
+
+
+def der_tlvs(b):
+    """The (tag, value) pairs of a DER run."""
+    at = 0
+    while at < len(b):
+        tag, n = b[at], b[at + 1]
+        at += 2
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(b[at:at + k], "big")
+            at += k
+        yield tag, b[at:at + n]
+        at += n
+
+
+def ntlm_in(token):
+    """The NTLM message in a token: raw, or an OCTET STRING somewhere inside SPNEGO's DER."""
+    if token.startswith(b"NTLMSSP\0"):
+        return token
+    for tag, value in der_tlvs(token):
+        if tag == 0x04 and value.startswith(b"NTLMSSP\0"):
+            return value
+        if tag & 0x20:
+            found = ntlm_in(value)
+            if found:
+                return found
+    return None
+
+
+def utf16(s):
+    return s.encode("utf-16-le")
+
+
+def av_pairs(*pairs):
+    return b"".join(struct.pack("<HH", i, len(v)) + v for i, v in pairs) + b"\0\0\0\0"
+
+
+def ntlm_message(kind, head_len, fixed, fields):
+    """An NTLM message: the fixed part (`fixed` at offset 12 on), then each (offset, bytes) field's
+    payload in turn, its (len, maxlen, offset) written at that offset."""
+    head = bytearray(b"NTLMSSP\0" + struct.pack("<I", kind) + bytes(head_len - 12))
+    for at, b in fixed:
+        head[at:at + len(b)] = b
+    payload = b""
+    for at, b in fields:
+        head[at:at + 8] = struct.pack("<HHI", len(b), len(b), head_len + len(payload))
+        payload += b
+    return bytes(head) + payload
+
+
+def ntlm():
+    # The first byte: the server's policy and the client's level (see fuzz/targets/ntlm.rs).
+    spec_pairs = av_pairs((2, utf16("Domain")), (1, utf16("Server")))
+    version = bytes.fromhex("060070170000000f")
+    flags = struct.pack("<I", 0xE28A8233)
+    # [MS-NLMP] 4.2.4.3: the CHALLENGE_MESSAGE, and an AUTHENTICATE_MESSAGE assembled from the
+    # section's values (LMv2, NTProofStr, the temp of time 0, the encrypted session key).
+    challenge = ntlm_message(2, 56, [(20, flags), (24, bytes.fromhex("0123456789abcdef")), (48, version)],
+                             [(12, utf16("Server")), (40, spec_pairs)])
+    temp = bytes([1, 1, 0, 0, 0, 0, 0, 0]) + bytes(8) + b"\xaa" * 8 + bytes(4) + spec_pairs + bytes(4)
+    nt = bytes.fromhex("68cd0ab851e51c96aabc927bebef6a1c") + temp
+    lm = bytes.fromhex("86c35097ac9cec102554764a57cccc19aaaaaaaaaaaaaaaa")
+    key = bytes.fromhex("c5dad2544fc9799094ce1ce90bc9d03e")
+    authenticate = ntlm_message(3, 72, [(60, flags), (64, version)],
+                                [(12, lm), (20, nt), (28, utf16("Domain")), (36, utf16("User")),
+                                 (44, utf16("COMPUTER")), (52, key)])
+    write("ntlm", "ms-nlmp-4.2.4-challenge", b"\x30" + challenge)
+    write("ntlm", "ms-nlmp-4.2.4-values-authenticate", b"\x00" + authenticate)
+    write("ntlm", "ms-nlmp-4.2.4-values-authenticate-policy", b"\x0f" + authenticate)
+    for name, token in captures().items():
+        if name.startswith("ntlm-"):
+            msg = ntlm_in(token)
+            if msg:
+                level = 0x30 if "EncryptAndSign" in name else 0x10 if "Sign" in name else 0
+                write("ntlm", "dotnet-" + name, bytes([level]) + msg)
+                write("ntlm", "dotnet-" + name + "-binding-and-spn-required", bytes([level | 0x0F]) + msg)
+    # Hostile CHALLENGEs: fields far outside, lengths past the end, a pair running out, and one
+    # whose target information nearly fills its 16-bit length.
+    def patched(at, b):
+        m = bytearray(challenge)
+        m[at:at + len(b)] = b
+        return bytes(m)
+    write("ntlm", "challenge-target-info-offset-absurd", b"\x30" + patched(44, struct.pack("<I", 0xFFFFFFF0)))
+    write("ntlm", "challenge-target-info-length-absurd", b"\x30" + patched(40, b"\xff\xff\xff\xff"))
+    write("ntlm", "challenge-target-name-offset-absurd", b"\x30" + patched(16, struct.pack("<I", 0x7FFFFFFF)))
+    write("ntlm", "challenge-fields-overlap", b"\x30" + patched(44, struct.pack("<I", 12)))
+    broken_pairs = struct.pack("<HH", 2, 0x7FFF) + utf16("Domain")
+    write("ntlm", "challenge-av-pair-runs-out", b"\x30" + ntlm_message(
+        2, 56, [(20, flags), (24, bytes(8)), (48, version)], [(12, b""), (40, broken_pairs)]))
+    write("ntlm", "challenge-huge-target-info", b"\x30" + ntlm_message(
+        2, 56, [(20, flags), (24, bytes(8)), (48, version)], [(12, b""), (40, av_pairs((2, b"D\0" * 32763)))]))
+    write("ntlm", "challenge-truncated", b"\x00" + challenge[:40])
+    write("ntlm", "authenticate-nt-response-offset-absurd", b"\x00" + authenticate[:24] + b"\xff\xff\xff\x7f" + authenticate[28:])
+    write("ntlm", "negotiate-with-domain-field", b"\x00" + ntlm_message(
+        1, 40, [(12, struct.pack("<I", 0xE2088297)), (32, version)], [(16, b"DOMAIN"), (24, b"WS")]))
+    write("ntlm", "av-pairs-alone", b"\x00" + spec_pairs)
+
+
+def spnego():
+    # The first byte: bit 0 sends the token after a real NegTokenInit (see fuzz/targets/spnego.rs).
+    for name, token in captures().items():
+        if name.startswith("kerberos-") or "None" not in name:
+            later = "-02-" not in name and "-01-" not in name
+            write("spnego", "dotnet-" + name, bytes([1 if later else 0]) + token)
+    negotiate = captures()["ntlm-None-01-c2s-hs16"]
+    write("spnego", "raw-ntlmssp-negotiate", b"\x00" + negotiate)
+    init = captures()["kerberos-EncryptAndSign-01-c2s-hs16"]
+    write("spnego", "kerberos-init-truncated", b"\x00" + init[:100])
+    # A bare NegTokenInit: the [0] inside the InitialContextToken, without it.
+    (_, body), = der_tlvs(init)
+    bare = [v for t, v in der_tlvs(body) if t == 0xA0][0]
+    write("spnego", "bare-neg-token-init", b"\x00" + b"\xa0" + bytes([0x82]) + struct.pack(">H", len(bare)) + bare)
+    write("spnego", "neg-token-resp-reject", b"\x00" + bytes.fromhex("a1073005a0030a0102"))
+    write("spnego", "neg-token-resp-request-mic", b"\x01" + bytes.fromhex("a1073005a0030a0103"))
+    write("spnego", "der-length-past-the-end", b"\x00" + bytes.fromhex("a18400ffffff3000"))
+
+
+def http_response():
+    # The first byte: the small limit (16 + 4 * (byte & 0x7f)), where the head is cut, and (bit 7)
+    # a HEAD request.
+    seeds = {
+        "200-content-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+        "404-http10-close": b"HTTP/1.0 404 Not Found\r\nConnection: close\r\nServer: SimpleHTTP/0.6 Python/3.12\r\n\r\n",
+        "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "duplicate-content-length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5, 5\r\n\r\nhello",
+        "bare-lf": b"HTTP/1.1 302 Found\nLocation: /next\nContent-Length: 0\n\n",
+        "obs-fold": b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\n\tthird\r\nContent-Length: 0\r\n\r\n",
+        "absurd-content-length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
+        "content-length-past-i64": b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n",
+        "content-length-with-sign": b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        "content-lengths-differ": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\nhello!",
+        "chunked-not-last": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+        "100-continue-then-200": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        "no-reason-phrase": b"HTTP/1.1 204\r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\n\r\n",
+        "spaces-in-status-line": b"HTTP/1.1   500   Internal Server Error\r\n\r\n",
+        "truncated-status-line": b"HTTP/1.1 2",
+        "not-http": b"SSH-2.0-OpenSSH_9.2\r\n",
+        "bad-header-name": b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        "cr-without-lf": b"HTTP/1.1 200 OK\r\nA: b\rC: d\r\n\r\n",
+        "header-value-with-nul": b"HTTP/1.1 200 OK\r\nA: b\x00c\r\n\r\n",
+        "latin1-value": b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\xe9t\xe9.txt\r\n\r\n",
+    }
+    for name, data in seeds.items():
+        write("http_response", name, b"\x40" + data)
+    write("http_response", "head-request-with-length", b"\xc0HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    write("http_response", "long-header-small-limit", b"\x10HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 1000 + b"\r\n\r\n")
+    write("http_response", "many-headers", b"\xff" + b"HTTP/1.1 200 OK\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(300)) + b"\r\n")
+    write("http_response", "no-end-of-head", b"\x08HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 50)
+
+
+def http_chunked():
+    # The first byte: the split point and the reader's buffer size.
+    seeds = {
+        "extensions-and-trailers": b"5;name=value\r\nhello\r\n1;a;b=\"q\"\r\n \r\n6\r\n world\r\n0\r\nTrailer: x\r\nMore: y\r\n\r\n",
+        "bare-lf": b"3\nabc\n0\n\n",
+        "last-chunk-only": b"0\r\n\r\n",
+        "bytes-after-the-body": b"1\r\nA\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n",
+        "4096-byte-chunk": b"1000\r\n" + bytes(range(256)) * 16 + b"\r\n0\r\n\r\n",
+        "upper-case-hex": b"A\r\n0123456789\r\n0\r\n\r\n",
+        "bad-size": b"zz\r\nhello\r\n0\r\n\r\n",
+        "overflowing-size": b"ffffffffffffffffff\r\nx\r\n0\r\n\r\n",
+        "largest-size": b"ffffffffffffffff\r\nx",
+        "missing-crlf-after-data": b"5\r\nhelloXX0\r\n\r\n",
+        "missing-crlf-after-size": b"5hello\r\n0\r\n\r\n",
+        "truncated-in-data": b"5\r\nhel",
+        "truncated-in-trailer": b"0\r\nTrailer: x\r\n",
+        "negative-size": b"-1\r\nx\r\n0\r\n\r\n",
+        "size-with-spaces": b"5 \r\nhello\r\n 0\r\n\r\n",
+        "long-extension": b"1;" + b"e" * 5000 + b"\r\nx\r\n0\r\n\r\n",
+    }
+    for i, (name, data) in enumerate(seeds.items()):
+        write("http_chunked", name, bytes([(i * 37) % 256]) + data)
+
+
+TARGETS = {
+    "alpn": alpn, "certificate": None, "custom_stream": custom_stream, "tls_framer": None, "tls_peer": None,
+    "nns": nns, "ntlm": ntlm, "spnego": spnego, "http_response": http_response, "http_chunked": http_chunked,
+}
+
+
+def clear(target):
+    d = os.path.join(CORPUS, target)
+    if target == "nns":
+        # The captures are not made here: only the edge seeds go.
+        for name in os.listdir(d):
+            if not name.startswith("dotnet-"):
+                os.remove(os.path.join(d, name))
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
-    if shutil.which("openssl") is None:
-        sys.exit("gen_corpus.py needs the openssl command")
-    for target in ("alpn", "certificate", "custom_stream", "tls_framer", "tls_peer"):
-        shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        certificates(tmp)
-        c12, s12 = tls_peer(tmp)
-        tls_framer(c12, s12)
-    alpn()
-    custom_stream()
-    for target in sorted(os.listdir(CORPUS)):
+    """gen_corpus.py [TARGET...]: the seeds of those targets (all of them by default; the TLS
+    ones, whose certificates are made new each time, always together)."""
+    chosen = sys.argv[1:] or list(TARGETS)
+    unknown = [t for t in chosen if t not in TARGETS]
+    if unknown:
+        sys.exit("gen_corpus.py: no target " + ", ".join(unknown))
+    tls = {"certificate", "tls_peer", "tls_framer"}
+    if tls & set(chosen):
+        chosen = sorted(set(chosen) | tls)
+    for target in chosen:
+        clear(target)
+    if tls & set(chosen):
+        if shutil.which("openssl") is None:
+            sys.exit("gen_corpus.py needs the openssl command")
+        with tempfile.TemporaryDirectory() as tmp:
+            certificates(tmp)
+            c12, s12 = tls_peer(tmp)
+            tls_framer(c12, s12)
+    for target in chosen:
+        if TARGETS[target]:
+            TARGETS[target]()
+    for target in sorted(chosen):
         files = os.listdir(os.path.join(CORPUS, target))
         size = sum(os.path.getsize(os.path.join(CORPUS, target, f)) for f in files)
         print("%-14s %3d seeds, %6d bytes" % (target, len(files), size))

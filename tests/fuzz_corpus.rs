@@ -61,6 +61,31 @@ fn custom_stream() {
 }
 
 #[test]
+fn http_chunked() {
+    run_target("http_chunked");
+}
+
+#[test]
+fn http_response() {
+    run_target("http_response");
+}
+
+#[test]
+fn nns() {
+    run_target("nns");
+}
+
+#[test]
+fn ntlm() {
+    run_target("ntlm");
+}
+
+#[test]
+fn spnego() {
+    run_target("spnego");
+}
+
+#[test]
 fn tls_framer() {
     run_target("tls_framer");
 }

@@ -9,7 +9,12 @@
 pub mod alpn;
 pub mod certificate;
 pub mod custom_stream;
+pub mod http_chunked;
+pub mod http_response;
 pub mod input;
+pub mod nns;
+pub mod ntlm;
+pub mod spnego;
 pub mod tls_framer;
 pub mod tls_peer;
 
@@ -25,6 +30,11 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("alpn", alpn::run),
     ("certificate", certificate::run),
     ("custom_stream", custom_stream::run),
+    ("http_chunked", http_chunked::run),
+    ("http_response", http_response::run),
+    ("nns", nns::run),
+    ("ntlm", ntlm::run),
+    ("spnego", spnego::run),
     ("tls_framer", tls_framer::run),
     ("tls_peer", tls_peer::run),
 ];

@@ -11,8 +11,8 @@
 //!   waiting requests.
 //! * `proxy`: HttpWebRequest.Proxy, the environment's proxy and its bypass list.
 //! * `request_stream`: the write-only stream of the request body (ContentLength, chunked, buffered).
-//! * `parse`: pure parsers of the response head (httparse) and of chunked bodies; the fuzz
-//!   targets call them.
+//! * `parse`: pure parsers of the response head (httparse), of its body framing (Content-Length,
+//!   Transfer-Encoding) and of chunked bodies; the fuzz targets call them.
 //! * `response`: HttpWebResponse and its body stream (Content-Length, chunked, read to close,
 //!   gzip and deflate through flate2).
 //! * `io`: one operation in the Begin or the blocking form, ReadWriteTimeout, once-only slots.

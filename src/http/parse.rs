@@ -1,6 +1,7 @@
-//! Pure parsers of what an HTTP/1.x server sends: the response head (through httparse) and the
-//! chunked transfer coding. No I/O, no allocation beyond the parsed head; the fuzz targets and
-//! the seed-corpus tests call these functions directly.
+//! Pure parsers of what an HTTP/1.x server sends: the response head (through httparse), how its
+//! body is delimited, and the chunked transfer coding. No I/O, no allocation beyond the parsed
+//! head; the fuzz targets (http_response, http_chunked) and the seed-corpus tests call these
+//! functions directly.
 
 use std::ops::Range;
 
@@ -50,6 +51,12 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, HeadError> {
             if len > limit {
                 return Err(HeadError::TooLong);
             }
+            // httparse takes any three digits; "HTTP/1.1 061" is no status (RFC 9110 15: 100 to
+            // 599, .NET reads up to 999), and would otherwise be read as a final response below
+            // 200, without a body.
+            if resp.code.is_some_and(|c| c < 100) {
+                return Err(HeadError::StatusLine);
+            }
             let headers = resp
                 .headers
                 .iter()
@@ -72,6 +79,57 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, HeadError> {
             httparse::Error::TooManyHeaders => HeadError::TooLong,
             httparse::Error::Token => HeadError::StatusLine,
         }),
+    }
+}
+
+/// How a response's body is delimited (RFC 9112 section 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLength {
+    /// HEAD, 1xx, 204 and 304 responses.
+    Empty,
+    Chunked,
+    Length(u64),
+    /// Read to the end of the connection.
+    UntilClose,
+}
+
+/// The Content-Length header's value is not a length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadContentLength;
+
+/// The Content-Length value (its repeats joined by commas, as `Headers` keeps them): a length
+/// repeated must be the same each time, and is digits only (RFC 9110 8.6; `u64::from_str`
+/// alone would also take "+5"), at most `i64::MAX` (ContentLength is a long: a larger one read
+/// as a negative number).
+pub fn content_length(value: Option<&str>) -> Result<Option<u64>, BadContentLength> {
+    let Some(v) = value else { return Ok(None) };
+    let mut values = v.split(',').map(|x| {
+        let x = x.trim();
+        if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadContentLength);
+        }
+        x.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64).ok_or(BadContentLength)
+    });
+    let first = values.next().unwrap_or(Err(BadContentLength))?;
+    if !values.all(|r| r == Ok(first)) {
+        return Err(BadContentLength);
+    }
+    Ok(Some(first))
+}
+
+/// The body's framing, from the status, whether the request was HEAD, the Transfer-Encoding
+/// value and the Content-Length: chunked wins over a length when it is the last coding.
+pub fn body_length(status: u16, head_request: bool, transfer_encoding: Option<&str>, length: Option<u64>) -> BodyLength {
+    let chunked =
+        transfer_encoding.is_some_and(|v| v.rsplit(',').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
+    if head_request || status < 200 || status == 204 || status == 304 {
+        BodyLength::Empty
+    } else if chunked {
+        BodyLength::Chunked
+    } else if let Some(n) = length {
+        BodyLength::Length(n)
+    } else {
+        BodyLength::UntilClose
     }
 }
 
@@ -252,6 +310,10 @@ mod tests {
         assert_eq!(parse_head(b"HTT", LIMIT), Ok(None));
         assert_eq!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
         assert_eq!(parse_head(b"HTTP/1.1 2x0 OK\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
+        // Three digits, but no status (found by the http_response fuzz target).
+        assert_eq!(parse_head(b"HTTP/1.0 061 \n\r\n", LIMIT), Err(HeadError::StatusLine));
+        assert_eq!(parse_head(b"HTTP/1.1 099 X\r\n\r\n", LIMIT), Err(HeadError::StatusLine));
+        assert_eq!(parse_head(b"HTTP/1.1 100 Continue\r\n\r\n", LIMIT).unwrap().unwrap().status, 100);
         assert!(matches!(parse_head(b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", LIMIT), Err(HeadError::Header(_))));
         let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
         long.extend(std::iter::repeat_n(b'a', 100));
@@ -263,6 +325,27 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert_eq!(parse_head(&many, LIMIT).unwrap().unwrap().headers.len(), 2000);
         assert_eq!(parse_head(&many, 1024), Err(HeadError::TooLong));
+    }
+
+    #[test]
+    fn the_body_length_follows_rfc_9112() {
+        use BodyLength::*;
+        let te = |v| body_length(200, false, Some(v), Some(5));
+        assert_eq!(te("chunked"), Chunked);
+        assert_eq!(te("gzip, Chunked "), Chunked);
+        assert_eq!(te("chunked, gzip"), Length(5));
+        assert_eq!(body_length(200, false, None, None), UntilClose);
+        for (status, head) in [(200, true), (100, false), (204, false), (304, false)] {
+            assert_eq!(body_length(status, head, Some("chunked"), Some(5)), Empty);
+        }
+        let cl = |v| content_length(Some(v));
+        assert_eq!(content_length(None), Ok(None));
+        assert_eq!(cl("5"), Ok(Some(5)));
+        assert_eq!(cl(" 5 ,5"), Ok(Some(5)));
+        assert_eq!(cl("9223372036854775807"), Ok(Some(i64::MAX as u64)));
+        for bad in ["5,6", "", "5,", "+5", "-1", "0x10", "5 5", "9223372036854775808", "99999999999999999999999999"] {
+            assert_eq!(cl(bad), Err(BadContentLength), "{bad:?}");
+        }
     }
 
     #[test]

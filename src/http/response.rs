@@ -10,7 +10,7 @@
 use super::connection::Connection;
 use super::head::Headers;
 use super::io::{self, timed, Mode, Then};
-use super::parse::{ChunkDecoder, Head};
+use super::parse::{body_length, content_length, BodyLength, ChunkDecoder, Head};
 use super::pool::Lease;
 use super::{decompression, msg, web_error, web_status, STREAM_CLASS_NAME};
 use crate::error::{code, socket_error, Error, Result};
@@ -237,35 +237,21 @@ impl HttpWebResponse {
         for (n, v) in &head.headers {
             headers.add(n, v.clone());
         }
-        let no_body = x.method.eq_ignore_ascii_case("HEAD") || head.status < 200 || head.status == 204 || head.status == 304;
-        let chunked = headers
-            .get("Transfer-Encoding")
-            .is_some_and(|v| v.rsplit(',').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
-        let length = match headers.get("Content-Length") {
-            None => None,
-            Some(v) => {
-                let mut values = v.split(',').map(|x| x.trim().parse::<u64>());
-                let first = values.next().and_then(|r| r.ok());
-                match first {
-                    Some(n) if values.all(|r| r == Ok(n)) => Some(n),
-                    _ => {
-                        return Err(web_error(
-                            web_status::SERVER_PROTOCOL_VIOLATION,
-                            msg::protocol_violation("ResponseHeader", Some("Content-Length header value is invalid")),
-                            None,
-                        ))
-                    }
-                }
-            }
-        };
-        let framing = if no_body {
-            Framing::Empty
-        } else if chunked {
-            Framing::Chunked(ChunkDecoder::default())
-        } else if let Some(n) = length {
-            Framing::Length(n)
-        } else {
-            Framing::Close
+        let length = content_length(headers.get("Content-Length")).map_err(|_| {
+            web_error(
+                web_status::SERVER_PROTOCOL_VIOLATION,
+                msg::protocol_violation("ResponseHeader", Some("Content-Length header value is invalid")),
+                None,
+            )
+        })?;
+        let delimited =
+            body_length(head.status, x.method.eq_ignore_ascii_case("HEAD"), headers.get("Transfer-Encoding"), length);
+        let no_body = delimited == BodyLength::Empty;
+        let framing = match delimited {
+            BodyLength::Empty => Framing::Empty,
+            BodyLength::Chunked => Framing::Chunked(ChunkDecoder::default()),
+            BodyLength::Length(n) => Framing::Length(n),
+            BodyLength::UntilClose => Framing::Close,
         };
         let encoding = headers.get("Content-Encoding").map(|e| e.trim().to_ascii_lowercase());
         let decoder = match encoding.as_deref() {

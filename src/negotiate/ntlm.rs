@@ -12,7 +12,7 @@ use md4::Md4;
 use md5::{Digest, Md5};
 use rc4::{consts::U16, KeyInit, Rc4, StreamCipher};
 
-pub(crate) const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
+pub const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
 /// NegotiateFlags.
 pub mod flags {
@@ -131,6 +131,25 @@ fn rc4_once(key: &[u8; 16], data: &[u8; 16]) -> [u8; 16] {
     let mut out = *data;
     rc4(key).apply_keystream(&mut out);
     out
+}
+
+/// The ExportedSessionKey an acceptor derives: the client's key, sent RC4-encrypted under the
+/// KeyExchangeKey, when key exchange was negotiated; otherwise the KeyExchangeKey itself. Key
+/// exchange without a 16-byte key is refused where the session signs or seals.
+pub fn exported_session_key(kx_key: &[u8; 16], negotiated: u32, encrypted_key: &[u8]) -> MechResult<[u8; 16]> {
+    match <&[u8; 16]>::try_from(encrypted_key) {
+        Ok(k) if negotiated & flags::KEY_EXCH != 0 => Ok(rc4_once(kx_key, k)),
+        _ if negotiated & flags::KEY_EXCH != 0 && negotiated & (flags::SIGN | flags::SEAL) != 0 => {
+            Err(MechError::token("NTLM: key exchange without a 16-byte session key"))
+        }
+        _ => Ok(*kx_key),
+    }
+}
+
+/// The AUTHENTICATE message's MIC: HMAC-MD5(ExportedSessionKey, NEGOTIATE ‖ CHALLENGE ‖
+/// AUTHENTICATE), the last with its MIC field zero.
+pub fn authenticate_mic(exported: &[u8; 16], negotiate: &[u8], challenge: &[u8], authenticate: &[u8]) -> [u8; 16] {
+    hmac_md5(exported, &[negotiate, challenge, authenticate])
 }
 
 const C2S_SIGN: &[u8] = b"session key to client-to-server signing key magic constant\0";
@@ -323,19 +342,23 @@ fn put_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
 }
 
 /// Builds a message: the fixed part `head` (fields at the given offsets still zero) and the
-/// payloads, each written after the fixed part with its field filled in.
-fn assemble(mut head: Vec<u8>, fields: &[(usize, &[u8])]) -> Vec<u8> {
+/// payloads, each written after the fixed part with its field filled in. A field's length is
+/// 16 bits: a longer one (an AUTHENTICATE echoing a hostile CHALLENGE's 64 KiB of target
+/// information) is refused rather than written with its length cut.
+fn assemble(mut head: Vec<u8>, fields: &[(usize, &[u8])]) -> MechResult<Vec<u8>> {
     let mut payload = Vec::new();
     let base = head.len();
     for (at, data) in fields {
+        let len = u16::try_from(data.len())
+            .map_err(|_| MechError::token(format!("NTLM: a field of {} bytes does not fit a message", data.len())))?;
         let off = (base + payload.len()) as u32;
-        head[*at..*at + 2].copy_from_slice(&(data.len() as u16).to_le_bytes());
-        head[*at + 2..*at + 4].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        head[*at..*at + 2].copy_from_slice(&len.to_le_bytes());
+        head[*at + 2..*at + 4].copy_from_slice(&len.to_le_bytes());
         head[*at + 4..*at + 8].copy_from_slice(&off.to_le_bytes());
         payload.extend_from_slice(data);
     }
     head.extend_from_slice(&payload);
-    head
+    Ok(head)
 }
 
 fn start(kind: u32, len: usize) -> Vec<u8> {
@@ -355,7 +378,7 @@ pub fn encode_negotiate(negotiate_flags: u32) -> Vec<u8> {
     h
 }
 
-pub fn encode_challenge(c: &Challenge) -> Vec<u8> {
+pub fn encode_challenge(c: &Challenge) -> MechResult<Vec<u8>> {
     let mut h = start(2, 56);
     h[20..24].copy_from_slice(&c.flags.to_le_bytes());
     h[24..32].copy_from_slice(&c.server_challenge);
@@ -363,7 +386,7 @@ pub fn encode_challenge(c: &Challenge) -> Vec<u8> {
     assemble(h, &[(12, &c.target_name), (40, &c.target_info)])
 }
 
-fn encode_authenticate(a: &Authenticate) -> Vec<u8> {
+fn encode_authenticate(a: &Authenticate) -> MechResult<Vec<u8>> {
     let mut h = start(3, AUTH_PAYLOAD_OFFSET);
     h[60..64].copy_from_slice(&a.flags.to_le_bytes());
     h[64..72].copy_from_slice(&VERSION);
@@ -695,8 +718,8 @@ impl NtlmClient {
             flags: negotiated,
             mic: None,
         };
-        let mut msg = encode_authenticate(&auth);
-        let mic = hmac_md5(&exported, &[&self.negotiate, challenge_msg, &msg]);
+        let mut msg = encode_authenticate(&auth)?;
+        let mic = authenticate_mic(&exported, &self.negotiate, challenge_msg, &msg);
         msg[AUTH_MIC_OFFSET..AUTH_PAYLOAD_OFFSET].copy_from_slice(&mic);
         self.session = Some(Session::new(exported, negotiated, true));
         Ok(msg)
@@ -828,7 +851,7 @@ impl NtlmServer {
             target_info: info,
         };
         self.negotiate = negotiate.to_vec();
-        self.challenge = encode_challenge(&c);
+        self.challenge = encode_challenge(&c)?;
         self.challenge_flags = f;
         self.server_challenge = sc;
         Ok(self.challenge.clone())
@@ -854,13 +877,7 @@ impl NtlmServer {
         let proof: [u8; 16] = proof.try_into().expect("16 bytes");
         let kx_key = session_base_key(&key, &proof);
         let negotiated = self.challenge_flags & a.flags;
-        let exported = if negotiated & flags::KEY_EXCH != 0 && a.session_key.len() == 16 {
-            rc4_once(&kx_key, a.session_key.as_slice().try_into().expect("16 bytes"))
-        } else if negotiated & flags::KEY_EXCH != 0 && negotiated & (flags::SIGN | flags::SEAL) != 0 {
-            return Err(MechError::token("NTLM: key exchange without a 16-byte session key"));
-        } else {
-            kx_key
-        };
+        let exported = exported_session_key(&kx_key, negotiated, &a.session_key)?;
         let mic_flag = find(av::FLAGS).and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_le_bytes).unwrap_or(0)
             & av::FLAG_MIC
             != 0;
@@ -868,7 +885,7 @@ impl NtlmServer {
             let mic = a.mic.ok_or_else(|| MechError::token("NTLM: MsvAvFlags announces a MIC the message lacks"))?;
             let mut zeroed = msg.to_vec();
             zeroed[AUTH_MIC_OFFSET..AUTH_PAYLOAD_OFFSET].fill(0);
-            let expected = hmac_md5(&exported, &[&self.negotiate, &self.challenge, &zeroed]);
+            let expected = authenticate_mic(&exported, &self.negotiate, &self.challenge, &zeroed);
             if !same(&expected, &mic) {
                 return Err(MechError::new(Failure::MessageAltered, "NTLM: the AUTHENTICATE message's MIC does not verify"));
             }

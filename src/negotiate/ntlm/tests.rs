@@ -207,7 +207,8 @@ fn hostile_messages_are_clear_errors() {
         server_challenge: SERVER_CHALLENGE,
         target_name: utf16("D"),
         target_info: spec_av_pairs(),
-    });
+    })
+    .unwrap();
     let good = ch.clone();
     ch[16..20].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     assert_eq!(c.step(Some(&ch)).unwrap_err().failure, Failure::InvalidToken);
@@ -237,8 +238,41 @@ fn hostile_messages_are_clear_errors() {
         session_key: Vec::new(),
         flags: 0xE2088235,
         mic: None,
-    });
+    })
+    .unwrap();
     assert_eq!(s.step(Some(&v1)).unwrap_err().failure, Failure::LogonDenied);
+}
+
+#[test]
+fn a_challenge_too_big_to_echo_is_refused_not_cut() {
+    // The client echoes the server's AV pairs in its NTLMv2 response and adds its own: from a
+    // CHALLENGE whose target information nearly fills its 16-bit length, the response would
+    // pass 65535 bytes (found by the ntlm fuzz target: its length was written cut to 16 bits).
+    let mut info = Vec::new();
+    put_av(&mut info, av::NB_DOMAIN_NAME, &vec![b'D'; 65526]);
+    put_av(&mut info, av::EOL, &[]);
+    assert_eq!(info.len(), 65534);
+    let ch = encode_challenge(&Challenge {
+        flags: 0xE28A8235,
+        server_challenge: SERVER_CHALLENGE,
+        target_name: Vec::new(),
+        target_info: info,
+    })
+    .unwrap();
+    let mut c = client("Passw0rd!", true, true);
+    c.step(None).unwrap();
+    let e = c.step(Some(&ch)).unwrap_err();
+    assert_eq!(e.failure, Failure::InvalidToken);
+    assert!(e.reason.contains("does not fit"), "{}", e.reason);
+    // Just under the limit, the whole response is there.
+    let mut info = Vec::new();
+    put_av(&mut info, av::NB_DOMAIN_NAME, &vec![b'D'; 65000]);
+    put_av(&mut info, av::EOL, &[]);
+    let ch = Challenge { flags: 0xE28A8235, server_challenge: SERVER_CHALLENGE, target_name: Vec::new(), target_info: info };
+    let mut c = client("Passw0rd!", true, true);
+    c.step(None).unwrap();
+    let auth = parse_authenticate(&c.step(Some(&encode_challenge(&ch).unwrap())).unwrap().token).unwrap();
+    assert!(parse_av_pairs(&auth.nt_response[16 + 28..]).unwrap().iter().any(|(id, v)| *id == av::NB_DOMAIN_NAME && v.len() == 65000));
 }
 
 #[test]

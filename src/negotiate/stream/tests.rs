@@ -281,3 +281,31 @@ fn hostile_data_frames_are_clear_errors() {
     p.s.begin_read(MutBuf { ptr: buf.as_mut_ptr(), len: 4 }, done).unwrap();
     assert!(matches!(o.lock().take(), Some(Ok(Value::Bytes(0)))));
 }
+
+#[test]
+fn a_channel_binding_is_read_within_its_structure() {
+    // SEC_CHANNEL_BINDINGS: eight 32-bit fields (native byte order); the application data's
+    // length and offset are the last two. The caller's buffer is untrusted: every field that
+    // points outside it is an ARGUMENT error (this parser lost its fuzzing with
+    // negotiate::parsers::exercise, whose NNS frames never made a structure of it anyway).
+    let structure = |len: u32, off: u32, tail: &[u8]| {
+        let mut b = vec![0u8; 24];
+        b.extend_from_slice(&len.to_ne_bytes());
+        b.extend_from_slice(&off.to_ne_bytes());
+        b.extend_from_slice(tail);
+        b
+    };
+    let good = structure(5, 32, b"tls-u");
+    assert_eq!(binding_data(&good).unwrap(), b"tls-u");
+    assert_eq!(binding_data(&structure(0, 32, b"")).unwrap(), b"");
+    for bad in [
+        structure(6, 32, b"tls-u"),
+        structure(1, 37, b"tls-u"),
+        structure(u32::MAX, u32::MAX, b"x"),
+        good[..31].to_vec(),
+        Vec::new(),
+    ] {
+        let e = binding_data(&bad).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (code::ARGUMENT, "The channel binding is not a SEC_CHANNEL_BINDINGS structure."));
+    }
+}
