@@ -180,7 +180,7 @@ pub(crate) fn validation_callback(
 }
 
 /// The CA certificates of the PEM file at `path` (NULL: None, the system store).
-pub(crate) fn trusted_cas(path: *const c_char) -> Result<Option<Vec<openssl::x509::X509>>> {
+pub(crate) fn trusted_cas(path: *const c_char) -> Result<Option<crate::tls::certificate::TrustedCas>> {
     if path.is_null() {
         return Ok(None);
     }
@@ -251,7 +251,7 @@ pub unsafe extern "C" fn apm_ssl_stream_set_trusted_ca_file(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SslStreamClass>(stream)?;
-        s.set_trusted_cas(trusted_cas(path)?)
+        s.set_trusted_cas(trusted_cas(path)?.map(|t| t.certs))
     })
 }
 

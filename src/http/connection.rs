@@ -11,6 +11,7 @@ use crate::net::network_stream::NetworkStream;
 use crate::net::socket::Socket;
 use crate::net::{address_family, file_access, protocol_type, socket_type};
 use crate::stream::Stream;
+use crate::tls::certificate::TrustedCas;
 use crate::tls::{AuthOptions, Certificate, SslStream, TransportContext, ValidationCallback};
 use openssl::hash::MessageDigest;
 use openssl::x509::X509;
@@ -35,10 +36,11 @@ pub struct Endpoint {
 /// lenient validation callback accepted would serve another that validates strictly (or present
 /// one request's client certificate for another). .NET Framework puts the hashes of the
 /// validation callback and the client certificates in the connection group name for the same
-/// reason. Certificates count by their SHA-256, the callback by the identity its setter gave.
+/// reason. Trusted CAs count by the version of their file (`TrustedCas::id`), a client
+/// certificate by its SHA-256, the callback by the identity its setter gave.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsGroup {
-    trusted: Option<Vec<Vec<u8>>>,
+    trusted: Option<u64>,
     validation: Option<CallbackIdentity>,
     client_certificate: Option<Vec<u8>>,
 }
@@ -58,7 +60,7 @@ pub type CallbackIdentity = (usize, usize);
 
 #[derive(Clone, Default)]
 pub struct TlsSettings {
-    pub trusted: Option<Vec<X509>>,
+    pub trusted: Option<TrustedCas>,
     /// The callback, and what makes two callbacks the same (a C function and its state, as a
     /// .NET delegate is its method and target).
     pub validation: Option<(ValidationCallback, CallbackIdentity)>,
@@ -69,7 +71,7 @@ impl TlsSettings {
     pub fn group(&self) -> TlsGroup {
         let fingerprint = |x: &X509| x.digest(MessageDigest::sha256()).map(|d| d.to_vec()).unwrap_or_default();
         TlsGroup {
-            trusted: self.trusted.as_ref().map(|cas| cas.iter().map(fingerprint).collect()),
+            trusted: self.trusted.as_ref().map(|t| t.id),
             validation: self.validation.as_ref().map(|(_, id)| *id),
             client_certificate: self.client_certificate.as_ref().map(|c| fingerprint(&c.x509)),
         }
@@ -184,7 +186,7 @@ fn authenticate(
         }
     };
     let configured = ssl
-        .set_trusted_cas(tls.trusted.clone())
+        .set_trusted_cas(tls.trusted.as_ref().map(|t| t.certs.clone()))
         .and_then(|()| ssl.set_validation_callback(tls.validation.as_ref().map(|(cb, _)| cb.clone())));
     if let Err(e) = configured {
         let _ = ssl.close();

@@ -25,8 +25,8 @@ use crate::engine::{self, Timer};
 use crate::error::{code, Attachment, Error, Result};
 use crate::op::{Completion, Outcome, Value};
 use crate::stream::{ConstBuf, MutBuf};
+use crate::tls::certificate::TrustedCas;
 use crate::tls::{Certificate, TransportContext, ValidationCallback};
-use openssl::x509::X509;
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -382,7 +382,7 @@ impl HttpWebRequest {
         st.s.proxy.for_uri(&st.address, None).map(|p| p.address())
     }
 
-    pub fn set_trusted_cas(&self, cas: Option<Vec<X509>>) -> Result<()> {
+    pub fn set_trusted_cas(&self, cas: Option<TrustedCas>) -> Result<()> {
         self.set_submitted_only(|s| s.tls.trusted = cas)
     }
 

@@ -40,21 +40,32 @@ fn read_file(path: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// The certificates of a PEM file of trusted CAs (the first and its chain), parsed once per
-/// version of the file: an HttpWebRequest is made per request and names its CA file each time,
-/// and parsing it each time cost about 200 us of CPU per request (open, read, PEM and X509
-/// decoding), eight times a keep-alive GET. A changed file (another inode, size or mtime) is
-/// read again; the stat that tells costs one syscall.
-pub fn trusted_cas_from_file(path: &str) -> Result<Vec<X509>> {
+/// Trusted CAs read from a file: the certificates (the first and its chain), and a number that
+/// names this version of the file in this process, never given to another (HttpWebRequest
+/// keeps connections apart by it without hashing certificates per request).
+#[derive(Clone)]
+pub struct TrustedCas {
+    pub certs: Vec<X509>,
+    pub id: u64,
+}
+
+/// The trusted CAs of a PEM file, parsed once per version of the file: an HttpWebRequest is
+/// made per request and names its CA file each time, and parsing it each time cost about 200 us
+/// of CPU per request (open, read, PEM and X509 decoding), eight times a keep-alive GET. A
+/// changed file (another inode, size or mtime) is read again; the stat that tells costs one
+/// syscall.
+pub fn trusted_cas_from_file(path: &str) -> Result<TrustedCas> {
     use std::collections::HashMap;
     use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{LazyLock, Mutex};
     /// A few files at most in any program; past this many the cache starts again.
     const MAX_FILES: usize = 32;
     /// (device, inode, size, mtime seconds, mtime nanoseconds)
     type Version = (u64, u64, u64, i64, i64);
-    type Cache = HashMap<String, (Version, Vec<X509>)>;
+    type Cache = HashMap<String, (Version, TrustedCas)>;
     static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let version = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
     if let Some(v) = version {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,8 +76,9 @@ pub fn trusted_cas_from_file(path: &str) -> Result<Vec<X509>> {
         }
     }
     let cert = Certificate::from_pem_files(path, None)?;
-    let mut cas = vec![cert.x509];
-    cas.extend(cert.chain);
+    let mut certs = vec![cert.x509];
+    certs.extend(cert.chain);
+    let cas = TrustedCas { certs, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) };
     if let Some(v) = version {
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_FILES {
@@ -256,11 +268,15 @@ mod tests {
         let path = dir.join("ca.pem");
         let p = path.to_str().unwrap();
         std::fs::write(&path, self_signed("first").to_pem().unwrap()).unwrap();
-        assert_eq!(cn(&trusted_cas_from_file(p).unwrap()[0]), "first");
-        assert_eq!(cn(&trusted_cas_from_file(p).unwrap()[0]), "first");
+        let first = trusted_cas_from_file(p).unwrap();
+        assert_eq!(cn(&first.certs[0]), "first");
+        let again = trusted_cas_from_file(p).unwrap();
+        assert_eq!((cn(&again.certs[0]).as_str(), again.id), ("first", first.id));
         // Another certificate in its place (a longer name: another size, whatever the clock).
         std::fs::write(&path, self_signed("the second one").to_pem().unwrap()).unwrap();
-        assert_eq!(cn(&trusted_cas_from_file(p).unwrap()[0]), "the second one");
+        let second = trusted_cas_from_file(p).unwrap();
+        assert_eq!(cn(&second.certs[0]), "the second one");
+        assert_ne!(second.id, first.id);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(trusted_cas_from_file(p).err().map(|e| e.status), Some(code::FILE_NOT_FOUND));
         let _ = std::fs::remove_dir(&dir);
