@@ -22,7 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::ops::{Deref, DerefMut};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,16 +71,33 @@ struct Side {
     closed: bool,
 }
 
-/// What a direction knows outside its lock.
+/// What a direction knows outside its lock, in one word (a socket is mostly idle, and these
+/// are two per socket):
+/// * above bit 0, how many times readiness was seen (an epoll edge, or a synchronous waiter's
+///   poll). An operation that said EAGAIN at the current count waits for the next: the socket
+///   is edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
+/// * bit 0, missed: the loop saw readiness while another thread held the side; that thread has
+///   the queue run again once it lets go (`Held`). Set only by the loop's thread.
 #[derive(Default)]
-struct Readiness {
-    /// How many times readiness was seen (an epoll edge, or a synchronous waiter's poll). An
-    /// operation that said EAGAIN at the current count waits for the next: the socket is
-    /// edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
-    seen: AtomicU64,
-    /// The loop saw readiness while another thread held the side: that thread has the queue run
-    /// again once it lets go (`Held`). Set only by the loop's thread.
-    missed: AtomicBool,
+struct Readiness(AtomicU64);
+
+const MISSED: u64 = 1;
+
+impl Readiness {
+    fn saw(&self) {
+        self.0.fetch_add(2, Ordering::SeqCst);
+    }
+    /// The count of readiness seen so far.
+    fn seen(&self) -> u64 {
+        self.0.load(Ordering::SeqCst) >> 1
+    }
+    fn set_missed(&self) {
+        self.0.fetch_or(MISSED, Ordering::SeqCst);
+    }
+    /// Clears the flag; whether it was set.
+    fn take_missed(&self) -> bool {
+        self.0.fetch_and(!MISSED, Ordering::SeqCst) & MISSED != 0
+    }
 }
 
 /// A FIFO of queued operations that keeps its head inline: almost always at most one operation
@@ -169,7 +186,7 @@ impl DerefMut for Held<'_> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        if self.core.readiness(self.dir).missed.swap(false, Ordering::SeqCst) {
+        if self.core.readiness(self.dir).take_missed() {
             self.core.run_again_on_loop(self.dir);
         }
     }
@@ -224,11 +241,11 @@ impl IoCore {
         if let Some(g) = lock.try_lock() {
             return Some(Held { core: self, dir, guard: Some(g) });
         }
-        ready.missed.store(true, Ordering::SeqCst);
+        ready.set_missed();
         // The holder may have let go before it could see the flag: try once more. If someone
         // holds it now, they took it before the flag was set and will see it when they let go.
         let g = lock.try_lock()?;
-        ready.missed.store(false, Ordering::SeqCst);
+        ready.take_missed();
         Some(Held { core: self, dir, guard: Some(g) })
     }
 
@@ -270,7 +287,7 @@ impl IoCore {
         }
         let tried = side.queue.is_empty();
         // Read before the attempt: readiness seen after it makes the loop try again.
-        let ready = self.readiness(dir).seen.load(Ordering::SeqCst);
+        let ready = self.readiness(dir).seen();
         if tried {
             let fd = self.fd.load(Ordering::Acquire);
             if let Poll::Ready(outcome) = attempt_once(&mut attempt, fd) {
@@ -295,7 +312,7 @@ impl IoCore {
 
     /// The loop saw readiness in `dir`: run queued operations until one has to wait.
     pub fn on_ready(&self, dir: Direction) {
-        self.readiness(dir).seen.fetch_add(1, Ordering::SeqCst);
+        self.readiness(dir).saw();
         self.drive(dir, None);
     }
 
@@ -303,7 +320,7 @@ impl IoCore {
     /// loop would, but complete only `own` here; the operations of others ahead of it complete on
     /// the socket's loop, where their callbacks belong.
     pub fn drive_own(&self, dir: Direction, own: OpId) {
-        self.readiness(dir).seen.fetch_add(1, Ordering::SeqCst);
+        self.readiness(dir).saw();
         self.drive(dir, Some(own));
     }
 
@@ -314,7 +331,7 @@ impl IoCore {
             let side = if own.is_some() { Some(self.side(dir)) } else { self.try_side(dir) };
             let Some(mut side) = side else { return };
             let fd = self.fd.load(Ordering::Acquire);
-            let ready = self.readiness(dir).seen.load(Ordering::SeqCst);
+            let ready = self.readiness(dir).seen();
             let Some(head) = side.queue.front_mut() else { return };
             // Queued by a Begin (typically in a callback of this very pass) that said EAGAIN after
             // this readiness was seen: trying again now would only say EAGAIN again, one wasted
