@@ -19,10 +19,11 @@ use super::event_loop::EventLoop;
 use crate::op::{Completion, Outcome};
 use crate::error::{Error, Result};
 use parking_lot::{Mutex, MutexGuard};
+use std::ops::{Deref, DerefMut};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -68,10 +69,35 @@ struct Queued {
 struct Side {
     queue: OpQueue,
     closed: bool,
-    /// How many times readiness was seen in this direction (an epoll edge, or a synchronous
-    /// waiter's poll). An operation that said EAGAIN at the current count waits for the next:
-    /// the socket is edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
-    ready: u64,
+}
+
+/// What a direction knows outside its lock, in one word (a socket is mostly idle, and these
+/// are two per socket):
+/// * above bit 0, how many times readiness was seen (an epoll edge, or a synchronous waiter's
+///   poll). An operation that said EAGAIN at the current count waits for the next: the socket
+///   is edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
+/// * bit 0, missed: the loop saw readiness while another thread held the side; that thread has
+///   the queue run again once it lets go (`Held`). Set only by the loop's thread.
+#[derive(Default)]
+struct Readiness(AtomicU64);
+
+const MISSED: u64 = 1;
+
+impl Readiness {
+    fn saw(&self) {
+        self.0.fetch_add(2, Ordering::SeqCst);
+    }
+    /// The count of readiness seen so far.
+    fn seen(&self) -> u64 {
+        self.0.load(Ordering::SeqCst) >> 1
+    }
+    fn set_missed(&self) {
+        self.0.fetch_or(MISSED, Ordering::SeqCst);
+    }
+    /// Clears the flag; whether it was set.
+    fn take_missed(&self) -> bool {
+        self.0.fetch_and(!MISSED, Ordering::SeqCst) & MISSED != 0
+    }
 }
 
 /// A FIFO of queued operations that keeps its head inline: almost always at most one operation
@@ -124,21 +150,59 @@ impl OpQueue {
 }
 
 pub struct IoCore {
+    me: Weak<IoCore>,
     fd: AtomicI32,
     lp: Arc<EventLoop>,
     read: Mutex<Side>,
     write: Mutex<Side>,
+    read_ready: Readiness,
+    write_ready: Readiness,
     next_id: AtomicU64,
+}
+
+/// A side's lock, held. The loop never waits for a side another thread holds (a caller sending
+/// 64 KiB inline holds it for the length of the syscall, and a loop spinning for it meanwhile
+/// takes the CPU the peer needs on a small machine): it records the readiness as missed and
+/// moves on, and whoever holds the side has the queue run again on the loop when it lets go.
+struct Held<'a> {
+    core: &'a IoCore,
+    dir: Direction,
+    guard: Option<MutexGuard<'a, Side>>,
+}
+
+impl Deref for Held<'_> {
+    type Target = Side;
+    fn deref(&self) -> &Side {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Side {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if self.core.readiness(self.dir).take_missed() {
+            self.core.run_again_on_loop(self.dir);
+        }
+    }
 }
 
 impl IoCore {
     /// Takes ownership of the non-blocking `fd` and registers it with `lp`.
     pub fn new(fd: RawFd, lp: Arc<EventLoop>) -> Result<Arc<IoCore>> {
-        let core = Arc::new(IoCore {
+        let core = Arc::new_cyclic(|me| IoCore {
+            me: me.clone(),
             fd: AtomicI32::new(fd),
             lp: lp.clone(),
             read: Mutex::default(),
             write: Mutex::default(),
+            read_ready: Readiness::default(),
+            write_ready: Readiness::default(),
             next_id: AtomicU64::new(1),
         });
         if let Err(e) = lp.register(&core, fd) {
@@ -150,10 +214,45 @@ impl IoCore {
         Ok(core)
     }
 
-    fn side(&self, dir: Direction) -> MutexGuard<'_, Side> {
+    fn lock_of(&self, dir: Direction) -> &Mutex<Side> {
         match dir {
-            Direction::Read => self.read.lock(),
-            Direction::Write => self.write.lock(),
+            Direction::Read => &self.read,
+            Direction::Write => &self.write,
+        }
+    }
+
+    fn readiness(&self, dir: Direction) -> &Readiness {
+        match dir {
+            Direction::Read => &self.read_ready,
+            Direction::Write => &self.write_ready,
+        }
+    }
+
+    /// Takes the side's lock, waiting for it.
+    fn side(&self, dir: Direction) -> Held<'_> {
+        Held { core: self, dir, guard: Some(self.lock_of(dir).lock()) }
+    }
+
+    /// The loop's way in: the side's lock if it is free; else the readiness is left to its
+    /// holder (see `Held`). Only the loop's thread calls this.
+    fn try_side(&self, dir: Direction) -> Option<Held<'_>> {
+        let lock = self.lock_of(dir);
+        let ready = self.readiness(dir);
+        if let Some(g) = lock.try_lock() {
+            return Some(Held { core: self, dir, guard: Some(g) });
+        }
+        ready.set_missed();
+        // The holder may have let go before it could see the flag: try once more. If someone
+        // holds it now, they took it before the flag was set and will see it when they let go.
+        let g = lock.try_lock()?;
+        ready.take_missed();
+        Some(Held { core: self, dir, guard: Some(g) })
+    }
+
+    /// Runs the queue again on the loop, for readiness that came while another thread held it.
+    fn run_again_on_loop(&self, dir: Direction) {
+        if let Some(me) = self.me.upgrade() {
+            self.lp.post(Box::new(move || me.drive(dir, None)));
         }
     }
 
@@ -163,7 +262,7 @@ impl IoCore {
 
     /// Runs a control syscall (bind, setsockopt, ...) with the fd, which stays open meanwhile.
     pub fn with_fd<R>(&self, f: impl FnOnce(RawFd) -> R) -> Option<R> {
-        let _side = self.read.lock();
+        let _side = self.side(Direction::Read);
         let fd = self.fd.load(Ordering::Acquire);
         if fd < 0 {
             None
@@ -187,6 +286,8 @@ impl IoCore {
             return None;
         }
         let tried = side.queue.is_empty();
+        // Read before the attempt: readiness seen after it makes the loop try again.
+        let ready = self.readiness(dir).seen();
         if tried {
             let fd = self.fd.load(Ordering::Acquire);
             if let Poll::Ready(outcome) = attempt_once(&mut attempt, fd) {
@@ -200,7 +301,7 @@ impl IoCore {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Tried above only when nothing was queued ahead of it.
-        let pending_at = tried.then_some(side.ready);
+        let pending_at = tried.then_some(ready);
         side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone(), pending_at });
         drop(side);
         if let Some(n) = notify {
@@ -211,6 +312,7 @@ impl IoCore {
 
     /// The loop saw readiness in `dir`: run queued operations until one has to wait.
     pub fn on_ready(&self, dir: Direction) {
+        self.readiness(dir).saw();
         self.drive(dir, None);
     }
 
@@ -218,19 +320,18 @@ impl IoCore {
     /// loop would, but complete only `own` here; the operations of others ahead of it complete on
     /// the socket's loop, where their callbacks belong.
     pub fn drive_own(&self, dir: Direction, own: OpId) {
+        self.readiness(dir).saw();
         self.drive(dir, Some(own));
     }
 
+    /// Runs the queue of `dir`: the loop's pass when `own` is None (which never waits for the
+    /// side's lock), a synchronous caller's otherwise.
     fn drive(&self, dir: Direction, own: Option<OpId>) {
-        let mut seen = false;
         loop {
-            let mut side = self.side(dir);
-            if !seen {
-                side.ready = side.ready.wrapping_add(1);
-                seen = true;
-            }
+            let side = if own.is_some() { Some(self.side(dir)) } else { self.try_side(dir) };
+            let Some(mut side) = side else { return };
             let fd = self.fd.load(Ordering::Acquire);
-            let ready = side.ready;
+            let ready = self.readiness(dir).seen();
             let Some(head) = side.queue.front_mut() else { return };
             // Queued by a Begin (typically in a callback of this very pass) that said EAGAIN after
             // this readiness was seen: trying again now would only say EAGAIN again, one wasted
@@ -295,8 +396,8 @@ impl IoCore {
 
     /// Completes everything queued with `error` (runtime shutdown); the socket stays open.
     pub fn abort_pending(&self, error: Error) {
-        let mut ops: Vec<Queued> = self.write.lock().queue.drain().collect();
-        ops.extend(self.read.lock().queue.drain());
+        let mut ops: Vec<Queued> = self.side(Direction::Write).queue.drain().collect();
+        ops.extend(self.side(Direction::Read).queue.drain());
         for op in ops {
             op.done.complete(Err(error.clone()));
         }
@@ -305,8 +406,8 @@ impl IoCore {
     /// Closes the fd; queued operations complete with OperationAborted. Returns false if it was
     /// already closed.
     pub fn close(&self) -> bool {
-        let mut w = self.write.lock();
-        let mut r = self.read.lock();
+        let mut w = self.side(Direction::Write);
+        let mut r = self.side(Direction::Read);
         let fd = self.fd.swap(-1, Ordering::AcqRel);
         if fd < 0 {
             return false;
@@ -341,8 +442,8 @@ impl IoCore {
     /// Puts the open file `new_fd` in place of the current fd, under the same number, so the socket
     /// can connect again (ReuseSocket, or another address after a failed connect).
     pub fn replace_fd(&self, new_fd: RawFd) -> Result<()> {
-        let _w = self.write.lock();
-        let _r = self.read.lock();
+        let _w = self.side(Direction::Write);
+        let _r = self.side(Direction::Read);
         let fd = self.fd.load(Ordering::Acquire);
         let fail = |e: Error| {
             // SAFETY: new_fd is ours.
