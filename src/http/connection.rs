@@ -121,13 +121,13 @@ pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Resu
         Some(v) => (true, (v.host.clone(), v.port)),
         None => (false, (to.host.clone(), to.port)),
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = bare_host(&host);
     let family = if host.contains(':') { address_family::INTER_NETWORK_V6 } else { address_family::INTER_NETWORK };
     let socket = match Socket::create(family, socket_type::STREAM, protocol_type::TCP) {
         Ok(s) => s,
         Err(e) => return then(Err(connect_error(&host, via_proxy, &e))),
     };
-    let server = to.host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let server = bare_host(&to.host);
     let (tls_now, tls, port) = (to.https && !via_proxy, tls.clone(), port as i32);
     let s = socket.clone();
     let h = host.clone();
@@ -158,6 +158,11 @@ pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Resu
     }
 }
 
+/// A URI's host as a name or address to connect to: an IPv6 literal without its brackets.
+fn bare_host(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').to_string()
+}
+
 fn plain_connection(stream: Arc<dyn Stream>) -> Arc<Connection> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     Arc::new(Connection { stream, context: Arc::new(TransportContext::EMPTY), id })
@@ -167,8 +172,7 @@ fn plain_connection(stream: Arc<dyn Stream>) -> Arc<Connection> {
 /// certificate checks are the server's, and so is the TransportContext. The new connection owns
 /// `plain`.
 pub fn secure(plain: &Connection, server: &str, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Result<Arc<Connection>>) + Send + 'static) {
-    let host = server.trim_start_matches('[').trim_end_matches(']').to_string();
-    authenticate(plain.stream.clone(), host, tls.clone(), mode, then)
+    authenticate(plain.stream.clone(), bare_host(server), tls.clone(), mode, then)
 }
 
 fn authenticate(

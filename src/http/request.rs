@@ -645,14 +645,11 @@ impl HttpWebRequest {
     fn tunnel(self: &Arc<Self>, lease: Lease, to: Endpoint, tls: TlsSettings, mode: Mode, pending: Arc<Pending>, then: impl FnOnce(Result<Lease>) + Send + 'static) {
         let authorization = to.proxy.as_ref().and_then(|v| v.authorization.clone());
         let head = head::connect_head(&to.host, to.port, authorization.as_deref());
-        let limit = match self.state.lock().s.max_headers_kb {
-            -1 => usize::MAX / 2,
-            kb => kb as usize * 1024,
-        };
+        let max_headers_kb = self.state.lock().s.max_headers_kb;
         let me = self.clone();
         Self::send_head(lease, head, None, mode, move |r| match r {
             Ok(lease) => {
-                let reader = HeadReader { buf: Vec::new(), len: 0, limit, seen: 0 };
+                let reader = HeadReader::new(max_headers_kb);
                 me.read_connect_answer(reader, lease, to, tls, mode, pending, Box::new(then))
             }
             Err(e) => then(Err(e)),
@@ -675,10 +672,7 @@ impl HttpWebRequest {
         }
         loop {
             match parse::parse_head(&r.buf[..r.len], r.limit) {
-                Ok(Some(head)) if (100..200).contains(&head.status) => {
-                    r.buf.drain(..head.len);
-                    r.len -= head.len;
-                }
+                Ok(Some(head)) if (100..200).contains(&head.status) => r.skip(head.len),
                 Ok(Some(head)) if (200..300).contains(&head.status) => {
                     if head.len != r.len {
                         // The server speaks after the client in TLS: bytes here are the proxy's.
@@ -722,21 +716,14 @@ impl HttpWebRequest {
                 Err(e) => return then(Err(head_error(e))),
             }
         }
-        if r.buf.len() - r.len < 4096 {
-            let grown = (r.buf.len() * 2).clamp(8192, r.limit.saturating_add(8192));
-            r.buf.resize(grown, 0);
-        }
         let Some(conn) = lease.conn.clone() else { return };
-        // SAFETY: as in read_head: the spare room of the reader's buffer, kept alive and untouched
-        // by the continuation until the read completes.
-        let target = MutBuf { ptr: unsafe { r.buf.as_mut_ptr().add(r.len) }, len: r.buf.len() - r.len };
+        let target = r.spare();
         io::read(&conn.stream, target, mode, move |n| match n {
             Err(e) => then(Err(web_error(web_status::RECEIVE_FAILURE, msg::RECEIVE_FAILURE, Some(&e)))),
             Ok(0) if r.len == 0 => then(Err(web_error(web_status::CONNECTION_CLOSED, msg::CONNECTION_CLOSED, None))),
             Ok(0) => then(Err(head_error(HeadError::Header("The response ended before its headers did")))),
             Ok(n) => {
-                r.len += n;
-                r.seen += n;
+                r.filled(n);
                 self.read_connect_answer(r, lease, to, tls, mode, pending, then)
             }
         });
@@ -982,11 +969,7 @@ impl HttpWebRequest {
 
     /// Reads the response head (skipping 1xx interim responses) and hands it on.
     fn read_response(self: &Arc<Self>, lease: Lease, plan: Plan, mode: Mode, pending: Arc<Pending>) {
-        let limit = match self.state.lock().s.max_headers_kb {
-            -1 => usize::MAX / 2,
-            kb => kb as usize * 1024,
-        };
-        let reader = HeadReader { buf: Vec::new(), len: 0, limit, seen: 0 };
+        let reader = HeadReader::new(self.state.lock().s.max_headers_kb);
         self.clone().read_head(reader, lease, plan, mode, pending)
     }
 
@@ -996,11 +979,7 @@ impl HttpWebRequest {
         }
         loop {
             match parse::parse_head(&r.buf[..r.len], r.limit) {
-                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
-                    r.buf.drain(..head.len);
-                    r.len -= head.len;
-                    continue;
-                }
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => r.skip(head.len),
                 Ok(Some(head)) => {
                     let leftover = r.buf[head.len..r.len].to_vec();
                     return self.on_head(head, lease, leftover, plan, mode, pending);
@@ -1012,14 +991,8 @@ impl HttpWebRequest {
                 }
             }
         }
-        if r.buf.len() - r.len < 4096 {
-            let grown = (r.buf.len() * 2).clamp(8192, r.limit.saturating_add(8192));
-            r.buf.resize(grown, 0);
-        }
         let Some(conn) = lease.conn.clone() else { return };
-        // SAFETY: the spare room of the reader's buffer, which the continuation keeps alive and
-        // does not touch until the read completes.
-        let target = MutBuf { ptr: unsafe { r.buf.as_mut_ptr().add(r.len) }, len: r.buf.len() - r.len };
+        let target = r.spare();
         io::read(&conn.stream, target, mode, move |n| {
             let n = match n {
                 Ok(n) => n,
@@ -1052,8 +1025,7 @@ impl HttpWebRequest {
                 };
                 return self.retry_or_fail(reused, e, plan, mode, pending);
             }
-            r.len += n;
-            r.seen += n;
+            r.filled(n);
             self.read_head(r, lease, plan, mode, pending)
         });
     }
@@ -1175,6 +1147,41 @@ struct HeadReader {
     limit: usize,
     /// Bytes received on this connection for this request.
     seen: usize,
+}
+
+impl HeadReader {
+    /// A reader of a head of at most MaximumResponseHeadersLength KiB (-1: no limit).
+    fn new(max_headers_kb: i32) -> HeadReader {
+        let limit = match max_headers_kb {
+            -1 => usize::MAX / 2,
+            kb => kb as usize * 1024,
+        };
+        HeadReader { buf: Vec::new(), len: 0, limit, seen: 0 }
+    }
+
+    /// Drops a head already handled (an interim 1xx answer) from the front.
+    fn skip(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.len -= n;
+    }
+
+    /// The room for the next read, grown as the head needs (up to past the limit, which the
+    /// parser then reports).
+    fn spare(&mut self) -> MutBuf {
+        if self.buf.len() - self.len < 4096 {
+            let grown = (self.buf.len() * 2).clamp(8192, self.limit.saturating_add(8192));
+            self.buf.resize(grown, 0);
+        }
+        // SAFETY: the spare room of the buffer, which the read's continuation keeps alive (it
+        // owns the reader) and does not touch until the read completes.
+        MutBuf { ptr: unsafe { self.buf.as_mut_ptr().add(self.len) }, len: self.buf.len() - self.len }
+    }
+
+    /// Counts `n` bytes a read put in the spare room.
+    fn filled(&mut self, n: usize) {
+        self.len += n;
+        self.seen += n;
+    }
 }
 
 fn head_error(e: HeadError) -> Error {
