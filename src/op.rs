@@ -44,15 +44,15 @@ impl Value {
 
 pub type Outcome = Result<Value>;
 
-/// Something an operation's outcome can be delivered to without an allocation per operation
-/// (the IAsyncResult of a Begin is one).
+/// Something an operation's outcome can be delivered to without an allocation per operation:
+/// the IAsyncResult of a Begin, whose slot is never freed (`crate::async_result`).
 pub trait Sink: Send + Sync {
-    fn complete(self: Arc<Self>, outcome: Outcome);
+    fn complete(&'static self, outcome: Outcome);
 }
 
 /// The continuation an operation calls once with its outcome.
 ///
-/// Its `tag` names the operation it completes (the address of its IAsyncResult), so that a
+/// Its `tag` names the operation it completes (the key of its IAsyncResult), so that a
 /// layer can find and cancel a pending operation without a registry; a completion that wraps
 /// another keeps the tag of the one it wraps (`Completion::wrapping`).
 pub struct Completion {
@@ -61,7 +61,7 @@ pub struct Completion {
 }
 
 enum Target {
-    Sink(Arc<dyn Sink>),
+    Sink(&'static dyn Sink),
     Func(Box<dyn FnOnce(Outcome) + Send>),
 }
 
@@ -73,8 +73,8 @@ impl Completion {
         Completion { target: Some(Target::Func(Box::new(f))), tag: 0 }
     }
 
-    pub fn to(sink: Arc<dyn Sink>) -> Completion {
-        let tag = Arc::as_ptr(&sink) as *const () as usize;
+    /// A completion delivered to `sink`, for the operation `tag` (not 0) names.
+    pub fn to(sink: &'static dyn Sink, tag: usize) -> Completion {
         Completion { target: Some(Target::Sink(sink)), tag }
     }
 
@@ -85,7 +85,7 @@ impl Completion {
         Completion { target: Some(Target::Func(Box::new(move |o| f(o, outer)))), tag }
     }
 
-    /// Which operation this completes: 0 for none in particular.
+    /// Which operation this completes (the key of its IAsyncResult): 0 for none in particular.
     pub fn tag(&self) -> usize {
         self.tag
     }

@@ -1,18 +1,35 @@
 //! IAsyncResult, as C sees it. A result handle is valid from Begin until End releases it; after
 //! that every call with it fails (End: APM_E_INVALID_OPERATION, others: APM_E_ARGUMENT).
 
-use super::handles::{self, lookup, peek, AsyncResultClass, CResult, Object};
+use super::callback::CCallback;
+use super::handles::{self, key_of, wrong_kind, RESULTS};
 use super::{apm_async_result, apm_status, boundary, write_out};
+use crate::async_result::{Flags, Gone, Held};
 use crate::error::{Error, Result};
 use std::ffi::c_void;
 use std::time::Duration;
 
-/// Reads something of a live result under the table's lock, without taking a reference.
-fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&CResult) -> R) -> Result<R> {
-    peek::<AsyncResultClass, R>(p, |o| match o {
-        Object::AsyncResult(r) => Some(f(r)),
-        _ => None,
-    })
+fn gone(g: Gone) -> Error {
+    match g {
+        Gone::Stale(_) => Error::argument("The IAsyncResult was already ended (End released it)."),
+        Gone::Invalid => wrong_kind("apm_async_result"),
+    }
+}
+
+/// Reads something of a live result's flags, with no lock and no reference taken.
+fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&Flags) -> R) -> Result<R> {
+    if p.is_null() {
+        return Err(Error::argument_null("asyncResult"));
+    }
+    RESULTS.flags(key_of(p)).map(|flags| f(&flags)).map_err(gone)
+}
+
+/// The live result behind `p`, kept while the caller works with it.
+fn hold(p: *const apm_async_result) -> Result<Held<CCallback>> {
+    if p.is_null() {
+        return Err(Error::argument_null("asyncResult"));
+    }
+    RESULTS.hold(key_of(p)).map_err(gone)
 }
 
 /// IsCompleted: writes 1 once the operation has finished (success or failure), else 0. Any
@@ -58,7 +75,7 @@ pub unsafe extern "C" fn apm_async_result_wait(
 ) -> apm_status {
     boundary!({
         super::need_out(signaled, "signaled")?;
-        let r = lookup::<AsyncResultClass>(result)?;
+        let r = hold(result)?;
         let timeout = match timeout_ms {
             -1 => None,
             t if t < -1 => return Err(Error::out_of_range("timeout_ms")),
@@ -76,7 +93,7 @@ pub unsafe extern "C" fn apm_async_result_state(
     result: *const apm_async_result,
     state: *mut *mut c_void,
 ) -> apm_status {
-    boundary!({ write_out(state, "state", read_result(result, |r| r.notify.state())?) })
+    boundary!({ write_out(state, "state", read_result(result, |r| r.words()[1] as *mut c_void)?) })
 }
 
 /// Cancels the pending operation: it completes with APM_E_SOCKET OperationAborted (995) and its
@@ -93,8 +110,8 @@ pub unsafe extern "C" fn apm_async_result_state(
 #[no_mangle]
 pub unsafe extern "C" fn apm_async_result_cancel(result: *mut apm_async_result) -> apm_status {
     boundary!({
-        let r = lookup::<AsyncResultClass>(result)?;
-        if r.is_completed() || handles::cancel(&r) || r.is_completed() {
+        let r = hold(result)?;
+        if r.is_completed() || handles::cancel(r.owner(), r.key() as usize) || r.is_completed() {
             Ok(())
         } else {
             Err(Error::not_supported("This operation cannot be cancelled."))

@@ -1,40 +1,29 @@
-//! The C side of an IAsyncResult's callback: the core's `Notify` hook, implemented by calling the
+//! The C side of an IAsyncResult's callback: the core's `Hook`, implemented by calling the
 //! caller's AsyncCallback with the result's handle and the caller's state (as hyper's `hyper_io`
-//! implements its core's I/O traits with C functions).
+//! implements its core's I/O traits with C functions). The store keeps both as two plain words.
 
 use super::{apm_async_callback, apm_async_result};
-use crate::async_result::Notify;
+use crate::async_result::Hook;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub struct CCallback {
-    callback: apm_async_callback,
-    /// The caller's state pointer, as an integer (the library never dereferences it).
-    state: usize,
-    /// The result's own handle, known once it is in the table.
-    result: AtomicUsize,
-}
+pub struct CCallback;
 
 impl CCallback {
-    pub fn new(callback: apm_async_callback, state: *mut c_void) -> CCallback {
-        CCallback { callback, state: state as usize, result: AtomicUsize::new(0) }
-    }
-
-    pub fn set_result(&self, result: *mut apm_async_result) {
-        self.result.store(result as usize, Ordering::Release);
-    }
-
-    pub fn state(&self) -> *mut c_void {
-        self.state as *mut c_void
+    /// The words a result keeps for its callback.
+    pub fn words(callback: apm_async_callback, state: *mut c_void) -> [usize; 2] {
+        [callback.map_or(0, |f| f as usize), state as usize]
     }
 }
 
-impl Notify for CCallback {
-    fn notify(&self) {
-        if let Some(f) = self.callback {
-            let result = self.result.load(Ordering::Acquire) as *mut apm_async_result;
+impl Hook for CCallback {
+    fn notify(key: u64, words: [usize; 2]) {
+        // SAFETY: words[0] is 0 or a function pointer of this type (`words` above); an
+        // Option<fn> has the same size and null niche as a usize of 0.
+        let callback = unsafe { std::mem::transmute::<usize, apm_async_callback>(words[0]) };
+        if let Some(f) = callback {
+            let result = super::handles::pointer_of::<apm_async_result>(key);
             // SAFETY: the caller's callback with the result's handle and its own state.
-            unsafe { f(result, self.state as *mut c_void) };
+            unsafe { f(result, words[1] as *mut c_void) };
         }
     }
 }

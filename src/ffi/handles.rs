@@ -10,7 +10,7 @@
 use super::callback::CCallback;
 use super::negotiate_authentication::AuthObject;
 use super::{apm_async_result, apm_socket, apm_stream};
-use crate::async_result::{AsyncResult, OpKind};
+use crate::async_result::{Ended, Gone, OpKind, Results};
 use crate::error::{code, msg, Error, Result};
 use crate::http::{HttpWebRequest, HttpWebResponse};
 use crate::net::socket::Socket;
@@ -96,14 +96,10 @@ impl Kind {
     }
 }
 
-/// The IAsyncResult of a C Begin: its callback is a C function pointer.
-pub type CResult = AsyncResult<CCallback>;
-
 /// The object behind a live handle.
 #[derive(Clone)]
 pub enum Object {
     Socket(Arc<Socket>),
-    AsyncResult(Arc<CResult>),
     /// A NetworkStream, a custom stream, an HTTP request or response stream.
     Stream(Arc<dyn Stream>),
     SslStream(Arc<SslStream>),
@@ -139,7 +135,7 @@ impl Object {
                 a.dispose();
                 Ok(())
             }
-            Object::AsyncResult(_) | Object::Certificate(_) | Object::TransportContext(_) | Object::Credential(_) => {
+            Object::Certificate(_) | Object::TransportContext(_) | Object::Credential(_) => {
                 Ok(())
             }
         }
@@ -147,6 +143,10 @@ impl Object {
 }
 
 static TABLE: Table<Object> = Table::new();
+
+/// The IAsyncResults: their own store, as they are made, polled and released on every operation
+/// (see crate::async_result); their handles carry the AsyncResult kind byte like any other.
+pub(crate) static RESULTS: Results<CCallback> = Results::new(Kind::AsyncResult as u8);
 
 /// Who ended a result, left in its slot: a later End of the same object and method is a second
 /// End, any other a foreign result. The owner's key with its kind byte (which the End's class
@@ -225,11 +225,7 @@ pub(crate) fn peek<K: Class, R>(p: *const K::C, f: impl FnOnce(&Object) -> Optio
 }
 
 fn disposed(kind: Kind) -> Error {
-    if kind == Kind::AsyncResult {
-        Error::argument("The IAsyncResult was already ended (End released it).")
-    } else {
-        Error::disposed(kind.class_name())
-    }
+    Error::disposed(kind.class_name())
 }
 
 /// Around fork(2): the table reaches the child consistent, and the child's first call forgets
@@ -239,9 +235,12 @@ fn install_fork_hooks() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         crate::engine::fork::install(crate::engine::fork::Hooks {
-            prepare: || Box::new((TABLE.lock_for_fork(), crate::custom_stream::fork::prepare())),
+            prepare: || {
+                Box::new((TABLE.lock_for_fork(), RESULTS.lock_for_fork(), crate::custom_stream::fork::prepare()))
+            },
             forget: || {
                 crate::engine::fork::bury(Box::new(TABLE.forget_live()));
+                RESULTS.bury_in_use();
                 crate::custom_stream::fork::forget();
             },
         })
@@ -296,11 +295,10 @@ fn release(mut key: u64) {
     }
 }
 
-/// Cancels the pending operation of `r` through the object whose Begin started it; false when
-/// that object cannot (or has nothing of `r`'s left to cancel).
-pub(crate) fn cancel(r: &Arc<CResult>) -> bool {
-    let tag = Arc::as_ptr(r) as *const () as usize;
-    match TABLE.get(r.owner) {
+/// Cancels the pending operation `tag` (its result's key) through the object `owner` whose Begin
+/// started it; false when that object cannot (or has nothing of it left to cancel).
+pub(crate) fn cancel(owner: u64, tag: usize) -> bool {
+    match TABLE.get(owner) {
         Lookup::Live(Object::Socket(s)) => s.cancel(tag),
         Lookup::Live(Object::Stream(s)) => s.cancel(tag),
         Lookup::Live(Object::SslStream(s)) => s.cancel(tag),
@@ -326,20 +324,10 @@ pub(crate) fn begin_on<C>(
     start: impl FnOnce(crate::op::Completion, *mut apm_async_result) -> Result<()>,
 ) -> Result<()> {
     super::need_out(out, "result")?;
-    let result = AsyncResult::new(key_of(owner), op, CCallback::new(callback, state));
-    let p: *mut apm_async_result = register(Kind::AsyncResult, Object::AsyncResult(result.clone()), std::ptr::null())?;
-    result.notify.set_result(p);
-    // Released again unless Begin succeeds, also when `start` unwinds.
-    struct Unregister(*mut apm_async_result);
-    impl Drop for Unregister {
-        fn drop(&mut self) {
-            unregister(self.0);
-        }
-    }
-    let guard = Unregister(p);
-    result.begin(|done| start(done, p))?;
-    std::mem::forget(guard);
-    super::write_out(out, "result", p)
+    install_fork_hooks();
+    let words = CCallback::words(callback, state);
+    let key = RESULTS.begin(key_of(owner), op, words, |done, key| start(done, pointer_of(key)))?;
+    super::write_out(out, "result", pointer_of::<apm_async_result>(key))
 }
 
 /// The End of `op` on the object `owner` of class `K`: the seed's checks in order (the object,
@@ -357,13 +345,11 @@ pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_resu
     if result.is_null() {
         return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
     }
-    let mine = |r: &CResult| r.owner == owner && r.op == op;
     let epitaph = ended_by(owner, op);
-    let taken = TABLE.take_if(key_of(result), |o| matches!(o, Object::AsyncResult(r) if mine(r)), epitaph);
-    let r = match taken {
-        Taken::Object(Object::AsyncResult(r), _) => r,
+    let r = match RESULTS.end(key_of(result), |o, k| o == owner && k == op, epitaph) {
+        Ended::Taken(r) => r,
         // A second End of this object's operation, or another thread's End got there first.
-        Taken::Stale(k, ended) if k == Kind::AsyncResult as u8 && (ended == 0 || ended == epitaph) => {
+        Ended::Gone(Gone::Stale(ended)) if ended == 0 || ended == epitaph => {
             return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
         }
         _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
@@ -461,7 +447,6 @@ single_kind_class!(
     "apm_negotiate_authentication",
     NegotiateAuthentication
 );
-single_kind_class!(AsyncResultClass, apm_async_result, CResult, "asyncResult", "apm_async_result", AsyncResult);
 
 /// Any stream: every `apm_stream_*` function.
 pub(crate) struct StreamClass;
@@ -532,13 +517,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stale_handle_reports_its_own_class_and_garbage_is_an_argument_error() {
-        let r = AsyncResult::new(0, OpKind::Write, CCallback::new(None, std::ptr::null_mut()));
-        let p: *mut apm_async_result = register(Kind::AsyncResult, Object::AsyncResult(r), std::ptr::null()).unwrap();
-        assert!(lookup::<AsyncResultClass>(p).is_ok());
-        assert_eq!(lookup::<SocketClass>(p as *const apm_socket).err().map(|e| e.status), Some(code::ARGUMENT));
-        unregister(p);
-        assert_eq!(lookup::<AsyncResultClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
+    fn a_result_or_garbage_passed_as_a_socket_is_an_argument_error() {
+        let key = RESULTS.begin(1, OpKind::Write, [0, 0], |done, _| Ok(done.complete(Ok(Value::Unit)))).unwrap();
+        let p = pointer_of::<apm_socket>(key);
+        assert_eq!(lookup::<SocketClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
+        assert!(matches!(RESULTS.end(key, |_, _| true, 0), Ended::Taken(_)));
+        assert_eq!(lookup::<SocketClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
         let garbage = 0xdead_beef_usize as *const apm_socket;
         assert_eq!(lookup::<SocketClass>(garbage).err().map(|e| e.status), Some(code::ARGUMENT));
     }

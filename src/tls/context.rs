@@ -374,7 +374,7 @@ pub fn new_ssl(opts: &AuthOptions, hooks: &Hooks) -> Result<(Ssl, Resumption)> {
 
 fn set_no_ticket(ssl: &mut SslRef) {
     // SAFETY: sets an option bit of a live SSL not yet in a handshake.
-    unsafe { sys::SSL_set_options(ssl.as_ptr(), SslOptions::NO_TICKET.bits() as u64) };
+    unsafe { sys::SSL_set_options(ssl.as_ptr(), SslOptions::NO_TICKET.bits()) };
 }
 
 /// The client: the cached session for this target host and these settings is offered, and the

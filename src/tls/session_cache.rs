@@ -123,7 +123,7 @@ fn resumable(session: &SslSessionRef) -> bool {
     }
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    (session.time() as i64).saturating_add(session.timeout()) > now
+    session.time().saturating_add(session.timeout()) > now
 }
 
 /// The newest session kept for `key`, if it can still be resumed.
