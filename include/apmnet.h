@@ -23,9 +23,6 @@
 #define APM_VERSION_NUMBER ((APM_VERSION_MAJOR << 16) | (APM_VERSION_MINOR << 8) | APM_VERSION_PATCH)
 
 
-// sizeof(SEC_CHANNEL_BINDINGS).
-#define HEADER_LEN 32
-
 // `apm_credential_lookup_callback` found no such user.
 #define APM_CREDENTIAL_UNKNOWN 0
 

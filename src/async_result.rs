@@ -28,8 +28,8 @@ mod pages;
 use crate::error::{Error, Result};
 use crate::op::{Completion, Outcome, Sink, Value};
 use pages::Pages;
-use parking_lot::{Condvar, Mutex};
-use std::cell::Cell;
+use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -92,10 +92,12 @@ impl OpKind {
 }
 
 /// The AsyncCallback of the results of one store, implemented by the layer that owns the store.
-pub trait Hook: Send + Sync + 'static {
+pub trait Hook: Send + Sync + Sized + 'static {
     /// Runs the caller's callback of the result `key`, with the words its Begin was given;
     /// called at most once per result.
     fn notify(key: u64, words: [usize; 2]);
+    /// The one store whose results call this hook.
+    fn store() -> &'static Results<Self>;
 }
 
 thread_local! {
@@ -156,36 +158,43 @@ const COMPLETED: u8 = 1;
 const SYNCHRONOUS: u8 = 2;
 /// Completed inside its own Begin: the callback waits for the Begin's body to return.
 const DEFERRED: u8 = 4;
+/// A thread waits for completion (parked on the slot's address).
+const WAITING: u8 = 8;
 
 const SHARD_BITS: u32 = 4;
 const SHARDS: usize = 1 << SHARD_BITS;
 /// A shard reuses its oldest free slot only once this many are free, so that a result just ended
-/// keeps its epitaph (who ended it) for a while: a second End is then told from a foreign one.
+/// keeps who made it for a while: a second End is then told from a foreign one.
 const KEEP_FREE: usize = 8;
 
+/// One operation's result: 64 bytes, so that a pending operation costs little more than that.
 struct Slot<H: Hook> {
-    store: &'static Results<H>,
-    index: u32,
     life: AtomicU64,
-    /// Left by End (who ended it); 0 while live.
-    epitaph: AtomicU64,
-    /// An opaque identity of the object whose Begin made the result (End checks it).
+    /// An opaque identity of the object whose Begin made the result (End checks it); kept after
+    /// End until the slot is reused, to tell a second End from a foreign one.
     owner: AtomicU64,
-    op: AtomicU8,
-    flags: AtomicU8,
     /// The hook's words (the C callback and its state).
     words: [AtomicUsize; 2],
-    /// The outcome until End takes it; errors boxed, so that a slot stays small.
-    outcome: Mutex<Option<std::result::Result<Value, Box<Error>>>>,
-    done: Condvar,
+    /// Written once by the completion before COMPLETED is set, then read only by End (which
+    /// alone may, holding the handle it released) and by the slot's recycling (with no
+    /// reference left). Errors boxed, so that a slot stays small.
+    outcome: UnsafeCell<Option<std::result::Result<Value, Box<Error>>>>,
+    index: u32,
+    op: AtomicU8,
+    flags: AtomicU8,
+    hook: PhantomData<H>,
 }
+
+// SAFETY: every field but `outcome` is atomic; `outcome` is written and read only in the
+// exclusive windows its comment names, ordered by the flags' Release/Acquire.
+unsafe impl<H: Hook> Sync for Slot<H> {}
 
 /// What a key names in a store.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Gone {
-    /// Issued once, ended since: the epitaph End left (0: none known, the slot has had another
-    /// occupant since).
-    Stale(u64),
+    /// Issued once, ended since, with the owner and operation of its Begin when still known
+    /// (None: the slot has had another occupant since).
+    Stale(Option<(u64, OpKind)>),
     /// Never issued by this store (garbage, a handle of another kind).
     Invalid,
 }
@@ -266,7 +275,7 @@ impl<H: Hook> Results<H> {
             Some(i) => self.slots.get(i).expect("a freed slot exists"),
             None => {
                 let i = self.fresh.fetch_add(1, Ordering::Relaxed);
-                let slot = (i < pages::CAPACITY).then(|| self.slots.get_or_make(i, |index| Slot::new(self, index)));
+                let slot = (i < pages::CAPACITY).then(|| self.slots.get_or_make(i, Slot::new));
                 match slot.flatten() {
                     Some(s) => s,
                     None => {
@@ -283,7 +292,6 @@ impl<H: Hook> Results<H> {
         slot.owner.store(owner, Ordering::Relaxed);
         slot.op.store(op as u8, Ordering::Relaxed);
         slot.flags.store(0, Ordering::Relaxed);
-        slot.epitaph.store(0, Ordering::Relaxed);
         slot.words[0].store(words[0], Ordering::Relaxed);
         slot.words[1].store(words[1], Ordering::Relaxed);
         // Generation 0 is never handed out; wrapping skips it.
@@ -364,25 +372,22 @@ impl<H: Hook> Results<H> {
     }
 
     /// End's release: if `accept(owner, op)` approves of the live result `key`, releases its
-    /// handle in one step (two racing Ends cannot both succeed), leaving `epitaph`.
-    pub fn end(&self, key: u64, accept: impl FnOnce(u64, OpKind) -> bool, epitaph: u64) -> Ended<H> {
+    /// handle in one step (two racing Ends cannot both succeed).
+    pub fn end(&self, key: u64, accept: impl FnOnce(u64, OpKind) -> bool) -> Ended<H> {
         let Some(slot) = self.slot(key) else { return Ended::Gone(Gone::Invalid) };
         let mut life = slot.life.load(Ordering::Acquire);
         if let Err(g) = slot.check(key, life) {
             return Ended::Gone(g);
         }
         // Live, so owner and op are this key's until the handle is released below.
-        let op = OpKind::ALL[slot.op.load(Ordering::Relaxed) as usize];
-        if !accept(slot.owner.load(Ordering::Relaxed), op) {
+        let (owner, op) = slot.made_by();
+        if !accept(owner, op) {
             return Ended::Refused;
         }
         loop {
             // The handle becomes End's reference: the slot stays until End has the outcome.
             match slot.life.compare_exchange_weak(life, (life & !LIVE) + REF, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    slot.epitaph.store(epitaph, Ordering::Release);
-                    return Ended::Taken(Held(slot));
-                }
+                Ok(_) => return Ended::Taken(Held(slot)),
                 Err(now) => {
                     life = now;
                     if let Err(g) = slot.check(key, life) {
@@ -404,6 +409,11 @@ impl<H: Hook> Results<H> {
 
     fn recycle(&self, index: u32) {
         self.free_list(index as usize % SHARDS).push_back(index);
+    }
+
+    /// Slots made so far (what memory the store holds).
+    pub fn slots_made(&self) -> u32 {
+        self.fresh.load(Ordering::Relaxed).min(pages::CAPACITY)
     }
 }
 
@@ -432,24 +442,31 @@ impl<H: Hook> Results<H> {
 }
 
 impl<H: Hook> Slot<H> {
-    fn new(store: &'static Results<H>, index: u32) -> Slot<H> {
+    fn new(index: u32) -> Slot<H> {
         Slot {
-            store,
-            index,
             life: AtomicU64::new(0),
-            epitaph: AtomicU64::new(0),
             owner: AtomicU64::new(0),
+            words: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            outcome: UnsafeCell::new(None),
+            index,
             op: AtomicU8::new(0),
             flags: AtomicU8::new(0),
-            words: [AtomicUsize::new(0), AtomicUsize::new(0)],
-            outcome: Mutex::new(None),
-            done: Condvar::new(),
+            hook: PhantomData,
         }
     }
 
     /// The key of the current occupant (called by who holds a reference to it).
     fn key(&self) -> u64 {
-        self.store.key(self.index, generation(self.life.load(Ordering::Acquire)))
+        H::store().key(self.index, generation(self.life.load(Ordering::Acquire)))
+    }
+
+    fn made_by(&self) -> (u64, OpKind) {
+        (self.owner.load(Ordering::Relaxed), OpKind::ALL[self.op.load(Ordering::Relaxed) as usize])
+    }
+
+    /// Where a waiter parks: the slot's address, which no other parking in the process uses.
+    fn park_key(&self) -> usize {
+        self as *const Self as usize
     }
 
     /// Whether `life` is the live occupant `key` names.
@@ -468,9 +485,9 @@ impl<H: Hook> Slot<H> {
         if mine > now {
             Gone::Invalid
         } else if mine == now {
-            Gone::Stale(self.epitaph.load(Ordering::Acquire))
+            Gone::Stale(Some(self.made_by()))
         } else {
-            Gone::Stale(0)
+            Gone::Stale(None)
         }
     }
 
@@ -492,9 +509,10 @@ impl<H: Hook> Slot<H> {
 
     /// Back to the free list, with what nobody took (the outcome of a Begin that failed) dropped.
     fn recycle(&'static self) {
-        let left = self.outcome.lock().take();
+        // SAFETY: no handle and no reference is left: nobody else looks at the outcome.
+        let left = unsafe { (*self.outcome.get()).take() };
         drop(left);
-        self.store.recycle(self.index);
+        H::store().recycle(self.index);
     }
 
     /// Records the outcome, wakes waiters, then runs the callback (exactly once), which ends the
@@ -505,18 +523,17 @@ impl<H: Hook> Slot<H> {
         // Synchronous means the callback runs here, before Begin returns; a callback the nesting
         // guard sends to an engine thread runs after Begin returned, so it is not.
         let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
-        {
-            let mut slot = self.outcome.lock();
-            if self.flags.load(Ordering::Relaxed) & COMPLETED != 0 {
-                debug_assert!(false, "an operation completed twice");
-                return;
-            }
-            *slot = Some(outcome.map_err(Box::new));
-            let flags = COMPLETED
-                | if inline && inside_begin { SYNCHRONOUS } else { 0 }
-                | if inside_begin { DEFERRED } else { 0 };
-            self.flags.store(flags, Ordering::Release);
-            self.done.notify_all();
+        if self.flags.load(Ordering::Acquire) & COMPLETED != 0 {
+            debug_assert!(false, "an operation completed twice");
+            return;
+        }
+        // SAFETY: the one completion writes it, before COMPLETED says it is there.
+        unsafe { *self.outcome.get() = Some(outcome.map_err(Box::new)) };
+        let flags =
+            COMPLETED | if inline && inside_begin { SYNCHRONOUS } else { 0 } | if inside_begin { DEFERRED } else { 0 };
+        if self.flags.fetch_or(flags, Ordering::AcqRel) & WAITING != 0 {
+            // SAFETY: unpark_all is given a key only this slot parks on.
+            unsafe { parking_lot_core::unpark_all(self.park_key(), DEFAULT_UNPARK_TOKEN) };
         }
         // The completed flag above lets only one completion through: the callback runs once.
         if !inside_begin {
@@ -558,7 +575,7 @@ impl<H: Hook> Held<H> {
 
     /// The identity of the object whose Begin made it.
     pub fn owner(&self) -> u64 {
-        self.0.owner.load(Ordering::Relaxed)
+        self.0.made_by().0
     }
 
     pub fn is_completed(&self) -> bool {
@@ -571,24 +588,37 @@ impl<H: Hook> Held<H> {
             return true;
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut outcome = self.0.outcome.lock();
-        while !self.is_completed() {
-            match deadline {
-                None => self.0.done.wait(&mut outcome),
-                Some(d) => {
-                    if self.0.done.wait_until(&mut outcome, d).timed_out() {
-                        return self.is_completed();
-                    }
-                }
+        let flags = &self.0.flags;
+        loop {
+            let f = flags.fetch_or(WAITING, Ordering::AcqRel);
+            if f & COMPLETED != 0 {
+                return true;
+            }
+            // Sleeps unless the completion came in between: it sets COMPLETED before it looks
+            // for WAITING, and unparks under the same queue lock this validation runs under.
+            // SAFETY: the key is this slot's address, no callback panics or parks.
+            let parked = unsafe {
+                parking_lot_core::park(
+                    self.0.park_key(),
+                    || flags.load(Ordering::Acquire) & COMPLETED == 0,
+                    || {},
+                    |_, _| {},
+                    DEFAULT_PARK_TOKEN,
+                    deadline,
+                )
+            };
+            if matches!(parked, parking_lot_core::ParkResult::TimedOut) {
+                return self.is_completed();
             }
         }
-        true
     }
 
-    /// Waits for completion and takes the outcome (End does this once).
+    /// Waits for completion and takes the outcome (End does this once, holding the handle it
+    /// released).
     pub fn take_outcome(&self) -> Outcome {
         self.wait(None);
-        match self.0.outcome.lock().take() {
+        // SAFETY: completed (Acquire above), and End is the one reader of the outcome.
+        match unsafe { (*self.0.outcome.get()).take() } {
             Some(o) => o.map_err(|e| *e),
             None => Err(Error::internal("the outcome was already taken")),
         }
@@ -613,6 +643,9 @@ mod tests {
         fn notify(_key: u64, words: [usize; 2]) {
             CALLS[words[0]].fetch_add(1, Ordering::SeqCst);
         }
+        fn store() -> &'static Results<Count> {
+            &STORE
+        }
     }
     static STORE: Results<Count> = Results::new(2);
 
@@ -621,7 +654,7 @@ mod tests {
     }
 
     fn end(key: u64) -> Outcome {
-        match STORE.end(key, |_, _| true, 9) {
+        match STORE.end(key, |_, _| true) {
             Ended::Taken(h) => h.take_outcome(),
             _ => panic!("not live"),
         }
@@ -639,7 +672,7 @@ mod tests {
         let f = STORE.flags(key).unwrap();
         assert!(f.is_completed() && f.completed_synchronously());
         assert!(matches!(end(key), Ok(Value::Bytes(3))));
-        assert_eq!(STORE.flags(key).err(), Some(Gone::Stale(9)));
+        assert_eq!(STORE.flags(key).err(), Some(Gone::Stale(Some((1, OpKind::Write)))));
     }
 
     #[test]
@@ -686,16 +719,22 @@ mod tests {
     }
 
     #[test]
-    fn end_refuses_a_foreign_result_then_a_second_end_finds_the_epitaph() {
-        let key = STORE.begin(7, OpKind::Send, [4, 0], |done, _| Ok(done.complete(Ok(Value::Unit)))).unwrap();
-        assert!(matches!(STORE.end(key, |owner, _| owner == 8, 1), Ended::Refused));
-        assert!(matches!(STORE.end(key, |owner, op| owner == 7 && op == OpKind::Send, 5), Ended::Taken(_)));
-        assert!(matches!(STORE.end(key, |_, _| true, 5), Ended::Gone(Gone::Stale(5))));
+    fn end_refuses_a_foreign_result_and_a_second_end_knows_who_made_it() {
+        let key = STORE.begin(7, OpKind::Send, [4, 0], |done, _| {
+            done.complete(Ok(Value::Unit));
+            Ok(())
+        }).unwrap();
+        assert!(matches!(STORE.end(key, |owner, _| owner == 8), Ended::Refused));
+        assert!(matches!(STORE.end(key, |owner, op| owner == 7 && op == OpKind::Send), Ended::Taken(_)));
+        assert!(matches!(STORE.end(key, |_, _| true), Ended::Gone(Gone::Stale(Some((7, OpKind::Send))))));
     }
 
     #[test]
     fn keys_of_another_kind_or_ahead_of_their_slot_are_invalid() {
-        let key = STORE.begin(1, OpKind::Send, [5, 0], |done, _| Ok(done.complete(Ok(Value::Unit)))).unwrap();
+        let key = STORE.begin(1, OpKind::Send, [5, 0], |done, _| {
+            done.complete(Ok(Value::Unit));
+            Ok(())
+        }).unwrap();
         assert_eq!(STORE.flags((key & !(0xff << 56)) | 3 << 56).err(), Some(Gone::Invalid));
         assert_eq!(STORE.flags(key + 1).err(), Some(Gone::Invalid));
         assert_eq!(STORE.flags(0).err(), Some(Gone::Invalid));
@@ -723,7 +762,7 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_stays_small() {
-        assert!(std::mem::size_of::<Slot<Count>>() <= 128, "{}", std::mem::size_of::<Slot<Count>>());
+    fn a_slot_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Slot<Count>>(), 64);
     }
 }

@@ -3,7 +3,7 @@
 //! implements its core's I/O traits with C functions). The store keeps both as two plain words.
 
 use super::{apm_async_callback, apm_async_result};
-use crate::async_result::Hook;
+use crate::async_result::{Hook, Results};
 use std::ffi::c_void;
 
 pub struct CCallback;
@@ -25,5 +25,9 @@ impl Hook for CCallback {
             // SAFETY: the caller's callback with the result's handle and its own state.
             unsafe { f(result, words[1] as *mut c_void) };
         }
+    }
+
+    fn store() -> &'static Results<CCallback> {
+        &super::handles::RESULTS
     }
 }

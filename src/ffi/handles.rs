@@ -148,13 +148,6 @@ static TABLE: Table<Object> = Table::new();
 /// (see crate::async_result); their handles carry the AsyncResult kind byte like any other.
 pub(crate) static RESULTS: Results<CCallback> = Results::new(Kind::AsyncResult as u8);
 
-/// Who ended a result, left in its slot: a later End of the same object and method is a second
-/// End, any other a foreign result. The owner's key with its kind byte (which the End's class
-/// implies) replaced by the method: exact, and never 0.
-fn ended_by(owner: u64, op: OpKind) -> u64 {
-    (owner & 0x00ff_ffff_ffff_ffff) | ((op as u64 + 1) << 56)
-}
-
 pub(crate) fn key_of<T>(p: *const T) -> u64 {
     p as usize as u64
 }
@@ -345,11 +338,11 @@ pub(crate) fn end_on<K: Class>(owner: *const K::C, result: *const apm_async_resu
     if result.is_null() {
         return Err(owner_error.unwrap_or_else(|| Error::argument_null("asyncResult")));
     }
-    let epitaph = ended_by(owner, op);
-    let r = match RESULTS.end(key_of(result), |o, k| o == owner && k == op, epitaph) {
+    let r = match RESULTS.end(key_of(result), |o, k| o == owner && k == op) {
         Ended::Taken(r) => r,
-        // A second End of this object's operation, or another thread's End got there first.
-        Ended::Gone(Gone::Stale(ended)) if ended == 0 || ended == epitaph => {
+        // A second End of this object's operation (or one whose maker is no longer known), or
+        // another thread's End got there first.
+        Ended::Gone(Gone::Stale(made_by)) if made_by.map_or(true, |m| m == (owner, op)) => {
             return Err(owner_error.unwrap_or_else(|| Error::end_called_twice(op.end_name())))
         }
         _ => return Err(owner_error.unwrap_or_else(|| Error::argument(msg::INVALID_ASYNC_RESULT))),
@@ -518,10 +511,13 @@ mod tests {
 
     #[test]
     fn a_result_or_garbage_passed_as_a_socket_is_an_argument_error() {
-        let key = RESULTS.begin(1, OpKind::Write, [0, 0], |done, _| Ok(done.complete(Ok(Value::Unit)))).unwrap();
+        let key = RESULTS.begin(1, OpKind::Write, [0, 0], |done, _| {
+            done.complete(Ok(Value::Unit));
+            Ok(())
+        }).unwrap();
         let p = pointer_of::<apm_socket>(key);
         assert_eq!(lookup::<SocketClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
-        assert!(matches!(RESULTS.end(key, |_, _| true, 0), Ended::Taken(_)));
+        assert!(matches!(RESULTS.end(key, |_, _| true), Ended::Taken(_)));
         assert_eq!(lookup::<SocketClass>(p).err().map(|e| e.status), Some(code::ARGUMENT));
         let garbage = 0xdead_beef_usize as *const apm_socket;
         assert_eq!(lookup::<SocketClass>(garbage).err().map(|e| e.status), Some(code::ARGUMENT));

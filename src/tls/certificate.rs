@@ -258,7 +258,7 @@ mod tests {
     }
 
     fn cn(x: &X509) -> String {
-        x.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap().data().as_utf8().unwrap().to_string()
+        String::from_utf8(x.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap().data().as_slice().to_vec()).unwrap()
     }
 
     #[test]
