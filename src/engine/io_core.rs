@@ -61,8 +61,8 @@ struct Queued {
     attempt: Attempt,
     done: Completion,
     notify: Option<Notify>,
-    /// The readiness count (`Side::ready`) at which this operation last said EAGAIN, if it did.
-    pending_at: Option<u64>,
+    /// The readiness count (`Side::ready`) at which this operation last said EAGAIN, or NEVER.
+    pending_at: u64,
 }
 
 #[derive(Default)]
@@ -100,13 +100,17 @@ impl Readiness {
     }
 }
 
+/// `Queued::pending_at` of an operation that has not said EAGAIN (counts never get there).
+const NEVER: u64 = u64::MAX;
+
 /// A FIFO of queued operations that keeps its head inline: almost always at most one operation
 /// waits per direction, and then the queue allocates nothing (a VecDeque would keep a 4-slot
-/// buffer for the socket's whole life once anything had waited).
+/// buffer for the socket's whole life once anything had waited). The rest, rare, is boxed, so
+/// that an idle socket pays one word for it rather than a VecDeque's four.
 #[derive(Default)]
 struct OpQueue {
     head: Option<Queued>,
-    rest: VecDeque<Queued>,
+    rest: Option<Box<VecDeque<Queued>>>,
 }
 
 impl OpQueue {
@@ -118,7 +122,7 @@ impl OpQueue {
         if self.head.is_none() {
             self.head = Some(op);
         } else {
-            self.rest.push_back(op);
+            self.rest.get_or_insert_with(Box::default).push_back(op);
         }
     }
 
@@ -128,7 +132,10 @@ impl OpQueue {
 
     fn pop_front(&mut self) -> Option<Queued> {
         let op = self.head.take();
-        self.head = self.rest.pop_front();
+        self.head = self.rest.as_mut().and_then(|r| r.pop_front());
+        if self.rest.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rest = None;
+        }
         op
     }
 
@@ -136,16 +143,17 @@ impl OpQueue {
         if self.head.as_ref().is_some_and(|q| q.id == id) {
             return self.pop_front();
         }
-        let pos = self.rest.iter().position(|q| q.id == id)?;
-        self.rest.remove(pos)
+        let rest = self.rest.as_mut()?;
+        let pos = rest.iter().position(|q| q.id == id)?;
+        rest.remove(pos)
     }
 
     fn iter(&self) -> impl Iterator<Item = &Queued> + '_ {
-        self.head.iter().chain(self.rest.iter())
+        self.head.iter().chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 
     fn drain(&mut self) -> impl Iterator<Item = Queued> + '_ {
-        self.head.take().into_iter().chain(self.rest.drain(..))
+        self.head.take().into_iter().chain(self.rest.take().into_iter().flat_map(|r| r.into_iter()))
     }
 }
 
@@ -301,7 +309,7 @@ impl IoCore {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Tried above only when nothing was queued ahead of it.
-        let pending_at = tried.then_some(ready);
+        let pending_at = if tried { ready } else { NEVER };
         side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone(), pending_at });
         drop(side);
         if let Some(n) = notify {
@@ -336,14 +344,14 @@ impl IoCore {
             // Queued by a Begin (typically in a callback of this very pass) that said EAGAIN after
             // this readiness was seen: trying again now would only say EAGAIN again, one wasted
             // syscall per echo round trip. The next edge brings it back.
-            if head.pending_at == Some(ready) {
+            if head.pending_at == ready {
                 return;
             }
             let poll = attempt_once(&mut *head.attempt, fd);
             let notify = head.notify.clone();
             match poll {
                 Poll::Pending => {
-                    head.pending_at = Some(ready);
+                    head.pending_at = ready;
                     drop(side);
                     if let Some(n) = notify {
                         n();
@@ -471,7 +479,7 @@ mod tests {
     use super::*;
 
     fn op(id: OpId) -> Queued {
-        Queued { id, attempt: Box::new(|_| Poll::Pending), done: Completion::new(drop), notify: None, pending_at: None }
+        Queued { id, attempt: Box::new(|_| Poll::Pending), done: Completion::new(drop), notify: None, pending_at: NEVER }
     }
 
     #[test]
