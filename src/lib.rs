@@ -2,7 +2,7 @@
 //! native library with a C ABI, for C and C++, .NET (P/Invoke) and Python (ctypes).
 //!
 //! Data flows one way: C call -> `ffi` check -> core object (`net`, `tls` over `layered`, `stream`) -> `engine`
-//! -> completion (`op`) -> the IAsyncResult (`async_result`) -> its `Notify` hook, which `ffi`
+//! -> completion (`op`) -> the IAsyncResult (`async_result`) -> its `Hook`, which `ffi`
 //! implements with the caller's callback. Only `ffi` names C types, handles or callbacks
 //! (tests/layering.rs keeps it so); the core below it is a plain Rust library.
 
