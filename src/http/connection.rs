@@ -122,8 +122,7 @@ pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Resu
         None => (false, (to.host.clone(), to.port)),
     };
     let host = bare_host(&host);
-    let family = if host.contains(':') { address_family::INTER_NETWORK_V6 } else { address_family::INTER_NETWORK };
-    let socket = match Socket::create(family, socket_type::STREAM, protocol_type::TCP) {
+    let socket = match socket_for(&host) {
         Ok(s) => s,
         Err(e) => return then(Err(connect_error(&host, via_proxy, &e))),
     };
@@ -155,6 +154,25 @@ pub fn open(to: &Endpoint, tls: &TlsSettings, mode: Mode, then: impl FnOnce(Resu
             let s = socket.clone();
             start_op(move |done| s.begin_connect(&host, port, done), move |o| connected(o.map(drop)))
         }
+    }
+}
+
+/// The socket a connection to `host` starts from, as .NET's HttpWebRequest makes it: for an
+/// address, one of its family; for a name, a DualMode IPv6 socket, so that every address the
+/// name resolves to can be tried whichever family it is (an IPv4 one where IPv6 is off).
+fn socket_for(host: &str) -> Result<Arc<Socket>> {
+    let make = |family| Socket::create(family, socket_type::STREAM, protocol_type::TCP);
+    match crate::net::sys::parse_ip(host) {
+        Some(ip) if ip.is_ipv6() => make(address_family::INTER_NETWORK_V6),
+        Some(_) => make(address_family::INTER_NETWORK),
+        None => match make(address_family::INTER_NETWORK_V6) {
+            Ok(s) if s.set_dual_mode(true).is_ok() => Ok(s),
+            Ok(s) => {
+                s.close();
+                make(address_family::INTER_NETWORK)
+            }
+            Err(_) => make(address_family::INTER_NETWORK),
+        },
     }
 }
 

@@ -186,9 +186,16 @@ impl Socket {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let family = self.family;
+        // A DualMode socket reaches IPv4 addresses too, as IPv4-mapped IPv6 ones (.NET maps them
+        // the same way); the resolver's order is kept.
+        let dual = family == libc::AF_INET6 && self.dual_mode().unwrap_or(false);
         let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
             Ok(all) => all
-                .filter(|a| (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6))
+                .filter_map(|a| match a {
+                    SocketAddr::V4(v4) if dual => Some(SocketAddr::new(v4.ip().to_ipv6_mapped().into(), port)),
+                    a if (a.is_ipv4() && family == libc::AF_INET) || (a.is_ipv6() && family == libc::AF_INET6) => Some(a),
+                    _ => None,
+                })
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -439,6 +446,22 @@ impl Socket {
         // SAFETY: FIONREAD writes one int.
         self.with_fd(|fd| sys::cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) }))?;
         Ok(n)
+    }
+
+    /// DualMode: an IPv6 socket that also reaches IPv4 addresses (IPV6_V6ONLY off). .NET refuses
+    /// it on an IPv4 socket with NotSupported.
+    pub fn set_dual_mode(&self, on: bool) -> Result<()> {
+        if self.family != libc::AF_INET6 {
+            return Err(Error::not_supported("This protocol version is not supported."));
+        }
+        self.with_fd(|fd| sys::set_dual_mode(fd, on))
+    }
+
+    pub fn dual_mode(&self) -> Result<bool> {
+        if self.family != libc::AF_INET6 {
+            return Err(Error::not_supported("This protocol version is not supported."));
+        }
+        self.with_fd(sys::dual_mode)
     }
 
     /// NoDelay (TCP_NODELAY): true disables Nagle's algorithm.

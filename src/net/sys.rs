@@ -52,6 +52,15 @@ pub fn tcp_socket(family: libc::c_int) -> Result<RawFd> {
     Ok(socket.into_raw_fd())
 }
 
+/// IPV6_V6ONLY cleared (DualMode) or set.
+pub fn set_dual_mode(fd: RawFd, on: bool) -> Result<()> {
+    sock(fd, |s| s.set_only_v6(!on))
+}
+
+pub fn dual_mode(fd: RawFd) -> Result<bool> {
+    sock(fd, |s| s.only_v6().map(|v6| !v6))
+}
+
 /// TCP_NODELAY.
 pub fn set_no_delay(fd: RawFd, no_delay: bool) -> Result<()> {
     sock(fd, |s| s.set_nodelay(no_delay))
