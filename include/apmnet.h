@@ -6,6 +6,9 @@
  * Conventions: every function returns apm_status (APM_OK = 0, negative APM_E_* codes, one per
  * .NET exception kind); out-parameters are written only on success; details of the last failure
  * of the calling thread come from apm_last_error_*. Handles are opaque and checked on every call.
+ * Output buffers: text is copied NUL-terminated and truncated to buffer_len - 1 bytes, bytes up
+ * to buffer_len; the optional length out-parameter receives the full length, and a NULL buffer
+ * with buffer_len 0 asks for it alone; a short buffer is not an error.
  * Buffers given to a Begin function stay the caller's and must stay valid until the operation
  * completes. Callbacks run exactly once (see apm_async_callback). Nothing here is
  * async-signal-safe; after fork() only exec. Call apm_runtime_shutdown() before unloading.

@@ -214,10 +214,10 @@ pub(crate) fn optional_buf(p: *const u8, len: usize) -> ConstBuf {
     }
 }
 
-// The order of checks, one for every export: the object first (`this`, which .NET checks before
-// any argument; for a constructor, the object it wraps), then the arguments in .NET's order, then
-// the out-parameters, all before any work starts. For (NULL object, NULL out) every export thus
-// names the object.
+// The order of checks these helpers give an export: the object first (`this`, which .NET checks
+// before any argument; for a constructor, the object it wraps), then the arguments in .NET's
+// order, then the out-parameters, all before any work starts. For (NULL object, NULL out) an
+// export thus names the object, whichever of its neighbours it is.
 
 /// A getter: the object, then the out-parameter, then the value `get` reads.
 pub(crate) fn get<K: Class, T>(
