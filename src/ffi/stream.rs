@@ -42,6 +42,9 @@ pub(crate) fn create_layered(
     write_out(out, "stream", p)
 }
 
+/// A core Begin of an authentication: the object, its options, the completion and the mode.
+type AuthenticateBegin<T, O> = fn(&Arc<T>, O, Completion, Mode) -> Result<()>;
+
 /// BeginAuthenticateAsClient and AsServer of a stream over a stream (SslStream, NegotiateStream):
 /// the stream, then the options `opts` builds, then the Begin rules; `start` is the core's Begin.
 pub(crate) fn begin_authenticate<K: Class<C = apm_stream>, O>(
@@ -51,7 +54,7 @@ pub(crate) fn begin_authenticate<K: Class<C = apm_stream>, O>(
     callback: apm_async_callback,
     state: *mut c_void,
     result: *mut *mut apm_async_result,
-    start: fn(&Arc<K::Target>, O, Completion, Mode) -> Result<()>,
+    start: AuthenticateBegin<K::Target, O>,
 ) -> Result<()> {
     begin_with::<K, _>(stream, op, |_| opts(), callback, state, result, |s, opts, done| {
         start(s, opts, done, Mode::Async)
