@@ -501,3 +501,171 @@ TEST(out_of_range_counts_name_the_dotnet_parameter)
     ASSERT_OK(apm_socket_close(s));
     ASSERT_OK(apm_runtime_shutdown());
 }
+
+/* (NULL object, NULL out-parameter): every export checks the object first, as .NET checks `this`
+ * before its arguments, so the error names the object. A sample from each file of src/ffi. */
+#define ASSERT_NULL_NAMES(expr, param)                                                             \
+    do {                                                                                           \
+        ASSERT_STATUS((expr), APM_E_ARGUMENT_NULL);                                                \
+        ASSERT_LAST_MESSAGE("Value cannot be null. (Parameter '" param "')");                      \
+    } while (0)
+
+TEST(argument_checks_name_the_object_before_the_out_parameter)
+{
+    /* socket.rs */
+    ASSERT_NULL_NAMES(apm_socket_accept(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_end_accept(NULL, NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_end_send(NULL, NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_end_receive(NULL, NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_send(NULL, NULL, 0, 0, 0, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_connected(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_available(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_no_delay(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_send_buffer_size(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_receive_timeout(NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_linger(NULL, NULL, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_get_local_endpoint(NULL, NULL, 8, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_socket_begin_send_file(NULL, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL), "socket");
+    /* network_stream.rs: a constructor names the object it wraps. */
+    ASSERT_NULL_NAMES(apm_network_stream_create(NULL, 0, NULL), "socket");
+    ASSERT_NULL_NAMES(apm_network_stream_create_with_access(NULL, 99, 0, NULL), "socket");
+    /* stream.rs */
+    ASSERT_NULL_NAMES(apm_stream_end_read(NULL, NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_stream_read(NULL, NULL, 0, 0, 0, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_stream_begin_write(NULL, NULL, 0, 0, 0, NULL, NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_stream_can_read(NULL, NULL), "stream");
+    /* ssl_stream.rs */
+    ASSERT_NULL_NAMES(apm_ssl_stream_create(NULL, 0, NULL), "innerStream");
+    ASSERT_NULL_NAMES(apm_ssl_stream_get_transport_context(NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_ssl_stream_get_remote_certificate(NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_ssl_stream_is_resumed(NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_ssl_stream_get_cipher_suite(NULL, NULL), "stream");
+    /* transport_context.rs */
+    ASSERT_NULL_NAMES(apm_transport_context_get_channel_binding(NULL, APM_CHANNEL_BINDING_KIND_UNIQUE, NULL, 8, NULL),
+                      "context");
+    /* negotiate_stream.rs */
+    ASSERT_NULL_NAMES(apm_negotiate_stream_create(NULL, 0, NULL), "innerStream");
+    ASSERT_NULL_NAMES(apm_negotiate_stream_get_impersonation_level(NULL, NULL), "stream");
+    ASSERT_NULL_NAMES(apm_negotiate_stream_is_server(NULL, NULL), "stream");
+    /* negotiate_authentication.rs */
+    ASSERT_NULL_NAMES(apm_negotiate_authentication_get_protection_level(NULL, NULL), "authentication");
+    ASSERT_NULL_NAMES(apm_negotiate_authentication_is_authenticated(NULL, NULL), "authentication");
+    /* certificate.rs, credential.rs */
+    ASSERT_NULL_NAMES(apm_certificate_get_validity(NULL, NULL, NULL), "certificate");
+    ASSERT_NULL_NAMES(apm_certificate_has_private_key(NULL, NULL), "certificate");
+    ASSERT_NULL_NAMES(apm_credential_get_user_name(NULL, NULL, 8, NULL), "credential");
+}
+
+/* A closed object with a NULL out-parameter: the object's check comes first (ObjectDisposed), but
+ * for End, which must release the result of a closed object, the out-parameter is checked before
+ * anything is released, and the result stays for a second End. */
+TEST(closed_objects_are_checked_before_the_out_parameter)
+{
+    apm_socket *c = NULL, *s = NULL, *closed = hx_apm_tcp4();
+    apm_stream *ns = NULL, *neg = NULL;
+    apm_async_result *r = NULL;
+    uint8_t buf[8] = {0};
+    size_t n = SIZE_MAX;
+    int32_t v = 0;
+
+    ASSERT_OK(apm_socket_close(closed));
+    ASSERT_STATUS(apm_socket_get_available(closed, NULL), APM_E_OBJECT_DISPOSED);
+    ASSERT_STATUS(apm_socket_get_send_timeout(closed, NULL), APM_E_OBJECT_DISPOSED);
+    ASSERT_STATUS(apm_socket_get_linger(closed, NULL, NULL), APM_E_OBJECT_DISPOSED);
+    ASSERT_STATUS(apm_socket_accept(closed, NULL), APM_E_OBJECT_DISPOSED);
+    ASSERT_STATUS(apm_network_stream_create(closed, 0, NULL), APM_E_OBJECT_DISPOSED);
+
+    hx_apm_pair(&c, &s);
+    ASSERT_OK(apm_network_stream_create(c, 0, &ns));
+    ASSERT_OK(apm_negotiate_stream_create(ns, 1, &neg));
+    ASSERT_OK(apm_stream_close(neg));
+    ASSERT_STATUS(apm_negotiate_stream_get_impersonation_level(neg, NULL), APM_E_OBJECT_DISPOSED);
+    ASSERT_STATUS(apm_ssl_stream_create(neg, 1, NULL), APM_E_OBJECT_DISPOSED);
+
+    ASSERT_OK(apm_socket_begin_receive(s, buf, sizeof buf, 0, sizeof buf, NULL, NULL, &r));
+    ASSERT_OK(apm_socket_close(s));
+    ASSERT_NULL_NAMES(apm_socket_end_receive(s, r, NULL), "received");
+    ASSERT_OK(apm_async_result_is_completed(r, &v)); /* still there */
+    ASSERT_STATUS(apm_socket_end_receive(s, r, &n), APM_E_OBJECT_DISPOSED);
+    ASSERT_UEQ(n, SIZE_MAX);
+    /* Released by that End. */
+    ASSERT_STATUS(apm_async_result_is_completed(r, &v), APM_E_ARGUMENT);
+
+    ASSERT_OK(apm_stream_close(ns));
+    ASSERT_OK(apm_socket_close(c));
+    ASSERT_OK(apm_runtime_shutdown());
+}
+
+/* One rule for every output buffer: text is truncated to buffer_len - 1 bytes and NUL-terminated,
+ * bytes are copied up to buffer_len with no NUL, and the optional length gets the full length; a
+ * NULL buffer with a zero length asks for the length alone; a short buffer is never an error.
+ * A sample from each file that fills buffers. */
+TEST(output_buffers_truncate_and_report_the_full_length)
+{
+    apm_socket *l = hx_apm_tcp4();
+    apm_certificate *cert = NULL;
+    apm_credential *cred = NULL;
+    apm_negotiate_authentication *a = NULL;
+    char text[64], small[4];
+    uint8_t der[2048], few[3];
+    size_t len = 0, full = 0;
+    int32_t port = 0, lport = 0;
+
+    /* socket.rs: the endpoint's address (no length out-parameter; 46 bytes always suffice). */
+    ASSERT_OK(apm_socket_bind(l, "127.0.0.1", 0));
+    ASSERT_OK(apm_socket_get_local_endpoint(l, text, sizeof text, &lport));
+    ASSERT_STR_EQ(text, "127.0.0.1");
+    memset(small, 'x', sizeof small);
+    ASSERT_OK(apm_socket_get_local_endpoint(l, small, sizeof small, &port));
+    ASSERT_STR_EQ(small, "127");
+    ASSERT_EQ(port, lport);
+    memset(small, 'x', sizeof small);
+    ASSERT_OK(apm_socket_get_local_endpoint(l, small, 1, &port));
+    ASSERT_STR_EQ(small, "");
+    port = 0;
+    ASSERT_OK(apm_socket_get_local_endpoint(l, NULL, 0, &port));
+    ASSERT_EQ(port, lport);
+    ASSERT_NULL_NAMES(apm_socket_get_local_endpoint(l, NULL, 4, &port), "address");
+
+    /* credential.rs: text. */
+    ASSERT_OK(apm_credential_create("someone", "secret", "REALM", &cred));
+    ASSERT_OK(apm_credential_get_user_name(cred, NULL, 0, &full));
+    ASSERT_UEQ(full, strlen("someone"));
+    memset(small, 'x', sizeof small);
+    ASSERT_OK(apm_credential_get_user_name(cred, small, sizeof small, &len));
+    ASSERT_STR_EQ(small, "som");
+    ASSERT_UEQ(len, full);
+    ASSERT_NULL_NAMES(apm_credential_get_user_name(cred, NULL, 4, &len), "buffer");
+
+    /* certificate.rs: text, then bytes (no NUL: the last byte copied is data). */
+    ASSERT_OK(apm_certificate_load_pem((const uint8_t *)hx_test_cert_pem, strlen(hx_test_cert_pem), NULL, 0, &cert));
+    ASSERT_OK(apm_certificate_get_subject(cert, text, sizeof text, &full));
+    memset(small, 'x', sizeof small);
+    ASSERT_OK(apm_certificate_get_subject(cert, small, sizeof small, &len));
+    ASSERT_UEQ(len, full);
+    ASSERT_UEQ(strlen(small), 3);
+    ASSERT_MEM_EQ(small, text, 3);
+    ASSERT_OK(apm_certificate_get_raw_data(cert, NULL, 0, &full));
+    ASSERT_GT(full, sizeof few);
+    ASSERT_LE(full, sizeof der);
+    ASSERT_OK(apm_certificate_get_raw_data(cert, der, sizeof der, &len));
+    ASSERT_UEQ(len, full);
+    memset(few, 0xAA, sizeof few);
+    ASSERT_OK(apm_certificate_get_raw_data(cert, few, sizeof few, &len));
+    ASSERT_UEQ(len, full);
+    ASSERT_MEM_EQ(few, der, sizeof few);
+
+    /* negotiate_authentication.rs: text. */
+    ASSERT_OK(apm_negotiate_authentication_create_client(NULL, NULL, NULL, NULL, 0, APM_PROTECTION_LEVEL_NONE, 0,
+                                                         APM_TOKEN_IMPERSONATION_LEVEL_IDENTIFICATION, &a));
+    memset(small, 'x', sizeof small);
+    ASSERT_OK(apm_negotiate_authentication_get_package(a, small, sizeof small, &len));
+    ASSERT_STR_EQ(small, "Neg");
+    ASSERT_UEQ(len, strlen("Negotiate"));
+
+    ASSERT_OK(apm_negotiate_authentication_close(a));
+    ASSERT_OK(apm_certificate_close(cert));
+    ASSERT_OK(apm_credential_close(cred));
+    ASSERT_OK(apm_socket_close(l));
+    ASSERT_OK(apm_runtime_shutdown());
+}

@@ -2315,11 +2315,12 @@ static void endpoint(int remote)
     int32_t port = SENT_I32, *pp = OUTP(&port);
     apm_status st;
     pick_text_buf(addr, sizeof addr, &ap, &len);
+    /* The address follows the house rule for text: NULL is fine with a zero length. */
     if (remote)
-        st = CALLQ(socket_get_remote_endpoint, (ap == NULL || pp == NULL) ? Q_BAD : s.q,
+        st = CALLQ(socket_get_remote_endpoint, ((ap == NULL && len > 0) || pp == NULL) ? Q_BAD : s.q,
                    apm_socket_get_remote_endpoint((apm_socket *)s.h, ap, len, pp));
     else
-        st = CALLQ(socket_get_local_endpoint, (ap == NULL || pp == NULL) ? Q_BAD : s.q,
+        st = CALLQ(socket_get_local_endpoint, ((ap == NULL && len > 0) || pp == NULL) ? Q_BAD : s.q,
                    apm_socket_get_local_endpoint((apm_socket *)s.h, ap, len, pp));
     CHECK_OUT(st, port, SENT_I32, __LINE__);
     check_text(st, ap, len, __LINE__);

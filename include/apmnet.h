@@ -6,6 +6,9 @@
  * Conventions: every function returns apm_status (APM_OK = 0, negative APM_E_* codes, one per
  * .NET exception kind); out-parameters are written only on success; details of the last failure
  * of the calling thread come from apm_last_error_*. Handles are opaque and checked on every call.
+ * Output buffers: text is copied NUL-terminated and truncated to buffer_len - 1 bytes, bytes up
+ * to buffer_len; the optional length out-parameter receives the full length, and a NULL buffer
+ * with buffer_len 0 asks for it alone; a short buffer is not an error.
  * Buffers given to a Begin function stay the caller's and must stay valid until the operation
  * completes. Callbacks run exactly once (see apm_async_callback). Nothing here is
  * async-signal-safe; after fork() only exec. Call apm_runtime_shutdown() before unloading.
@@ -1566,78 +1569,6 @@ apm_status apm_network_stream_create_with_access(apm_socket *socket, int32_t acc
 // Errors: as apm_network_stream_create_with_access (never APM_E_ARGUMENT_OUT_OF_RANGE).
 apm_status apm_network_stream_create(apm_socket *socket, int32_t owns_socket, apm_stream **stream);
 
-// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer stays the caller's and
-// must stay valid (and unchanged) until the operation completes. A NetworkStream queues further
-// writes behind a pending one; an SslStream refuses a second one. Transfer failures come from
-// `apm_stream_end_write`.
-// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
-// handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
-// authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
-// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset: parameter
-// 'size' on a NetworkStream, 'count' on other streams, as .NET names them), the Begin rules
-// (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
-// APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
-// NetworkStream was closed), or the status a custom stream's begin_write returned.
-apm_status apm_stream_begin_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
-
-// EndWrite: waits, releases `result`, reports the write's outcome.
-// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle), the End rules (see
-// apm_async_result: APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another
-// Begin; APM_E_INVALID_OPERATION "EndWrite can only be called once..."; APM_E_OBJECT_DISPOSED once
-// the stream is closed), then the write's outcome: APM_E_OBJECT_DISPOSED (closed while pending),
-// APM_E_IO ("Unable to write data to the transport connection: ...", with the socket error and
-// errno of the inner SocketException; an SslStream's "The write operation failed, see inner
-// exception."), or the status a custom stream completed the write with (APM_E_IO when unknown).
-apm_status apm_stream_end_write(apm_stream *stream, apm_async_result *result);
-
-// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer stays the caller's and
-// must stay valid until the operation completes. Transfer failures come from
-// `apm_stream_end_read`.
-// Errors: as apm_stream_begin_write, for reading: APM_E_INVALID_OPERATION for a write-only stream
-// (an SslStream's shutdown does not stop reads), APM_E_NOT_SUPPORTED for an SslStream with a read
-// pending, a custom stream's begin_read status.
-apm_status apm_stream_begin_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
-
-// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream).
-// Errors: as apm_stream_end_write ("Unable to read data from the transport connection: ..."; an
-// SslStream's "The decryption operation failed..." or unexpected EOF), plus APM_E_ARGUMENT_NULL
-// (bytes_read).
-apm_status apm_stream_end_read(apm_stream *stream, apm_async_result *result, size_t *bytes_read);
-
-// Write, blocking the calling thread until all `count` bytes are written (a NetworkStream honours
-// the socket's SendTimeout: APM_E_IO with TimedOut); the buffer is only read during the call. On
-// an SslStream, prefer Begin/End inside callbacks: a blocking call there can wait on its own
-// engine thread.
-// Errors: as apm_stream_begin_write and apm_stream_end_write, without the Begin and End rules.
-apm_status apm_stream_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count);
-
-// Read, blocking the calling thread until at least one byte is available (a NetworkStream honours
-// the socket's ReceiveTimeout: APM_E_IO with TimedOut); writes how many (0 = end of stream). On an
-// SslStream, prefer Begin/End inside callbacks, as for `apm_stream_write`.
-// Errors: as apm_stream_begin_read and apm_stream_end_read, without the Begin and End rules;
-// APM_E_ARGUMENT_NULL (bytes_read).
-apm_status apm_stream_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *bytes_read);
-
-// CanRead: 1 if the stream is open and readable (an SslStream: once authenticated); 0 once it is
-// closed (as .NET after Dispose).
-// Errors: APM_E_ARGUMENT_NULL (stream, can_read), APM_E_ARGUMENT (not a stream handle).
-apm_status apm_stream_can_read(apm_stream *stream, int32_t *can_read);
-
-// CanWrite: 1 if the stream is open and writable (an SslStream: authenticated and not shut down);
-// 0 once it is closed.
-// Errors: APM_E_ARGUMENT_NULL (stream, can_write), APM_E_ARGUMENT (not a stream handle).
-apm_status apm_stream_can_write(apm_stream *stream, int32_t *can_write);
-
-// Close (Dispose): releases the handle. An SslStream completes its pending operations at once; a
-// NetworkStream's complete when its socket finishes them (at once when it owns the socket, which
-// it shuts down, closes and releases); a custom stream's when its functions complete them (its
-// `close` function runs on the calling thread). Callbacks run once each, possibly on the calling
-// thread before this returns; End reports APM_E_OBJECT_DISPOSED and must still be called. An
-// SslStream that owns its inner stream closes it and releases its handle too. Closing a closed
-// stream is a no-op (APM_OK).
-// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle).
-apm_status apm_stream_close(apm_stream *stream);
-
 // Configures the engine before its first use: `threads` event-loop threads (0 = the
 // APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, how many
 // microseconds an idle loop polls before it sleeps (0..1000000; 0 = never spin; the default is
@@ -1789,10 +1720,11 @@ apm_status apm_socket_shutdown(apm_socket *socket, int32_t how);
 // Errors: APM_E_ARGUMENT_NULL (socket), APM_E_ARGUMENT (not a socket handle).
 apm_status apm_socket_close(apm_socket *socket);
 
-// LocalEndPoint: writes the IP address as text into the caller's `address` buffer (NUL-terminated;
-// 46 bytes always suffice) and the port.
-// Errors: APM_E_ARGUMENT_NULL (socket, address, port), APM_E_ARGUMENT (not a socket handle; buffer
-// too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+// LocalEndPoint: writes the port, and the IP address as text into the caller's `address` buffer
+// as `apm_last_error_message` copies (NUL-terminated, truncated to `address_len - 1` bytes; 46
+// bytes always suffice; `address` may be NULL when `address_len` is 0, for the port alone).
+// Errors: APM_E_ARGUMENT_NULL (socket, port; address NULL with a nonzero address_len),
+// APM_E_ARGUMENT (not a socket handle), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 apm_status apm_socket_get_local_endpoint(apm_socket *socket, char *address, size_t address_len, int32_t *port);
 
 // RemoteEndPoint: as `apm_socket_get_local_endpoint`, for the peer.
@@ -2124,29 +2056,6 @@ apm_status apm_ssl_stream_get_local_certificate(apm_stream *stream, apm_certific
 // APM_E_OBJECT_DISPOSED, APM_E_OUT_OF_MEMORY (no handle left).
 apm_status apm_ssl_stream_get_transport_context(apm_stream *stream, apm_transport_context **context);
 
-// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
-// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32 set,
-// native byte order), then "tls-unique:" or "tls-server-end-point:" and the token. `kind`:
-// APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or _ENDPOINT (the
-// hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both sides use the
-// server's certificate). Copies up to `buffer_len` bytes into the caller's buffer and writes the
-// full size to `binding_len` (optional); 0 means there is no binding of that kind (null in .NET:
-// not authenticated, or an unknown kind).
-// Errors: APM_E_ARGUMENT_NULL (context; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
-// (not a TransportContext handle; a server certificate whose signature algorithm names no single
-// hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
-apm_status apm_transport_context_get_channel_binding(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *binding_len);
-
-// The raw token of a channel binding (no header, no prefix): the Finished message for
-// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
-// `apm_transport_context_get_channel_binding`.
-// Errors: as apm_transport_context_get_channel_binding.
-apm_status apm_transport_context_get_channel_binding_token(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *token_len);
-
-// Releases a TransportContext handle; closing a closed one is a no-op.
-// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
-apm_status apm_transport_context_close(apm_transport_context *context);
-
 // The library version, "MAJOR.MINOR.PATCH" (static storage; never free it). Any thread.
 // Cannot fail.
 const char *apm_version(void);
@@ -2194,6 +2103,101 @@ int32_t apm_last_error_http_status(void);
 // Clears the calling thread's last-error record.
 // Errors: none (always APM_OK).
 apm_status apm_last_error_clear(void);
+
+// BeginWrite: writes all `count` bytes at `buffer + offset`; the buffer stays the caller's and
+// must stay valid (and unchanged) until the operation completes. A NetworkStream queues further
+// writes behind a pending one; an SslStream refuses a second one. Transfer failures come from
+// `apm_stream_end_write`.
+// Errors: from Begin, in this order: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream
+// handle), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (a read-only stream; an SslStream not
+// authenticated), an SslStream's stored authentication failure, APM_E_ARGUMENT_NULL (buffer),
+// APM_E_ARGUMENT_OUT_OF_RANGE (offset > buffer_len; count > buffer_len - offset: parameter
+// 'size' on a NetworkStream, 'count' on other streams, as .NET names them), the Begin rules
+// (see apm_async_result), then APM_E_INVALID_OPERATION (an SslStream shut down),
+// APM_E_NOT_SUPPORTED (an SslStream with a write pending), APM_E_IO (the socket under a
+// NetworkStream was closed), or the status a custom stream's begin_write returned.
+apm_status apm_stream_begin_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndWrite: waits, releases `result`, reports the write's outcome.
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle), the End rules (see
+// apm_async_result: APM_E_ARGUMENT_NULL; APM_E_ARGUMENT for a result of another stream or another
+// Begin; APM_E_INVALID_OPERATION "EndWrite can only be called once..."; APM_E_OBJECT_DISPOSED once
+// the stream is closed), then the write's outcome: APM_E_OBJECT_DISPOSED (closed while pending),
+// APM_E_IO ("Unable to write data to the transport connection: ...", with the socket error and
+// errno of the inner SocketException; an SslStream's "The write operation failed, see inner
+// exception."), or the status a custom stream completed the write with (APM_E_IO when unknown).
+apm_status apm_stream_end_write(apm_stream *stream, apm_async_result *result);
+
+// BeginRead: reads up to `count` bytes into `buffer + offset`; the buffer stays the caller's and
+// must stay valid until the operation completes. Transfer failures come from
+// `apm_stream_end_read`.
+// Errors: as apm_stream_begin_write, for reading: APM_E_INVALID_OPERATION for a write-only stream
+// (an SslStream's shutdown does not stop reads), APM_E_NOT_SUPPORTED for an SslStream with a read
+// pending, a custom stream's begin_read status.
+apm_status apm_stream_begin_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, apm_async_callback callback, void *state, apm_async_result **result);
+
+// EndRead: waits, releases `result`, writes the bytes read (0 = end of stream).
+// Errors: as apm_stream_end_write ("Unable to read data from the transport connection: ..."; an
+// SslStream's "The decryption operation failed..." or unexpected EOF), plus APM_E_ARGUMENT_NULL
+// (bytes_read).
+apm_status apm_stream_end_read(apm_stream *stream, apm_async_result *result, size_t *bytes_read);
+
+// Write, blocking the calling thread until all `count` bytes are written (a NetworkStream honours
+// the socket's SendTimeout: APM_E_IO with TimedOut); the buffer is only read during the call. On
+// an SslStream, prefer Begin/End inside callbacks: a blocking call there can wait on its own
+// engine thread.
+// Errors: as apm_stream_begin_write and apm_stream_end_write, without the Begin and End rules.
+apm_status apm_stream_write(apm_stream *stream, const uint8_t *buffer, size_t buffer_len, size_t offset, size_t count);
+
+// Read, blocking the calling thread until at least one byte is available (a NetworkStream honours
+// the socket's ReceiveTimeout: APM_E_IO with TimedOut); writes how many (0 = end of stream). On an
+// SslStream, prefer Begin/End inside callbacks, as for `apm_stream_write`.
+// Errors: as apm_stream_begin_read and apm_stream_end_read, without the Begin and End rules;
+// APM_E_ARGUMENT_NULL (bytes_read).
+apm_status apm_stream_read(apm_stream *stream, uint8_t *buffer, size_t buffer_len, size_t offset, size_t count, size_t *bytes_read);
+
+// CanRead: 1 if the stream is open and readable (an SslStream: once authenticated); 0 once it is
+// closed (as .NET after Dispose).
+// Errors: APM_E_ARGUMENT_NULL (stream, can_read), APM_E_ARGUMENT (not a stream handle).
+apm_status apm_stream_can_read(apm_stream *stream, int32_t *can_read);
+
+// CanWrite: 1 if the stream is open and writable (an SslStream: authenticated and not shut down);
+// 0 once it is closed.
+// Errors: APM_E_ARGUMENT_NULL (stream, can_write), APM_E_ARGUMENT (not a stream handle).
+apm_status apm_stream_can_write(apm_stream *stream, int32_t *can_write);
+
+// Close (Dispose): releases the handle. An SslStream completes its pending operations at once; a
+// NetworkStream's complete when its socket finishes them (at once when it owns the socket, which
+// it shuts down, closes and releases); a custom stream's when its functions complete them (its
+// `close` function runs on the calling thread). Callbacks run once each, possibly on the calling
+// thread before this returns; End reports APM_E_OBJECT_DISPOSED and must still be called. An
+// SslStream that owns its inner stream closes it and releases its handle too. Closing a closed
+// stream is a no-op (APM_OK).
+// Errors: APM_E_ARGUMENT_NULL (stream), APM_E_ARGUMENT (not a stream handle).
+apm_status apm_stream_close(apm_stream *stream);
+
+// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
+// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32 set,
+// native byte order), then "tls-unique:" or "tls-server-end-point:" and the token. `kind`:
+// APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or _ENDPOINT (the
+// hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both sides use the
+// server's certificate). Copies up to `buffer_len` bytes into the caller's buffer and writes the
+// full size to `binding_len` (optional); 0 means there is no binding of that kind (null in .NET:
+// not authenticated, or an unknown kind).
+// Errors: APM_E_ARGUMENT_NULL (context; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
+// (not a TransportContext handle; a server certificate whose signature algorithm names no single
+// hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
+apm_status apm_transport_context_get_channel_binding(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *binding_len);
+
+// The raw token of a channel binding (no header, no prefix): the Finished message for
+// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
+// `apm_transport_context_get_channel_binding`.
+// Errors: as apm_transport_context_get_channel_binding.
+apm_status apm_transport_context_get_channel_binding_token(apm_transport_context *context, int32_t kind, uint8_t *buffer, size_t buffer_len, size_t *token_len);
+
+// Releases a TransportContext handle; closing a closed one is a no-op.
+// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
+apm_status apm_transport_context_close(apm_transport_context *context);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,7 +12,7 @@
 use super::expect_status;
 use super::input::Input;
 use apmnet::ffi::custom_stream::{apm_custom_complete_fn, apm_stream_create_custom, apm_stream_vtable};
-use apmnet::ffi::network_stream::apm_stream_close;
+use apmnet::ffi::stream::apm_stream_close;
 use apmnet::ffi::ssl_stream::{apm_ssl_stream_create, apm_ssl_stream_set_application_protocols};
 use apmnet::ffi::status::*;
 use apmnet::tls::parsers::{alpn_wire, select_alpn};

@@ -26,7 +26,7 @@ use apmnet::ffi::async_result::*;
 use apmnet::ffi::custom_stream::{
     apm_custom_complete_fn, apm_custom_stream_complete, apm_stream_create_custom, apm_stream_vtable,
 };
-use apmnet::ffi::network_stream::*;
+use apmnet::ffi::stream::*;
 use apmnet::ffi::status::*;
 use apmnet::ffi::{apm_async_callback, apm_async_result, apm_stream};
 use std::collections::VecDeque;

@@ -14,7 +14,7 @@ use super::expect_status;
 use super::input::Input;
 use apmnet::ffi::certificate::{apm_certificate, apm_certificate_load_pem};
 use apmnet::ffi::custom_stream::{apm_custom_complete_fn, apm_stream_create_custom, apm_stream_vtable};
-use apmnet::ffi::network_stream::{apm_stream_close, apm_stream_read};
+use apmnet::ffi::stream::{apm_stream_close, apm_stream_read};
 use apmnet::ffi::ssl_stream::{
     apm_ssl_stream_authenticate_as_client, apm_ssl_stream_authenticate_as_server, apm_ssl_stream_create,
 };

@@ -32,23 +32,6 @@ fn hand_out(cert: Certificate, out: *mut *mut apm_certificate) -> Result<()> {
     write_out(out, "certificate", p)
 }
 
-/// Copies up to `buffer_len` bytes of `data` into `buffer` and writes the full length.
-pub(crate) fn copy_bytes(data: &[u8], buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> Result<()> {
-    if buffer.is_null() && buffer_len > 0 {
-        return Err(Error::argument_null("buffer"));
-    }
-    let n = data.len().min(buffer_len);
-    if n > 0 {
-        // SAFETY: the caller's buffer holds buffer_len >= n bytes.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buffer, n) };
-    }
-    if !data_len.is_null() {
-        // SAFETY: optional out-parameter, checked non-NULL.
-        unsafe { *data_len = data.len() };
-    }
-    Ok(())
-}
-
 fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
     if p.is_null() {
         return Err(Error::argument_null(name));
@@ -209,7 +192,9 @@ pub unsafe extern "C" fn apm_certificate_has_private_key(
     certificate: *mut apm_certificate,
     has_private_key: *mut i32,
 ) -> apm_status {
-    boundary!({ write_out(has_private_key, "has_private_key", lookup::<CertificateClass>(certificate)?.has_private_key() as i32) })
+    boundary!({
+        get::<CertificateClass, _>(certificate, has_private_key, "has_private_key", |c| Ok(c.has_private_key() as i32))
+    })
 }
 
 /// NotBefore and NotAfter as Unix times (seconds since 1970-01-01 UTC).
@@ -225,9 +210,10 @@ pub unsafe extern "C" fn apm_certificate_get_validity(
     not_after: *mut i64,
 ) -> apm_status {
     boundary!({
+        let c = lookup::<CertificateClass>(certificate)?;
         need_out(not_before, "not_before")?;
         need_out(not_after, "not_after")?;
-        let (b, a) = lookup::<CertificateClass>(certificate)?.validity()?;
+        let (b, a) = c.validity()?;
         write_out(not_before, "not_before", b)?;
         write_out(not_after, "not_after", a)
     })

@@ -23,12 +23,15 @@ pub mod runtime;
 pub mod socket;
 pub mod ssl_stream;
 pub mod status;
+pub mod stream;
+pub mod transport_context;
 
 use crate::async_result::OpKind;
 use crate::error::{Error, Result};
 use crate::stream::{ConstBuf, MutBuf, Stream};
+use crate::op::{Completion, Value};
 use handles::{
-    begin_on, close, end_on, lookup, register, Kind, Object, SocketClass, SslStreamClass, StreamClass,
+    begin_on, close, end_on, lookup, peek, register, Class, Kind, Object, SocketClass, SslStreamClass, StreamClass,
 };
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
@@ -128,6 +131,14 @@ pub(crate) fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
         .map_err(|_| Error::argument(format!("The string '{name}' is not valid UTF-8.")))
 }
 
+// The house rule for output buffers, one for every export that fills a caller's buffer:
+// - text is copied NUL-terminated and truncated to `buffer_len - 1` bytes (`copy_text`);
+// - bytes (DER, ALPN, channel bindings, tokens) are copied up to `buffer_len` bytes, with no NUL,
+//   since a byte string may hold one (`copy_bytes`);
+// - both write the full length (without the NUL) to an optional length out-parameter, so a
+//   caller can size a second call, and accept a NULL buffer with a zero length (a size query).
+// A short buffer is never an error: the caller sees from the length what it missed.
+
 /// Copies `text` NUL-terminated into `buffer` (truncated) and writes its full length.
 pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text_len: *mut usize) -> Result<()> {
     if buffer.is_null() && buffer_len > 0 {
@@ -141,11 +152,30 @@ pub(crate) fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize, text
             *buffer.add(n) = 0;
         }
     }
-    if !text_len.is_null() {
-        // SAFETY: optional out-parameter, checked non-NULL.
-        unsafe { *text_len = text.len() };
-    }
+    write_len(text_len, text.len());
     Ok(())
+}
+
+/// Copies up to `buffer_len` bytes of `data` into `buffer` and writes the full length.
+pub(crate) fn copy_bytes(data: &[u8], buffer: *mut u8, buffer_len: usize, data_len: *mut usize) -> Result<()> {
+    if buffer.is_null() && buffer_len > 0 {
+        return Err(Error::argument_null("buffer"));
+    }
+    let n = data.len().min(buffer_len);
+    if n > 0 {
+        // SAFETY: the caller's buffer holds buffer_len >= n bytes.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buffer, n) };
+    }
+    write_len(data_len, data.len());
+    Ok(())
+}
+
+/// The optional length out-parameter of a copy.
+fn write_len(out: *mut usize, len: usize) {
+    if !out.is_null() {
+        // SAFETY: optional out-parameter, checked non-NULL.
+        unsafe { *out = len };
+    }
 }
 
 /// The .NET (buffer, offset, count) checks, in .NET's order; `count_name` is the parameter name
@@ -182,4 +212,59 @@ pub(crate) fn optional_buf(p: *const u8, len: usize) -> ConstBuf {
     } else {
         ConstBuf { ptr: p, len }
     }
+}
+
+// The order of checks these helpers give an export: the object first (`this`, which .NET checks
+// before any argument; for a constructor, the object it wraps), then the arguments in .NET's
+// order, then the out-parameters, all before any work starts. For (NULL object, NULL out) an
+// export thus names the object, whichever of its neighbours it is.
+
+/// A getter: the object, then the out-parameter, then the value `get` reads.
+pub(crate) fn get<K: Class, T>(
+    object: *const K::C,
+    out: *mut T,
+    name: &str,
+    get: impl FnOnce(&K::Target) -> Result<T>,
+) -> Result<()> {
+    let o = lookup::<K>(object)?;
+    need_out(out, name)?;
+    let v = get(&o)?;
+    write_out(out, name, v)
+}
+
+/// A Begin: the object, then its arguments (`args`, which may check the object's state), then
+/// the Begin rules; `start` runs the operation with its completion.
+pub(crate) fn begin_with<K: Class, A>(
+    object: *mut K::C,
+    op: OpKind,
+    args: impl FnOnce(&K::Target) -> Result<A>,
+    callback: apm_async_callback,
+    state: *mut c_void,
+    result: *mut *mut apm_async_result,
+    start: impl FnOnce(&Arc<K::Target>, A, Completion) -> Result<()>,
+) -> Result<()> {
+    let o = lookup::<K>(object)?;
+    let a = args(&o)?;
+    begin_on(object, op, callback, state, result, |done, _| start(&o, a, done))
+}
+
+/// An End with an out-parameter: the object is checked first, as in every other export, but a
+/// closed one passes (End still releases its result and reports ObjectDisposed); then the
+/// out-parameter, before End releases anything; then End, and `out` gets what `value` makes of
+/// the outcome.
+pub(crate) fn end_with<K: Class, T>(
+    object: *const K::C,
+    result: *const apm_async_result,
+    op: OpKind,
+    out: *mut T,
+    name: &str,
+    value: impl FnOnce(Value) -> Result<T>,
+) -> Result<()> {
+    match peek::<K, ()>(object, |o| K::cast_ref(o).then_some(())) {
+        Err(e) if e.status != crate::error::code::OBJECT_DISPOSED => return Err(e),
+        _ => {}
+    }
+    need_out(out, name)?;
+    let v = value(end_on::<K>(object, result, op)?)?;
+    write_out(out, name, v)
 }

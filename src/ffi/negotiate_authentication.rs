@@ -6,7 +6,6 @@
 //! or a wrap cannot be repeated, each call's output is also kept by the object until the next
 //! call, and `apm_negotiate_authentication_get_last_output` copies it again into a larger buffer.
 
-use super::certificate::copy_bytes;
 use super::credential::apm_credential;
 use super::handles::{lookup_named, CredentialClass, NegotiateAuthenticationClass, TransportContextClass};
 use super::negotiate_stream::{service_names_arg, APM_POLICY_ENFORCEMENT_ALWAYS};
@@ -420,10 +419,17 @@ fn property<T>(a: *const apm_negotiate_authentication, f: impl FnOnce(&Negotiate
     lookup::<NegotiateAuthenticationClass>(a)?.with(|auth, _| f(auth))
 }
 
+/// A property getter: the object, then `value`, then `f` reads under the object's lock.
+fn get_property<T>(
+    a: *const apm_negotiate_authentication,
+    value: *mut T,
+    f: impl FnOnce(&NegotiateAuthentication) -> T,
+) -> Result<()> {
+    get::<NegotiateAuthenticationClass, _>(a, value, "value", |o| o.with(|auth, _| Ok(f(auth))))
+}
+
 fn flag_out(a: *const apm_negotiate_authentication, value: *mut i32, f: impl FnOnce(&NegotiateAuthentication) -> bool) -> Result<()> {
-    need_out(value, "value")?;
-    let v = property(a, |auth| Ok(f(auth)))?;
-    write_out(value, "value", v as i32)
+    get_property(a, value, |auth| f(auth) as i32)
 }
 
 /// IsAuthenticated: 1 once the exchange completed and met the options.
@@ -484,10 +490,7 @@ pub unsafe extern "C" fn apm_negotiate_authentication_get_protection_level(
     authentication: *mut apm_negotiate_authentication,
     value: *mut i32,
 ) -> apm_status {
-    boundary!({
-        need_out(value, "value")?;
-        write_out(value, "value", property(authentication, |a| Ok(a.protection_level()))?)
-    })
+    boundary!({ get_property(authentication, value, NegotiateAuthentication::protection_level) })
 }
 
 /// ImpersonationLevel: the negotiated APM_TOKEN_IMPERSONATION_LEVEL_* (NTLM: Identification).
@@ -497,10 +500,7 @@ pub unsafe extern "C" fn apm_negotiate_authentication_get_impersonation_level(
     authentication: *mut apm_negotiate_authentication,
     value: *mut i32,
 ) -> apm_status {
-    boundary!({
-        need_out(value, "value")?;
-        write_out(value, "value", property(authentication, |a| Ok(a.impersonation_level()))?)
-    })
+    boundary!({ get_property(authentication, value, NegotiateAuthentication::impersonation_level) })
 }
 
 /// Package: the requested package, and once SPNEGO chose, "NTLM" or "Kerberos". Copied as

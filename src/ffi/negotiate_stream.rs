@@ -8,8 +8,8 @@
 
 use super::credential::apm_credential;
 use super::handles::{CredentialClass, NegotiateStreamClass};
+use super::stream::{begin_authenticate, create_layered};
 use super::*;
-use crate::layered::Mode;
 use crate::negotiate::stream::{ClientOptions, Info, Policy, ServerOptions};
 use crate::negotiate::NegotiateStream;
 
@@ -53,15 +53,9 @@ pub unsafe extern "C" fn apm_negotiate_stream_create(
     stream: *mut *mut apm_stream,
 ) -> apm_status {
     boundary!({
-        need_out(stream, "stream")?;
-        if inner.is_null() {
-            return Err(Error::argument_null("innerStream"));
-        }
-        let inner_stream = lookup::<StreamClass>(inner)?;
-        let s = NegotiateStream::new(inner_stream, leave_inner_stream_open != 0)?;
-        let owned = if leave_inner_stream_open == 0 { inner as *const () } else { std::ptr::null() };
-        let p: *mut apm_stream = register(Kind::NegotiateStream, Object::NegotiateStream(s), owned)?;
-        write_out(stream, "stream", p)
+        create_layered(inner, leave_inner_stream_open, stream, |inner, leave_open| {
+            Ok((Kind::NegotiateStream, Object::NegotiateStream(NegotiateStream::new(inner, leave_open)?)))
+        })
     })
 }
 
@@ -168,11 +162,11 @@ pub unsafe extern "C" fn apm_negotiate_stream_begin_authenticate_as_client(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<NegotiateStreamClass>(stream)?;
-        let opts = client_options(credential, target_name, binding, binding_len, protection_level, impersonation_level)?;
-        begin_on(stream, OpKind::AuthenticateAsClient, callback, state, result, |done, _| {
-            s.begin_authenticate_as_client(opts, done, Mode::Async)
-        })
+        let opts =
+            || client_options(credential, target_name, binding, binding_len, protection_level, impersonation_level);
+        let start = NegotiateStream::begin_authenticate_as_client;
+        let op = OpKind::AuthenticateAsClient;
+        begin_authenticate::<NegotiateStreamClass, _>(stream, op, opts, callback, state, result, start)
     })
 }
 
@@ -204,14 +198,13 @@ pub(crate) fn service_names_arg(names: *const *const c_char, count: usize) -> Re
     Ok(Some(v))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The ExtendedProtectionPolicy arguments as C passes them: the enforcement, the custom channel
+/// binding and its length, the service names and their count.
+type PolicyArgs = (i32, *const u8, usize, *const *const c_char, usize);
+
 fn server_options(
     credential: *mut apm_credential,
-    policy_enforcement: i32,
-    custom_channel_binding: *const u8,
-    binding_len: usize,
-    service_names: *const *const c_char,
-    service_count: usize,
+    (policy_enforcement, custom_channel_binding, binding_len, service_names, service_count): PolicyArgs,
     protection_level: i32,
     impersonation_level: i32,
 ) -> Result<ServerOptions> {
@@ -262,16 +255,8 @@ pub unsafe extern "C" fn apm_negotiate_stream_authenticate_as_server(
 ) -> apm_status {
     boundary!({
         let s = lookup::<NegotiateStreamClass>(stream)?;
-        s.authenticate_as_server(server_options(
-            credential,
-            policy_enforcement,
-            custom_channel_binding,
-            binding_len,
-            service_names,
-            service_count,
-            protection_level,
-            impersonation_level,
-        )?)
+        let policy = (policy_enforcement, custom_channel_binding, binding_len, service_names, service_count);
+        s.authenticate_as_server(server_options(credential, policy, protection_level, impersonation_level)?)
     })
 }
 
@@ -294,20 +279,11 @@ pub unsafe extern "C" fn apm_negotiate_stream_begin_authenticate_as_server(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<NegotiateStreamClass>(stream)?;
-        let opts = server_options(
-            credential,
-            policy_enforcement,
-            custom_channel_binding,
-            binding_len,
-            service_names,
-            service_count,
-            protection_level,
-            impersonation_level,
-        )?;
-        begin_on(stream, OpKind::AuthenticateAsServer, callback, state, result, |done, _| {
-            s.begin_authenticate_as_server(opts, done, Mode::Async)
-        })
+        let policy = (policy_enforcement, custom_channel_binding, binding_len, service_names, service_count);
+        let opts = || server_options(credential, policy, protection_level, impersonation_level);
+        let start = NegotiateStream::begin_authenticate_as_server;
+        let op = OpKind::AuthenticateAsServer;
+        begin_authenticate::<NegotiateStreamClass, _>(stream, op, opts, callback, state, result, start)
     })
 }
 
@@ -323,8 +299,7 @@ pub unsafe extern "C" fn apm_negotiate_stream_end_authenticate_as_server(
 
 /// A flag of the authenticated session; 0 before authentication.
 fn flag(stream: *const apm_stream, value: *mut i32, f: impl FnOnce(&Info) -> bool) -> Result<()> {
-    let v = lookup::<NegotiateStreamClass>(stream)?.info_if_any().is_some_and(|i| f(&i));
-    write_out(value, "value", v as i32)
+    get::<NegotiateStreamClass, _>(stream, value, "value", |s| Ok(s.info_if_any().is_some_and(|i| f(&i)) as i32))
 }
 
 /// IsAuthenticated: 1 after a successful authentication.
@@ -339,7 +314,7 @@ pub unsafe extern "C" fn apm_negotiate_stream_is_authenticated(stream: *mut apm_
 /// Errors: as apm_negotiate_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_negotiate_stream_is_server(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", lookup::<NegotiateStreamClass>(stream)?.is_server() as i32) })
+    boundary!({ get::<NegotiateStreamClass, _>(stream, value, "value", |s| Ok(s.is_server() as i32)) })
 }
 
 /// IsEncrypted: 1 when the authenticated context seals (confidentiality).
@@ -380,10 +355,7 @@ pub unsafe extern "C" fn apm_negotiate_stream_get_impersonation_level(
     stream: *mut apm_stream,
     level: *mut i32,
 ) -> apm_status {
-    boundary!({
-        need_out(level, "level")?;
-        write_out(level, "level", info_of(stream)?.impersonation_level())
-    })
+    boundary!({ get::<NegotiateStreamClass, _>(stream, level, "level", |s| Ok(s.info()?.impersonation_level())) })
 }
 
 /// RemoteIdentity.Name: on a server the client ("DOMAIN\user" for NTLM, "user@REALM" for

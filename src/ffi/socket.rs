@@ -5,9 +5,7 @@
 
 use super::*;
 use crate::net::socket::Socket;
-use crate::op::Value;
 use crate::net::send_file::{self, Progress};
-use std::net::SocketAddr;
 
 /// Progress of a long send file: `bytes_sent` so far (pre-buffer, file and post-buffer), called
 /// on the thread doing the transfer after each batch the kernel accepted, never after the
@@ -19,11 +17,19 @@ fn register_socket(socket: Arc<Socket>) -> Result<*mut apm_socket> {
     register(Kind::Socket, Object::Socket(socket.clone()), std::ptr::null()).inspect_err(|_| socket.close())
 }
 
-fn size_of_value(v: Value) -> usize {
-    match v {
-        Value::Bytes(n) => n,
-        _ => 0,
-    }
+/// The blocking Send and Receive: the socket, the buffer `buf` builds, then the count
+/// out-parameter, before `run` transfers.
+fn transfer<B>(
+    socket: *mut apm_socket,
+    buf: impl FnOnce() -> Result<B>,
+    out: *mut usize,
+    name: &str,
+    run: impl FnOnce(&Arc<Socket>, B) -> Result<usize>,
+) -> Result<()> {
+    let s = lookup::<SocketClass>(socket)?;
+    let b = buf()?;
+    need_out(out, name)?;
+    write_out(out, name, run(&s, b)?)
 }
 
 /// Creates a socket: `new Socket(address_family, socket_type, protocol_type)` with .NET's values
@@ -79,11 +85,7 @@ pub unsafe extern "C" fn apm_socket_listen(socket: *mut apm_socket, backlog: i32
 /// socket is closed meanwhile; TooManyOpenSockets, ...), APM_E_OUT_OF_MEMORY (no handle left).
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_accept(socket: *mut apm_socket, accepted: *mut *mut apm_socket) -> apm_status {
-    boundary!({
-        need_out(accepted, "accepted")?;
-        let s = lookup::<SocketClass>(socket)?;
-        write_out(accepted, "accepted", register_socket(s.accept()?)?)
-    })
+    boundary!({ get::<SocketClass, _>(socket, accepted, "accepted", |s| register_socket(s.accept()?)) })
 }
 
 /// BeginAccept: the callback runs once a connection arrived (or the socket was closed); the
@@ -99,8 +101,9 @@ pub unsafe extern "C" fn apm_socket_begin_accept(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        begin_on(socket, OpKind::Accept, callback, state, result, |done, _| s.begin_accept(done).map(drop))
+        begin_with::<SocketClass, _>(socket, OpKind::Accept, |_| Ok(()), callback, state, result, |s, (), done| {
+            s.begin_accept(done).map(drop)
+        })
     })
 }
 
@@ -116,9 +119,9 @@ pub unsafe extern "C" fn apm_socket_end_accept(
     accepted: *mut *mut apm_socket,
 ) -> apm_status {
     boundary!({
-        need_out(accepted, "accepted")?;
-        let s = end_on::<SocketClass>(socket, result, OpKind::Accept)?.object::<Socket>()?;
-        write_out(accepted, "accepted", register_socket(s)?)
+        end_with::<SocketClass, _>(socket, result, OpKind::Accept, accepted, "accepted", |v| {
+            register_socket(v.object::<Socket>()?)
+        })
     })
 }
 
@@ -153,9 +156,10 @@ pub unsafe extern "C" fn apm_socket_begin_connect(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        let host = str_arg(host, "host")?;
-        begin_on(socket, OpKind::Connect, callback, state, result, |done, _| s.begin_connect(host, port, done))
+        let host = |_: &Socket| str_arg(host, "host");
+        begin_with::<SocketClass, _>(socket, OpKind::Connect, host, callback, state, result, |s, host, done| {
+            s.begin_connect(host, port, done)
+        })
     })
 }
 
@@ -184,12 +188,7 @@ pub unsafe extern "C" fn apm_socket_send(
     count: usize,
     sent: *mut usize,
 ) -> apm_status {
-    boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        let buf = const_buf(buffer, buffer_len, offset, count, "size")?;
-        need_out(sent, "sent")?;
-        write_out(sent, "sent", s.send(buf)?)
-    })
+    boundary!({ transfer(socket, || const_buf(buffer, buffer_len, offset, count, "size"), sent, "sent", Socket::send) })
 }
 
 /// BeginSend: sends all `count` bytes; the buffer stays the caller's and must stay valid (and
@@ -209,9 +208,10 @@ pub unsafe extern "C" fn apm_socket_begin_send(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        let buf = const_buf(buffer, buffer_len, offset, count, "size")?;
-        begin_on(socket, OpKind::Send, callback, state, result, |done, _| s.begin_send(buf, done).map(drop))
+        let buf = |_: &Socket| const_buf(buffer, buffer_len, offset, count, "size");
+        begin_with::<SocketClass, _>(socket, OpKind::Send, buf, callback, state, result, |s, buf, done| {
+            s.begin_send(buf, done).map(drop)
+        })
     })
 }
 
@@ -225,10 +225,7 @@ pub unsafe extern "C" fn apm_socket_end_send(
     result: *mut apm_async_result,
     sent: *mut usize,
 ) -> apm_status {
-    boundary!({
-        need_out(sent, "sent")?;
-        write_out(sent, "sent", size_of_value(end_on::<SocketClass>(socket, result, OpKind::Send)?))
-    })
+    boundary!({ end_with::<SocketClass, _>(socket, result, OpKind::Send, sent, "sent", |v| Ok(v.bytes())) })
 }
 
 /// Receive, blocking the calling thread until some bytes arrive (or ReceiveTimeout passes); writes
@@ -246,10 +243,7 @@ pub unsafe extern "C" fn apm_socket_receive(
     received: *mut usize,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count, "size")?;
-        need_out(received, "received")?;
-        write_out(received, "received", s.receive(buf)?)
+        transfer(socket, || mut_buf(buffer, buffer_len, offset, count, "size"), received, "received", Socket::receive)
     })
 }
 
@@ -270,9 +264,10 @@ pub unsafe extern "C" fn apm_socket_begin_receive(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SocketClass>(socket)?;
-        let buf = mut_buf(buffer, buffer_len, offset, count, "size")?;
-        begin_on(socket, OpKind::Receive, callback, state, result, |done, _| s.begin_receive(buf, done).map(drop))
+        let buf = |_: &Socket| mut_buf(buffer, buffer_len, offset, count, "size");
+        begin_with::<SocketClass, _>(socket, OpKind::Receive, buf, callback, state, result, |s, buf, done| {
+            s.begin_receive(buf, done).map(drop)
+        })
     })
 }
 
@@ -286,10 +281,7 @@ pub unsafe extern "C" fn apm_socket_end_receive(
     result: *mut apm_async_result,
     received: *mut usize,
 ) -> apm_status {
-    boundary!({
-        need_out(received, "received")?;
-        write_out(received, "received", size_of_value(end_on::<SocketClass>(socket, result, OpKind::Receive)?))
-    })
+    boundary!({ end_with::<SocketClass, _>(socket, result, OpKind::Receive, received, "received", |v| Ok(v.bytes())) })
 }
 
 /// Shutdown with APM_SOCKET_SHUTDOWN_RECEIVE, _SEND or _BOTH; the socket is no longer Connected
@@ -312,25 +304,30 @@ pub unsafe extern "C" fn apm_socket_close(socket: *mut apm_socket) -> apm_status
     boundary!({ close::<SocketClass>(socket) })
 }
 
-fn write_endpoint(ep: SocketAddr, address: *mut c_char, address_len: usize, port: *mut i32) -> Result<()> {
-    need_out(address, "address")?;
+/// An endpoint getter: the socket, the arguments, then the address copied by the house rule for
+/// text (see `copy_text`; there is no length out-parameter, and 46 bytes always suffice).
+fn endpoint(
+    socket: *mut apm_socket,
+    remote: bool,
+    address: *mut c_char,
+    address_len: usize,
+    port: *mut i32,
+) -> Result<()> {
+    let s = lookup::<SocketClass>(socket)?;
+    if address.is_null() && address_len > 0 {
+        return Err(Error::argument_null("address"));
+    }
     need_out(port, "port")?;
-    let text = ep.ip().to_string();
-    if text.len() + 1 > address_len {
-        return Err(Error::argument("The address buffer is too small (46 bytes always suffice)."));
-    }
-    // SAFETY: address holds address_len > text.len() bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr(), address as *mut u8, text.len());
-        *address.add(text.len()) = 0;
-    }
+    let ep = s.endpoint(remote)?;
+    copy_text(&ep.ip().to_string(), address, address_len, std::ptr::null_mut())?;
     write_out(port, "port", ep.port() as i32)
 }
 
-/// LocalEndPoint: writes the IP address as text into the caller's `address` buffer (NUL-terminated;
-/// 46 bytes always suffice) and the port.
-/// Errors: APM_E_ARGUMENT_NULL (socket, address, port), APM_E_ARGUMENT (not a socket handle; buffer
-/// too small), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
+/// LocalEndPoint: writes the port, and the IP address as text into the caller's `address` buffer
+/// as `apm_last_error_message` copies (NUL-terminated, truncated to `address_len - 1` bytes; 46
+/// bytes always suffice; `address` may be NULL when `address_len` is 0, for the port alone).
+/// Errors: APM_E_ARGUMENT_NULL (socket, port; address NULL with a nonzero address_len),
+/// APM_E_ARGUMENT (not a socket handle), APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_local_endpoint(
     socket: *mut apm_socket,
@@ -338,7 +335,7 @@ pub unsafe extern "C" fn apm_socket_get_local_endpoint(
     address_len: usize,
     port: *mut i32,
 ) -> apm_status {
-    boundary!({ write_endpoint(lookup::<SocketClass>(socket)?.endpoint(false)?, address, address_len, port) })
+    boundary!({ endpoint(socket, false, address, address_len, port) })
 }
 
 /// RemoteEndPoint: as `apm_socket_get_local_endpoint`, for the peer.
@@ -350,7 +347,7 @@ pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
     address_len: usize,
     port: *mut i32,
 ) -> apm_status {
-    boundary!({ write_endpoint(lookup::<SocketClass>(socket)?.endpoint(true)?, address, address_len, port) })
+    boundary!({ endpoint(socket, true, address, address_len, port) })
 }
 
 /// Connected: .NET's cached flag, true after a connect or accept until shutdown, close, a
@@ -359,7 +356,7 @@ pub unsafe extern "C" fn apm_socket_get_remote_endpoint(
 /// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, connected: *mut i32) -> apm_status {
-    boundary!({ write_out(connected, "connected", lookup::<SocketClass>(socket)?.connected() as i32) })
+    boundary!({ get::<SocketClass, _>(socket, connected, "connected", |s| Ok(s.connected() as i32)) })
 }
 
 /// Available: bytes received and not yet read.
@@ -367,22 +364,12 @@ pub unsafe extern "C" fn apm_socket_get_connected(socket: *mut apm_socket, conne
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_available(socket: *mut apm_socket, available: *mut i32) -> apm_status {
-    boundary!({
-        need_out(available, "available")?;
-        write_out(available, "available", lookup::<SocketClass>(socket)?.available()?)
-    })
+    boundary!({ get::<SocketClass, _>(socket, available, "available", Socket::available) })
 }
 
 /// A buffer size argument: negative is ArgumentOutOfRange for `param`.
 fn size_arg(size: i32, param: &str) -> Result<usize> {
     usize::try_from(size).map_err(|_| Error::out_of_range(param))
-}
-
-/// Checks `out`, then the socket, then writes what `get` reads from it.
-fn get_opt(socket: *mut apm_socket, out: *mut i32, get: impl FnOnce(&Socket) -> Result<i32>) -> Result<()> {
-    need_out(out, "value")?;
-    let v = get(&*lookup::<SocketClass>(socket)?)?;
-    write_out(out, "value", v)
 }
 
 /// NoDelay (TCP_NODELAY): nonzero disables Nagle's algorithm.
@@ -398,7 +385,7 @@ pub unsafe extern "C" fn apm_socket_set_no_delay(socket: *mut apm_socket, no_del
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_no_delay(socket: *mut apm_socket, no_delay: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, no_delay, |s| s.no_delay().map(i32::from)) })
+    boundary!({ get::<SocketClass, _>(socket, no_delay, "no_delay", |s| s.no_delay().map(i32::from)) })
 }
 
 /// SendBufferSize (SO_SNDBUF) in bytes; Linux doubles the value for its bookkeeping, and the getter
@@ -418,7 +405,7 @@ pub unsafe extern "C" fn apm_socket_set_send_buffer_size(socket: *mut apm_socket
 /// APM_E_OBJECT_DISPOSED, APM_E_SOCKET.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_send_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, size, Socket::send_buffer_size) })
+    boundary!({ get::<SocketClass, _>(socket, size, "size", Socket::send_buffer_size) })
 }
 
 /// ReceiveBufferSize (SO_RCVBUF) in bytes.
@@ -435,7 +422,7 @@ pub unsafe extern "C" fn apm_socket_set_receive_buffer_size(socket: *mut apm_soc
 /// Errors: as apm_socket_get_send_buffer_size.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_receive_buffer_size(socket: *mut apm_socket, size: *mut i32) -> apm_status {
-    boundary!({ get_opt(socket, size, Socket::receive_buffer_size) })
+    boundary!({ get::<SocketClass, _>(socket, size, "size", Socket::receive_buffer_size) })
 }
 
 /// SendTimeout in milliseconds for the blocking calls (0 or -1 = infinite); Begin/End operations
@@ -452,10 +439,7 @@ pub unsafe extern "C" fn apm_socket_set_send_timeout(socket: *mut apm_socket, ti
 /// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_send_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
-    boundary!({
-        need_out(timeout_ms, "timeout_ms")?;
-        write_out(timeout_ms, "timeout_ms", lookup::<SocketClass>(socket)?.timeout(true)?)
-    })
+    boundary!({ get::<SocketClass, _>(socket, timeout_ms, "timeout_ms", |s| s.timeout(true)) })
 }
 
 /// ReceiveTimeout in milliseconds for the blocking calls (0 or -1 = infinite).
@@ -469,10 +453,7 @@ pub unsafe extern "C" fn apm_socket_set_receive_timeout(socket: *mut apm_socket,
 /// Errors: as apm_socket_get_send_timeout.
 #[no_mangle]
 pub unsafe extern "C" fn apm_socket_get_receive_timeout(socket: *mut apm_socket, timeout_ms: *mut i32) -> apm_status {
-    boundary!({
-        need_out(timeout_ms, "timeout_ms")?;
-        write_out(timeout_ms, "timeout_ms", lookup::<SocketClass>(socket)?.timeout(false)?)
-    })
+    boundary!({ get::<SocketClass, _>(socket, timeout_ms, "timeout_ms", |s| s.timeout(false)) })
 }
 
 /// LingerState: `enabled` nonzero with `seconds` (0..65535) makes close wait that long for unsent
@@ -495,9 +476,10 @@ pub unsafe extern "C" fn apm_socket_get_linger(
     seconds: *mut i32,
 ) -> apm_status {
     boundary!({
+        let s = lookup::<SocketClass>(socket)?;
         need_out(enabled, "enabled")?;
         need_out(seconds, "seconds")?;
-        let (on, secs) = lookup::<SocketClass>(socket)?.linger()?;
+        let (on, secs) = s.linger()?;
         write_out(enabled, "enabled", on as i32)?;
         write_out(seconds, "seconds", secs)
     })

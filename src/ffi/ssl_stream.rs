@@ -6,8 +6,9 @@
 //! while one is pending fails from BeginWrite with APM_E_NOT_SUPPORTED, and a second
 //! BeginAuthenticate while one runs fails from Begin the same way.
 
-use super::certificate::{apm_certificate, certificate_handle, copy_bytes, optional_certificate};
-use super::handles::{unregister, CertificateClass, TransportContextClass};
+use super::certificate::{apm_certificate, certificate_handle, optional_certificate};
+use super::handles::{unregister, CertificateClass};
+use super::stream::{begin_authenticate, create_layered};
 use super::*;
 use crate::tls::ssl_stream::{Mode, Session};
 use crate::tls::AuthOptions;
@@ -43,11 +44,9 @@ pub const APM_CHANNEL_BINDING_KIND_UNIQUE: i32 = 0x19;
 /// ChannelBindingKind.Endpoint (0x1A): tls-server-end-point, the hash of the server certificate.
 pub const APM_CHANNEL_BINDING_KIND_ENDPOINT: i32 = 0x1a;
 
-/// The TransportContext of an SslStream: its channel bindings. Opaque; released by
-/// `apm_transport_context_close`.
-pub struct apm_transport_context {
-    _private: [u8; 0],
-}
+// The TransportContext is a class of its own (ffi/transport_context.rs); named here too for the
+// files that took it from SslStream's.
+pub use super::transport_context::apm_transport_context;
 
 /// RemoteCertificateValidationCallback: decides whether the peer's certificate is accepted;
 /// returns nonzero to accept. It runs once per handshake, as soon as the peer's certificate
@@ -127,16 +126,9 @@ pub unsafe extern "C" fn apm_ssl_stream_create(
     stream: *mut *mut apm_stream,
 ) -> apm_status {
     boundary!({
-        need_out(stream, "stream")?;
-        if inner.is_null() {
-            return Err(Error::argument_null("innerStream"));
-        }
-        let inner_stream = lookup::<StreamClass>(inner)?;
-        let s = SslStream::new(inner_stream, leave_inner_stream_open != 0)?;
-        // An SslStream that does not leave its inner stream open owns its handle.
-        let owned = if leave_inner_stream_open == 0 { inner as *const () } else { std::ptr::null() };
-        let p: *mut apm_stream = register(Kind::SslStream, Object::SslStream(s), owned)?;
-        write_out(stream, "stream", p)
+        create_layered(inner, leave_inner_stream_open, stream, |inner, leave_open| {
+            Ok((Kind::SslStream, Object::SslStream(SslStream::new(inner, leave_open)?)))
+        })
     })
 }
 
@@ -366,12 +358,8 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_client(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SslStreamClass>(stream)?;
-        s.authenticate(client_options(
-            target_host,
-            client_certificate,
-            enabled_ssl_protocols,
-            check_certificate_revocation,
-        )?)
+        let (protocols, revocation) = (enabled_ssl_protocols, check_certificate_revocation);
+        s.authenticate(client_options(target_host, client_certificate, protocols, revocation)?)
     })
 }
 
@@ -394,12 +382,11 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_client(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SslStreamClass>(stream)?;
-        let opts =
-            client_options(target_host, client_certificate, enabled_ssl_protocols, check_certificate_revocation)?;
-        begin_on(stream, OpKind::AuthenticateAsClient, callback, state, result, |done, _| {
-            s.begin_authenticate(opts, done, Mode::Async)
-        })
+        let (protocols, revocation) = (enabled_ssl_protocols, check_certificate_revocation);
+        let opts = || client_options(target_host, client_certificate, protocols, revocation);
+        let start = SslStream::begin_authenticate;
+        let op = OpKind::AuthenticateAsClient;
+        begin_authenticate::<SslStreamClass, _>(stream, op, opts, callback, state, result, start)
     })
 }
 
@@ -435,12 +422,8 @@ pub unsafe extern "C" fn apm_ssl_stream_authenticate_as_server(
 ) -> apm_status {
     boundary!({
         let s = lookup::<SslStreamClass>(stream)?;
-        s.authenticate(server_options(
-            server_certificate,
-            client_certificate_required,
-            enabled_ssl_protocols,
-            check_certificate_revocation,
-        )?)
+        let (protocols, revocation) = (enabled_ssl_protocols, check_certificate_revocation);
+        s.authenticate(server_options(server_certificate, client_certificate_required, protocols, revocation)?)
     })
 }
 
@@ -460,16 +443,11 @@ pub unsafe extern "C" fn apm_ssl_stream_begin_authenticate_as_server(
     result: *mut *mut apm_async_result,
 ) -> apm_status {
     boundary!({
-        let s = lookup::<SslStreamClass>(stream)?;
-        let opts = server_options(
-            server_certificate,
-            client_certificate_required,
-            enabled_ssl_protocols,
-            check_certificate_revocation,
-        )?;
-        begin_on(stream, OpKind::AuthenticateAsServer, callback, state, result, |done, _| {
-            s.begin_authenticate(opts, done, Mode::Async)
-        })
+        let (protocols, revocation) = (enabled_ssl_protocols, check_certificate_revocation);
+        let opts = || server_options(server_certificate, client_certificate_required, protocols, revocation);
+        let start = SslStream::begin_authenticate;
+        let op = OpKind::AuthenticateAsServer;
+        begin_authenticate::<SslStreamClass, _>(stream, op, opts, callback, state, result, start)
     })
 }
 
@@ -529,28 +507,28 @@ pub unsafe extern "C" fn apm_ssl_stream_end_shutdown(
 /// APM_E_OBJECT_DISPOSED.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_authenticated(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
+    boundary!({ get::<SslStreamClass, _>(stream, value, "value", |s| Ok(s.is_authenticated() as i32)) })
 }
 
 /// IsServer: 1 when the stream authenticated (or is authenticating) as the server.
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_server(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_server() as i32) })
+    boundary!({ get::<SslStreamClass, _>(stream, value, "value", |s| Ok(s.is_server() as i32)) })
 }
 
 /// IsEncrypted: 1 once authenticated (every cipher suite allowed encrypts).
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_encrypted(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
+    boundary!({ get::<SslStreamClass, _>(stream, value, "value", |s| Ok(s.is_authenticated() as i32)) })
 }
 
 /// IsSigned: 1 once authenticated.
 /// Errors: as apm_ssl_stream_is_authenticated.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_signed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", lookup::<SslStreamClass>(stream)?.is_authenticated() as i32) })
+    boundary!({ get::<SslStreamClass, _>(stream, value, "value", |s| Ok(s.is_authenticated() as i32)) })
 }
 
 /// IsMutuallyAuthenticated: 1 when both sides presented a certificate; 0 before authentication.
@@ -561,8 +539,9 @@ pub unsafe extern "C" fn apm_ssl_stream_is_mutually_authenticated(
     value: *mut i32,
 ) -> apm_status {
     boundary!({
-        let v = lookup::<SslStreamClass>(stream)?.session_if_any()?.is_some_and(|s| s.mutually_authenticated);
-        write_out(value, "value", v as i32)
+        get::<SslStreamClass, _>(stream, value, "value", |s| {
+            Ok(s.session_if_any()?.is_some_and(|s| s.mutually_authenticated) as i32)
+        })
     })
 }
 
@@ -579,7 +558,7 @@ fn session_of(stream: *const apm_stream) -> Result<Arc<Session>> {
 /// failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_is_resumed(stream: *mut apm_stream, value: *mut i32) -> apm_status {
-    boundary!({ write_out(value, "value", session_of(stream)?.resumed as i32) })
+    boundary!({ get::<SslStreamClass, _>(stream, value, "value", |s| Ok(s.session()?.resumed as i32)) })
 }
 
 /// SslProtocol: the negotiated protocol as an APM_SSL_PROTOCOLS_* value.
@@ -588,7 +567,7 @@ pub unsafe extern "C" fn apm_ssl_stream_is_resumed(stream: *mut apm_stream, valu
 /// failure.
 #[no_mangle]
 pub unsafe extern "C" fn apm_ssl_stream_get_ssl_protocol(stream: *mut apm_stream, protocol: *mut i32) -> apm_status {
-    boundary!({ write_out(protocol, "protocol", session_of(stream)?.protocol) })
+    boundary!({ get::<SslStreamClass, _>(stream, protocol, "protocol", |s| Ok(s.session()?.protocol)) })
 }
 
 /// NegotiatedCipherSuite: the cipher suite's number (TlsCipherSuite, e.g. 0x1302 for
@@ -601,7 +580,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_cipher_suite(
     stream: *mut apm_stream,
     cipher_suite: *mut i32,
 ) -> apm_status {
-    boundary!({ write_out(cipher_suite, "cipher_suite", session_of(stream)?.cipher_suite) })
+    boundary!({ get::<SslStreamClass, _>(stream, cipher_suite, "cipher_suite", |s| Ok(s.session()?.cipher_suite)) })
 }
 
 /// The negotiated cipher suite's IANA name ("TLS_AES_256_GCM_SHA384"), copied into the caller's
@@ -645,13 +624,17 @@ pub unsafe extern "C" fn apm_ssl_stream_get_target_host_name(
     boundary!({ copy_text(&session_of(stream)?.target_host, buffer, buffer_len, name_len) })
 }
 
-fn hand_out_certificate(cert: Option<Arc<crate::tls::Certificate>>, out: *mut *mut apm_certificate) -> Result<()> {
-    need_out(out, "certificate")?;
-    let p = match cert {
-        Some(c) => certificate_handle(c)?,
-        None => std::ptr::null_mut(),
-    };
-    write_out(out, "certificate", p)
+/// RemoteCertificate and LocalCertificate: a new handle for the certificate `pick` takes from
+/// the session, NULL when there is none or no session yet.
+fn session_certificate(
+    stream: *const apm_stream,
+    out: *mut *mut apm_certificate,
+    pick: impl FnOnce(&Session) -> Option<Arc<crate::tls::Certificate>>,
+) -> Result<()> {
+    get::<SslStreamClass, _>(stream, out, "certificate", |s| match s.session_if_any()?.as_deref().and_then(pick) {
+        Some(c) => certificate_handle(c),
+        None => Ok(std::ptr::null_mut()),
+    })
 }
 
 /// RemoteCertificate: a new handle for the peer's certificate, which the caller owns and closes
@@ -663,9 +646,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_remote_certificate(
     stream: *mut apm_stream,
     certificate: *mut *mut apm_certificate,
 ) -> apm_status {
-    boundary!({
-        hand_out_certificate(lookup::<SslStreamClass>(stream)?.session_if_any()?.and_then(|s| s.remote_certificate.clone()), certificate)
-    })
+    boundary!({ session_certificate(stream, certificate, |s| s.remote_certificate.clone()) })
 }
 
 /// LocalCertificate: a new handle for the certificate this side presented, which the caller owns
@@ -676,9 +657,7 @@ pub unsafe extern "C" fn apm_ssl_stream_get_local_certificate(
     stream: *mut apm_stream,
     certificate: *mut *mut apm_certificate,
 ) -> apm_status {
-    boundary!({
-        hand_out_certificate(lookup::<SslStreamClass>(stream)?.session_if_any()?.and_then(|s| s.local_certificate.clone()), certificate)
-    })
+    boundary!({ session_certificate(stream, certificate, |s| s.local_certificate.clone()) })
 }
 
 /// TransportContext: a new handle, which the caller owns and closes
@@ -693,62 +672,10 @@ pub unsafe extern "C" fn apm_ssl_stream_get_transport_context(
     context: *mut *mut apm_transport_context,
 ) -> apm_status {
     boundary!({
-        need_out(context, "context")?;
-        let ctx = lookup::<SslStreamClass>(stream)?.transport_context()?;
-        let p: *mut apm_transport_context =
-            register(Kind::TransportContext, Object::TransportContext(ctx), std::ptr::null())?;
-        write_out(context, "context", p)
+        get::<SslStreamClass, _>(stream, context, "context", |s| {
+            register(Kind::TransportContext, Object::TransportContext(s.transport_context()?), std::ptr::null())
+        })
     })
-}
-
-/// TransportContext.GetChannelBinding(kind) as the bytes of .NET's ChannelBinding: the 32-byte
-/// SEC_CHANNEL_BINDINGS header (only cbApplicationDataLength and dwApplicationDataOffset = 32 set,
-/// native byte order), then "tls-unique:" or "tls-server-end-point:" and the token. `kind`:
-/// APM_CHANNEL_BINDING_KIND_UNIQUE (the first Finished message of the handshake) or _ENDPOINT (the
-/// hash of the server certificate, RFC 5929: MD5 and SHA-1 become SHA-256; both sides use the
-/// server's certificate). Copies up to `buffer_len` bytes into the caller's buffer and writes the
-/// full size to `binding_len` (optional); 0 means there is no binding of that kind (null in .NET:
-/// not authenticated, or an unknown kind).
-/// Errors: APM_E_ARGUMENT_NULL (context; buffer NULL with a nonzero buffer_len), APM_E_ARGUMENT
-/// (not a TransportContext handle; a server certificate whose signature algorithm names no single
-/// hash, for _ENDPOINT), APM_E_OBJECT_DISPOSED.
-#[no_mangle]
-pub unsafe extern "C" fn apm_transport_context_get_channel_binding(
-    context: *mut apm_transport_context,
-    kind: i32,
-    buffer: *mut u8,
-    buffer_len: usize,
-    binding_len: *mut usize,
-) -> apm_status {
-    boundary!({
-        let b = lookup::<TransportContextClass>(context)?.binding(kind)?.unwrap_or_default();
-        copy_bytes(&b, buffer, buffer_len, binding_len)
-    })
-}
-
-/// The raw token of a channel binding (no header, no prefix): the Finished message for
-/// APM_CHANNEL_BINDING_KIND_UNIQUE, the certificate hash for _ENDPOINT. Otherwise as
-/// `apm_transport_context_get_channel_binding`.
-/// Errors: as apm_transport_context_get_channel_binding.
-#[no_mangle]
-pub unsafe extern "C" fn apm_transport_context_get_channel_binding_token(
-    context: *mut apm_transport_context,
-    kind: i32,
-    buffer: *mut u8,
-    buffer_len: usize,
-    token_len: *mut usize,
-) -> apm_status {
-    boundary!({
-        let t = lookup::<TransportContextClass>(context)?.token(kind)?.unwrap_or_default();
-        copy_bytes(&t, buffer, buffer_len, token_len)
-    })
-}
-
-/// Releases a TransportContext handle; closing a closed one is a no-op.
-/// Errors: APM_E_ARGUMENT_NULL (context), APM_E_ARGUMENT (not a TransportContext handle).
-#[no_mangle]
-pub unsafe extern "C" fn apm_transport_context_close(context: *mut apm_transport_context) -> apm_status {
-    boundary!({ close::<TransportContextClass>(context) })
 }
 
 #[cfg(test)]

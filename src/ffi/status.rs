@@ -349,9 +349,140 @@ mod tests {
             assert_eq!(name, code::name(c));
         }
         assert_eq!(NAMES.len(), pairs.len());
+    }
+
+    /// How many `pub const` lines of this file start with `prefix`: a constant added to the C
+    /// surface without its pair below makes the walk incomplete, and the test fails.
+    fn declared(prefix: &str) -> usize {
+        include_str!("status.rs").lines().filter(|l| l.starts_with(&format!("pub const {prefix}"))).count()
+    }
+
+    #[test]
+    fn every_socket_error_constant_is_the_core_value() {
+        use crate::error::socket_error as se;
+        let pairs = [
+            (APM_SOCKET_ERROR_SUCCESS, se::SUCCESS),
+            (APM_SOCKET_ERROR_SOCKET_ERROR, se::SOCKET_ERROR),
+            (APM_SOCKET_ERROR_OPERATION_ABORTED, se::OPERATION_ABORTED),
+            (APM_SOCKET_ERROR_IO_PENDING, se::IO_PENDING),
+            (APM_SOCKET_ERROR_INTERRUPTED, se::INTERRUPTED),
+            (APM_SOCKET_ERROR_ACCESS_DENIED, se::ACCESS_DENIED),
+            (APM_SOCKET_ERROR_FAULT, se::FAULT),
+            (APM_SOCKET_ERROR_INVALID_ARGUMENT, se::INVALID_ARGUMENT),
+            (APM_SOCKET_ERROR_TOO_MANY_OPEN_SOCKETS, se::TOO_MANY_OPEN_SOCKETS),
+            (APM_SOCKET_ERROR_WOULD_BLOCK, se::WOULD_BLOCK),
+            (APM_SOCKET_ERROR_IN_PROGRESS, se::IN_PROGRESS),
+            (APM_SOCKET_ERROR_ALREADY_IN_PROGRESS, se::ALREADY_IN_PROGRESS),
+            (APM_SOCKET_ERROR_NOT_SOCKET, se::NOT_SOCKET),
+            (APM_SOCKET_ERROR_DESTINATION_ADDRESS_REQUIRED, se::DESTINATION_ADDRESS_REQUIRED),
+            (APM_SOCKET_ERROR_MESSAGE_SIZE, se::MESSAGE_SIZE),
+            (APM_SOCKET_ERROR_PROTOCOL_TYPE, se::PROTOCOL_TYPE),
+            (APM_SOCKET_ERROR_PROTOCOL_OPTION, se::PROTOCOL_OPTION),
+            (APM_SOCKET_ERROR_PROTOCOL_NOT_SUPPORTED, se::PROTOCOL_NOT_SUPPORTED),
+            (APM_SOCKET_ERROR_SOCKET_NOT_SUPPORTED, se::SOCKET_NOT_SUPPORTED),
+            (APM_SOCKET_ERROR_OPERATION_NOT_SUPPORTED, se::OPERATION_NOT_SUPPORTED),
+            (APM_SOCKET_ERROR_PROTOCOL_FAMILY_NOT_SUPPORTED, se::PROTOCOL_FAMILY_NOT_SUPPORTED),
+            (APM_SOCKET_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, se::ADDRESS_FAMILY_NOT_SUPPORTED),
+            (APM_SOCKET_ERROR_ADDRESS_ALREADY_IN_USE, se::ADDRESS_ALREADY_IN_USE),
+            (APM_SOCKET_ERROR_ADDRESS_NOT_AVAILABLE, se::ADDRESS_NOT_AVAILABLE),
+            (APM_SOCKET_ERROR_NETWORK_DOWN, se::NETWORK_DOWN),
+            (APM_SOCKET_ERROR_NETWORK_UNREACHABLE, se::NETWORK_UNREACHABLE),
+            (APM_SOCKET_ERROR_NETWORK_RESET, se::NETWORK_RESET),
+            (APM_SOCKET_ERROR_CONNECTION_ABORTED, se::CONNECTION_ABORTED),
+            (APM_SOCKET_ERROR_CONNECTION_RESET, se::CONNECTION_RESET),
+            (APM_SOCKET_ERROR_NO_BUFFER_SPACE_AVAILABLE, se::NO_BUFFER_SPACE_AVAILABLE),
+            (APM_SOCKET_ERROR_IS_CONNECTED, se::IS_CONNECTED),
+            (APM_SOCKET_ERROR_NOT_CONNECTED, se::NOT_CONNECTED),
+            (APM_SOCKET_ERROR_SHUTDOWN, se::SHUTDOWN),
+            (APM_SOCKET_ERROR_TIMED_OUT, se::TIMED_OUT),
+            (APM_SOCKET_ERROR_CONNECTION_REFUSED, se::CONNECTION_REFUSED),
+            (APM_SOCKET_ERROR_HOST_DOWN, se::HOST_DOWN),
+            (APM_SOCKET_ERROR_HOST_UNREACHABLE, se::HOST_UNREACHABLE),
+            (APM_SOCKET_ERROR_DISCONNECTING, se::DISCONNECTING),
+            (APM_SOCKET_ERROR_HOST_NOT_FOUND, se::HOST_NOT_FOUND),
+            (APM_SOCKET_ERROR_NO_DATA, se::NO_DATA),
+        ];
+        for (c, core) in pairs {
+            assert_eq!(c, core);
+        }
+        // The rest of .NET's SocketError enum: no errno maps to them, so the core has no value to
+        // tie them to (error::socket_error holds only what it reports).
+        let c_only = [
+            APM_SOCKET_ERROR_PROCESS_LIMIT,
+            APM_SOCKET_ERROR_SYSTEM_NOT_READY,
+            APM_SOCKET_ERROR_VERSION_NOT_SUPPORTED,
+            APM_SOCKET_ERROR_NOT_INITIALIZED,
+            APM_SOCKET_ERROR_TYPE_NOT_FOUND,
+            APM_SOCKET_ERROR_TRY_AGAIN,
+            APM_SOCKET_ERROR_NO_RECOVERY,
+        ];
+        assert_eq!(pairs.len() + c_only.len(), declared("APM_SOCKET_ERROR_"));
+        // Distinct values, so no constant was pasted with another's number.
+        let mut all: Vec<i32> = pairs.iter().map(|p| p.0).chain(c_only).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), declared("APM_SOCKET_ERROR_"));
+    }
+
+    #[test]
+    fn every_enum_constant_is_the_core_value() {
         use crate::net::*;
-        assert_eq!(APM_TRANSMIT_FILE_REUSE_SOCKET, transmit_file_options::REUSE_SOCKET);
-        assert_eq!(APM_ADDRESS_FAMILY_INTER_NETWORK_V6, address_family::INTER_NETWORK_V6);
-        assert_eq!(APM_SOCKET_ERROR_CONNECTION_RESET, crate::error::socket_error::CONNECTION_RESET);
+        let groups: [(&str, &[(i32, i32)]); 6] = [
+            (
+                "APM_ADDRESS_FAMILY_",
+                &[
+                    (APM_ADDRESS_FAMILY_INTER_NETWORK, address_family::INTER_NETWORK),
+                    (APM_ADDRESS_FAMILY_INTER_NETWORK_V6, address_family::INTER_NETWORK_V6),
+                ],
+            ),
+            (
+                "APM_SOCKET_TYPE_",
+                &[(APM_SOCKET_TYPE_STREAM, socket_type::STREAM), (APM_SOCKET_TYPE_DGRAM, socket_type::DGRAM)],
+            ),
+            ("APM_PROTOCOL_TYPE_", &[(APM_PROTOCOL_TYPE_TCP, protocol_type::TCP)]),
+            (
+                "APM_SOCKET_SHUTDOWN_",
+                &[
+                    (APM_SOCKET_SHUTDOWN_RECEIVE, socket_shutdown::RECEIVE),
+                    (APM_SOCKET_SHUTDOWN_SEND, socket_shutdown::SEND),
+                    (APM_SOCKET_SHUTDOWN_BOTH, socket_shutdown::BOTH),
+                ],
+            ),
+            (
+                "APM_TRANSMIT_FILE_",
+                &[
+                    // UseDefaultWorkerThread is no flag: the absence of all of them.
+                    (APM_TRANSMIT_FILE_USE_DEFAULT_WORKER_THREAD, 0),
+                    (APM_TRANSMIT_FILE_DISCONNECT, transmit_file_options::DISCONNECT),
+                    (APM_TRANSMIT_FILE_REUSE_SOCKET, transmit_file_options::REUSE_SOCKET),
+                    (APM_TRANSMIT_FILE_WRITE_BEHIND, transmit_file_options::WRITE_BEHIND),
+                    (APM_TRANSMIT_FILE_USE_SYSTEM_THREAD, transmit_file_options::USE_SYSTEM_THREAD),
+                    (APM_TRANSMIT_FILE_USE_KERNEL_APC, transmit_file_options::USE_KERNEL_APC),
+                ],
+            ),
+            (
+                "APM_FILE_ACCESS_",
+                &[
+                    (APM_FILE_ACCESS_READ, file_access::READ),
+                    (APM_FILE_ACCESS_WRITE, file_access::WRITE),
+                    (APM_FILE_ACCESS_READ_WRITE, file_access::READ_WRITE),
+                ],
+            ),
+        ];
+        for (prefix, pairs) in groups {
+            for &(c, core) in pairs {
+                assert_eq!(c, core, "{prefix}");
+            }
+            assert_eq!(pairs.len(), declared(prefix), "{prefix}");
+        }
+        // Every flag the core knows has its C constant.
+        let flags = [
+            APM_TRANSMIT_FILE_DISCONNECT,
+            APM_TRANSMIT_FILE_REUSE_SOCKET,
+            APM_TRANSMIT_FILE_WRITE_BEHIND,
+            APM_TRANSMIT_FILE_USE_SYSTEM_THREAD,
+            APM_TRANSMIT_FILE_USE_KERNEL_APC,
+        ];
+        assert_eq!(flags.iter().fold(0, |a, f| a | f), transmit_file_options::ALL);
     }
 }
