@@ -547,6 +547,11 @@ TEST(argument_checks_name_the_object_before_the_out_parameter)
     ASSERT_NULL_NAMES(apm_negotiate_stream_create(NULL, 0, NULL), "innerStream");
     ASSERT_NULL_NAMES(apm_negotiate_stream_get_impersonation_level(NULL, NULL), "stream");
     ASSERT_NULL_NAMES(apm_negotiate_stream_is_server(NULL, NULL), "stream");
+    /* async_result.rs */
+    ASSERT_NULL_NAMES(apm_async_result_wait(NULL, 0, NULL), "asyncResult");
+    ASSERT_NULL_NAMES(apm_async_result_is_completed(NULL, NULL), "asyncResult");
+    ASSERT_NULL_NAMES(apm_async_result_completed_synchronously(NULL, NULL), "asyncResult");
+    ASSERT_NULL_NAMES(apm_async_result_state(NULL, NULL), "asyncResult");
     /* negotiate_authentication.rs */
     ASSERT_NULL_NAMES(apm_negotiate_authentication_get_protection_level(NULL, NULL), "authentication");
     ASSERT_NULL_NAMES(apm_negotiate_authentication_is_authenticated(NULL, NULL), "authentication");

@@ -74,8 +74,8 @@ pub unsafe extern "C" fn apm_async_result_wait(
     signaled: *mut i32,
 ) -> apm_status {
     boundary!({
-        super::need_out(signaled, "signaled")?;
         let r = hold(result)?;
+        super::need_out(signaled, "signaled")?;
         let timeout = match timeout_ms {
             -1 => None,
             t if t < -1 => return Err(Error::out_of_range("timeout_ms")),
