@@ -170,9 +170,15 @@ pub mod msg {
     pub(crate) const DISCONNECTED_RECONNECT: &str = "Once the socket has been disconnected, you can only reconnect again asynchronously, and only to a different EndPoint. BeginConnect must be called on a thread that won't exit until the operation has been completed.";
 }
 
-/// One failure: what a .NET exception would carry.
+/// One failure: what a .NET exception would carry (its fields are `Failure`'s). Boxed, so that
+/// a `Result` here is two words rather than the ninety bytes of the fields: every operation's
+/// outcome passes through several layers by value, and failing is the rare case.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error(Box<Failure>);
+
+/// What an `Error` carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub struct Failure {
     pub status: Status,
     pub message: String,
     /// .NET SocketError value of the (inner) SocketException; 0 when there is none.
@@ -210,9 +216,28 @@ impl fmt::Debug for Attachment {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl std::ops::Deref for Error {
+    type Target = Failure;
+    fn deref(&self) -> &Failure {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut Failure {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Failure {
             status,
             message: message.into(),
             socket_error: 0,
@@ -221,7 +246,18 @@ impl Error {
             web_status: 0,
             http_status: 0,
             attachment: None,
-        }
+        }))
+    }
+
+    /// This error with some of its fields set by `f`.
+    pub fn with(mut self, f: impl FnOnce(&mut Failure)) -> Error {
+        f(&mut self.0);
+        self
+    }
+
+    /// This error with its inner exception's message.
+    pub fn with_inner(self, inner: impl Into<String>) -> Error {
+        self.with(|e| e.inner = Some(inner.into()))
     }
 
     pub fn argument_null(param: &str) -> Error {
@@ -263,12 +299,15 @@ impl Error {
 
     /// A SocketException from an errno: its message is the OS text, as on .NET for Unix.
     pub fn socket(errno: i32) -> Error {
-        Error { socket_error: socket_error::from_errno(errno), errno, ..Error::new(code::SOCKET, strerror(errno)) }
+        Error::new(code::SOCKET, strerror(errno)).with(|e| {
+            e.socket_error = socket_error::from_errno(errno);
+            e.errno = errno;
+        })
     }
 
     /// A SocketException for a SocketError value that has no errno of its own.
     pub fn socket_code(socket_error: i32, message: impl Into<String>) -> Error {
-        Error { socket_error, ..Error::new(code::SOCKET, message) }
+        Error::new(code::SOCKET, message).with(|e| e.socket_error = socket_error)
     }
 
     /// The last OS error as a SocketException.
@@ -293,12 +332,11 @@ impl Error {
         } else {
             "Unable to read data from the transport connection"
         };
-        Error {
-            status: code::IO,
-            message: format!("{what}: {}.", self.message.trim_end_matches('.')),
-            inner: Some(self.message),
-            ..self
-        }
+        let message = format!("{what}: {}.", self.message.trim_end_matches('.'));
+        self.with(|e| {
+            e.status = code::IO;
+            e.inner = Some(std::mem::replace(&mut e.message, message));
+        })
     }
 }
 

@@ -96,7 +96,7 @@ fn runtime() -> Result<Arc<Runtime>> {
     let mut loops = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
     for i in 0..n {
-        let lp = EventLoop::new(config.spin).map_err(|e| Error { status: code::INTERNAL, ..e })?;
+        let lp = EventLoop::new(config.spin).map_err(|e| e.with(|fail| fail.status = code::INTERNAL))?;
         let run = lp.clone();
         let thread = std::thread::Builder::new()
             .name(format!("apmnet-loop-{i}"))

@@ -210,7 +210,7 @@ pub const STREAM_CLASS_NAME: &str = "System.Net.ConnectStream";
 /// A WebException: `status` is its WebExceptionStatus; the inner exception's message, socket
 /// error and errno are kept.
 pub fn web_error(status: i32, message: impl Into<String>, inner: Option<&Error>) -> Error {
-    let mut e = Error { web_status: status, ..Error::new(code::WEB, message) };
+    let mut e = Error::new(code::WEB, message).with(|fail| fail.web_status = status);
     if let Some(i) = inner {
         e.inner = Some(i.inner.clone().map_or_else(|| i.message.clone(), |x| format!("{} ({x})", i.message)));
         e.socket_error = i.socket_error;
@@ -226,7 +226,8 @@ pub fn canceled() -> Error {
 
 /// WebException Timeout: Timeout passed.
 pub fn timed_out() -> Error {
-    Error { socket_error: crate::error::socket_error::TIMED_OUT, ..web_error(web_status::TIMEOUT, msg::TIMEOUT, None) }
+    web_error(web_status::TIMEOUT, msg::TIMEOUT, None)
+        .with(|fail| fail.socket_error = crate::error::socket_error::TIMED_OUT)
 }
 
 /// ProtocolViolationException.

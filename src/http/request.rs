@@ -705,11 +705,10 @@ impl HttpWebRequest {
                         Err(e) => return then(Err(e)),
                     };
                     let text = msg::server_error(status, &response.description);
-                    let e = Error {
-                        http_status: status as i32,
-                        attachment: Some(Attachment(response)),
-                        ..web_error(web_status::PROTOCOL_ERROR, text, None)
-                    };
+                    let e = web_error(web_status::PROTOCOL_ERROR, text, None).with(|fail| {
+                        fail.http_status = status as i32;
+                        fail.attachment = Some(Attachment(response));
+                    });
                     return then(Err(e));
                 }
                 Ok(None) => break,
@@ -1108,11 +1107,10 @@ impl HttpWebRequest {
     }
 
     fn fail_with_response(&self, pending: &Pending, status: i32, text: &str, response: Arc<HttpWebResponse>) {
-        let e = Error {
-            http_status: response.status as i32,
-            attachment: Some(Attachment(response.clone())),
-            ..web_error(status, text, None)
-        };
+        let e = web_error(status, text, None).with(|fail| {
+            fail.http_status = response.status as i32;
+            fail.attachment = Some(Attachment(response.clone()));
+        });
         self.state.lock().current = None;
         if !self.is_aborted() {
             pending.finish(Err(e));

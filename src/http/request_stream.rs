@@ -46,11 +46,10 @@ pub struct RequestStream {
 }
 
 fn write_timeout() -> Error {
-    Error {
-        socket_error: socket_error::TIMED_OUT,
-        web_status: super::web_status::TIMEOUT,
-        ..Error::new(code::IO, "Unable to write data to the transport connection: The operation has timed out.")
-    }
+    Error::new(code::IO, "Unable to write data to the transport connection: The operation has timed out.").with(|fail| {
+        fail.socket_error = socket_error::TIMED_OUT;
+        fail.web_status = super::web_status::TIMEOUT;
+    })
 }
 
 impl RequestStream {

@@ -192,21 +192,18 @@ pub struct ResponseStream {
 }
 
 fn read_error(text: &str, web: i32) -> Error {
-    Error {
-        web_status: web,
-        ..Error::new(code::IO, format!("Unable to read data from the transport connection: {text}"))
-    }
+    Error::new(code::IO, format!("Unable to read data from the transport connection: {text}"))
+        .with(|fail| fail.web_status = web)
 }
 
 fn chunk_error() -> Error {
-    Error {
-        web_status: web_status::SERVER_PROTOCOL_VIOLATION,
-        ..Error::new(code::IO, msg::protocol_violation("ResponseBody", Some("Response chunk format is invalid")))
-    }
+    Error::new(code::IO, msg::protocol_violation("ResponseBody", Some("Response chunk format is invalid")))
+        .with(|fail| fail.web_status = web_status::SERVER_PROTOCOL_VIOLATION)
 }
 
 fn rw_timeout() -> Error {
-    Error { socket_error: socket_error::TIMED_OUT, ..read_error("The operation has timed out.", web_status::TIMEOUT) }
+    read_error("The operation has timed out.", web_status::TIMEOUT)
+        .with(|fail| fail.socket_error = socket_error::TIMED_OUT)
 }
 
 /// What the request tells the response about itself.
@@ -543,10 +540,8 @@ impl ResponseStream {
 }
 
 fn decode_error(e: std::io::Error) -> Error {
-    Error {
-        inner: Some(e.to_string()),
-        ..Error::new(code::IO, "The response body could not be decompressed: the data is not in the format its Content-Encoding names.")
-    }
+    let text = "The response body could not be decompressed: the data is not in the format its Content-Encoding names.";
+    Error::new(code::IO, text).with_inner(e.to_string())
 }
 
 impl Stream for ResponseStream {

@@ -531,7 +531,7 @@ fn a_failed_handshake_poisons_the_stream() {
     assert_eq!((e.status, e.message.as_str()), (code::AUTHENTICATION, "toy: unexpected handshake bytes"));
     // The protocol's output with its failure (its alert) still went to the peer.
     assert_eq!(peer.received(), b"ALERT");
-    let same = |e: Error| (e.status, e.message);
+    let same = |e: Error| (e.status, e.message.clone());
     let expected = (code::AUTHENTICATION, "toy: unexpected handshake bytes".to_string());
     let mut buf = [0u8; 4];
     assert_eq!(same(chan.begin_read(mbuf(&mut buf), Completion::new(|_| {})).unwrap_err()), expected);

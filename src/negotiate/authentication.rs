@@ -203,7 +203,7 @@ fn unknown_package(p: &str) -> MechError {
 fn client_mech(o: &ClientOptions) -> MechResult<Box<dyn Mechanism>> {
     let app = match o.binding.as_deref().map(binding_data).transpose() {
         Ok(a) => a,
-        Err(e) => return Err(MechError::new(Failure::BadBinding, e.message)),
+        Err(e) => return Err(MechError::new(Failure::BadBinding, e.message.clone())),
     };
     let integrity = o.required_protection_level >= protection_level::SIGN;
     let confidentiality = o.required_protection_level == protection_level::ENCRYPT_AND_SIGN;
@@ -287,7 +287,7 @@ fn server_mech(o: &ServerOptions) -> (MechResult<Box<dyn Mechanism>>, bool) {
     } else {
         match binding.as_deref().map(binding_data).transpose() {
             Ok(a) => a,
-            Err(e) => return (Err(MechError::new(Failure::BadBinding, e.message)), false),
+            Err(e) => return (Err(MechError::new(Failure::BadBinding, e.message.clone())), false),
         }
     };
     let names = if never { Vec::new() } else { policy.custom_service_names.clone().unwrap_or_default() };
@@ -480,7 +480,8 @@ impl NegotiateAuthentication {
     pub fn compute_integrity_check(&mut self, data: &[u8]) -> Result<Vec<u8>> {
         self.established()?
             .get_mic(data)
-            .map_err(|e| Error { inner: Some(e.reason), ..Error::new(crate::error::code::AUTHENTICATION, msg::AUTH_SSPI) })
+            .map_err(|e| Error::new(crate::error::code::AUTHENTICATION, msg::AUTH_SSPI)
+                .with_inner(e.reason))
     }
 
     /// VerifyIntegrityCheck(message, signature).

@@ -166,7 +166,7 @@ impl Nns {
     /// Options nothing can be done with fail here, before any frame (.NET's Unsupported PAL).
     fn start(&mut self, a: NegotiateAuthentication) -> Result<()> {
         if let Some(reason) = a.unsupported_reason() {
-            return Err(Error { inner: Some(reason.into()), ..Error::new(code::AUTHENTICATION, msg::AUTH_SSPI) });
+            return Err(Error::new(code::AUTHENTICATION, msg::AUTH_SSPI).with_inner(reason));
         }
         self.auth = Some(Box::new(a));
         Ok(())
@@ -247,7 +247,7 @@ impl Nns {
             Failure::BadBinding | Failure::TargetUnknown => Error::new(code::AUTHENTICATION, msg::BAD_CREDS_OR_TARGET),
             _ => Error::new(code::AUTHENTICATION, msg::AUTH_SSPI),
         };
-        self.fail(r.failure.hresult(), Error { inner: Some(r.reason), ..err })
+        self.fail(r.failure.hresult(), err.with_inner(r.reason))
     }
 
     /// What an authentication step produced: frames, the next state.
@@ -287,12 +287,12 @@ impl Nns {
             nns::HANDSHAKE_ERROR => {
                 self.auth = None;
                 return Err(match nns::decode_error_code(&payload) {
-                    Some(c) if c == Failure::LogonDenied.hresult() => Error {
-                        inner: Some(format!("0x{c:08X}")),
-                        ..Error::new(code::INVALID_CREDENTIAL, msg::BAD_CLIENT_CREDS)
-                    },
+                    Some(c) if c == Failure::LogonDenied.hresult() => {
+                        Error::new(code::INVALID_CREDENTIAL, msg::BAD_CLIENT_CREDS).with_inner(format!("0x{c:08X}"))
+                    }
                     Some(ERROR_TRUST_FAILURE) => Error::new(code::AUTHENTICATION, msg::REMOTE_EXPECTATION),
-                    Some(c) => Error { inner: Some(format!("0x{c:08X}")), ..Error::new(code::AUTHENTICATION, msg::AUTH_ALERT) },
+                    Some(c) => Error::new(code::AUTHENTICATION, msg::AUTH_ALERT)
+                        .with_inner(format!("0x{c:08X}")),
                     None => Error::new(code::AUTHENTICATION, msg::AUTH_ALERT),
                 });
             }
@@ -394,7 +394,8 @@ impl Protocol for Nns {
         let (st, _) = a.wrap(plain, self.encrypt, &mut self.output)?;
         if st != status::COMPLETED {
             self.output.truncate(at);
-            return Err(Error { inner: a.last_reason().map(str::to_string), ..Error::new(code::IO, msg::ENCRYPT) });
+            return Err(Error::new(code::IO, msg::ENCRYPT)
+                .with(|fail| fail.inner = a.last_reason().map(str::to_string)));
         }
         let len = (self.output.len() - at - nns::DATA_HEADER) as u32;
         self.output[at..at + nns::DATA_HEADER].copy_from_slice(&len.to_le_bytes());
@@ -426,7 +427,8 @@ impl Protocol for Nns {
             self.input.drain(..n);
             let (st, _) = r?;
             if st != status::COMPLETED {
-                return Err(Error { inner: a.last_reason().map(str::to_string), ..Error::new(code::IO, msg::READ_FAILED) });
+                return Err(Error::new(code::IO, msg::READ_FAILED)
+                    .with(|fail| fail.inner = a.last_reason().map(str::to_string)));
             }
             // A frame that unwraps to nothing is skipped.
         }
@@ -452,7 +454,10 @@ impl Protocol for Nns {
             return e;
         }
         let text = if writing { msg::WRITE_FAILED } else { msg::READ_FAILED };
-        Error { status: code::IO, message: text.into(), inner: Some(e.message.clone()), ..e }
+        e.with(|fail| {
+            fail.status = code::IO;
+            fail.inner = Some(std::mem::replace(&mut fail.message, text.into()));
+        })
     }
 
     fn can_retry(&self) -> bool {

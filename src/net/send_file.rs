@@ -28,7 +28,7 @@ pub type Progress = Arc<dyn Fn(i64) + Send + Sync>;
 
 /// Opens `name` for sending, with .NET's exceptions for what can go wrong.
 pub fn open(name: &str) -> Result<File> {
-    let not_found = |status, text: String| Error { errno: libc::ENOENT, ..Error::new(status, text) };
+    let not_found = |status, text: String| Error::new(status, text).with(|fail| fail.errno = libc::ENOENT);
     match File::open(name) {
         Ok(f) => {
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -45,11 +45,11 @@ pub fn open(name: &str) -> Result<File> {
                     Err(not_found(code::FILE_NOT_FOUND, format!("Could not find file '{name}'.")))
                 }
             }
-            libc::EACCES | libc::EPERM => Err(Error {
-                errno: libc::EACCES,
-                ..Error::new(code::UNAUTHORIZED_ACCESS, format!("Access to the path '{name}' is denied."))
-            }),
-            err => Err(Error { errno: err, ..Error::new(code::IO, crate::error::strerror(err)) }),
+            libc::EACCES | libc::EPERM => {
+                let text = format!("Access to the path '{name}' is denied.");
+                Err(Error::new(code::UNAUTHORIZED_ACCESS, text).with(|fail| fail.errno = libc::EACCES))
+            }
+            err => Err(Error::new(code::IO, crate::error::strerror(err)).with(|fail| fail.errno = err)),
         },
     }
 }

@@ -18,19 +18,15 @@ pub struct Certificate {
 }
 
 fn invalid_data(what: &str, e: &openssl::error::ErrorStack) -> Error {
-    Error {
-        inner: Some(openssl_reason(e, "unknown OpenSSL error")),
-        ..Error::argument(format!("The {what} data is not valid."))
-    }
+    Error::argument(format!("The {what} data is not valid."))
+        .with_inner(openssl_reason(e, "unknown OpenSSL error"))
 }
 
 /// A certificate that loaded but one of whose fields cannot be read or encoded: .NET throws a
 /// CryptographicException ("ASN1 corrupted data." and the like), and so APM_E_CRYPTOGRAPHIC.
 fn unreadable(what: &str, e: &openssl::error::ErrorStack) -> Error {
-    Error {
-        inner: Some(openssl_reason(e, "unknown OpenSSL error")),
-        ..Error::new(code::CRYPTOGRAPHIC, format!("The certificate data is not valid: {what}."))
-    }
+    Error::new(code::CRYPTOGRAPHIC, format!("The certificate data is not valid: {what}."))
+        .with_inner(openssl_reason(e, "unknown OpenSSL error"))
 }
 
 fn read_file(path: &str) -> Result<Vec<u8>> {
@@ -128,13 +124,10 @@ impl Certificate {
     /// A PKCS#12 (.pfx) file; a wrong password is InvalidCredential.
     pub fn from_pkcs12(data: &[u8], password: &str) -> Result<Certificate> {
         let p12 = Pkcs12::from_der(data).map_err(|e| invalid_data("PKCS#12", &e))?;
-        let parsed = p12.parse2(password).map_err(|e| Error {
-            inner: Some(openssl_reason(&e, "mac verify failure")),
-            ..Error::new(
-                code::INVALID_CREDENTIAL,
-                "The certificate data cannot be read with the provided password, the password may be incorrect.",
-            )
-        })?;
+        let wrong = "The certificate data cannot be read with the provided password, the password may be incorrect.";
+        let parsed = p12
+            .parse2(password)
+            .map_err(|e| Error::new(code::INVALID_CREDENTIAL, wrong).with_inner(openssl_reason(&e, "mac verify failure")))?;
         let x509 = parsed.cert.ok_or_else(|| Error::argument("The PKCS#12 data holds no certificate."))?;
         let chain = parsed.ca.map(|s| s.into_iter().collect()).unwrap_or_default();
         let cert = Certificate { x509, key: parsed.pkey, chain };

@@ -181,7 +181,7 @@ fn shared(role: Role) -> Result<SslContext> {
     };
     cell.get_or_init(|| build_shared(role))
         .clone()
-        .map_err(|reason| Error { inner: Some(reason), ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED) })
+        .map_err(|reason| Error::new(code::AUTHENTICATION, msg::AUTH_FAILED).with_inner(reason))
 }
 
 /// SslProtocols flags -> (min, max) OpenSSL versions.
@@ -258,10 +258,8 @@ pub struct Resumption {
 }
 
 fn setup_error(e: openssl::error::ErrorStack) -> Error {
-    Error {
-        inner: Some(openssl_reason(&e, "OpenSSL setup failed")),
-        ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
-    }
+    Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
+        .with_inner(openssl_reason(&e, "OpenSSL setup failed"))
 }
 
 /// A configured SSL for one authentication, in connect or accept state, and (client) the session

@@ -144,7 +144,7 @@ impl Protocol for Tls {
         while off < plain.len() {
             match tls.ssl_write(&plain[off..]) {
                 Ok(k) => off += k,
-                Err(e) => return Err(Error { inner: Some(ssl_reason(&e)), ..Error::new(code::IO, msg::ENCRYPT) }),
+                Err(e) => return Err(Error::new(code::IO, msg::ENCRYPT).with_inner(ssl_reason(&e))),
             }
         }
         Ok(())
@@ -163,7 +163,7 @@ impl Protocol for Tls {
                 } else {
                     msg::READ_FAILED
                 };
-                Err(Error { inner: Some(reason), ..Error::new(code::IO, text) })
+                Err(Error::new(code::IO, text).with_inner(reason))
             }
         }
     }

@@ -10,7 +10,10 @@ pub(super) fn io_failure(e: Error, writing: bool) -> Error {
         return e;
     }
     let message = if writing { msg::WRITE_FAILED } else { msg::READ_FAILED };
-    Error { status: code::IO, message: message.to_string(), inner: Some(e.message.clone()), ..e }
+    e.with(|fail| {
+        fail.status = code::IO;
+        fail.inner = Some(std::mem::replace(&mut fail.message, message.to_string()));
+    })
 }
 
 pub(super) fn ssl_reason(e: &openssl::ssl::Error) -> String {
@@ -57,13 +60,13 @@ fn not_tls_input(e: &openssl::ssl::Error) -> bool {
 pub(super) fn auth_error(e: &openssl::ssl::Error) -> Error {
     let reason = ssl_reason(e);
     if not_tls_input(e) {
-        return Error { inner: Some(reason), ..Error::new(code::IO, msg::UNEXPECTED_PACKET) };
+        return Error::new(code::IO, msg::UNEXPECTED_PACKET).with_inner(reason);
     }
     let message = match received_alert(&reason) {
         Some(alert) => format!("Authentication failed because the remote party sent a TLS alert: '{alert}'."),
         None => msg::AUTH_FAILED.to_string(),
     };
-    Error { inner: Some(reason), ..Error::new(code::AUTHENTICATION, message) }
+    Error::new(code::AUTHENTICATION, message).with_inner(reason)
 }
 
 #[cfg(test)]

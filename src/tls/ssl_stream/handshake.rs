@@ -95,9 +95,8 @@ impl Tls {
             }
         }
         let (ssl, resumption) = context::new_ssl(opts, &hooks)?;
-        let tls = openssl::ssl::SslStream::new(ssl, MemIo::default()).map_err(|e| Error {
-            inner: Some(openssl_reason(&e, "SSL setup failed")),
-            ..Error::new(code::AUTHENTICATION, msg::AUTH_FAILED)
+        let tls = openssl::ssl::SslStream::new(ssl, MemIo::default()).map_err(|e| {
+            Error::new(code::AUTHENTICATION, msg::AUTH_FAILED).with_inner(openssl_reason(&e, "SSL setup failed"))
         })?;
         self.tls = Some(tls);
         self.resumption = resumption;
@@ -141,10 +140,8 @@ impl Tls {
             }
             Err(e) if e.code() == ErrorCode::from_raw(openssl_sys::SSL_ERROR_WANT_X509_LOOKUP) => Next::NeedSelect,
             Err(e) if self.no_server_certificate => {
-                return Err(Error {
-                    inner: Some(ssl_reason(&e)),
-                    ..Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY)
-                })
+                return Err(Error::new(code::AUTHENTICATION, msg::SERVER_CERT_KEY)
+                    .with_inner(ssl_reason(&e)))
             }
             Err(e) => return Err(auth_error(&e)),
         };
@@ -359,5 +356,5 @@ fn judge_peer(
             ssl_policy_errors::describe(errors)
         )
     };
-    Err(Error { inner: Some(inner), ..Error::new(code::AUTHENTICATION, message) })
+    Err(Error::new(code::AUTHENTICATION, message).with_inner(inner))
 }
