@@ -219,7 +219,11 @@ mod tests {
         let got = parse(["Basic realm=\"a, b\", charset=\"UTF-8\", NTLM", "Negotiate YII==", "  ,"]);
         assert_eq!(
             got,
-            vec![ch("Basic", Some("realm=\"a, b\", charset=\"UTF-8\"")), ch("NTLM", None), ch("Negotiate", Some("YII=="))]
+            vec![
+                ch("Basic", Some("realm=\"a, b\", charset=\"UTF-8\"")),
+                ch("NTLM", None),
+                ch("Negotiate", Some("YII=="))
+            ]
         );
         assert_eq!(parse(["Bearer realm = \"x\""]), vec![ch("Bearer", Some("realm = \"x\""))]);
         assert!(parse(["=oops"]).is_empty());
@@ -250,7 +254,10 @@ mod tests {
     #[test]
     fn basic_names_the_domain_as_dotnet() {
         assert_eq!(basic(&Credential { user: "u".into(), password: "p".into(), ..Default::default() }), "Basic dTpw");
-        assert_eq!(basic(&Credential::new("u", "p", "D")), format!("Basic {}", openssl::base64::encode_block(b"D\\u:p")));
+        assert_eq!(
+            basic(&Credential::new("u", "p", "D")),
+            format!("Basic {}", openssl::base64::encode_block(b"D\\u:p"))
+        );
     }
 
     #[test]
