@@ -1077,6 +1077,120 @@ const char *hx_pki_dir(void)
     return g_pki;
 }
 
+/* ---- HTTP responses, NTLM users ---- */
+
+char *hx_read_to_end(apm_stream *st, size_t *len)
+{
+    size_t cap = 4096, n = 0, got = 0;
+    char *buf = hx_xmalloc(cap + 1);
+    for (;;) {
+        if (cap - n < 1024) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            ASSERT_NOT_NULL(buf);
+        }
+        ASSERT_OK(apm_stream_read(st, (uint8_t *)buf, cap, n, cap - n, &got));
+        if (got == 0)
+            break;
+        n += got;
+    }
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+char *hx_response_body(apm_http_response *resp, size_t *len)
+{
+    apm_stream *st = NULL;
+    char *body;
+    ASSERT_OK(apm_http_response_get_response_stream(resp, &st));
+    body = hx_read_to_end(st, len);
+    ASSERT_OK(apm_stream_close(st));
+    return body;
+}
+
+const char *hx_field(const char *text, const char *key)
+{
+    static char out[256];
+    char pat[64];
+    const char *p;
+    size_t n = 0;
+    snprintf(pat, sizeof pat, "%s=", key);
+    p = strstr(text, pat);
+    if (p == NULL)
+        hx_fail(__FILE__, __LINE__, "no %s in \"%s\"", pat, text);
+    p += strlen(pat);
+    while (p[n] != '\0' && p[n] != ' ' && p[n] != '\n' && n < sizeof out - 1) {
+        out[n] = p[n];
+        n++;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void hx_ntlm_users_file(void)
+{
+    static char path[600];
+    FILE *f;
+    if (path[0] != '\0')
+        return;
+    snprintf(path, sizeof path, "%s/apmnet-ntlm-users-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("TESTDOM:alice:Passw0rd!\n", f);
+    fclose(f);
+    hx_temp_forget(path);
+    setenv("NTLM_USER_FILE", path, 1);
+}
+
+/* ---- the loopback Kerberos realm ---- */
+
+static char hx_realm[512];
+
+/* Starts the loopback KDC (peers/krb5-loopback.sh) and exports its environment; skips the test
+ * when the KDC is not installed. */
+const char *hx_realm_start(void)
+{
+    const char *dir = getenv("APMNET_FFI_DIR");
+    char cmd[1400], line[2048];
+    FILE *f;
+    int port = hx_free_port();
+    char *tok, *save = NULL;
+    snprintf(hx_realm, sizeof hx_realm, "%s/apmnet-krb5-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(hx_realm) == NULL)
+        hx_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+    snprintf(cmd, sizeof cmd, "sh %s/peers/krb5-loopback.sh %s %d 2>&1", dir ? dir : "ffi-tests", hx_realm, port);
+    f = popen(cmd, "r");
+    ASSERT_NOT_NULL(f);
+    line[0] = '\0';
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "SKIP", 4) == 0 || strncmp(line, "export ", 7) == 0)
+            break;
+    }
+    pclose(f);
+    if (strncmp(line, "SKIP", 4) == 0)
+        hx_skip("%s", line + 5);
+    ASSERT_STR_STARTS_WITH(line, "export ");
+    line[strcspn(line, "\n")] = '\0';
+    for (tok = strtok_r(line + 7, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        ASSERT_NOT_NULL(eq);
+        *eq = '\0';
+        setenv(tok, eq + 1, 1);
+    }
+    return hx_realm;
+}
+
+void hx_realm_stop(void)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "kill \"$(cat %s/kdc.pid)\" 2>/dev/null; rm -rf %s", hx_realm, hx_realm);
+    if (system(cmd) != 0) {
+        /* The KDC may be gone already; the directory is removed either way. */
+    }
+}
+
 void hx_pki_make(void)
 {
     const char *tmp = getenv("APMNET_TEST_TMPDIR");

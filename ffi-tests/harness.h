@@ -396,6 +396,24 @@ void hx_sha256_hex(hx_sha256 *c, char out[65]);
 /* selfsigned, wronghost); the test is skipped without openssl          */
 /* ------------------------------------------------------------------ */
 
+/* Reads a stream to its end with blocking reads; the caller frees the bytes (NUL-terminated);
+ * `len` (optional) gets their count. */
+char *hx_read_to_end(apm_stream *st, size_t *len);
+/* The body of a response, read to its end (as hx_read_to_end; the stream is closed). */
+char *hx_response_body(apm_http_response *resp, size_t *len);
+/* The value of `key=` in a "k=v k=v" text (a static buffer); fails the test when absent. */
+const char *hx_field(const char *text, const char *key);
+/* Writes the NTLM users the peers' servers accept (TESTDOM:alice:Passw0rd!) to a file once and
+ * points NTLM_USER_FILE (gss-ntlmssp's and pyspnego's) at it. */
+void hx_ntlm_users_file(void);
+/* Starts a throw-away MIT Kerberos realm APMNET.TEST with its KDC on loopback
+ * (peers/krb5-loopback.sh: principals alice, password Passw0rd!, host/localhost and HTTP/localhost
+ * in the keytab) and exports its environment (KRB5_CONFIG, KRB5_KTNAME, KRB5CCNAME); returns its
+ * directory. Skips the test when the KDC is not installed. */
+const char *hx_realm_start(void);
+/* Stops the KDC and removes the realm's directory. */
+void hx_realm_stop(void);
+
 void hx_pki_make(void);
 void hx_pki_remove(void);
 const char *hx_pki_dir(void);

@@ -69,38 +69,6 @@ static apm_http_request *request(server *s, const char *path)
     return r;
 }
 
-/* Reads a stream to its end with blocking reads; the caller frees the bytes (NUL-terminated). */
-static char *read_to_end(apm_stream *st, size_t *len)
-{
-    size_t cap = 4096, n = 0, got = 0;
-    char *buf = hx_xmalloc(cap + 1);
-    for (;;) {
-        if (cap - n < 1024) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            ASSERT_NOT_NULL(buf);
-        }
-        ASSERT_OK(apm_stream_read(st, (uint8_t *)buf, cap, n, cap - n, &got));
-        if (got == 0)
-            break;
-        n += got;
-    }
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
-}
-
-static char *response_body(apm_http_response *resp, size_t *len)
-{
-    apm_stream *st = NULL;
-    char *body;
-    ASSERT_OK(apm_http_response_get_response_stream(resp, &st));
-    body = read_to_end(st, len);
-    ASSERT_OK(apm_stream_close(st));
-    return body;
-}
-
 /* A blocking GET of PATH; returns the body (caller frees). */
 static char *get_text(server *s, const char *path)
 {
@@ -108,36 +76,16 @@ static char *get_text(server *s, const char *path)
     apm_http_response *resp = NULL;
     char *body;
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
+    body = hx_response_body(resp, NULL);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
     return body;
 }
 
-/* The value of `key=` in a "k=v k=v" text (static buffer). */
-static const char *field(const char *text, const char *key)
-{
-    static char out[256];
-    char pat[64];
-    const char *p;
-    size_t n = 0;
-    snprintf(pat, sizeof pat, "%s=", key);
-    p = strstr(text, pat);
-    if (p == NULL)
-        hx_fail(__FILE__, __LINE__, "no %s in \"%s\"", pat, text);
-    p += strlen(pat);
-    while (p[n] != '\0' && p[n] != ' ' && n < sizeof out - 1) {
-        out[n] = p[n];
-        n++;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static int count_field(server *s, const char *key)
 {
     char *t = get_text(s, "/count");
-    int v = atoi(field(t, key));
+    int v = atoi(hx_field(t, key));
     free(t);
     return v;
 }
@@ -204,11 +152,11 @@ static void upload(server *s, const char *method, enum body_mode mode, size_t le
     }
     ASSERT_OK(apm_stream_close(st));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
-    ASSERT_STR_EQ(field(body, "method"), method);
-    ASSERT_EQ(strtoull(field(body, "len"), NULL, 10), len);
-    ASSERT_STR_EQ(field(body, "sha"), want);
-    ASSERT_STR_EQ(field(body, "te"), mode == CHUNKED ? "chunked" : "-");
+    body = hx_response_body(resp, NULL);
+    ASSERT_STR_EQ(hx_field(body, "method"), method);
+    ASSERT_EQ(strtoull(hx_field(body, "len"), NULL, 10), len);
+    ASSERT_STR_EQ(hx_field(body, "sha"), want);
+    ASSERT_STR_EQ(hx_field(body, "te"), mode == CHUNKED ? "chunked" : "-");
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
@@ -276,11 +224,11 @@ TEST(get_and_the_response_properties)
     ASSERT_OK(apm_http_response_get_response_uri(resp, text, sizeof text, &len));
     ASSERT_STR_EQ(text, url(&s, "/echo?x=1"));
     ASSERT_OK(apm_http_response_get_content_length(resp, &cl));
-    body = response_body(resp, &len);
+    body = hx_response_body(resp, &len);
     ASSERT_EQ((int64_t)len, cl);
-    ASSERT_STR_EQ(field(body, "method"), "GET");
-    ASSERT_STR_EQ(field(body, "cl"), "-");
-    ASSERT_STR_EQ(field(body, "path"), "/echo?x=1");
+    ASSERT_STR_EQ(hx_field(body, "method"), "GET");
+    ASSERT_STR_EQ(hx_field(body, "cl"), "-");
+    ASSERT_STR_EQ(hx_field(body, "path"), "/echo?x=1");
     free(body);
     /* A second GetResponse hands out the same response. */
     {
@@ -309,7 +257,7 @@ TEST(head_has_no_body)
     ASSERT_OK(apm_http_request_get_response(r, &resp));
     ASSERT_OK(apm_http_response_get_content_length(resp, &cl));
     ASSERT_EQ(cl, 1234);
-    body = response_body(resp, &len);
+    body = hx_response_body(resp, &len);
     ASSERT_EQ(len, 0);
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
@@ -336,7 +284,7 @@ TEST(the_request_head_on_the_wire)
     ASSERT_OK(apm_stream_write(st, (const uint8_t *)"hello", 5, 0, 5));
     ASSERT_OK(apm_stream_close(st));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
+    body = hx_response_body(resp, NULL);
     snprintf(expected, sizeof expected,
              "POST /raw?q=1 HTTP/1.1\r\nContent-Type: text/plain\r\nX-Mine: 1,2\r\n"
              "Host: localhost:%d\r\nContent-Length: 5\r\nConnection: Keep-Alive\r\n\r\n",
@@ -404,8 +352,8 @@ TEST(a_write_past_content_length_fails_before_any_byte_is_sent)
     ASSERT_STATUS(apm_http_request_set_send_chunked(r, 1), APM_E_INVALID_OPERATION);
     ASSERT_OK(apm_stream_close(st));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
-    ASSERT_STR_EQ(field(body, "len"), "5");
+    body = hx_response_body(resp, NULL);
+    ASSERT_STR_EQ(hx_field(body, "len"), "5");
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
@@ -450,8 +398,8 @@ TEST(a_length_without_a_body_is_refused)
     ASSERT_OK(apm_http_request_set_method(r, "POST"));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
     {
-        char *body = response_body(resp, NULL);
-        ASSERT_STR_EQ(field(body, "cl"), "0");
+        char *body = hx_response_body(resp, NULL);
+        ASSERT_STR_EQ(hx_field(body, "cl"), "0");
         free(body);
     }
     ASSERT_OK(apm_http_response_close(resp));
@@ -630,7 +578,7 @@ static char *post_to(server *s, const char *path, const char *body, apm_http_req
     ASSERT_OK(apm_stream_close(st));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
     ASSERT_OK(apm_http_response_get_status_code(resp, code));
-    text = response_body(resp, NULL);
+    text = hx_response_body(resp, NULL);
     ASSERT_OK(apm_http_response_close(resp));
     *out = r;
     return text;
@@ -654,8 +602,8 @@ TEST(redirects_follow_the_method_and_body_rules)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         text = post_to(&s, cases[i].path, "body", &r, &code);
         ASSERT_EQ(code, 200);
-        ASSERT_STR_EQ(field(text, "method"), cases[i].method);
-        ASSERT_STR_EQ(field(text, "len"), cases[i].len);
+        ASSERT_STR_EQ(hx_field(text, "method"), cases[i].method);
+        ASSERT_STR_EQ(hx_field(text, "len"), cases[i].len);
         ASSERT_OK(apm_http_request_get_address(r, addr, sizeof addr, &len));
         ASSERT_STR_EQ(addr, url(&s, "/echo"));
         free(text);
@@ -731,7 +679,7 @@ TEST(status_404_and_500_are_protocol_errors_with_a_readable_body)
         ASSERT_NOT_NULL(resp);
         ASSERT_OK(apm_http_response_get_status_code(resp, &code));
         ASSERT_EQ(code, codes[i]);
-        body = response_body(resp, NULL);
+        body = hx_response_body(resp, NULL);
         snprintf(want, sizeof want, "status %d body", codes[i]);
         ASSERT_STR_EQ(body, want);
         free(body);
@@ -764,7 +712,7 @@ TEST(gzip_and_deflate_are_decoded_when_asked)
         ASSERT_EQ(cl, -1);
         ASSERT_OK(apm_http_response_get_header(resp, "X-Accept-Encoding", ae, sizeof ae, &len, NULL));
         ASSERT_STR_EQ(ae, "gzip, deflate");
-        body = response_body(resp, &len);
+        body = hx_response_body(resp, &len);
         ASSERT_EQ(len, 11000);
         ASSERT_EQ(strncmp(body, "hello gzip hello gzip ", 22), 0);
         free(body);
@@ -780,7 +728,7 @@ TEST(gzip_and_deflate_are_decoded_when_asked)
         char *body;
         ASSERT_OK(apm_http_request_get_response(r, &resp));
         ASSERT_OK(apm_http_response_get_content_length(resp, &cl));
-        body = response_body(resp, &len);
+        body = hx_response_body(resp, &len);
         ASSERT_EQ((int64_t)len, cl);
         ASSERT_EQ((uint8_t)body[0], 0x1f);
         free(body);
@@ -807,7 +755,7 @@ TEST(keep_alive_reuses_one_connection_counted_at_the_server)
         char *t;
         ASSERT_OK(apm_http_request_set_keep_alive(r, 0));
         ASSERT_OK(apm_http_request_get_response(r, &resp));
-        t = response_body(resp, NULL);
+        t = hx_response_body(resp, NULL);
         free(t);
         ASSERT_OK(apm_http_response_close(resp));
         ASSERT_OK(apm_http_request_close(r));
@@ -851,8 +799,8 @@ TEST(the_connection_limit_queues_requests_in_order)
         char *t;
         ASSERT_EVENT(&reqs[i].done, 1);
         ASSERT_OK(apm_http_request_get_response(reqs[i].r, &resp)); /* the same response again */
-        t = response_body(resp, NULL);
-        ASSERT_STR_EQ(field(t, "conn"), "1");
+        t = hx_response_body(resp, NULL);
+        ASSERT_STR_EQ(hx_field(t, "conn"), "1");
         free(t);
         ASSERT_OK(apm_http_response_close(resp));
         ASSERT_OK(apm_http_request_close(reqs[i].r));
@@ -892,7 +840,7 @@ TEST(basic_credentials_answer_the_challenge)
     r = request(&s, "/basic");
     ASSERT_OK(apm_http_request_set_credentials(r, "user", "pass"));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    t = response_body(resp, NULL);
+    t = hx_response_body(resp, NULL);
     ASSERT_STR_EQ(t, "welcome");
     free(t);
     ASSERT_OK(apm_http_response_close(resp));
@@ -1059,9 +1007,9 @@ static void check_channel_bindings(server *s)
     ASSERT_OK(apm_transport_context_close(ctx));
     ASSERT_OK(apm_stream_close(st));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
-    ASSERT_STR_EQ(field(body, "unique"), unique);
-    ASSERT_STR_EQ(field(body, "endpoint"), endpoint);
+    body = hx_response_body(resp, NULL);
+    ASSERT_STR_EQ(hx_field(body, "unique"), unique);
+    ASSERT_STR_EQ(hx_field(body, "endpoint"), endpoint);
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
@@ -1109,8 +1057,8 @@ TEST(https_validation_callback_decides)
     ASSERT_OK(apm_http_request_set_validation_callback(r, accept_all, &seen));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
     ASSERT_EQ(seen, APM_SSL_POLICY_ERRORS_REMOTE_CERTIFICATE_CHAIN_ERRORS);
-    t = response_body(resp, NULL);
-    ASSERT_STR_EQ(field(t, "method"), "GET");
+    t = hx_response_body(resp, NULL);
+    ASSERT_STR_EQ(hx_field(t, "method"), "GET");
     free(t);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
@@ -1127,7 +1075,7 @@ static apm_status get_with(server *s, void (*configure)(apm_http_request *, void
     configure(r, arg);
     st = apm_http_request_get_response(r, &resp);
     if (st == APM_OK) {
-        free(response_body(resp, NULL));
+        free(hx_response_body(resp, NULL));
         ASSERT_OK(apm_http_response_close(resp));
     }
     ASSERT_OK(apm_http_request_close(r));
@@ -1189,7 +1137,7 @@ static void proxy_start(proxy_peer *p, const char *const *args)
 static int proxy_stat(proxy_peer *p, const char *key)
 {
     char *t = get_text(&p->self, "/stats");
-    int v = atoi(field(t, key));
+    int v = atoi(hx_field(t, key));
     free(t);
     return v;
 }
@@ -1222,8 +1170,8 @@ static void expect_echo_sha(apm_http_request *r, const char *sha)
     apm_http_response *resp = NULL;
     char *body;
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    body = response_body(resp, NULL);
-    ASSERT_STR_EQ(field(body, "sha"), sha);
+    body = hx_response_body(resp, NULL);
+    ASSERT_STR_EQ(hx_field(body, "sha"), sha);
     free(body);
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
@@ -1272,8 +1220,8 @@ TEST(proxy_http_requests_go_in_absolute_form)
     expect_proxy(r, want);
     ASSERT_OK(apm_http_request_close(r));
     t = get_text(&s, "/echo?x=1");
-    ASSERT_STR_EQ(field(t, "method"), "GET");
-    ASSERT_STR_EQ(field(t, "path"), "/echo?x=1");
+    ASSERT_STR_EQ(hx_field(t, "method"), "GET");
+    ASSERT_STR_EQ(hx_field(t, "path"), "/echo?x=1");
     free(t);
     upload(&s, "POST", BY_LENGTH, 3 * MIB + 17, 0);
     upload(&s, "PUT", CHUNKED, 100000, 1);
@@ -1307,7 +1255,7 @@ TEST(proxy_keep_alive_reuses_one_proxy_connection)
     /* https: one tunnel for five requests. */
     for (int i = 0; i < 5; i++) {
         char *x = get_text(&t, "/echo");
-        ASSERT_STR_EQ(field(x, "conn"), "1");
+        ASSERT_STR_EQ(hx_field(x, "conn"), "1");
         free(x);
     }
     ASSERT_EQ(proxy_stat(&p, "tunnels"), 1);
@@ -1385,7 +1333,7 @@ TEST(proxy_from_the_environment_and_no_proxy)
     ASSERT_OK(apm_http_request_create(u, &r));
     expect_proxy(r, "");
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    free(response_body(resp, NULL));
+    free(hx_response_body(resp, NULL));
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
     ASSERT_EQ(proxy_stat(&p, "forwarded"), 1);
@@ -1436,7 +1384,7 @@ static void expect_proxy_refusal(server *s, const char *method, int32_t code, co
     ASSERT_EQ(apm_last_error_http_status(), code);
     ASSERT_LAST_MESSAGE(message);
     ASSERT_OK(apm_http_response_from_last_error(&attached));
-    t = response_body(attached, NULL);
+    t = hx_response_body(attached, NULL);
     ASSERT_STR_EQ(t, body);
     free(t);
     ASSERT_OK(apm_http_response_close(attached));
@@ -1469,7 +1417,7 @@ TEST(proxy_credentials_answer_407)
     r = request(&t, "/echo");
     ASSERT_OK(apm_http_request_set_proxy_credentials(r, "user", "pass"));
     ASSERT_OK(apm_http_request_get_response(r, &resp));
-    free(response_body(resp, NULL));
+    free(hx_response_body(resp, NULL));
     ASSERT_OK(apm_http_response_close(resp));
     ASSERT_OK(apm_http_request_close(r));
     /* Wrong ones are refused; the set ones win over the URI's. */

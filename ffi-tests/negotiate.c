@@ -891,46 +891,15 @@ TEST(channel_binding_over_an_ssl_stream) { binding_cases("NTLM"); }
 
 /* ---- Kerberos on a loopback realm ------------------------------------------- */
 
-/* Starts the loopback KDC (peers/krb5-loopback.sh) and exports its environment; skips the test
- * when the KDC is not installed. */
+/* The loopback KDC (harness.c's hx_realm_start); g_realm remembers that a test started one. */
 static void realm_start(void)
 {
-    const char *dir = getenv("APMNET_FFI_DIR");
-    char cmd[1400], line[2048];
-    FILE *f;
-    int port = hx_free_port();
-    char *tok, *save = NULL;
-    snprintf(g_realm, sizeof g_realm, "%s/apmnet-krb5-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(g_realm) == NULL)
-        hx_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-    snprintf(cmd, sizeof cmd, "sh %s/peers/krb5-loopback.sh %s %d 2>&1", dir ? dir : "ffi-tests", g_realm, port);
-    f = popen(cmd, "r");
-    ASSERT_NOT_NULL(f);
-    line[0] = '\0';
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "SKIP", 4) == 0 || strncmp(line, "export ", 7) == 0)
-            break;
-    }
-    pclose(f);
-    if (strncmp(line, "SKIP", 4) == 0)
-        hx_skip("%s", line + 5);
-    ASSERT_STR_STARTS_WITH(line, "export ");
-    line[strcspn(line, "\n")] = '\0';
-    for (tok = strtok_r(line + 7, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        ASSERT_NOT_NULL(eq);
-        *eq = '\0';
-        setenv(tok, eq + 1, 1);
-    }
+    snprintf(g_realm, sizeof g_realm, "%s", hx_realm_start());
 }
 
 static void realm_stop(void)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "kill \"$(cat %s/kdc.pid)\" 2>/dev/null; rm -rf %s", g_realm, g_realm);
-    if (system(cmd) != 0) {
-        /* The KDC may be gone already; the directory is removed either way. */
-    }
+    hx_realm_stop();
 }
 
 static void kerberos_level(int32_t level)
@@ -1009,22 +978,6 @@ enum { DOTNET, PYSPNEGO };
 
 static const char *const peer_names[] = {".NET 8", "pyspnego"};
 
-/* The users a peer's server accepts (NTLM_USER_FILE, gss-ntlmssp's and pyspnego's). */
-static void peer_users(void)
-{
-    static char path[600];
-    FILE *f;
-    if (path[0] != '\0')
-        return;
-    snprintf(path, sizeof path, "%s/apmnet-ntlm-users-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-    f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs("TESTDOM:alice:Passw0rd!\n", f);
-    fclose(f);
-    hx_temp_forget(path);
-    setenv("NTLM_USER_FILE", path, 1);
-}
-
 /* Starts the peer: `role` "server" or "client", then the rest of NnsPeer.cs's arguments; `mech`
  * (pyspnego only, NULL: .NET's choice) is nns_pyspnego.py's MECH, "kerberos" or "negotiate-kerberos". */
 static void peer_start(hx_peer *p, int kind, const char *role, int port, const char *level, const char *user,
@@ -1067,7 +1020,7 @@ static void peer_start(hx_peer *p, int kind, const char *role, int port, const c
     if (mech != NULL && kind == PYSPNEGO)
         argv[n++] = mech;
     argv[n] = NULL;
-    peer_users();
+    hx_ntlm_users_file();
     setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
     hx_process_start(p, argv);
 }
@@ -1807,7 +1760,7 @@ static void na_dotnet_start_with(na_link *l, const char *role, const char *packa
     }
     argv[n++] = "EncryptAndSign";
     argv[n] = NULL;
-    peer_users();
+    hx_ntlm_users_file();
     setenv("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1", 1);
     hx_process_start(&l->peer, argv);
     {

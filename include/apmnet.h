@@ -26,6 +26,12 @@
 #define APM_VERSION_NUMBER ((APM_VERSION_MAJOR << 16) | (APM_VERSION_MINOR << 8) | APM_VERSION_PATCH)
 
 
+// Legs (requests sent with a token) one connection-bound exchange may take. NTLM needs two
+// (negotiate, authenticate), raw Kerberos one, SPNEGO three at most (its NTLM fallback after an
+// optimistic Kerberos token): five leaves room for a mechanism list exchange and still stops a
+// server that answers every token with another challenge.
+#define MAX_LEGS 5
+
 // `apm_credential_lookup_callback` found no such user.
 #define APM_CREDENTIAL_UNKNOWN 0
 
@@ -1018,12 +1024,55 @@ apm_status apm_http_request_add_header(apm_http_request *request, const char *na
 // APM_E_ARGUMENT (not a request handle; not UTF-8), APM_E_OBJECT_DISPOSED.
 apm_status apm_http_request_get_header(apm_http_request *request, const char *name, char *buffer, size_t buffer_len, size_t *value_len, int32_t *found);
 
-// Credentials: a user name and password sent with Basic authentication when the server asks
-// for it (a 401 with `WWW-Authenticate: Basic`; the request is sent again once, when its body
-// can be: none or buffered). NULL user removes them. Not sent on to a redirect's target.
+// Credentials = new NetworkCredential(user, password): used when the server asks for them (a
+// 401). `WWW-Authenticate: Negotiate`, `NTLM` and `Basic` are answered in that order of
+// preference, as .NET picks. Basic: the request is sent again once. Negotiate and NTLM: the
+// multi-leg exchange runs on one kept-alive connection (SPN `HTTP/<host>`; over https bound to
+// the connection's tls-server-end-point), `DOMAIN\user` and `user@REALM` naming the domain (see
+// apm_http_request_set_credential for an explicit one). The request is sent again only when its
+// body can be: none or buffered; a body written through a ContentLength or chunked request stream
+// was sent without a copy, so its 401 is the response (ProtocolError). A 401 the credentials do
+// not get past is ProtocolError with the response attached. NULL user removes them. Not sent on
+// to a redirect's target.
 // Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
 // handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 apm_status apm_http_request_set_credentials(apm_http_request *request, const char *user, const char *password);
+
+// Credentials = a credential of apm_credential_create (a NetworkCredential with its domain, the
+// same object NegotiateStream and NegotiateAuthentication take) or apm_credential_create_default
+// (CredentialCache.DefaultCredentials: the Kerberos ticket cache, KRB5CCNAME, used for
+// Negotiate only, as .NET uses it; the same as apm_http_request_set_use_default_credentials(1)).
+// The request keeps what it needs: the credential may be closed after the call. NULL removes
+// the credentials. Answered challenges: as apm_http_request_set_credentials.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request or credential handle; a
+// server's user list), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_credential(apm_http_request *request, apm_credential *credential);
+
+// UseDefaultCredentials: nonzero sets the credentials to the default credential (the Kerberos
+// ticket cache, for Negotiate); zero removes them if they are the default credential (as .NET's
+// setter), and leaves others.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_use_default_credentials(apm_http_request *request, int32_t value);
+
+// UseDefaultCredentials: 1 when the credentials are the default credential.
+// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_use_default_credentials(apm_http_request *request, int32_t *value);
+
+// PreAuthenticate (0 by default): nonzero sends Basic credentials that a server accepted before
+// for a prefix of the URI (the URI up to its last `/`; the library remembers them for the process)
+// with the first request, without waiting for its 401. Negotiate and NTLM are never sent up
+// front, as in .NET: they authenticate a connection, not a request, and a new exchange needs the
+// server's challenge.
+// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+apm_status apm_http_request_set_pre_authenticate(apm_http_request *request, int32_t value);
+
+// PreAuthenticate.
+// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+// APM_E_OBJECT_DISPOSED.
+apm_status apm_http_request_get_pre_authenticate(apm_http_request *request, int32_t *value);
 
 // Proxy = new WebProxy(uri): requests go through the http proxy `uri`
 // (`http://[user[:password]@]host[:port]`, 80 by default; the user information, percent-decoded,
@@ -1048,8 +1097,10 @@ apm_status apm_http_request_use_default_proxy(apm_http_request *request);
 
 // Proxy.Credentials: the user name and password sent to the proxy with Basic authentication
 // (`Proxy-Authorization`, on each request through an http proxy and on the CONNECT of a tunnel),
-// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. NULL
-// user removes them (the proxy URI's apply again).
+// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. A 407
+// offering Negotiate or NTLM is answered with them (`DOMAIN\user` names the domain; SPN
+// `HTTP/<proxy host>`), its legs on one connection: the request's for http, the CONNECT's for a
+// tunnel. NULL user removes them (the proxy URI's apply again).
 // Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
 // handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 apm_status apm_http_request_set_proxy_credentials(apm_http_request *request, const char *user, const char *password);

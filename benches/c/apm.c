@@ -30,9 +30,20 @@
  *   apm httppost URL MIB BUF CA            one POST of MIB MiB with ContentLength set, the request
  *                                          stream written in BUF-byte BeginWrites chained like
  *                                          `write`, then the response read to its end
+ *   apm ntlmserver CERT KEY                an https server that wants NTLM for every request
+ *                                          (prints "ready PORT"): a thread per connection, our
+ *                                          SslStream, then for each GET a NegotiateAuthentication
+ *                                          server (user TESTDOM\alice) bound to the connection's
+ *                                          tls-server-end-point with PolicyEnforcement Always: 401
+ *                                          "WWW-Authenticate: NTLM", the challenge, then 200 with
+ *                                          1 KiB. Every request authenticates anew, so a GET costs
+ *                                          three exchanges (IIS keeps an NTLM connection
+ *                                          authenticated; this server does not, to measure the
+ *                                          handshake). GET /_stats: "conns N reqs M".
  *
  * Environment: BENCH_APM_SPIN_US=N calls apm_runtime_configure(0, N) first (APMNET_THREADS is read
- * by the library itself).
+ * by the library itself). BENCH_HTTP_USER, BENCH_HTTP_PASSWORD and BENCH_HTTP_DOMAIN give httpget's
+ * requests a credential (apm_http_request_set_credential).
  *
  * The CompletedSynchronously idiom: a callback whose result completed synchronously returns at once;
  * the Begin caller sees CompletedSynchronously and calls End itself, looping instead of recursing.
@@ -49,6 +60,9 @@
 #include <sys/stat.h>
 
 #include "apmnet.h"
+
+#include <openssl/evp.h>
+#include <string.h>
 
 static void fail(const char *what, apm_status st) {
   char msg[512] = "";
@@ -386,6 +400,31 @@ static int nego_handshakes(int port, double secs, const char *user, const char *
   return 0;
 }
 
+/* A server's accept loop: a listener on 127.0.0.1 (prints "ready PORT"), a detached thread running
+ * `conn` for each accepted socket (TCP_NODELAY). */
+_Noreturn static void serve_forever(void *(*conn)(void *)) {
+  apm_socket *l = NULL;
+  char addr[64];
+  int32_t port = 0;
+  CK(apm_socket_create(APM_ADDRESS_FAMILY_INTER_NETWORK, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP, &l));
+  CK(apm_socket_bind(l, "127.0.0.1", 0));
+  CK(apm_socket_listen(l, 512));
+  CK(apm_socket_get_local_endpoint(l, addr, sizeof addr, &port));
+  printf("ready %d\n", (int)port);
+  fflush(stdout);
+  for (;;) {
+    apm_socket *a = NULL;
+    if (apm_socket_accept(l, &a) != APM_OK) continue;
+    apm_socket_set_no_delay(a, 1);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, conn, a) != 0) apm_socket_close(a);
+    pthread_attr_destroy(&at);
+  }
+}
+
 static apm_credential *ns_users;
 
 /* One connection of negoserver: authenticate, then sink (8-byte length, drain, 1-byte ack). */
@@ -430,27 +469,8 @@ out:
 }
 
 _Noreturn static void nego_server(void) {
-  apm_socket *l = NULL;
-  char addr[64];
-  int32_t port = 0;
   CK(apm_credential_create("TESTDOM\\alice", "Passw0rd!", NULL, &ns_users));
-  CK(apm_socket_create(APM_ADDRESS_FAMILY_INTER_NETWORK, APM_SOCKET_TYPE_STREAM, APM_PROTOCOL_TYPE_TCP, &l));
-  CK(apm_socket_bind(l, "127.0.0.1", 0));
-  CK(apm_socket_listen(l, 512));
-  CK(apm_socket_get_local_endpoint(l, addr, sizeof addr, &port));
-  printf("ready %d\n", (int)port);
-  fflush(stdout);
-  for (;;) {
-    apm_socket *a = NULL;
-    if (apm_socket_accept(l, &a) != APM_OK) continue;
-    apm_socket_set_no_delay(a, 1);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &at, nego_serve, a) != 0) apm_socket_close(a);
-    pthread_attr_destroy(&at);
-  }
+  serve_forever(nego_serve);
 }
 #endif
 
@@ -472,9 +492,12 @@ static atomic_int h_stop;
 
 static void h_pump(struct hslot *h);
 
+static apm_credential *h_cred;
+
 static apm_http_request *h_request(const char *url) {
   apm_http_request *req = NULL;
   CK(apm_http_request_create(url, &req));
+  if (h_cred) CK(apm_http_request_set_credential(req, h_cred));
   CK(apm_http_request_set_connection_limit(req, h_conns > 2 ? h_conns : 2));
   if (h_ca && !strcmp(h_ca, "accept"))
     CK(apm_http_request_set_validation_callback(req, accept_any, NULL));
@@ -524,6 +547,8 @@ static void h_pump(struct hslot *h) {
 
 static int http_get(const char *url, int conns, double secs, double warm, const char *ca) {
   h_url = url, h_conns = conns, h_ca = strcmp(ca, "-") ? ca : NULL;
+  if (getenv("BENCH_HTTP_USER"))
+    CK(apm_credential_create(getenv("BENCH_HTTP_USER"), getenv("BENCH_HTTP_PASSWORD"), getenv("BENCH_HTTP_DOMAIN"), &h_cred));
   struct hslot *hs = calloc((size_t)conns, sizeof *hs);
   for (int i = 0; i < conns; i++) h_pump(&hs[i]);
   sleep_s(warm);
@@ -578,6 +603,121 @@ static int http_post(const char *url, uint64_t mib, size_t bufsz, const char *ca
   CK(apm_http_request_close(req));
   CK(apm_runtime_shutdown());
   return 0;
+}
+
+/* ---- ntlmserver ---- */
+
+static apm_credential *hn_users;
+static apm_certificate *hn_cert;
+static atomic_long hn_conns, hn_reqs;
+
+/* The bytes read from a connection and not yet taken. */
+struct hn_in {
+  char buf[16384];
+  size_t len, taken;
+};
+
+/* The next request head (no bodies: GETs only), NUL-terminated in place; NULL at the end. Reads
+ * as much as arrives, so a head costs one read. */
+static char *hn_head(apm_stream *s, struct hn_in *in) {
+  memmove(in->buf, in->buf + in->taken, in->len - in->taken);
+  in->len -= in->taken, in->taken = 0;
+  for (;;) {
+    char *end = in->len >= 4 ? memmem(in->buf, in->len, "\r\n\r\n", 4) : NULL;
+    if (end) {
+      in->taken = (size_t)(end - in->buf) + 4;
+      end[2] = '\0';
+      return in->buf;
+    }
+    size_t k = 0;
+    if (in->len >= sizeof in->buf - 1) return NULL;
+    if (apm_stream_read(s, (uint8_t *)in->buf, sizeof in->buf, in->len, sizeof in->buf - 1 - in->len, &k) != APM_OK || k == 0)
+      return NULL;
+    in->len += k;
+  }
+}
+
+static int hn_answer(apm_stream *s, int code, const char *challenge, const char *body, size_t n) {
+  char head[8192];
+  int k = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n\r\n", code,
+                   code == 200 ? "OK" : "Unauthorized", challenge ? "WWW-Authenticate: " : "",
+                   challenge ? challenge : "", challenge ? "\r\n" : "", n);
+  if (k < 0 || (size_t)k + n > sizeof head) return -1;
+  memcpy(head + k, body, n);
+  return apm_stream_write(s, (uint8_t *)head, sizeof head, 0, (size_t)k + n) == APM_OK ? 0 : -1;
+}
+
+static void *hn_serve(void *arg) {
+  apm_socket *a = arg;
+  apm_stream *ns = NULL, *tls = NULL;
+  apm_transport_context *channel = NULL;
+  apm_negotiate_authentication *auth = NULL;
+  static char body[1024];
+  struct hn_in *in = calloc(1, sizeof *in);
+  char *head;
+  memset(body, 'g', sizeof body);
+  if (!in) goto out;
+  if (apm_network_stream_create(a, 1, &ns) != APM_OK || apm_ssl_stream_create(ns, 0, &tls) != APM_OK) goto out;
+  if (apm_ssl_stream_authenticate_as_server(tls, hn_cert, 0, APM_SSL_PROTOCOLS_NONE, 0) != APM_OK) goto out;
+  if (apm_ssl_stream_get_transport_context(tls, &channel) != APM_OK) goto out;
+  atomic_fetch_add(&hn_conns, 1);
+  while ((head = hn_head(tls, in)) != NULL) {
+    if (!strncmp(head, "GET /_stats ", 12)) {
+      char text[96];
+      int k = snprintf(text, sizeof text, "conns %ld reqs %ld", atomic_load(&hn_conns), atomic_load(&hn_reqs));
+      hn_answer(tls, 200, NULL, text, (size_t)k);
+      break; /* the runner asks on a connection of its own, with Connection: close */
+    }
+    char *token = strcasestr(head, "\r\nAuthorization: NTLM ");
+    if (!token) {
+      if (auth) apm_negotiate_authentication_close(auth), auth = NULL;
+      if (hn_answer(tls, 401, "NTLM", "", 0) < 0) break;
+      continue;
+    }
+    token += 22;
+    char *end = strstr(token, "\r\n");
+    unsigned char in[4096], out[4096];
+    int inlen = EVP_DecodeBlock(in, (unsigned char *)token, (int)(end - token));
+    if (inlen < 0) break;
+    while (inlen > 0 && end > token && end[-1] == '=') inlen--, end--; /* DecodeBlock counts padding */
+    if (!auth && apm_negotiate_authentication_create_server("NTLM", hn_users, channel, APM_CHANNEL_BINDING_KIND_ENDPOINT,
+                                                            APM_POLICY_ENFORCEMENT_ALWAYS, NULL, 0,
+                                                            APM_PROTECTION_LEVEL_NONE, APM_TOKEN_IMPERSONATION_LEVEL_NONE,
+                                                            &auth) != APM_OK)
+      break;
+    size_t outlen = 0;
+    int32_t status = -1;
+    if (apm_negotiate_authentication_get_outgoing_blob(auth, in, (size_t)inlen, out, sizeof out, &outlen, &status) != APM_OK)
+      break;
+    if (status == APM_NEGOTIATE_AUTHENTICATION_STATUS_CONTINUE_NEEDED) {
+      char challenge[8192] = "NTLM ";
+      EVP_EncodeBlock((unsigned char *)challenge + 5, out, (int)outlen);
+      if (hn_answer(tls, 401, challenge, "", 0) < 0) break;
+      continue;
+    }
+    apm_negotiate_authentication_close(auth), auth = NULL;
+    if (status != APM_NEGOTIATE_AUTHENTICATION_STATUS_COMPLETED) {
+      fprintf(stderr, "ntlmserver: refused (status %d)\n", (int)status);
+      if (hn_answer(tls, 401, "NTLM", "", 0) < 0) break;
+      continue;
+    }
+    atomic_fetch_add(&hn_reqs, 1);
+    if (hn_answer(tls, 200, NULL, body, sizeof body) < 0) break;
+  }
+out:
+  free(in);
+  if (auth) apm_negotiate_authentication_close(auth);
+  if (channel) apm_transport_context_close(channel);
+  if (tls) apm_stream_close(tls);
+  else if (ns) apm_stream_close(ns);
+  else apm_socket_close(a);
+  return NULL;
+}
+
+_Noreturn static void ntlm_server(const char *cert, const char *key) {
+  CK(apm_credential_create("TESTDOM\\alice", "Passw0rd!", NULL, &hn_users));
+  CK(apm_certificate_load_pem_file(cert, key, &hn_cert));
+  serve_forever(hn_serve);
 }
 #endif
 
@@ -714,6 +854,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "httpget") && argc == 7)
     return http_get(argv[2], atoi(argv[3]), atof(argv[4]), atof(argv[5]), argv[6]);
   if (!strcmp(m, "httppost") && argc == 6) return http_post(argv[2], strtoull(argv[3], 0, 10), strtoul(argv[4], 0, 10), argv[5]);
+  if (!strcmp(m, "ntlmserver") && argc == 4) ntlm_server(argv[2], argv[3]);
 #endif
   if (!strcmp(m, "memory") && argc == 4) return memory(atoi(argv[2]), atoi(argv[3]));
   fprintf(stderr, "usage: see the comment at the top of apm.c\n");

@@ -435,6 +435,10 @@ static class Bench
         public Stream Body;
         public int State; // 0: start a request, 1: response pending, 2: reading the body
         public readonly byte[] Buf = new byte[16 * 1024];
+        // BENCH_HTTP_USER, _PASSWORD, _DOMAIN: the requests' Credentials (NTLM against apm ntlmserver).
+        static readonly NetworkCredential Credential = Environment.GetEnvironmentVariable("BENCH_HTTP_USER") == null ? null
+            : new NetworkCredential(Environment.GetEnvironmentVariable("BENCH_HTTP_USER"),
+                Environment.GetEnvironmentVariable("BENCH_HTTP_PASSWORD"), Environment.GetEnvironmentVariable("BENCH_HTTP_DOMAIN"));
 
         public void Pump()
         {
@@ -444,6 +448,7 @@ static class Bench
                 if (State == 0)
                 {
                     Req = (HttpWebRequest)WebRequest.Create(Url);
+                    if (Credential != null) Req.Credentials = Credential;
                     State = 1;
                     ar = Req.BeginGetResponse(OnDone, this);
                 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A small forwarding HTTP proxy for the C harness's HttpWebRequest proxy tests.
 
-  http_proxy_peer.py [--auth USER:PASS] [--refuse-connect CODE] [--timeout S]
+  http_proxy_peer.py [--auth USER:PASS | --ntlm] [--refuse-connect CODE] [--timeout S]
 
 Prints "PORT <port>", then serves until killed (or --timeout seconds).
 
@@ -13,6 +13,10 @@ Prints "PORT <port>", then serves until killed (or --timeout seconds).
   is answered CODE with --refuse-connect.
 * --auth: a request (CONNECT included) without `Proxy-Authorization: Basic base64(USER:PASS)`
   gets 407 with `Proxy-Authenticate: Basic realm="apmnet-proxy"` and a body.
+* --ntlm: a client connection authenticates with NTLM (pyspnego's acceptor, users from
+  NTLM_USER_FILE) before anything is forwarded: 407 `Proxy-Authenticate: NTLM` and the
+  challenge until the handshake completes; the connection then stays authenticated (the
+  request carrying the last token is served). A refused token: 407 with the bare scheme.
 * An origin-form request is for the proxy itself:
     /stats   "connections=N tunnels=T forwarded=F"  (client connections accepted, CONNECTs
              that opened a tunnel, requests forwarded)
@@ -111,6 +115,8 @@ class Handler(socketserver.StreamRequestHandler):
         with LOCK:
             STATS["connections"] += 1
         self.upstreams = {}
+        self.ntlm = None
+        self.ntlm_done = False
         try:
             while self.one_request():
                 pass
@@ -148,6 +154,14 @@ class Handler(socketserver.StreamRequestHandler):
         else:
             self.answer(404, "Not Found", b"not a proxy path")
             return True
+        if self.server.ntlm and not self.ntlm_done:
+            challenge = self.ntlm_step(header(headers, "Proxy-Authorization") or "")
+            if challenge is not None:
+                if method != "CONNECT":
+                    copy_body(self.rfile, None, headers, False)
+                self.answer(407, "Proxy Authentication Required", b"NTLM, please",
+                            [("Proxy-Authenticate", challenge)])
+                return True
         if self.server.auth is not None and header(headers, "Proxy-Authorization") != self.server.auth:
             if method != "CONNECT":
                 copy_body(self.rfile, None, headers, False)
@@ -157,6 +171,26 @@ class Handler(socketserver.StreamRequestHandler):
         if method == "CONNECT":
             return self.tunnel(target)
         return self.forward(method, target, headers)
+
+    def ntlm_step(self, value):
+        """Steps the connection's NTLM acceptor with a Proxy-Authorization value: None once the
+        handshake completed, else the Proxy-Authenticate to answer with."""
+        import spnego
+        scheme, _, blob = value.partition(" ")
+        if scheme.lower() != "ntlm" or not blob:
+            self.ntlm = None
+            return "NTLM"
+        if self.ntlm is None:
+            self.ntlm = spnego.server(protocol="ntlm")
+        try:
+            out = self.ntlm.step(base64.b64decode(blob))
+        except Exception:
+            self.ntlm = None
+            return "NTLM"
+        if self.ntlm.complete:
+            self.ntlm_done = True
+            return None
+        return "NTLM " + base64.b64encode(out).decode()
 
     def tunnel(self, authority):
         if self.server.refuse_connect:
@@ -225,12 +259,14 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     auth = None
+    ntlm = False
     refuse_connect = 0
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--auth")
+    p.add_argument("--ntlm", action="store_true")
     p.add_argument("--refuse-connect", type=int, default=0)
     p.add_argument("--timeout", type=int, default=120)
     args = p.parse_args()
@@ -239,6 +275,7 @@ def main():
     if args.auth:
         server.auth = "Basic " + base64.b64encode(args.auth.encode()).decode()
     server.refuse_connect = args.refuse_connect
+    server.ntlm = args.ntlm
     print("PORT", server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # krb5-loopback.sh DIR [PORT]: make a throw-away MIT Kerberos realm APMNET.TEST in DIR, with a KDC
 # listening on 127.0.0.1:PORT only (default 18888), principals alice (password Passw0rd!)
-# and host/localhost (keys in DIR/server.keytab).  Prints the environment to source.
+# host/localhost and HTTP/localhost (the SPN HttpWebRequest asks for; keys in DIR/server.keytab).  Prints the environment to source.
 # Needs Debian's krb5-kdc, krb5-admin-server and krb5-user (make deps installs them); prints
 # "SKIP ..." when they are missing.
 # Stop the KDC with: kill "$(cat DIR/kdc.pid)"
@@ -46,8 +46,9 @@ export KRB5_CONFIG="$DIR/krb5.conf" KRB5_KDC_PROFILE="$DIR/kdc.conf"
 [ -f "$DIR/principal" ] || kdb5_util create -s -r APMNET.TEST -P masterkey >/dev/null
 kadmin.local -q "addprinc -pw Passw0rd! alice" >/dev/null 2>&1 || true
 kadmin.local -q "addprinc -randkey host/localhost" >/dev/null 2>&1 || true
+kadmin.local -q "addprinc -randkey HTTP/localhost" >/dev/null 2>&1 || true
 rm -f "$DIR/server.keytab"
-kadmin.local -q "ktadd -k $DIR/server.keytab host/localhost" >/dev/null
+kadmin.local -q "ktadd -k $DIR/server.keytab host/localhost HTTP/localhost" >/dev/null
 krb5kdc -n -P "$DIR/kdc.pid" </dev/null >"$DIR/kdc.out" 2>&1 &
 echo $! > "$DIR/kdc.pid"
 sleep 1

@@ -9,7 +9,8 @@
 //! TransportContext is the connection's.
 
 use super::certificate::{apm_certificate, optional_certificate};
-use super::handles::HttpRequestClass;
+use super::credential::apm_credential;
+use super::handles::{CredentialClass, HttpRequestClass};
 use super::http_response::{apm_http_response, copy_header, response_handle};
 use super::ssl_stream::{apm_remote_certificate_validation_callback, apm_transport_context, trusted_cas, validation_callback};
 use super::*;
@@ -17,6 +18,7 @@ use crate::http::io::Mode;
 use crate::http::proxy;
 use crate::http::request::RequestStreamGrant;
 use crate::http::{HttpWebRequest, HttpWebResponse};
+use crate::negotiate::credential::Credential;
 use crate::op::{wait_for, Outcome};
 
 /// WebExceptionStatus.Success.
@@ -459,9 +461,16 @@ pub unsafe extern "C" fn apm_http_request_get_header(
     })
 }
 
-/// Credentials: a user name and password sent with Basic authentication when the server asks
-/// for it (a 401 with `WWW-Authenticate: Basic`; the request is sent again once, when its body
-/// can be: none or buffered). NULL user removes them. Not sent on to a redirect's target.
+/// Credentials = new NetworkCredential(user, password): used when the server asks for them (a
+/// 401). `WWW-Authenticate: Negotiate`, `NTLM` and `Basic` are answered in that order of
+/// preference, as .NET picks. Basic: the request is sent again once. Negotiate and NTLM: the
+/// multi-leg exchange runs on one kept-alive connection (SPN `HTTP/<host>`; over https bound to
+/// the connection's tls-server-end-point), `DOMAIN\user` and `user@REALM` naming the domain (see
+/// apm_http_request_set_credential for an explicit one). The request is sent again only when its
+/// body can be: none or buffered; a body written through a ContentLength or chunked request stream
+/// was sent without a copy, so its 401 is the response (ProtocolError). A 401 the credentials do
+/// not get past is ProtocolError with the response attached. NULL user removes them. Not sent on
+/// to a redirect's target.
 /// Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
 /// handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 #[no_mangle]
@@ -470,7 +479,78 @@ pub unsafe extern "C" fn apm_http_request_set_credentials(
     user: *const c_char,
     password: *const c_char,
 ) -> apm_status {
-    boundary!({ req(request)?.set_credentials(user_password(user, password)?) })
+    boundary!({
+        let c = user_password(user, password)?.map(|(user, password)| Credential { user, password, ..Credential::default() });
+        req(request)?.set_credentials(c)
+    })
+}
+
+/// Credentials = a credential of apm_credential_create (a NetworkCredential with its domain, the
+/// same object NegotiateStream and NegotiateAuthentication take) or apm_credential_create_default
+/// (CredentialCache.DefaultCredentials: the Kerberos ticket cache, KRB5CCNAME, used for
+/// Negotiate only, as .NET uses it; the same as apm_http_request_set_use_default_credentials(1)).
+/// The request keeps what it needs: the credential may be closed after the call. NULL removes
+/// the credentials. Answered challenges: as apm_http_request_set_credentials.
+/// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request or credential handle; a
+/// server's user list), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_set_credential(
+    request: *mut apm_http_request,
+    credential: *mut apm_credential,
+) -> apm_status {
+    boundary!({
+        let r = req(request)?;
+        let c = if credential.is_null() {
+            None
+        } else {
+            let c = lookup::<CredentialClass>(credential)?
+                .for_client()
+                .ok_or_else(|| Error::argument("A server's user list cannot authenticate a client."))?;
+            Some(c)
+        };
+        r.set_credentials(c)
+    })
+}
+
+/// UseDefaultCredentials: nonzero sets the credentials to the default credential (the Kerberos
+/// ticket cache, for Negotiate); zero removes them if they are the default credential (as .NET's
+/// setter), and leaves others.
+/// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_set_use_default_credentials(request: *mut apm_http_request, value: i32) -> apm_status {
+    boundary!({ req(request)?.set_use_default_credentials(value != 0) })
+}
+
+/// UseDefaultCredentials: 1 when the credentials are the default credential.
+/// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+/// APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_get_use_default_credentials(request: *mut apm_http_request, value: *mut i32) -> apm_status {
+    boundary!({
+        let on = req(request)?.settings().credentials.is_some_and(|c| c.default);
+        write_out(value, "value", on as i32)
+    })
+}
+
+/// PreAuthenticate (0 by default): nonzero sends Basic credentials that a server accepted before
+/// for a prefix of the URI (the URI up to its last `/`; the library remembers them for the process)
+/// with the first request, without waiting for its 401. Negotiate and NTLM are never sent up
+/// front, as in .NET: they authenticate a connection, not a request, and a new exchange needs the
+/// server's challenge.
+/// Errors: APM_E_ARGUMENT_NULL (request), APM_E_ARGUMENT (not a request handle),
+/// APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_set_pre_authenticate(request: *mut apm_http_request, value: i32) -> apm_status {
+    boundary!({ req(request)?.set_pre_authenticate(value != 0) })
+}
+
+/// PreAuthenticate.
+/// Errors: APM_E_ARGUMENT_NULL (request, value), APM_E_ARGUMENT (not a request handle),
+/// APM_E_OBJECT_DISPOSED.
+#[no_mangle]
+pub unsafe extern "C" fn apm_http_request_get_pre_authenticate(request: *mut apm_http_request, value: *mut i32) -> apm_status {
+    boundary!({ write_out(value, "value", req(request)?.settings().pre_authenticate as i32) })
 }
 
 /// Proxy = new WebProxy(uri): requests go through the http proxy `uri`
@@ -509,8 +589,10 @@ pub unsafe extern "C" fn apm_http_request_use_default_proxy(request: *mut apm_ht
 
 /// Proxy.Credentials: the user name and password sent to the proxy with Basic authentication
 /// (`Proxy-Authorization`, on each request through an http proxy and on the CONNECT of a tunnel),
-/// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. NULL
-/// user removes them (the proxy URI's apply again).
+/// in place of those of the proxy URI. They are sent at once, not after a 407 challenge. A 407
+/// offering Negotiate or NTLM is answered with them (`DOMAIN\user` names the domain; SPN
+/// `HTTP/<proxy host>`), its legs on one connection: the request's for http, the CONNECT's for a
+/// tunnel. NULL user removes them (the proxy URI's apply again).
 /// Errors: APM_E_ARGUMENT_NULL (request; password with a user), APM_E_ARGUMENT (not a request
 /// handle; not UTF-8), APM_E_OBJECT_DISPOSED, APM_E_INVALID_OPERATION (submitted).
 #[no_mangle]

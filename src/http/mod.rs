@@ -4,6 +4,8 @@
 //!
 //! * `request`: the request's settings (.NET's validation and messages, the restricted headers),
 //!   its state, GetRequestStream and GetResponse, redirects, Timeout and Abort.
+//! * `auth`: the challenges of WWW-Authenticate and Proxy-Authenticate, the scheme .NET picks,
+//!   a request's Negotiate or NTLM exchange, PreAuthenticate's cache.
 //! * `head`: the request head on the wire, as .NET Framework writes it.
 //! * `connection`: a NetworkStream over a Socket, or an SslStream over it for https.
 //! * `pool`: the ServicePoint of each scheme, host and port (and proxy, and for https the TLS
@@ -45,7 +47,32 @@
 //!   3xx is the response): the body was streamed without a copy, so it cannot be sent again (the
 //!   Framework keeps a copy with AllowWriteStreamBuffering). https -> http redirects are followed
 //!   (the Framework does; .NET 8 refuses them). Authorization is not sent on to a redirect.
-//! * Credentials: Basic only, answering a challenge (no PreAuthenticate, Digest, NTLM or Negotiate).
+//! * Credentials (`auth`): a 401 offering Negotiate, NTLM or Basic is answered in that order of
+//!   preference, as .NET 8's SocketsHttpHandler picks (no Digest). Negotiate and NTLM run their
+//!   legs on one kept-alive connection, which stays out of the pool in between; over https the
+//!   tokens are bound to that connection's tls-server-end-point, as Windows and .NET bind them.
+//!   Where we differ or choose:
+//!   - SPN `HTTP/<host>`: the Host header if set, else the URI's host as written; .NET resolves a
+//!     name to its canonical DNS name first. No port (.NET 8's default).
+//!   - At most `auth::MAX_LEGS` (5) tokens per exchange; a 401 past them, a 401 without the
+//!     server's next token (credentials refused), a refused token or a complete context that
+//!     is challenged again give ProtocolError 401 with that response, readable (.NET's loop is
+//!     unbounded but ends when its context refuses to step).
+//!   - A final 2xx carrying the server's last token (Kerberos' AP-REP) completes the context; a
+//!     token the context refuses there is ProtocolError with the 2xx attached.
+//!   - A server that closes the connection after its first challenge gets the first token on a
+//!     new connection (as .NET); closing it later is ConnectionClosed, not a retry.
+//!   - A body written through a ContentLength or chunked request stream is not sent again: its
+//!     401 is the response (the Framework without AllowWriteStreamBuffering; .NET 8 always
+//!     buffers). `Expect: 100-continue` does not wait for the server's verdict before the body.
+//!   - UseDefaultCredentials: the Kerberos ticket cache, for Negotiate only (no Basic, and no
+//!     NTLM: a ticket cache holds no NTLM secret).
+//!   - PreAuthenticate: Basic credentials a server accepted go up front to later requests under
+//!     the URI's prefix, for the process; Negotiate and NTLM never (a new connection needs the
+//!     server's challenge), as in .NET.
+//!   - A 407 offering Negotiate or NTLM is answered with the proxy credentials, on the request
+//!     (http) or on the CONNECT (a tunnel), the legs on one connection; Basic proxy credentials
+//!     still go up front.
 //! * Proxy (`proxy`): an explicit http proxy, none, or the default, which is the environment's as
 //!   .NET 8 reads it on Linux (http_proxy, https_proxy, all_proxy, no_proxy, with .NET 8's
 //!   parsing and bypass rules; the Framework read the Windows settings). Where we differ:
@@ -55,8 +82,9 @@
 //!   - Only http:// proxies (.NET 8 also takes socks4/4a/5 ones).
 //!   - The user information of an explicit proxy URI is its credentials (.NET takes it from
 //!     environment values only: a WebProxy made from such a URI has null Credentials).
-//!   - Proxy credentials (Basic only) go with the first request or CONNECT; .NET sends them in
-//!     answer to a 407 challenge, a round trip that teaches nothing when Basic is all there is.
+//!   - Basic proxy credentials go with the first request or CONNECT; .NET sends them in answer to
+//!     a 407 challenge, a round trip that teaches nothing when Basic is all there is. Negotiate
+//!     and NTLM answer the 407 (see Credentials).
 //!   - A CONNECT answered other than 2xx is ProtocolError with that answer attached and
 //!     readable, 407 and 403 alike (the Framework's "(407) Proxy Authentication Required.", and
 //!     what both give for a 407 to an http request through the proxy). .NET 8, measured against
@@ -84,6 +112,7 @@
 //!   next failure or until the record is cleared, holding its connection (in .NET the WebException holds
 //!   it until it is collected or the response is closed).
 
+pub mod auth;
 pub mod connection;
 pub mod head;
 pub mod io;
@@ -167,6 +196,12 @@ pub mod msg {
         "The underlying connection was closed: The connection was closed unexpectedly.";
     pub(crate) const KEEP_ALIVE_FAILURE: &str =
         "The underlying connection was closed: A connection that was expected to be kept alive was closed by the server.";
+    /// The inner message of a connection-bound authentication whose connection the server closed.
+    pub(crate) const AUTH_CONNECTION_LOST: &str =
+        "The server closed the connection in the middle of a Negotiate or NTLM authentication, which is bound to it.";
+    /// The inner message of a proxy that closed the connection of a CONNECT after its challenge.
+    pub(crate) const AUTH_PROXY_CLOSED: &str =
+        "The proxy closed the connection after its Negotiate or NTLM challenge to CONNECT; a tunnel's authentication is bound to its connection.";
     pub(crate) const CONNECT_FAILURE: &str = "Unable to connect to the remote server";
     pub(crate) const TRUST_FAILURE: &str =
         "The underlying connection was closed: Could not establish trust relationship for the SSL/TLS secure channel.";

@@ -1,5 +1,6 @@
 //! HttpWebRequest: settings with .NET's validation and messages, GetRequestStream and
-//! GetResponse in the Begin and the blocking forms, redirects, Basic credentials, Timeout, Abort.
+//! GetResponse in the Begin and the blocking forms, redirects, credentials (Basic, and the
+//! connection-bound Negotiate and NTLM of `auth`), Timeout, Abort.
 //!
 //! Where .NET Framework 4 and .NET 8 differ the Framework wins (the seed is a Framework page):
 //! EndGetRequestStream hands out the TransportContext of the connection, ContentLength is
@@ -13,6 +14,7 @@
 //! connection).
 
 use super::connection::{self, Connection, Endpoint, TlsSettings, Via};
+use super::auth::{self, Scheme};
 use super::head::{self, Framing, HeadParams, Headers};
 use super::io::{self, Mode, Once};
 use super::parse::{self, HeadError, Head};
@@ -23,6 +25,7 @@ use super::response::{Exchange, HttpWebResponse};
 use super::{canceled, decompression, msg, protocol_violation, timed_out, web_error, web_status};
 use crate::engine::{self, Timer};
 use crate::error::{code, Attachment, Error, Result};
+use crate::negotiate::credential::Credential;
 use crate::op::{Completion, Outcome, Value};
 use crate::stream::{ConstBuf, MutBuf};
 use crate::tls::certificate::TrustedCas;
@@ -61,7 +64,10 @@ pub struct Settings {
     pub decompression: i32,
     pub expect_continue: bool,
     pub max_headers_kb: i32,
-    pub credentials: Option<(String, String)>,
+    /// Credentials: a NetworkCredential, or (`default`) CredentialCache.DefaultCredentials.
+    pub credentials: Option<Credential>,
+    /// PreAuthenticate: Basic credentials a server accepted go up front to its URI prefix.
+    pub pre_authenticate: bool,
     pub tls: TlsSettings,
     pub proxy: proxy::Setting,
     /// WebProxy.Credentials: in place of the proxy URI's user information.
@@ -148,6 +154,49 @@ struct Plan {
     redirects: i32,
     attempt: u32,
     authorization: Option<String>,
+    /// In place of the route's (Basic) Proxy-Authorization: a proxy's Negotiate or NTLM token.
+    proxy_authorization: Option<String>,
+    /// The connection-bound exchange in progress (its legs stay on one connection), and whether
+    /// it is with the proxy (407) rather than the server (401).
+    session: Option<Arc<Mutex<auth::Session>>>,
+    proxy_session: bool,
+}
+
+impl Plan {
+    fn new(method: String, uri: Url, body: Body, authorization: Option<String>) -> Plan {
+        Plan { method, uri, body, redirects: 0, attempt: 0, authorization, proxy_authorization: None, session: None, proxy_session: false }
+    }
+}
+
+/// A step of a proxy's authentication of a CONNECT: the session, the proxy's token (None: the
+/// first step), and whether it is the first.
+type ConnectStep = (Arc<Mutex<auth::Session>>, Option<Vec<u8>>, bool);
+
+/// A tunnel being opened: where to, its TLS settings, and the proxy authentication in progress.
+struct Tunnel {
+    to: Endpoint,
+    tls: TlsSettings,
+    session: Option<Arc<Mutex<auth::Session>>>,
+}
+
+/// A final response head and what came with it, while an authentication step runs.
+struct Answer {
+    head: Head,
+    lease: Lease,
+    leftover: Vec<u8>,
+    plan: Plan,
+}
+
+/// What a 401 or 407 (or a final answer to a token) asks for.
+enum Auth {
+    /// Nothing: the answer is the response.
+    None,
+    /// Nothing, and why (for the error's inner message).
+    GiveUp(String),
+    /// Send the request again with this Basic Authorization.
+    Basic(String),
+    /// Step the session with the server's token (None: the first step).
+    Step { session: Arc<Mutex<auth::Session>>, input: Option<Vec<u8>>, proxy: bool, first: bool, last: bool },
 }
 
 fn no_body_verb(method: &str) -> bool {
@@ -177,6 +226,53 @@ fn route(s: &Settings, uri: &Url) -> (Endpoint, Option<String>) {
         let via = Via { host: p.host, port: p.port, authorization: None };
         (Endpoint { https: false, host: String::new(), port: 0, proxy: Some(via), tls: Default::default() }, authorization)
     }
+}
+
+/// Runs one step of `session` with the server's token, inline, or on the blocking pool when the
+/// step calls GSSAPI (Kerberos) and the request is asynchronous: a blocking call never runs on an
+/// engine thread (as NegotiateStream's handshake offloads it). `then` gets the outcome.
+fn run_step(
+    session: &Arc<Mutex<auth::Session>>,
+    input: Option<Vec<u8>>,
+    mode: Mode,
+    then: impl FnOnce(std::result::Result<auth::Step, String>) + Send + 'static,
+) {
+    let offload = mode == Mode::Async && session.lock().blocking(input.as_deref());
+    let sess = session.clone();
+    let work = move || sess.lock().step(input.as_deref());
+    if !offload {
+        return then(work());
+    }
+    let slot = Arc::new(Once::new(then));
+    let s2 = slot.clone();
+    let task = Box::new(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+            engine::report_panic("an authentication step of an HttpWebRequest");
+            Err("The authentication step panicked.".to_string())
+        });
+        if let Some(then) = s2.take() {
+            then(r)
+        }
+    });
+    if let Err(e) = engine::spawn_blocking(task) {
+        if let Some(then) = slot.take() {
+            then(Err(e.message.clone()))
+        }
+    }
+}
+
+/// The challenges of a head's `name` headers (WWW-Authenticate or Proxy-Authenticate).
+fn challenges(head: &Head, name: &str) -> Vec<auth::Challenge> {
+    auth::parse(head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()))
+}
+
+/// PreAuthenticate: the Basic Authorization the first request to `uri` carries, when a server
+/// accepted these credentials for a prefix of it before. Negotiate and NTLM authenticate a
+/// connection, not a request: as in .NET, they are never sent up front.
+fn pre_authorization(s: &Settings, uri: &Url) -> Option<String> {
+    let c = s.credentials.as_ref().filter(|c| s.pre_authenticate && !c.default)?;
+    let header = auth::basic(c);
+    auth::remembered(uri, &header).then_some(header)
 }
 
 fn out_of_range(message: &str) -> Error {
@@ -216,6 +312,7 @@ impl HttpWebRequest {
             expect_continue: false,
             max_headers_kb: DEFAULT_MAX_RESPONSE_HEADERS_KB,
             credentials: None,
+            pre_authenticate: false,
             tls: TlsSettings::default(),
             proxy: proxy::Setting::Default,
             proxy_credentials: None,
@@ -362,8 +459,25 @@ impl HttpWebRequest {
         self.set_submitted_only(|s| s.max_headers_kb = kb)
     }
 
-    pub fn set_credentials(&self, credentials: Option<(String, String)>) -> Result<()> {
+    /// Credentials (None: null; a `default` credential: CredentialCache.DefaultCredentials).
+    pub fn set_credentials(&self, credentials: Option<Credential>) -> Result<()> {
         self.set_submitted_only(|s| s.credentials = credentials)
+    }
+
+    /// UseDefaultCredentials: true sets Credentials to the default credential; false clears
+    /// Credentials only when they are the default (as .NET's setter).
+    pub fn set_use_default_credentials(&self, on: bool) -> Result<()> {
+        self.set_submitted_only(|s| {
+            if on {
+                s.credentials = Some(Credential::default_credentials());
+            } else if s.credentials.as_ref().is_some_and(|c| c.default) {
+                s.credentials = None;
+            }
+        })
+    }
+
+    pub fn set_pre_authenticate(&self, on: bool) -> Result<()> {
+        self.set_submitted_only(|s| s.pre_authenticate = on)
     }
 
     /// Proxy: explicit, none, or the default (the environment's).
@@ -641,19 +755,87 @@ impl HttpWebRequest {
     /// Opens the tunnel of an https request through a proxy on the lease's new connection
     /// (CONNECT, a 2xx answer), then the TLS handshake with the server over it. Another answer
     /// fails with ProtocolError and that answer attached as the response (407 included: the
-    /// Framework's "(407) Proxy Authentication Required.").
+    /// Framework's "(407) Proxy Authentication Required."), unless the 407 offers Negotiate or NTLM
+    /// and the request has proxy credentials: the CONNECT then goes again on the same connection
+    /// with each token.
     fn tunnel(self: &Arc<Self>, lease: Lease, to: Endpoint, tls: TlsSettings, mode: Mode, pending: Arc<Pending>, then: impl FnOnce(Result<Lease>) + Send + 'static) {
         let authorization = to.proxy.as_ref().and_then(|v| v.authorization.clone());
-        let head = head::connect_head(&to.host, to.port, authorization.as_deref());
+        let t = Tunnel { to, tls, session: None };
+        self.clone().connect_leg(lease, t, authorization, mode, pending, Box::new(then))
+    }
+
+    fn connect_leg(
+        self: Arc<Self>,
+        lease: Lease,
+        t: Tunnel,
+        authorization: Option<String>,
+        mode: Mode,
+        pending: Arc<Pending>,
+        then: Box<dyn FnOnce(Result<Lease>) + Send>,
+    ) {
+        let head = head::connect_head(&t.to.host, t.to.port, authorization.as_deref());
         let max_headers_kb = self.state.lock().s.max_headers_kb;
-        let me = self.clone();
         Self::send_head(lease, head, None, mode, move |r| match r {
             Ok(lease) => {
                 let reader = HeadReader::new(max_headers_kb);
-                me.read_connect_answer(reader, lease, to, tls, mode, pending, Box::new(then))
+                self.read_connect_answer(reader, lease, t, mode, pending, then)
             }
             Err(e) => then(Err(e)),
         })
+    }
+
+    /// The proxy's 407 to a CONNECT: the session and token to step it with, when the request has
+    /// proxy credentials and the proxy offers Negotiate or NTLM (Basic went up front already).
+    fn connect_auth(&self, head: &Head, t: &Tunnel) -> Option<ConnectStep> {
+        let found = challenges(head, "Proxy-Authenticate");
+        if let Some(session) = &t.session {
+            let g = session.lock();
+            if g.is_complete() || g.legs >= auth::MAX_LEGS {
+                return None;
+            }
+            return auth::token_of(&found, g.scheme).map(|token| (session.clone(), Some(token), false));
+        }
+        let s = self.settings();
+        let uri = self.state.lock().address.clone();
+        let proxy = s.proxy.for_uri(&uri, s.proxy_credentials.as_ref())?;
+        let (user, password) = proxy.credentials?;
+        let credential = Credential { user, password, ..Credential::default() };
+        let scheme = auth::pick(&found, &credential).filter(|s| *s != Scheme::Basic)?;
+        let session = auth::Session::new(scheme, &credential, &proxy.host, None);
+        Some((Arc::new(Mutex::new(session)), None, true))
+    }
+
+    /// The response of a CONNECT answer other than 2xx (`hold`: its connection is kept for the
+    /// next leg of the proxy's authentication).
+    fn connect_response(&self, head: Head, lease: Lease, leftover: Vec<u8>, hold: bool) -> Result<Arc<HttpWebResponse>> {
+        let (uri, rw_timeout_ms) = {
+            let st = self.state.lock();
+            (st.address.to_string(), st.s.rw_timeout_ms)
+        };
+        let exchange = Exchange {
+            method: "CONNECT".into(),
+            response_uri: uri,
+            decompression: 0,
+            rw_timeout_ms,
+            keep_alive: hold,
+            hold,
+        };
+        HttpWebResponse::new(head, lease, leftover, &exchange)
+    }
+
+    /// A CONNECT answer other than 2xx as the failure: ProtocolError with the answer attached.
+    fn connect_refused(&self, head: Head, lease: Lease, leftover: Vec<u8>) -> Error {
+        match self.connect_response(head, lease, leftover, false) {
+            Ok(response) => {
+                let text = msg::server_error(response.status, &response.description);
+                let e = web_error(web_status::PROTOCOL_ERROR, text, None);
+                e.with(|fail| {
+                    fail.http_status = response.status as i32;
+                    fail.attachment = Some(Attachment(response));
+                })
+            }
+            Err(e) => e,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -661,8 +843,7 @@ impl HttpWebRequest {
         self: Arc<Self>,
         mut r: HeadReader,
         mut lease: Lease,
-        to: Endpoint,
-        tls: TlsSettings,
+        t: Tunnel,
         mode: Mode,
         pending: Arc<Pending>,
         then: Box<dyn FnOnce(Result<Lease>) + Send>,
@@ -681,7 +862,7 @@ impl HttpWebRequest {
                     }
                     let Some(plain) = lease.conn.clone() else { return };
                     let me = self.clone();
-                    return connection::secure(&plain, &to.host, &tls, mode, move |c| match c {
+                    return connection::secure(&plain, &t.to.host, &t.tls, mode, move |c| match c {
                         Ok(c) => {
                             me.set_current(&c);
                             lease.conn = Some(c);
@@ -691,25 +872,38 @@ impl HttpWebRequest {
                     });
                 }
                 Ok(Some(head)) => {
-                    let (status, uri) = (head.status, self.state.lock().address.to_string());
                     let leftover = r.buf[head.len..r.len].to_vec();
-                    let exchange = Exchange {
-                        method: "CONNECT".into(),
-                        response_uri: uri,
-                        decompression: 0,
-                        rw_timeout_ms: self.settings().rw_timeout_ms,
-                        keep_alive: false,
+                    let step = if head.status == 407 { self.connect_auth(&head, &t) } else { None };
+                    let Some((session, input, first)) = step else {
+                        return then(Err(self.connect_refused(head, lease, leftover)));
                     };
-                    let response = match HttpWebResponse::new(head, lease, leftover, &exchange) {
-                        Ok(r) => r,
-                        Err(e) => return then(Err(e)),
-                    };
-                    let text = msg::server_error(status, &response.description);
-                    let e = web_error(web_status::PROTOCOL_ERROR, text, None).with(|fail| {
-                        fail.http_status = status as i32;
-                        fail.attachment = Some(Attachment(response));
+                    let s2 = session.clone();
+                    return run_step(&session, input, mode, move |step| {
+                        let header = match step {
+                            Ok(auth::Step::Send(h)) => h,
+                            _ => return then(Err(self.connect_refused(head, lease, leftover))),
+                        };
+                        let response = match self.connect_response(head, lease, leftover, true) {
+                            Ok(r) => r,
+                            Err(e) => return then(Err(e)),
+                        };
+                        let keep = response.clone();
+                        let t = Tunnel { session: Some(s2), ..t };
+                        response.stream.drain_connection(
+                            mode,
+                            Box::new(move |lease| {
+                                drop(keep);
+                                match lease {
+                                    Some(lease) => self.connect_leg(lease, t, Some(header), mode, pending, then),
+                                    None => {
+                                        let e = web_error(web_status::CONNECTION_CLOSED, msg::CONNECTION_CLOSED, None);
+                                        let why = if first { msg::AUTH_PROXY_CLOSED } else { msg::AUTH_CONNECTION_LOST };
+                                        then(Err(e.with_inner(why)))
+                                    }
+                                }
+                            }),
+                        );
                     });
-                    return then(Err(e));
                 }
                 Ok(None) => break,
                 Err(e) => return then(Err(head_error(e))),
@@ -723,7 +917,7 @@ impl HttpWebRequest {
             Ok(0) => then(Err(head_error(HeadError::Header("The response ended before its headers did")))),
             Ok(n) => {
                 r.filled(n);
-                self.read_connect_answer(r, lease, to, tls, mode, pending, then)
+                self.read_connect_answer(r, lease, t, mode, pending, then)
             }
         });
     }
@@ -751,7 +945,7 @@ impl HttpWebRequest {
             expect_continue: s.expect_continue,
             authorization: plan.authorization.as_deref(),
             absolute,
-            proxy_authorization: proxy_authorization.as_deref(),
+            proxy_authorization: plan.proxy_authorization.as_deref().or(proxy_authorization.as_deref()),
         })
     }
 
@@ -811,10 +1005,11 @@ impl HttpWebRequest {
                 BodyMode::Buffered
             };
             st.stream_mode = Some(mode);
-            setup = Some((mode, st.s.content_length.max(0) as u64, st.address.clone(), st.s.method.clone(), st.s.rw_timeout_ms));
+            let authorization = pre_authorization(&st.s, &st.address);
+            setup = Some((mode, st.s.content_length.max(0) as u64, st.address.clone(), st.s.method.clone(), st.s.rw_timeout_ms, authorization));
             Ok(())
         })?;
-        let (body_mode, length, uri, method, rw_timeout) = setup.expect("set by the checks");
+        let (body_mode, length, uri, method, rw_timeout, authorization) = setup.expect("set by the checks");
         let me = self.clone();
         let p = pending.clone();
         let target = uri.clone();
@@ -828,7 +1023,7 @@ impl HttpWebRequest {
                 BodyMode::Length => Framing::Length(length),
                 BodyMode::Buffered => return me.grant_stream(&p, lease, body_mode, 0, rw_timeout),
             };
-            let plan = Plan { method, uri, body: Body::Streamed, redirects: 0, attempt: 0, authorization: None };
+            let plan = Plan::new(method, uri, Body::Streamed, authorization);
             let head = me.head_for(&plan, framing, !lease.reused);
             let m = me.clone();
             Self::send_head(lease, head, None, mode, move |r| match r {
@@ -908,14 +1103,7 @@ impl HttpWebRequest {
             if st.stream_mode.is_some() && !st.body_done {
                 return Err(canceled());
             }
-            plan = Some(Plan {
-                method: st.s.method.clone(),
-                uri: st.address.clone(),
-                body,
-                redirects: 0,
-                attempt: 0,
-                authorization: None,
-            });
+            plan = Some(Plan::new(st.s.method.clone(), st.address.clone(), body, pre_authorization(&st.s, &st.address)));
             Ok(())
         })?;
         if let Some(r) = earlier {
@@ -947,7 +1135,7 @@ impl HttpWebRequest {
             let m = me.clone();
             Self::send_head(lease, head, body, mode, move |r| match r {
                 Ok(lease) => m.read_response(lease, plan, mode, p),
-                Err(e) if e.web_status == web_status::KEEP_ALIVE_FAILURE && plan.attempt + 1 < MAX_ATTEMPTS => {
+                Err(e) if e.web_status == web_status::KEEP_ALIVE_FAILURE && plan.attempt + 1 < MAX_ATTEMPTS && plan.session.is_none() => {
                     m.exchange(None, Plan { attempt: plan.attempt + 1, ..plan }, mode, p)
                 }
                 Err(e) => m.finish(&p, Err(e)),
@@ -1032,7 +1220,8 @@ impl HttpWebRequest {
     /// A request whose pooled connection the server had closed goes again on a new one, when
     /// its body can be sent again.
     fn retry_or_fail(self: Arc<Self>, reused: bool, e: Error, plan: Plan, mode: Mode, pending: Arc<Pending>) {
-        let replayable = !matches!(plan.body, Body::Streamed);
+        // Not in a connection-bound exchange: its next leg belongs to the connection that closed.
+        let replayable = !matches!(plan.body, Body::Streamed) && plan.session.is_none();
         if reused && replayable && plan.attempt + 1 < MAX_ATTEMPTS && !pending.is_done() {
             let plan = Plan { attempt: plan.attempt + 1, ..plan };
             return self.exchange(None, plan, mode, pending);
@@ -1040,37 +1229,217 @@ impl HttpWebRequest {
         self.finish(&pending, Err(e))
     }
 
-    /// A final response head: follow a redirect, answer a Basic challenge, or hand out the
-    /// response.
+    /// A final response head: answer an authentication challenge, follow a redirect, or hand
+    /// out the response.
     fn on_head(self: Arc<Self>, head: Head, lease: Lease, leftover: Vec<u8>, plan: Plan, mode: Mode, pending: Arc<Pending>) {
-        let (s, ) = (self.state.lock().s.clone(),);
-        let exchange = Exchange {
+        let s = self.state.lock().s.clone();
+        let answer = Answer { head, lease, leftover, plan };
+        match self.auth_for(&answer, &s) {
+            Auth::None => self.respond(answer, mode, pending, None),
+            Auth::GiveUp(why) => self.respond(answer, mode, pending, Some(why)),
+            Auth::Basic(header) => {
+                let Answer { head, lease, leftover, plan } = answer;
+                if let Ok(r) = HttpWebResponse::new(head, lease, leftover, &self.exchange_of(&plan, &s, false)) {
+                    r.close();
+                }
+                let plan = Plan { authorization: Some(header), attempt: 0, ..plan };
+                self.exchange(None, plan, mode, pending)
+            }
+            Auth::Step { session, input, proxy, first, last } => self.auth_step(answer, session, input, proxy, first, last, mode, pending),
+        }
+    }
+
+    fn exchange_of(&self, plan: &Plan, s: &Settings, hold: bool) -> Exchange {
+        Exchange {
             method: plan.method.clone(),
             response_uri: plan.uri.to_string(),
             decompression: s.decompression,
             rw_timeout_ms: s.rw_timeout_ms,
             keep_alive: s.keep_alive,
+            hold,
+        }
+    }
+
+    /// What the answer asks of the request's (or, for a 407, the proxy's) credentials.
+    fn auth_for(&self, a: &Answer, s: &Settings) -> Auth {
+        let plan = &a.plan;
+        let status = a.head.status;
+        let via_proxy = route(s, &plan.uri).1.is_some() || (plan.proxy_session && plan.session.is_some());
+        let proxy = match status {
+            401 => false,
+            407 if via_proxy => true,
+            _ => {
+                // A final answer to the last token may carry the server's own (mutual
+                // authentication): it completes the context.
+                let Some(session) = plan.session.as_ref() else { return Auth::None };
+                let (scheme, complete) = {
+                    let g = session.lock();
+                    (g.scheme, g.is_complete())
+                };
+                let name = if plan.proxy_session { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+                return match auth::token_of(&challenges(&a.head, name), scheme) {
+                    Some(t) if !complete => {
+                        Auth::Step { session: session.clone(), input: Some(t), proxy: plan.proxy_session, first: false, last: true }
+                    }
+                    _ => Auth::None,
+                };
+            }
         };
+        if matches!(plan.body, Body::Streamed) {
+            // Sent already without a copy: it cannot go again with credentials.
+            return Auth::None;
+        }
+        let found = challenges(&a.head, if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" });
+        if let Some(session) = plan.session.as_ref().filter(|_| plan.proxy_session == proxy) {
+            let g = session.lock();
+            if g.is_complete() {
+                return Auth::GiveUp(format!("The server refused the completed {} authentication.", g.scheme.name()));
+            }
+            if g.legs >= auth::MAX_LEGS {
+                return Auth::GiveUp(format!("{} authentication did not complete in {} legs.", g.scheme.name(), auth::MAX_LEGS));
+            }
+            return match auth::token_of(&found, g.scheme) {
+                Some(t) => Auth::Step { session: session.clone(), input: Some(t), proxy, first: false, last: false },
+                None => Auth::GiveUp(format!("The server refused the {} credentials.", g.scheme.name())),
+            };
+        }
+        let credential = if proxy {
+            match s.proxy.for_uri(&plan.uri, s.proxy_credentials.as_ref()).and_then(|p| p.credentials) {
+                Some((user, password)) => Credential { user, password, ..Credential::default() },
+                None => return Auth::None,
+            }
+        } else {
+            match &s.credentials {
+                Some(c) => c.clone(),
+                None => return Auth::None,
+            }
+        };
+        let Some(scheme) = auth::pick(&found, &credential) else { return Auth::None };
+        if scheme == Scheme::Basic {
+            // Answered once; a proxy's Basic credentials went up front already.
+            return match (proxy, &plan.authorization) {
+                (false, None) => Auth::Basic(auth::basic(&credential)),
+                _ => Auth::None,
+            };
+        }
+        // SPN: the proxy's host for a proxy; else the Host header as set, or the URI's host.
+        let host = if proxy {
+            s.proxy.for_uri(&plan.uri, None).map(|p| p.host).unwrap_or_default()
+        } else {
+            s.headers.get("Host").map(str::to_string).unwrap_or_else(|| plan.uri.host_str().unwrap_or("").to_string())
+        };
+        // Over https the token is bound to this connection's server certificate.
+        let binding = match (&a.lease.conn, proxy) {
+            (Some(c), false) => c.context.binding(crate::channel_binding::kind::ENDPOINT).ok().flatten(),
+            _ => None,
+        };
+        let session = Arc::new(Mutex::new(auth::Session::new(scheme, &credential, &host, binding)));
+        Auth::Step { session, input: None, proxy, first: true, last: false }
+    }
+
+    /// Runs one step of `session` (on the blocking pool when it calls GSSAPI and the request is
+    /// asynchronous: never on an engine thread), then goes on with `after_step`.
+    #[allow(clippy::too_many_arguments)]
+    fn auth_step(
+        self: Arc<Self>,
+        answer: Answer,
+        session: Arc<Mutex<auth::Session>>,
+        input: Option<Vec<u8>>,
+        proxy: bool,
+        first: bool,
+        last: bool,
+        mode: Mode,
+        pending: Arc<Pending>,
+    ) {
+        let s = session.clone();
+        run_step(&session, input, mode, move |r| self.after_step(r, answer, s, proxy, first, last, mode, pending))
+    }
+
+    /// After a step: send its token on the same connection (its response's body read first), or
+    /// give the answer as the response (the context refused, or had nothing more to send).
+    #[allow(clippy::too_many_arguments)]
+    fn after_step(
+        self: Arc<Self>,
+        r: std::result::Result<auth::Step, String>,
+        answer: Answer,
+        session: Arc<Mutex<auth::Session>>,
+        proxy: bool,
+        first: bool,
+        last: bool,
+        mode: Mode,
+        pending: Arc<Pending>,
+    ) {
+        if pending.is_done() {
+            return;
+        }
+        let header = match (r, last) {
+            (Ok(_), true) => return self.respond(answer, mode, pending, None),
+            (Err(why), true) => {
+                let why = format!("The server's final authentication token was refused: {why}");
+                return self.respond_failed(answer, &pending, why);
+            }
+            (Ok(auth::Step::Send(h)), false) => h,
+            (Ok(auth::Step::Complete), false) => return self.respond(answer, mode, pending, None),
+            (Err(why), false) => return self.respond(answer, mode, pending, Some(why)),
+        };
+        let s = self.state.lock().s.clone();
+        let Answer { head, lease, leftover, plan } = answer;
+        let response = match HttpWebResponse::new(head, lease, leftover, &self.exchange_of(&plan, &s, true)) {
+            Ok(r) => r,
+            Err(e) => return self.finish(&pending, Err(e)),
+        };
+        let plan = if proxy {
+            Plan { proxy_authorization: Some(header), session: Some(session), proxy_session: true, attempt: 0, ..plan }
+        } else {
+            Plan { authorization: Some(header), session: Some(session), proxy_session: false, attempt: 0, ..plan }
+        };
+        let me = self.clone();
+        let keep = response.clone();
+        response.stream.drain_connection(
+            mode,
+            Box::new(move |lease| {
+                drop(keep);
+                match lease {
+                    Some(lease) => me.exchange(Some(lease), plan, mode, pending),
+                    // .NET: a server that closes after its first challenge asks for a new
+                    // connection, which the whole exchange then uses.
+                    None if first => me.exchange(None, plan, mode, pending),
+                    None => {
+                        let e = web_error(web_status::CONNECTION_CLOSED, msg::CONNECTION_CLOSED, None);
+                        let e = e.with_inner(msg::AUTH_CONNECTION_LOST);
+                        me.finish(&pending, Err(e))
+                    }
+                }
+            }),
+        );
+    }
+
+    /// The answer as a failure with its response attached (ProtocolError), for `why`.
+    fn respond_failed(&self, answer: Answer, pending: &Pending, why: String) {
+        let s = self.state.lock().s.clone();
+        let Answer { head, lease, leftover, plan } = answer;
+        match HttpWebResponse::new(head, lease, leftover, &self.exchange_of(&plan, &s, false)) {
+            Ok(response) => {
+                let text = msg::server_error(response.status, &response.description);
+                self.fail_with_response_why(pending, web_status::PROTOCOL_ERROR, &text, response, Some(why))
+            }
+            Err(e) => self.finish(pending, Err(e)),
+        }
+    }
+
+    /// Hands out the answer: a redirect followed, or the response, or ProtocolError with it
+    /// attached (`why`: the inner message, e.g. why authentication stopped).
+    fn respond(self: Arc<Self>, answer: Answer, mode: Mode, pending: Arc<Pending>, why: Option<String>) {
+        let s = self.state.lock().s.clone();
+        let Answer { head, lease, leftover, plan } = answer;
+        let exchange = self.exchange_of(&plan, &s, false);
         let status = head.status;
         let location = head.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("Location")).map(|(_, v)| v.clone());
-        let challenge = head
-            .headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case("WWW-Authenticate") && v.trim_start().to_ascii_lowercase().starts_with("basic"));
         let response = match HttpWebResponse::new(head, lease, leftover, &exchange) {
             Ok(r) => r,
             Err(e) => return self.finish(&pending, Err(e)),
         };
         let replayable = !matches!(plan.body, Body::Streamed);
-        // A Basic challenge answered once with the request's credentials.
-        if status == 401 && challenge && plan.authorization.is_none() && replayable {
-            if let Some((user, password)) = &s.credentials {
-                response.close();
-                let token = openssl::base64::encode_block(format!("{user}:{password}").as_bytes());
-                let plan = Plan { authorization: Some(format!("Basic {token}")), attempt: 0, ..plan };
-                return self.exchange(None, plan, mode, pending);
-            }
-        }
         let redirect = s.allow_redirect && matches!(status, 300 | 301 | 302 | 303 | 307 | 308);
         if let (true, Some(location)) = (redirect, location) {
             if plan.redirects >= s.max_redirects {
@@ -1088,14 +1457,17 @@ impl HttpWebRequest {
                 let (method, body) = if to_get { ("GET".to_string(), Body::Empty) } else { (plan.method.clone(), plan.body.clone()) };
                 self.state.lock().address = uri.clone();
                 // Credentials are not sent on to where a redirect points.
-                let plan = Plan { method, uri, body, redirects: plan.redirects + 1, attempt: 0, authorization: None };
+                let plan = Plan { redirects: plan.redirects + 1, ..Plan::new(method, uri, body, None) };
                 return self.exchange(None, plan, mode, pending);
             }
         }
         let ok = if s.allow_redirect { (200..300).contains(&status) } else { (200..400).contains(&status) };
         if !ok {
             let text = msg::server_error(status, &response.description);
-            return self.fail_with_response(&pending, web_status::PROTOCOL_ERROR, &text, response);
+            return self.fail_with_response_why(&pending, web_status::PROTOCOL_ERROR, &text, response, why);
+        }
+        if let Some(header) = plan.authorization.as_deref().filter(|h| s.pre_authenticate && h.starts_with("Basic ")) {
+            auth::remember(&plan.uri, header);
         }
         {
             let mut st = self.state.lock();
@@ -1107,9 +1479,14 @@ impl HttpWebRequest {
     }
 
     fn fail_with_response(&self, pending: &Pending, status: i32, text: &str, response: Arc<HttpWebResponse>) {
+        self.fail_with_response_why(pending, status, text, response, None)
+    }
+
+    fn fail_with_response_why(&self, pending: &Pending, status: i32, text: &str, response: Arc<HttpWebResponse>, why: Option<String>) {
         let e = web_error(status, text, None).with(|fail| {
             fail.http_status = response.status as i32;
             fail.attachment = Some(Attachment(response.clone()));
+            fail.inner = why.or(fail.inner.take());
         });
         self.state.lock().current = None;
         if !self.is_aborted() {

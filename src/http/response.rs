@@ -153,6 +153,10 @@ struct Body {
     failed: Option<Error>,
     /// The lease to give back or drop once the lock is released (that wakes a waiting request).
     release: Option<(Lease, bool)>,
+    /// The request keeps the connection once the body is read (the next leg of a
+    /// connection-bound authentication goes on it): `held` gets the lease, not the pool.
+    hold: bool,
+    held: Option<Lease>,
 }
 
 impl Body {
@@ -161,7 +165,11 @@ impl Body {
         self.eof = true;
         if let Some(lease) = self.lease.take() {
             let keep = self.reusable && self.start == self.end && !matches!(self.framing, Framing::Close);
-            self.release = Some((lease, keep));
+            if keep && self.hold {
+                self.held = Some(lease);
+            } else {
+                self.release = Some((lease, keep));
+            }
         }
     }
 
@@ -213,6 +221,8 @@ pub struct Exchange {
     pub decompression: i32,
     pub rw_timeout_ms: i32,
     pub keep_alive: bool,
+    /// Keep the connection for the request once the body is read (see `drain_connection`).
+    pub hold: bool,
 }
 
 fn has_token(headers: &Headers, name: &str, token: &str) -> bool {
@@ -279,6 +289,8 @@ impl HttpWebResponse {
             eof: false,
             failed: None,
             release: None,
+            hold: x.hold,
+            held: None,
         };
         if body.framing.done() && body.decoder.is_none() {
             body.finish();
@@ -536,6 +548,48 @@ impl ResponseStream {
             }),
         );
         Ok(())
+    }
+}
+
+/// Bytes of a challenge's body read and dropped to keep its connection: past this the
+/// connection is closed instead (.NET's MaxResponseDrainSize default, 1 MiB).
+const MAX_DRAIN: usize = 1024 * 1024;
+
+/// Where `drain_connection` hands the lease back.
+pub(super) type LeaseBack = Box<dyn FnOnce(Option<Lease>) + Send>;
+
+impl ResponseStream {
+    /// Reads the rest of the body of a response made with `Exchange::hold` and hands its
+    /// connection's lease to `then` (None: the connection cannot carry another request: the server
+    /// closes it, or the body failed or was longer than MAX_DRAIN).
+    pub(super) fn drain_connection(self: &Arc<Self>, mode: Mode, then: LeaseBack) {
+        self.drain_step(vec![0; 16 * 1024], 0, mode, Arc::new(io::Once::new(then)))
+    }
+
+    fn drain_step(self: &Arc<Self>, mut scratch: Vec<u8>, total: usize, mode: Mode, then: Arc<io::Once<LeaseBack>>) {
+        let give = |me: &ResponseStream, t: &io::Once<LeaseBack>, ok: bool| {
+            let lease = me.body.lock().held.take().filter(|_| ok);
+            if let Some(f) = t.take() {
+                f(lease)
+            }
+        };
+        if self.body.lock().held.is_some() {
+            return give(self, &then, true);
+        }
+        let buf = MutBuf { ptr: scratch.as_mut_ptr(), len: scratch.len() };
+        let (me, t) = (self.clone(), then.clone());
+        let started = self.start_read(
+            buf,
+            mode,
+            Box::new(move |r| match r {
+                Ok(n) if n > 0 && total + n <= MAX_DRAIN => me.drain_step(scratch, total + n, mode, t),
+                Ok(0) => give(&me, &t, true),
+                _ => give(&me, &t, false),
+            }),
+        );
+        if started.is_err() {
+            give(self, &then, false)
+        }
     }
 }
 

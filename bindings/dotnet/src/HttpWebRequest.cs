@@ -161,28 +161,58 @@ namespace Apmnet
             return System.Text.Encoding.UTF8.GetString(buffer, 0, buffer.Length - 1);
         }
 
-        /// <summary>A NetworkCredential's user and password (null: none) to one of the library's credential
-        /// setters.</summary>
+        /// <summary>A NetworkCredential's user (Domain\User when it has a domain) and password (null: none)
+        /// to one of the library's user/password setters.</summary>
         void SetUserPassword(Func<IntPtr, byte[], byte[], int> setter, ICredentials credentials, Uri uri)
         {
             NetworkCredential c = credentials == null || uri == null ? null : credentials.GetCredential(uri, "Basic");
-            Set(setter(handle, c == null ? null : Marshaling.Utf8(c.UserName), c == null ? null : Marshaling.Utf8(c.Password ?? "")));
+            string user = c == null ? null : string.IsNullOrEmpty(c.Domain) ? c.UserName : c.Domain + "\\" + c.UserName;
+            Set(setter(handle, user == null ? null : Marshaling.Utf8(user), c == null ? null : Marshaling.Utf8(c.Password ?? "")));
         }
 
-        /// <summary>Credentials: a NetworkCredential's user and password, sent with Basic when the server
-        /// asks.</summary>
+        /// <summary>Credentials: the NetworkCredential (user, password and Domain) that answers a 401
+        /// offering Negotiate, NTLM or Basic, in that order of preference; Negotiate and NTLM run their
+        /// legs on one kept-alive connection, bound over https to its tls-server-end-point.
+        /// CredentialCache.DefaultCredentials is the Kerberos ticket cache, for Negotiate only. An
+        /// ICredentials other than a NetworkCredential is asked once, for RequestUri and
+        /// "Negotiate".</summary>
         public override ICredentials Credentials
         {
             get { return credentials; }
             set
             {
-                SetUserPassword(NativeMethods.apm_http_request_set_credentials, value, requestUri);
+                NetworkCredential c = value == null ? null : value.GetCredential(requestUri, "Negotiate");
+                IntPtr library = NegotiateStream.ClientCredential(c);
+                try { Set(NativeMethods.apm_http_request_set_credential(handle, library)); }
+                finally { if (library != IntPtr.Zero) NativeMethods.apm_credential_close(library); }
                 credentials = value;
             }
         }
 
+        /// <summary>UseDefaultCredentials: true sets Credentials to CredentialCache.DefaultCredentials (the
+        /// Kerberos ticket cache, KRB5CCNAME, for Negotiate); false clears them if they are those.</summary>
+        public override bool UseDefaultCredentials
+        {
+            get { int v; Set(NativeMethods.apm_http_request_get_use_default_credentials(handle, out v)); return v != 0; }
+            set
+            {
+                Set(NativeMethods.apm_http_request_set_use_default_credentials(handle, value ? 1 : 0));
+                if (value) credentials = CredentialCache.DefaultCredentials;
+                else if (ReferenceEquals(credentials, CredentialCache.DefaultCredentials)) credentials = null;
+            }
+        }
+
+        /// <summary>PreAuthenticate: Basic credentials a server accepted go up front to later requests
+        /// under the URI's prefix; never Negotiate or NTLM, which authenticate a connection.</summary>
+        public override bool PreAuthenticate
+        {
+            get { int v; Set(NativeMethods.apm_http_request_get_pre_authenticate(handle, out v)); return v != 0; }
+            set { Set(NativeMethods.apm_http_request_set_pre_authenticate(handle, value ? 1 : 0)); }
+        }
+
         /// <summary>Proxy, kept small: a <see cref="WebProxy"/> (its Address, an http URI, serves every URI,
-        /// loopback included; its Credentials go to the proxy as Basic), null for none, or
+        /// loopback included; its Credentials go to the proxy as Basic up front and answer a 407 that
+        /// offers Negotiate or NTLM, Domain\User naming the domain), null for none, or
         /// <see cref="WebRequest.DefaultWebProxy"/> (the default) for the library's default proxy, the
         /// environment's as .NET 8 reads it (http_proxy, https_proxy, all_proxy, no_proxy). Any other
         /// IWebProxy is asked once, for RequestUri (GetProxy unless IsBypassed), when it is set.</summary>

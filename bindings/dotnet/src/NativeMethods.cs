@@ -268,6 +268,11 @@ namespace Apmnet.Interop
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_add_header(IntPtr request, byte[] name, byte[] value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_get_header(IntPtr request, byte[] name, [Out] byte[] buffer, UIntPtr bufferLen, out UIntPtr valueLen, out int found);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_credentials(IntPtr request, byte[] user, byte[] password);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_credential(IntPtr request, IntPtr credential);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_use_default_credentials(IntPtr request, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_get_use_default_credentials(IntPtr request, out int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_pre_authenticate(IntPtr request, int value);
+        [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_get_pre_authenticate(IntPtr request, out int value);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_proxy(IntPtr request, byte[] uri);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_use_default_proxy(IntPtr request);
         [DllImport(Library, CallingConvention = Cdecl)] internal static extern int apm_http_request_set_proxy_credentials(IntPtr request, byte[] user, byte[] password);

@@ -102,6 +102,66 @@ namespace Apmnet.Tests
             }
         }
 
+        /// <summary>.NET 8's HttpListener asking for Basic: the credential's Domain goes as DOMAIN\user (as
+        /// .NET sends it), UseDefaultCredentials and PreAuthenticate are the library's.</summary>
+        [Test]
+        public static void HttpWebRequestCredentialsAgainstAnAuthenticatingHttpListener()
+        {
+            HttpListener listener = new HttpListener();
+            int port;
+            {
+                TcpListener l = new TcpListener(IPAddress.Loopback, 0);
+                l.Start();
+                port = ((IPEndPoint)l.LocalEndpoint).Port;
+                l.Stop();
+            }
+            string prefix = "http://127.0.0.1:" + port + "/";
+            listener.Prefixes.Add(prefix);
+            int requests = 0;
+            // Asked for every request, the ones HttpListener answers 401 itself included.
+            listener.AuthenticationSchemeSelectorDelegate = r => { Interlocked.Increment(ref requests); return AuthenticationSchemes.Basic; };
+            listener.Start();
+            Thread serve = new Thread(() =>
+            {
+                while (true)
+                {
+                    HttpListenerContext c;
+                    try { c = listener.GetContext(); }
+                    catch (Exception) { return; }
+                    HttpListenerBasicIdentity who = (HttpListenerBasicIdentity)c.User.Identity;
+                    byte[] answer = Encoding.UTF8.GetBytes(who.Name + ":" + who.Password);
+                    c.Response.ContentLength64 = answer.Length;
+                    c.Response.OutputStream.Write(answer, 0, answer.Length);
+                    c.Response.Close();
+                }
+            }) { IsBackground = true };
+            serve.Start();
+            try
+            {
+                ApmRequest request = ApmRequest.Create(prefix + "dir/a");
+                request.Proxy = null;
+                Assert.False(request.UseDefaultCredentials, "UseDefaultCredentials by default");
+                request.UseDefaultCredentials = true;
+                Assert.True(request.UseDefaultCredentials, "UseDefaultCredentials set");
+                Assert.True(ReferenceEquals(request.Credentials, CredentialCache.DefaultCredentials), "Credentials: the default");
+                request.Credentials = new NetworkCredential("alice", "Passw0rd!", "TESTDOM");
+                Assert.False(request.UseDefaultCredentials, "a NetworkCredential is not the default");
+                request.PreAuthenticate = true;
+                Assert.True(request.PreAuthenticate, "PreAuthenticate set");
+                using (WebResponse response = request.GetResponse())
+                    Assert.Equal("TESTDOM\\alice:Passw0rd!", ReadAll(response), "Basic names the domain");
+                Assert.Equal(2, requests, "the 401, then the credentials");
+                // Up front under the same prefix, with PreAuthenticate.
+                request = ApmRequest.Create(prefix + "dir/b");
+                request.Proxy = null;
+                request.Credentials = new NetworkCredential("alice", "Passw0rd!", "TESTDOM");
+                request.PreAuthenticate = true;
+                using (WebResponse response = request.GetResponse()) ReadAll(response);
+                Assert.Equal(3, requests, "PreAuthenticate: no 401 first");
+            }
+            finally { listener.Close(); }
+        }
+
         [Test]
         public static void HttpWebRequestFollowsDotnetsRules()
         {

@@ -213,8 +213,32 @@ class HttpWebRequest(_Handle):
         check(lib.apm_http_request_add_header(self._handle, _text(name), _text(value)))
 
     def set_credentials(self, user: Any, password: Any) -> Any:
-        """Credentials = NetworkCredential(user, password), for Basic (None: none)."""
+        """Credentials = NetworkCredential(user, password) (None: none): answers a 401 offering
+        Negotiate, NTLM or Basic (``DOMAIN\\user`` names the domain); see :attr:`credentials`."""
         check(lib.apm_http_request_set_credentials(self._handle, _text(user), _text(password)))
+        self._credentials = None
+
+    @property
+    def credentials(self) -> Any:
+        """Credentials: the :class:`apmnet.NetworkCredential` (with its domain) or
+        ``CredentialCache.default_credentials()`` (the Kerberos ticket cache, for Negotiate) set
+        here, or None. A 401 offering Negotiate, NTLM or Basic is answered in that order; Negotiate
+        and NTLM run their legs on one kept-alive connection, bound over https to its
+        tls-server-end-point. The library keeps what it needs of the credential."""
+        return getattr(self, "_credentials", None)
+
+    @credentials.setter
+    def credentials(self, value: Any) -> None:
+        check(lib.apm_http_request_set_credential(self._handle, None if value is None else value._handle))
+        self._credentials = value
+
+    use_default_credentials = _flag(
+        lib.apm_http_request_get_use_default_credentials, lib.apm_http_request_set_use_default_credentials,
+        "UseDefaultCredentials: the Kerberos ticket cache (KRB5CCNAME) for Negotiate.")
+    pre_authenticate = _flag(
+        lib.apm_http_request_get_pre_authenticate, lib.apm_http_request_set_pre_authenticate,
+        "PreAuthenticate: Basic credentials a server accepted go up front under its URI prefix "
+        "(never Negotiate or NTLM, which authenticate a connection).")
 
     #: ``request.proxy = HttpWebRequest.DEFAULT_PROXY``: WebRequest.DefaultWebProxy, the
     #: environment's proxy (http_proxy, https_proxy, all_proxy, no_proxy, as .NET 8 reads them).
@@ -237,7 +261,7 @@ class HttpWebRequest(_Handle):
 
     def set_proxy_credentials(self, user: Any, password: Any) -> None:
         """Proxy.Credentials = NetworkCredential(user, password), sent as Basic to the proxy (None:
-        the proxy URI's own)."""
+        the proxy URI's own), and answering a 407 that offers Negotiate or NTLM."""
         check(lib.apm_http_request_set_proxy_credentials(self._handle, _text(user), _text(password)))
 
     def set_trusted_ca_file(self, path: Any) -> Any:

@@ -1,6 +1,7 @@
 """HttpWebRequest against Python's http.server on 127.0.0.1."""
 
 import asyncio
+import base64
 import gzip
 import hashlib
 import http.server
@@ -61,13 +62,18 @@ class Server(http.server.ThreadingHTTPServer):
         pass  # a client that hung up mid-request (the ContentLength test does)
 
 
-@pytest.fixture(scope="module")
-def server():
-    httpd = Server(("127.0.0.1", 0), Handler)
+def _serve(handler):
+    """Serves `handler` on 127.0.0.1 meanwhile; yields the base URI."""
+    httpd = Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from _serve(Handler)
 
 
 def test_get_and_the_response(server):
@@ -239,3 +245,91 @@ def test_the_default_proxy_is_the_environments(server, proxy):
     env = dict(os.environ, http_proxy=proxy, no_proxy=".example")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert out.stdout.split() == [proxy + "/", "None"], out.stderr
+
+
+class NtlmHandler(http.server.BaseHTTPRequestHandler):
+    """/ntlm wants NTLM, its acceptor the library's own NegotiateAuthentication (one context a
+    connection, as NTLM authenticates the connection); the answer names the user, the connection's
+    number and the body's SHA-256."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self):
+        super().setup()
+        NtlmHandler.connections += 1
+        self.number = NtlmHandler.connections
+        self.context = None
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        scheme, _, blob = self.headers.get("Authorization", "").partition(" ")
+        if scheme != "NTLM":
+            return self.answer(401, b"who are you", "NTLM, Basic realm=\"x\"")
+        if self.context is None:
+            users = apmnet.NetworkCredential("alice", "Passw0rd!", "TESTDOM")
+            self.context = apmnet.NegotiateAuthentication(
+                apmnet.NegotiateAuthenticationServerOptions(package="NTLM", credential=users))
+        out, status = self.context.get_outgoing_blob(base64.b64decode(blob))
+        if status == apmnet.NegotiateAuthenticationStatusCode.ContinueNeeded:
+            return self.answer(401, b"go on", "NTLM " + base64.b64encode(out).decode())
+        if status != apmnet.NegotiateAuthenticationStatusCode.Completed:
+            self.context = None
+            return self.answer(401, f"refused {status.name}".encode(), "NTLM")
+        who = self.context.remote_identity.name
+        self.context = None
+        self.answer(200, f"{who} {self.number} {hashlib.sha256(data).hexdigest()}".encode())
+
+    def answer(self, code, data, challenge=None):
+        self.send_response(code)
+        if challenge:
+            self.send_header("WWW-Authenticate", challenge)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = handle_any
+
+
+@pytest.fixture
+def ntlm_server():
+    yield from _serve(NtlmHandler)
+
+
+def test_ntlm_credentials_with_a_domain(ntlm_server):
+    data = b"resent on every leg" * 100
+    request = apmnet.HttpWebRequest.create(ntlm_server + "/ntlm")
+    request.proxy = None
+    request.credentials = apmnet.NetworkCredential("alice", "Passw0rd!", "TESTDOM")
+    request.method = "POST"
+    with request.get_request_stream() as stream:
+        stream.write(data)
+    with request.get_response() as response:
+        assert response.read_all().decode() == f"TESTDOM\\alice 1 {hashlib.sha256(data).hexdigest()}"
+    # A wrong password: ProtocolError 401 with the server's answer readable.
+    request = apmnet.HttpWebRequest.create(ntlm_server + "/ntlm")
+    request.proxy = None
+    request.credentials = apmnet.NetworkCredential("alice", "wrong", "TESTDOM")
+    with pytest.raises(apmnet.WebError) as caught:
+        request.get_response()
+    assert caught.value.web_status == apmnet.WebExceptionStatus.ProtocolError and caught.value.http_status == 401
+    with caught.value.response as response:
+        assert response.read_all().startswith(b"refused ")
+
+
+def test_credential_settings():
+    request = apmnet.HttpWebRequest.create("http://127.0.0.1:1/")
+    assert request.credentials is None and not request.use_default_credentials and not request.pre_authenticate
+    request.use_default_credentials = True
+    assert request.use_default_credentials
+    request.credentials = apmnet.NetworkCredential("alice", "p", "D")
+    assert not request.use_default_credentials and request.credentials.domain == "D"
+    request.credentials = apmnet.CredentialCache.default_credentials()
+    assert request.use_default_credentials
+    request.pre_authenticate = True
+    assert request.pre_authenticate
+    with pytest.raises(apmnet.ArgumentError):
+        request.credentials = apmnet.NtlmUserFile(os.path.join(os.path.dirname(__file__), "ntlm_users.txt"))
