@@ -547,6 +547,14 @@ TEST(argument_checks_name_the_object_before_the_out_parameter)
     ASSERT_NULL_NAMES(apm_negotiate_stream_create(NULL, 0, NULL), "innerStream");
     ASSERT_NULL_NAMES(apm_negotiate_stream_get_impersonation_level(NULL, NULL), "stream");
     ASSERT_NULL_NAMES(apm_negotiate_stream_is_server(NULL, NULL), "stream");
+    /* http_request.rs, http_response.rs */
+    ASSERT_NULL_NAMES(apm_http_request_get_protocol_version(NULL, NULL, NULL), "request");
+    ASSERT_NULL_NAMES(apm_http_request_get_request_stream(NULL, NULL, NULL), "request");
+    ASSERT_NULL_NAMES(apm_http_request_end_get_request_stream(NULL, NULL, NULL, NULL), "request");
+    ASSERT_NULL_NAMES(apm_http_request_get_response(NULL, NULL), "request");
+    ASSERT_NULL_NAMES(apm_http_request_end_get_response(NULL, NULL, NULL), "request");
+    ASSERT_NULL_NAMES(apm_http_response_get_protocol_version(NULL, NULL, NULL), "response");
+    ASSERT_NULL_NAMES(apm_http_response_get_response_stream(NULL, NULL), "response");
     /* async_result.rs */
     ASSERT_NULL_NAMES(apm_async_result_wait(NULL, 0, NULL), "asyncResult");
     ASSERT_NULL_NAMES(apm_async_result_is_completed(NULL, NULL), "asyncResult");

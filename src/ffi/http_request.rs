@@ -218,8 +218,8 @@ pub unsafe extern "C" fn apm_http_request_get_protocol_version(
     minor: *mut i32,
 ) -> apm_status {
     boundary!({
-        need_out(minor, "minor")?;
         let s = req(request)?.settings();
+        need_out(minor, "minor")?;
         write_out(major, "major", 1)?;
         write_out(minor, "minor", s.http11 as i32)
     })
@@ -830,7 +830,7 @@ pub unsafe extern "C" fn apm_http_request_end_get_request_stream(
     context: *mut *mut apm_transport_context,
 ) -> apm_status {
     boundary!({
-        need_out(stream, "stream")?;
+        super::end_checks::<HttpRequestClass, _>(request, stream, "stream")?;
         hand_out_stream(end(request, result, OpKind::GetRequestStream), stream, context)
     })
 }
@@ -847,8 +847,8 @@ pub unsafe extern "C" fn apm_http_request_get_request_stream(
     context: *mut *mut apm_transport_context,
 ) -> apm_status {
     boundary!({
-        need_out(stream, "stream")?;
         let r = req(request)?;
+        need_out(stream, "stream")?;
         hand_out_stream(wait_for(|done| r.begin_get_request_stream(Mode::Sync, done)), stream, context)
     })
 }
@@ -902,7 +902,7 @@ pub unsafe extern "C" fn apm_http_request_end_get_response(
     response: *mut *mut apm_http_response,
 ) -> apm_status {
     boundary!({
-        need_out(response, "response")?;
+        super::end_checks::<HttpRequestClass, _>(request, response, "response")?;
         hand_out_response(end(request, result, OpKind::GetResponse), response)
     })
 }
@@ -917,8 +917,8 @@ pub unsafe extern "C" fn apm_http_request_get_response(
     response: *mut *mut apm_http_response,
 ) -> apm_status {
     boundary!({
-        need_out(response, "response")?;
         let r = req(request)?;
+        need_out(response, "response")?;
         hand_out_response(wait_for(|done| r.begin_get_response(Mode::Sync, done)), response)
     })
 }

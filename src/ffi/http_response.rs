@@ -69,8 +69,8 @@ pub unsafe extern "C" fn apm_http_response_get_protocol_version(
     minor: *mut i32,
 ) -> apm_status {
     boundary!({
-        need_out(minor, "minor")?;
         let r = resp(response)?;
+        need_out(minor, "minor")?;
         write_out(major, "major", 1)?;
         write_out(minor, "minor", r.minor_version as i32)
     })
@@ -186,8 +186,8 @@ pub unsafe extern "C" fn apm_http_response_get_response_stream(
     stream: *mut *mut apm_stream,
 ) -> apm_status {
     boundary!({
-        need_out(stream, "stream")?;
         let s: Arc<dyn Stream> = resp(response)?.stream.clone();
+        need_out(stream, "stream")?;
         let p: *mut apm_stream = register(Kind::HttpResponseStream, Object::Stream(s), std::ptr::null())?;
         write_out(stream, "stream", p)
     })

@@ -260,11 +260,17 @@ pub(crate) fn end_with<K: Class, T>(
     name: &str,
     value: impl FnOnce(Value) -> Result<T>,
 ) -> Result<()> {
+    end_checks::<K, T>(object, out, name)?;
+    let v = value(end_on::<K>(object, result, op)?)?;
+    write_out(out, name, v)
+}
+
+/// The checks of an End with an out-parameter before End itself: the object (a closed one
+/// passes), then the out-parameter.
+pub(crate) fn end_checks<K: Class, T>(object: *const K::C, out: *mut T, name: &str) -> Result<()> {
     match peek::<K, ()>(object, |o| K::cast_ref(o).then_some(())) {
         Err(e) if e.status != crate::error::code::OBJECT_DISPOSED => return Err(e),
         _ => {}
     }
-    need_out(out, name)?;
-    let v = value(end_on::<K>(object, result, op)?)?;
-    write_out(out, name, v)
+    need_out(out, name)
 }
