@@ -74,8 +74,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def read_body(self):
-        n = int(self.headers.get("Content-Length", "0") or 0)
-        data = self.rfile.read(n) if n else b""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            n = int(self.headers.get("Content-Length", "0") or 0)
+            data = self.rfile.read(n) if n else b""
         return len(data), hashlib.sha256(data).hexdigest()
 
     def send(self, code, body, headers=()):

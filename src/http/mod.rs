@@ -44,8 +44,9 @@
 //!   request has been submitted." (.NET 8 hands out a new stream); a second GetResponse hands out
 //!   the same response (as both).
 //! * 307/308 after a body written through a ContentLength or chunked stream are not followed (the
-//!   3xx is the response): the body was streamed without a copy, so it cannot be sent again (the
-//!   Framework keeps a copy with AllowWriteStreamBuffering). https -> http redirects are followed
+//!   3xx is the response) unless the request has credentials: the body was streamed without a
+//!   copy, so it cannot be sent again (the Framework keeps a copy with AllowWriteStreamBuffering;
+//!   we keep one only where credentials may need it, see Credentials). https -> http redirects are followed
 //!   (the Framework does; .NET 8 refuses them). Authorization is not sent on to a redirect.
 //! * Credentials (`auth`): a 401 offering Negotiate, NTLM or Basic is answered in that order of
 //!   preference, as .NET 8's SocketsHttpHandler picks (no Digest). Negotiate and NTLM run their
@@ -62,9 +63,11 @@
 //!     token the context refuses there is ProtocolError with the 2xx attached.
 //!   - A server that closes the connection after its first challenge gets the first token on a
 //!     new connection (as .NET); closing it later is ConnectionClosed, not a retry.
-//!   - A body written through a ContentLength or chunked request stream is not sent again: its
-//!     401 is the response (the Framework without AllowWriteStreamBuffering; .NET 8 always
-//!     buffers). `Expect: 100-continue` does not wait for the server's verdict before the body.
+//!   - A body written through a ContentLength or chunked request stream of a request with
+//!     credentials (or proxy credentials) is streamed out and copied as it goes, and the copy is
+//!     sent on the legs that follow (as the Framework's AllowWriteStreamBuffering keeps one;
+//!     .NET 8 buffers every body): memory for the body's size, only where a challenge may need
+//!     it. `Expect: 100-continue` does not wait for the server's verdict before the body.
 //!   - UseDefaultCredentials: the Kerberos ticket cache, for Negotiate only (no Basic, and no
 //!     NTLM: a ticket cache holds no NTLM secret).
 //!   - PreAuthenticate: Basic credentials a server accepted go up front to later requests under

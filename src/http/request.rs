@@ -143,6 +143,10 @@ enum Body {
     Bytes(Arc<Vec<u8>>),
     /// Sent already through the request stream (it cannot be sent again).
     Streamed,
+    /// Sent already through the request stream, which kept a copy (the request has
+    /// credentials, as the Framework's AllowWriteStreamBuffering keeps one): the first exchange
+    /// only reads its response, a later one sends the copy.
+    Sent(Arc<Vec<u8>>),
 }
 
 /// One exchange of the request: what goes out, where.
@@ -1036,7 +1040,11 @@ impl HttpWebRequest {
 
     fn grant_stream(self: &Arc<Self>, pending: &Pending, lease: Lease, mode: BodyMode, length: u64, rw_timeout: i32) {
         let Some(conn) = lease.conn.clone() else { return };
-        let stream = RequestStream::new(self.clone(), conn.clone(), mode, length, rw_timeout);
+        let keeps_copy = {
+            let s = &self.state.lock().s;
+            s.credentials.is_some() || s.proxy_credentials.is_some()
+        };
+        let stream = RequestStream::new(self.clone(), conn.clone(), mode, length, rw_timeout, keeps_copy);
         {
             let mut st = self.state.lock();
             if pending.is_done() || st.aborted {
@@ -1088,7 +1096,7 @@ impl HttpWebRequest {
             }
             let body = match st.stream_mode {
                 Some(BodyMode::Buffered) => Body::Bytes(st.buffered.clone().unwrap_or_default()),
-                Some(_) => Body::Streamed,
+                Some(_) => st.buffered.clone().map_or(Body::Streamed, Body::Sent),
                 None => {
                     let wants_body = st.s.content_length > 0 || st.s.send_chunked;
                     if wants_body && no_body_verb(&st.s.method) {
@@ -1113,7 +1121,7 @@ impl HttpWebRequest {
         let plan = plan.expect("set by the checks");
         let lease = self.state.lock().lease.take();
         match (lease, &plan.body) {
-            (Some(lease), Body::Streamed) => self.read_response(lease, plan, mode, pending),
+            (Some(lease), Body::Streamed | Body::Sent(_)) => self.read_response(lease, plan, mode, pending),
             (lease, _) => self.exchange(lease, plan, mode, pending),
         }
         Ok(())
@@ -1126,7 +1134,7 @@ impl HttpWebRequest {
         let p = pending.clone();
         let send = move |lease: Lease| {
             let (framing, body) = match &plan.body {
-                Body::Bytes(b) => (Framing::Length(b.len() as u64), Some(b.clone())),
+                Body::Bytes(b) | Body::Sent(b) => (Framing::Length(b.len() as u64), Some(b.clone())),
                 Body::Empty if no_body_verb(&plan.method) => (Framing::None, None),
                 Body::Empty => (Framing::Length(0), None),
                 Body::Streamed => (Framing::None, None),

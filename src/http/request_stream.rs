@@ -29,6 +29,7 @@ pub enum BodyMode {
 struct State {
     /// Length: bytes still owed.
     remaining: u64,
+    /// Buffered: the body; Length and Chunked, with `keeps_copy`: a copy of what was sent.
     buffer: Vec<u8>,
     writing: bool,
     closed: bool,
@@ -42,6 +43,8 @@ pub struct RequestStream {
     conn: Arc<Connection>,
     pub mode: BodyMode,
     rw_timeout_ms: i32,
+    /// The request has credentials: what goes out is also copied into `State::buffer`.
+    keeps_copy: bool,
     state: Mutex<State>,
 }
 
@@ -53,12 +56,15 @@ fn write_timeout() -> Error {
 }
 
 impl RequestStream {
+    /// `keeps_copy`: a body streamed out is also kept, so that it can be sent again (to answer an
+    /// authentication challenge, or a redirect that keeps the method).
     pub fn new(
         request: Arc<HttpWebRequest>,
         conn: Arc<Connection>,
         mode: BodyMode,
         length: u64,
         rw_timeout_ms: i32,
+        keeps_copy: bool,
     ) -> Arc<RequestStream> {
         Arc::new_cyclic(|me| RequestStream {
             me: me.clone(),
@@ -66,6 +72,7 @@ impl RequestStream {
             conn,
             mode,
             rw_timeout_ms,
+            keeps_copy,
             state: Mutex::new(State {
                 remaining: length,
                 buffer: Vec::new(),
@@ -124,6 +131,10 @@ impl RequestStream {
                     return Ok(());
                 }
                 BodyMode::Chunked => {}
+            }
+            if self.keeps_copy && buf.len > 0 {
+                // SAFETY: the caller's buffer holds buf.len bytes during the call.
+                st.buffer.extend_from_slice(unsafe { std::slice::from_raw_parts(buf.ptr, buf.len) });
             }
             if buf.len == 0 {
                 drop(st);
@@ -235,8 +246,8 @@ impl Stream for RequestStream {
     }
 
     /// Close: a ContentLength body must be complete (else IO, and the request is aborted); a
-    /// chunked body gets its last chunk (written before this returns); a buffered body goes to
-    /// the request.
+    /// chunked body gets its last chunk (written before this returns); a buffered body, or the
+    /// copy of a streamed one, goes to the request.
     fn close(&self) -> Result<()> {
         let (owed, buffer, failed, aborted) = {
             let mut st = self.state.lock();
@@ -266,7 +277,10 @@ impl Stream for RequestStream {
                     return Err(e);
                 }
             }
-            BodyMode::Buffered => self.request.set_buffered_body(buffer),
+            BodyMode::Buffered => {}
+        }
+        if self.keeps_copy || self.mode == BodyMode::Buffered {
+            self.request.set_buffered_body(buffer);
         }
         self.request.body_written();
         Ok(())
