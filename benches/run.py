@@ -19,6 +19,9 @@ Environment:
   APMNET_PEERS_CACHE=DIR  where benches/dotnet/dotnet.sh keeps .NET 8 (default ~/.cache/apmnet-peers)
   BENCH_APM_LIBDIR=DIR    measure the libapmnet.so in DIR instead of building this tree's (no cargo build)
   BENCH_APM_INCLUDE=DIR   the apmnet.h to compile the apmnet client against (default include/)
+  BENCH_APM_COMPARE=DIR   also run each row of the apmnet C client against the libapmnet.so in DIR (the
+                          same C ABI: another build, e.g. main's), in the same rounds, as a row marked
+                          [BENCH_APM_COMPARE_LABEL] (default "compare")
   CARGO_TARGET_DIR        where cargo build --release puts the library that is measured (default target/)
   CC                      C compiler (default cc)
 """
@@ -118,6 +121,7 @@ class Tools:
         self.krb_env = None  # the loopback realm's environment, once started
         self.krb_skip = "the loopback Kerberos realm was not started"
         self.krb_dir = None
+        self.apm_compare = None  # the staged BENCH_APM_COMPARE library's directory
         self.unavailable = {}  # (workload, member) -> why its command is None
         self.cert = ""
         self.ntlm_conf = ""
@@ -170,6 +174,12 @@ def build():
             t.apm_nego = None
         if "apm_http_request_create" in text:
             t.apm_http = None
+        compare = os.environ.get("BENCH_APM_COMPARE")
+        if compare:
+            if not os.path.exists(os.path.join(compare, "libapmnet.so")):
+                sys.exit("no libapmnet.so in BENCH_APM_COMPARE=%s" % compare)
+            # The apm client finds its library through RUNPATH, which LD_LIBRARY_PATH overrides.
+            t.apm_compare = stage_library(compare, "lib-compare")
 
     curl_h = "/usr/include/%s-linux-gnu/curl/curl.h" % platform.machine()
     if not os.path.exists(curl_h):
@@ -188,11 +198,11 @@ def build():
     return t
 
 
-def stage_library(libdir):
-    """Copies the built library to target/bench/lib under its soname too (the link the loader
+def stage_library(libdir, sub="lib"):
+    """Copies the built library to target/bench/<sub> under its soname too (the link the loader
     follows), so a rebuild during the run cannot change what is being measured."""
     src = os.path.join(libdir, "libapmnet.so")
-    dst = os.path.join(OUT, "lib")
+    dst = os.path.join(OUT, sub)
     os.makedirs(dst, exist_ok=True)
     with open(src, "rb") as f:
         blob = f.read()
@@ -353,6 +363,22 @@ WRAPPER = ".NET 8 on apmnet's wrapper:"
 
 
 def workloads(t, srv, path):
+    wls = workloads_of(t, srv, path)
+    if t.apm_compare:
+        label = os.environ.get("BENCH_APM_COMPARE_LABEL") or "compare"
+        apm = os.path.join(OUT, "apm")
+        for w in wls:
+            members = []
+            for kind, name, cmd, env in w["members"]:
+                members.append((kind, name, cmd, env))
+                if kind == APM and cmd and cmd[0] == apm:
+                    members.append((kind, "%s [%s]" % (name, label), cmd,
+                                    dict(env or {}, LD_LIBRARY_PATH=t.apm_compare)))
+            w["members"] = members
+    return wls
+
+
+def workloads_of(t, srv, path):
     S, E, T, H = (str(srv.port[k]) for k in ("sink", "echo", "tlssink", "tlshello"))
     raw = [os.path.join(OUT, "raw")]
     uv = [os.path.join(OUT, "uv")]
@@ -702,9 +728,25 @@ def metric_unit(m, src):
     return ""
 
 
-def paired_ratio(a, b):
-    rs = [x / y for x, y in zip(a, b) if x is not None and y is not None and y != 0]
-    return statistics.median(rs) if rs else None
+def round_ratios(a, b):
+    """The per-round ratios a/b (None for a round either side missed)."""
+    return [x / y if x is not None and y is not None and y != 0 else None for x, y in zip(a, b)]
+
+
+def ratio_text(rounds):
+    """The median of the per-round ratios and, over more than one round, their min-max: how sure
+    the ratio is (e.g. "1.23 (1.18-1.27)")."""
+    got = [r for r in rounds if r is not None]
+    if not got:
+        return "-"
+    text = fmt_ratio(statistics.median(got))
+    if len(got) > 1:
+        text += " (%s-%s)" % (fmt_ratio(min(got)), fmt_ratio(max(got)))
+    return text
+
+
+def fmt_ratio(v):
+    return "%.0f" % v if v >= 100 else "%.1f" % v if v >= 10 else "%.2f" % v
 
 
 def cpu_text(w, m):
@@ -755,13 +797,17 @@ def report(results, t):
                     rows.append((key, [m["name"], "-", "", "", "", "", "", "", "", "skipped: " + why]))
                     data.append(entry)
                     continue
-                ratios = {}
+                ratios, per_round, texts = {}, {}, {}
                 for label, other in (("raw", base), ("libuv", uvm), ("dotnet", netm), ("libcurl", curlm)):
                     if other is not None and other is not m:
-                        ratios[label] = paired_ratio(vals, metric_values(other, src))
+                        per_round[label] = round_ratios(vals, metric_values(other, src))
+                        got_r = [r for r in per_round[label] if r is not None]
+                        ratios[label] = statistics.median(got_r) if got_r else None
+                        texts[label] = ratio_text(per_round[label])
                     elif other is m:
-                        ratios[label] = 1.0
+                        ratios[label], texts[label] = 1.0, fmt_ratio(1.0)
                 entry.update(median=statistics.median(got), min=min(got), max=max(got), ratios=ratios,
+                             round_ratios=per_round,
                              cpu=[run.get("cpu") if run else None for run in m["runs"]],
                              errors=m["errors"])
                 note = ""
@@ -801,8 +847,8 @@ def report(results, t):
                     note = (note + "; " if note else "") + "%d failed run(s)" % len(m["errors"])
                 rows.append((key, [m["name"], fmt(entry["median"]), entry["unit"],
                                    "%s-%s" % (fmt(entry["min"]), fmt(entry["max"])),
-                                   fmt(ratios.get("raw")), fmt(ratios.get("libuv")), fmt(ratios.get("dotnet")),
-                                   fmt(ratios.get("libcurl")), src == "RESULT" and cpu_text(w, m) or "", note]))
+                                   texts.get("raw", "-"), texts.get("libuv", "-"), texts.get("dotnet", "-"),
+                                   texts.get("libcurl", "-"), src == "RESULT" and cpu_text(w, m) or "", note]))
                 data.append(entry)
 
     head = ["system", "median", "unit", "spread (min-max)", "vs raw", "vs libuv", "vs .NET 8", "vs libcurl",
@@ -811,8 +857,8 @@ def report(results, t):
     widths = [max(len(head[i]), *(len(r[i]) for r in table)) if table else len(head[i])
               for i in range(len(head))]
     lines = []
-    lines.append("apmnet benchmarks: %d round(s)%s; ratios are medians of per-round ratios (system / reference)"
-                 % (ROUNDS, ", QUICK sizes" if QUICK else ""))
+    lines.append("apmnet benchmarks: %d round(s)%s; ratios are medians of per-round ratios (system / reference),"
+                 " (min-max) of those ratios beside them" % (ROUNDS, ", QUICK sizes" if QUICK else ""))
     lines.append("  ".join(h.ljust(widths[i]) for i, h in enumerate(head)).rstrip())
     lines.append("  ".join("-" * widths[i] for i in range(len(head))))
     for key, r in rows:

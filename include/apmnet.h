@@ -1621,9 +1621,13 @@ apm_status apm_network_stream_create_with_access(apm_socket *socket, int32_t acc
 apm_status apm_network_stream_create(apm_socket *socket, int32_t owns_socket, apm_stream **stream);
 
 // Configures the engine before its first use: `threads` event-loop threads (0 = the
-// APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, how many
+// APMNET_THREADS environment variable, else half the CPUs, at least one; at most 64) and `spin_us`, the most
 // microseconds an idle loop polls before it sleeps (0..1000000; 0 = never spin; the default is
-// 50). The engine starts on first use (a new socket); after `apm_runtime_shutdown` it may be
+// 50). Whether a wait spins is adaptive: while recent waits ended within `spin_us`, with an
+// exponential backoff after spins that missed, one loop at a time, and never while the
+// process's other threads leave less than one and a half CPUs free, nor for a while after
+// threads waited for a CPU (the kernel's CPU pressure, where it has PSI): a spinner on a small
+// machine would take the CPU the application needs. The engine starts on first use (a new socket); after `apm_runtime_shutdown` it may be
 // configured again. Any thread.
 // Errors: APM_E_ARGUMENT_OUT_OF_RANGE (threads or spin_us); APM_E_INVALID_OPERATION once the
 // engine has started.

@@ -31,12 +31,13 @@ pub type Task = Box<dyn FnOnce() + Send>;
 struct Config {
     /// Event-loop threads; 0 = APMNET_THREADS or half the CPUs.
     threads: usize,
-    /// How long a loop with nothing to do keeps polling before it sleeps.
+    /// The most a loop with nothing to do polls before it sleeps; how much of it each wait uses
+    /// is adaptive (event_loop::SpinPolicy), zero never spins.
     spin: Duration,
 }
 
-/// The default spin: long enough to catch the answer of a peer on the same machine without a
-/// 20-25 us wake-up, short enough to cost little when the loop is really idle.
+/// The default spin cap: long enough to catch the answer of a peer on the same machine without a
+/// 20-25 us wake-up, short enough to cost little when a probe finds the loop really idle.
 const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 static CONFIG: Mutex<Config> = Mutex::new(Config { threads: 0, spin: DEFAULT_SPIN });
