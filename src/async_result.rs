@@ -322,7 +322,7 @@ impl<H: Hook> Results<H> {
         }
         let handle = Unhand(slot);
         let scope = BeginScope(BEGINNING.with(|b| b.replace(key)));
-        let started = start(Completion::to(slot, key as usize), key);
+        let started = start(Completion::to(slot), key);
         drop(scope);
         // Set on this thread inside `start`, if at all: a plain load sees it.
         let deferred = slot.flags.load(Ordering::Relaxed) & DEFERRED != 0;
@@ -562,6 +562,11 @@ impl<H: Hook> Slot<H> {
 impl<H: Hook> Sink for Slot<H> {
     fn complete(&'static self, outcome: Outcome) {
         self.record(outcome);
+    }
+
+    /// The result's key (the completion holds a reference, so it is this occupant's).
+    fn tag(&self) -> usize {
+        self.key() as usize
     }
 }
 

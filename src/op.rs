@@ -48,6 +48,8 @@ pub type Outcome = Result<Value>;
 /// the IAsyncResult of a Begin, whose slot is never freed (`crate::async_result`).
 pub trait Sink: Send + Sync {
     fn complete(&'static self, outcome: Outcome);
+    /// The operation this completes (see `Completion::tag`); not 0.
+    fn tag(&self) -> usize;
 }
 
 /// The continuation an operation calls once with its outcome.
@@ -57,12 +59,14 @@ pub trait Sink: Send + Sync {
 /// another keeps the tag of the one it wraps (`Completion::wrapping`).
 pub struct Completion {
     target: Option<Target>,
-    tag: usize,
 }
 
 enum Target {
     Sink(&'static dyn Sink),
-    Func(Box<dyn FnOnce(Outcome) + Send>),
+    /// A sink whose outcome is mapped first: a layer's error conversion, without a closure to
+    /// allocate (a NetworkStream read's IOException over the socket's error).
+    Mapped(&'static dyn Sink, fn(Outcome) -> Outcome),
+    Func(Box<dyn FnOnce(Outcome) + Send>, usize),
 }
 
 /// The error a completion delivers when it is dropped without completing.
@@ -70,24 +74,40 @@ pub const ABANDONED: &str = "An internal error occurred in apmnet: the operation
 
 impl Completion {
     pub fn new(f: impl FnOnce(Outcome) + Send + 'static) -> Completion {
-        Completion { target: Some(Target::Func(Box::new(f))), tag: 0 }
+        Completion { target: Some(Target::Func(Box::new(f), 0)) }
     }
 
-    /// A completion delivered to `sink`, for the operation `tag` (not 0) names.
-    pub fn to(sink: &'static dyn Sink, tag: usize) -> Completion {
-        Completion { target: Some(Target::Sink(sink)), tag }
+    /// A completion delivered to `sink`, for the operation the sink's tag names.
+    pub fn to(sink: &'static dyn Sink) -> Completion {
+        Completion { target: Some(Target::Sink(sink)) }
     }
 
     /// A completion that runs `f` and stands for the same operation as `outer` (which `f`
     /// completes in turn).
     pub fn wrapping(outer: Completion, f: impl FnOnce(Outcome, Completion) + Send + 'static) -> Completion {
-        let tag = outer.tag;
-        Completion { target: Some(Target::Func(Box::new(move |o| f(o, outer)))), tag }
+        let tag = outer.tag();
+        Completion { target: Some(Target::Func(Box::new(move |o| f(o, outer)), tag)) }
+    }
+
+    /// `outer`, with its outcome passed through `map` first; allocates nothing when `outer` goes
+    /// straight to a sink.
+    pub fn mapped(mut outer: Completion, map: fn(Outcome) -> Outcome) -> Completion {
+        match outer.target.take() {
+            Some(Target::Sink(s)) => Completion { target: Some(Target::Mapped(s, map)) },
+            target => {
+                outer.target = target;
+                Completion::wrapping(outer, move |o, outer| outer.complete(map(o)))
+            }
+        }
     }
 
     /// Which operation this completes (the key of its IAsyncResult): 0 for none in particular.
     pub fn tag(&self) -> usize {
-        self.tag
+        match &self.target {
+            Some(Target::Sink(s) | Target::Mapped(s, _)) => s.tag(),
+            Some(Target::Func(_, tag)) => *tag,
+            None => 0,
+        }
     }
 
     /// Delivers the outcome (consumes the completion: it runs once).
@@ -101,7 +121,8 @@ impl Completion {
 fn deliver(target: Target, outcome: Outcome) {
     match target {
         Target::Sink(s) => s.complete(outcome),
-        Target::Func(f) => f(outcome),
+        Target::Mapped(s, map) => s.complete(map(outcome)),
+        Target::Func(f, _) => f(outcome),
     }
 }
 
@@ -194,6 +215,21 @@ mod tests {
             },
         );
         assert_eq!(out.err().map(|e| e.errno), Some(libc::ETIMEDOUT));
+    }
+
+    #[test]
+    fn a_mapped_completion_maps_once_and_keeps_its_size() {
+        let got = Arc::new(Mutex::new(None));
+        let g = got.clone();
+        let inner = Completion::new(move |o: Outcome| *g.lock() = Some(o.map(|v| v.bytes())));
+        fn double(o: Outcome) -> Outcome {
+            o.map(|v| Value::Bytes(v.bytes() * 2))
+        }
+        Completion::mapped(inner, double).complete(Ok(Value::Bytes(21)));
+        assert_eq!(*got.lock(), Some(Ok(42)));
+        // A sink, a mapped sink or a closure with its tag: one size, that of a queued
+        // operation's completion.
+        assert_eq!(std::mem::size_of::<Completion>(), 32);
     }
 
     #[test]

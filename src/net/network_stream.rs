@@ -41,8 +41,15 @@ impl NetworkStream {
     }
 }
 
+/// A transfer's completion with its failure as NetworkStream reports it (an IOException).
 fn wrapping(done: Completion, writing: bool) -> Completion {
-    Completion::wrapping(done, move |outcome: Outcome, done| done.complete(outcome.map_err(|e| e.into_io(writing))))
+    fn read(o: Outcome) -> Outcome {
+        o.map_err(|e| e.into_io(false))
+    }
+    fn write(o: Outcome) -> Outcome {
+        o.map_err(|e| e.into_io(true))
+    }
+    Completion::mapped(done, if writing { write } else { read })
 }
 
 impl Stream for NetworkStream {
