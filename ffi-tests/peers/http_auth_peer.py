@@ -41,6 +41,8 @@ import ssl
 import sys
 import threading
 
+from http_peer import read_body
+
 try:
     import spnego
     from spnego.channel_bindings import GssChannelBindings
@@ -73,22 +75,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def read_body(self):
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        else:
-            n = int(self.headers.get("Content-Length", "0") or 0)
-            data = self.rfile.read(n) if n else b""
-        return len(data), hashlib.sha256(data).hexdigest()
-
     def send(self, code, body, headers=()):
         self.send_response(code)
         for k, v in headers:
@@ -116,7 +102,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(401, ("refused: %s" % reason).encode(), [("WWW-Authenticate", scheme)])
 
     def handle_any(self):
-        n, sha = self.read_body()
+        body = read_body(self.headers, self.rfile)
+        if body is None:
+            self.close_connection = True
+            return
+        n, sha = body
         with LOCK:
             STATS["requests"] += 1
         path = self.path.partition("?")[0]

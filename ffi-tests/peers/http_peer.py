@@ -48,6 +48,40 @@ def pattern(n):
     return bytes((i * 7 + 3) & 0xFF for i in range(n))
 
 
+def read_body(headers, rfile):
+    """A request's body (Content-Length or chunked), read and hashed: (length, SHA-256 hex), or
+    None when the client stopped before its end. http_auth_peer.py reads its bodies with it too."""
+    h = hashlib.sha256()
+    n = 0
+    te = headers.get("Transfer-Encoding", "")
+    if "chunked" in te.lower():
+        while True:
+            line = rfile.readline()
+            if not line:
+                return None
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            data = rfile.read(size)
+            if len(data) < size:
+                return None
+            h.update(data)
+            n += size
+            rfile.readline()
+    else:
+        left = int(headers.get("Content-Length", "0") or 0)
+        while left > 0:
+            data = rfile.read(min(left, 1 << 20))
+            if not data:
+                return None
+            h.update(data)
+            n += len(data)
+            left -= len(data)
+    return n, h.hexdigest()
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -61,37 +95,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def read_body(self):
-        h = hashlib.sha256()
-        n = 0
-        te = self.headers.get("Transfer-Encoding", "")
-        if "chunked" in te.lower():
-            while True:
-                line = self.rfile.readline()
-                if not line:
-                    return None
-                size = int(line.split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                data = self.rfile.read(size)
-                if len(data) < size:
-                    return None
-                h.update(data)
-                n += size
-                self.rfile.readline()
-        else:
-            left = int(self.headers.get("Content-Length", "0") or 0)
-            while left > 0:
-                data = self.rfile.read(min(left, 1 << 20))
-                if not data:
-                    return None
-                h.update(data)
-                n += len(data)
-                left -= len(data)
-        with LOCK:
-            STATS["complete"] += 1
-        return n, h.hexdigest()
+        body = read_body(self.headers, self.rfile)
+        if body is not None:
+            with LOCK:
+                STATS["complete"] += 1
+        return body
 
     def send(self, code, body=b"", headers=(), length=True):
         self.send_response(code)
