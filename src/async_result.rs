@@ -330,7 +330,7 @@ impl<H: Hook> Results<H> {
             Ok(()) => {
                 std::mem::forget(handle);
                 if deferred {
-                    slot.callback();
+                    slot.callback(key);
                 }
                 Ok(key)
             }
@@ -398,22 +398,8 @@ impl<H: Hook> Results<H> {
         }
     }
 
-    /// Releases a result whose Begin was never reported (the caller could not hand out the key).
-    pub fn unhand(&self, key: u64) {
-        if let Some(slot) = self.slot(key) {
-            if slot.check(key, slot.life.load(Ordering::Acquire)).is_ok() {
-                slot.unhand();
-            }
-        }
-    }
-
     fn recycle(&self, index: u32) {
         self.free_list(index as usize % SHARDS).push_back(index);
-    }
-
-    /// Slots made so far (what memory the store holds).
-    pub fn slots_made(&self) -> u32 {
-        self.fresh.load(Ordering::Relaxed).min(pages::CAPACITY)
     }
 }
 
@@ -537,12 +523,12 @@ impl<H: Hook> Slot<H> {
         }
         // The completed flag above lets only one completion through: the callback runs once.
         if !inside_begin {
-            self.callback();
+            self.callback(key);
         }
     }
 
-    fn callback(&'static self) {
-        let key = self.key();
+    /// Runs the hook for the occupant `key` (the caller's reference keeps it this occupant's).
+    fn callback(&'static self, key: u64) {
         let words = [0, 1].map(|i| self.words[i].load(Ordering::Relaxed));
         if INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH {
             let _depth = DepthScope::enter();

@@ -16,20 +16,22 @@ fn gone(g: Gone) -> Error {
     }
 }
 
-/// Reads something of a live result's flags, with no lock and no reference taken.
-fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&Flags) -> R) -> Result<R> {
+/// The key of the result handle `p`, refusing NULL.
+fn key(p: *const apm_async_result) -> Result<u64> {
     if p.is_null() {
         return Err(Error::argument_null("asyncResult"));
     }
-    RESULTS.flags(key_of(p)).map(|flags| f(&flags)).map_err(gone)
+    Ok(key_of(p))
+}
+
+/// Reads something of a live result's flags, with no lock and no reference taken.
+fn read_result<R>(p: *const apm_async_result, f: impl FnOnce(&Flags) -> R) -> Result<R> {
+    RESULTS.flags(key(p)?).map(|flags| f(&flags)).map_err(gone)
 }
 
 /// The live result behind `p`, kept while the caller works with it.
 fn hold(p: *const apm_async_result) -> Result<Held<CCallback>> {
-    if p.is_null() {
-        return Err(Error::argument_null("asyncResult"));
-    }
-    RESULTS.hold(key_of(p)).map_err(gone)
+    RESULTS.hold(key(p)?).map_err(gone)
 }
 
 /// IsCompleted: writes 1 once the operation has finished (success or failure), else 0. Any
