@@ -6,7 +6,7 @@
 //! reference from a task that runs after the current batch of events, so an event already fetched
 //! by epoll_wait never points at freed memory.
 
-use super::io_core::{Direction, IoCore};
+use super::io_core::{CoreRef, Direction, IoCore};
 use super::signals;
 use super::timers::{self, TimerKey, Timers};
 use super::Task;
@@ -171,14 +171,11 @@ impl EventLoop {
         self.exited.load(Ordering::Acquire)
     }
 
-    /// Adds `fd` to the epoll set on behalf of `core`, taking a strong reference to it.
-    pub fn register(&self, core: &Arc<IoCore>, fd: RawFd) -> Result<()> {
-        let ptr = Arc::into_raw(core.clone());
-        if let Err(e) = self.epoll_add(fd, ptr) {
-            // SAFETY: undoes the into_raw above.
-            unsafe { drop(Arc::from_raw(ptr)) };
-            return Err(e);
-        }
+    /// Adds `fd` to the epoll set on behalf of `core`, keeping the strong reference.
+    pub(super) fn register(&self, core: CoreRef, fd: RawFd) -> Result<()> {
+        let ptr = &*core as *const IoCore;
+        self.epoll_add(fd, ptr)?;
+        std::mem::forget(core);
         self.registered.lock().insert(ptr as usize);
         Ok(())
     }
@@ -205,8 +202,8 @@ impl EventLoop {
         let (lp, core) = (self.clone(), core as usize);
         self.post(Box::new(move || {
             if lp.registered.lock().remove(&core) {
-                // SAFETY: the reference taken by `register`, released exactly once.
-                unsafe { drop(Arc::from_raw(core as *const IoCore)) };
+                // SAFETY: the reference kept by `register`, released exactly once.
+                drop(unsafe { CoreRef::adopt(core as *const IoCore) });
             }
         }));
     }
@@ -376,7 +373,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         for core in self.registered.get_mut().drain() {
             // SAFETY: the loop's own references, released once.
-            unsafe { drop(Arc::from_raw(core as *const IoCore)) };
+            drop(unsafe { CoreRef::adopt(core as *const IoCore) });
         }
         // SAFETY: closing fds we own.
         unsafe {

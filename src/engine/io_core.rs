@@ -20,10 +20,10 @@ use crate::error::{Error, Result};
 use crate::op::{Completion, Outcome};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -38,14 +38,52 @@ pub enum Poll {
     Pending,
 }
 
-/// Identifies a queued operation, for cancelling it (sync timeouts).
-pub type OpId = u64;
+/// Identifies a queued operation on its core, for cancelling it (sync timeouts). Ids are
+/// compared only with operations queued at the same time, so wrapping is harmless.
+pub type OpId = u32;
 
-pub type Attempt = Box<dyn FnMut(RawFd) -> Poll + Send>;
+/// Called after each attempt, outside the lock (progress reports).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// An operation's attempt: tried on the caller's thread, and again at each readiness edge until
+/// it is ready. Any `FnMut(RawFd) -> Poll` is one.
+pub trait Operation: Send {
+    fn attempt(&mut self, fd: RawFd) -> Poll;
+    /// Called after each attempt, outside the side's lock (send file's progress reports).
+    fn progress(&self) -> Option<Notify> {
+        None
+    }
+}
+
+impl<F: FnMut(RawFd) -> Poll + Send> Operation for F {
+    fn attempt(&mut self, fd: RawFd) -> Poll {
+        self(fd)
+    }
+}
+
+/// A receive into the caller's buffer (`ptr`, `len`), as a plain function of the core: the
+/// operation that waits most, held with no allocation.
+pub type ReceiveFn = fn(&IoCore, RawFd, *mut u8, usize) -> Poll;
+
+enum Attempt {
+    /// The buffer's address as a number: the Begin contract keeps it valid, and the attempt is
+    /// the only user.
+    Receive(ReceiveFn, usize, usize),
+    Boxed(Box<dyn Operation>),
+}
+
+impl Attempt {
+    fn progress(&self) -> Option<Notify> {
+        match self {
+            Attempt::Receive(..) => None,
+            Attempt::Boxed(op) => op.progress(),
+        }
+    }
+}
 
 /// Runs one attempt; a panic inside it becomes the operation's internal error.
-fn attempt_once(attempt: &mut (dyn FnMut(RawFd) -> Poll + Send), fd: RawFd) -> Poll {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt(fd))) {
+fn attempt_once(attempt: impl FnOnce() -> Poll) -> Poll {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt)) {
         Ok(poll) => poll,
         Err(_) => {
             super::report_panic("an I/O attempt");
@@ -53,22 +91,62 @@ fn attempt_once(attempt: &mut (dyn FnMut(RawFd) -> Poll + Send), fd: RawFd) -> P
         }
     }
 }
-/// Called after each attempt, outside the lock (progress reports).
-pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
 struct Queued {
-    id: OpId,
     attempt: Attempt,
     done: Completion,
-    notify: Option<Notify>,
-    /// The readiness count (`Side::ready`) at which this operation last said EAGAIN, or NEVER.
-    pending_at: u64,
+    id: OpId,
+    /// The readiness count (`Readiness::seen`, truncated) at which this operation last said
+    /// EAGAIN, or NEVER. Only equality with the current count matters, and the count a queued
+    /// operation compares with is at most a few edges on, so truncation never matches wrongly.
+    pending_at: u32,
 }
 
+/// Where a side keeps its first queued operation: inline on the read side, so a pending read
+/// allocates nothing; boxed on the write side (writes seldom wait), so an idle socket pays one
+/// word for it.
+trait Head: Default + Send {
+    fn get(&self) -> Option<&Queued>;
+    fn get_mut(&mut self) -> Option<&mut Queued>;
+    fn take(&mut self) -> Option<Queued>;
+    fn put(&mut self, op: Queued);
+}
+
+impl Head for Option<Queued> {
+    fn get(&self) -> Option<&Queued> {
+        self.as_ref()
+    }
+    fn get_mut(&mut self) -> Option<&mut Queued> {
+        self.as_mut()
+    }
+    fn take(&mut self) -> Option<Queued> {
+        Option::take(self)
+    }
+    fn put(&mut self, op: Queued) {
+        *self = Some(op);
+    }
+}
+
+impl Head for Option<Box<Queued>> {
+    fn get(&self) -> Option<&Queued> {
+        self.as_deref()
+    }
+    fn get_mut(&mut self) -> Option<&mut Queued> {
+        self.as_deref_mut()
+    }
+    fn take(&mut self) -> Option<Queued> {
+        Option::take(self).map(|b| *b)
+    }
+    fn put(&mut self, op: Queued) {
+        *self = Some(Box::new(op));
+    }
+}
+
+/// A direction's lock and what it guards. (Whether the socket is closed is its fd: -1, swapped
+/// in under both sides' locks.)
 #[derive(Default)]
-struct Side {
-    queue: OpQueue,
-    closed: bool,
+struct Side<H> {
+    queue: OpQueue<H>,
 }
 
 /// What a direction knows outside its lock, in one word (a socket is mostly idle, and these
@@ -87,9 +165,9 @@ impl Readiness {
     fn saw(&self) {
         self.0.fetch_add(2, Ordering::SeqCst);
     }
-    /// The count of readiness seen so far.
-    fn seen(&self) -> u64 {
-        self.0.load(Ordering::SeqCst) >> 1
+    /// The count of readiness seen so far, truncated (see `Queued::pending_at`).
+    fn seen(&self) -> u32 {
+        (self.0.load(Ordering::SeqCst) >> 1) as u32
     }
     fn set_missed(&self) {
         self.0.fetch_or(MISSED, Ordering::SeqCst);
@@ -100,41 +178,54 @@ impl Readiness {
     }
 }
 
-/// `Queued::pending_at` of an operation that has not said EAGAIN (counts never get there).
-const NEVER: u64 = u64::MAX;
+/// `Queued::pending_at` of an operation that has not said EAGAIN (the count skips it).
+const NEVER: u32 = u32::MAX;
 
-/// A FIFO of queued operations that keeps its head inline: almost always at most one operation
-/// waits per direction, and then the queue allocates nothing (a VecDeque would keep a 4-slot
-/// buffer for the socket's whole life once anything had waited). The rest, rare, is boxed, so
-/// that an idle socket pays one word for it rather than a VecDeque's four.
+/// A FIFO of queued operations with its head in `H`: almost always at most one operation waits
+/// per direction. The rest, rare, is boxed, so that an idle socket pays one word for it rather
+/// than a VecDeque's four.
 #[derive(Default)]
-struct OpQueue {
-    head: Option<Queued>,
+struct OpQueue<H> {
+    head: H,
     // Boxed on purpose: one word while empty, where a VecDeque is four.
     #[allow(clippy::box_collection)]
     rest: Option<Box<VecDeque<Queued>>>,
 }
 
-impl OpQueue {
+/// The queue operations the core uses, the same on both sides.
+trait Queue: Send {
+    fn is_empty(&self) -> bool;
+    fn push_back(&mut self, op: Queued);
+    fn front_mut(&mut self) -> Option<&mut Queued>;
+    fn pop_front(&mut self) -> Option<Queued>;
+    fn remove_id(&mut self, id: OpId) -> Option<Queued>;
+    /// The id of the queued operation whose completion has `tag`.
+    fn find_tag(&self, tag: usize) -> Option<OpId>;
+    fn drain_into(&mut self, into: &mut Vec<Queued>);
+}
+
+impl<H: Head> Queue for OpQueue<H> {
     fn is_empty(&self) -> bool {
-        self.head.is_none()
+        self.head.get().is_none()
     }
 
     fn push_back(&mut self, op: Queued) {
-        if self.head.is_none() {
-            self.head = Some(op);
+        if self.head.get().is_none() {
+            self.head.put(op);
         } else {
             self.rest.get_or_insert_with(Box::default).push_back(op);
         }
     }
 
     fn front_mut(&mut self) -> Option<&mut Queued> {
-        self.head.as_mut()
+        self.head.get_mut()
     }
 
     fn pop_front(&mut self) -> Option<Queued> {
         let op = self.head.take();
-        self.head = self.rest.as_mut().and_then(|r| r.pop_front());
+        if let Some(next) = self.rest.as_mut().and_then(|r| r.pop_front()) {
+            self.head.put(next);
+        }
         if self.rest.as_ref().is_some_and(|r| r.is_empty()) {
             self.rest = None;
         }
@@ -142,7 +233,7 @@ impl OpQueue {
     }
 
     fn remove_id(&mut self, id: OpId) -> Option<Queued> {
-        if self.head.as_ref().is_some_and(|q| q.id == id) {
+        if self.head.get().is_some_and(|q| q.id == id) {
             return self.pop_front();
         }
         let rest = self.rest.as_mut()?;
@@ -150,24 +241,86 @@ impl OpQueue {
         rest.remove(pos)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Queued> + '_ {
-        self.head.iter().chain(self.rest.iter().flat_map(|r| r.iter()))
+    fn find_tag(&self, tag: usize) -> Option<OpId> {
+        let mut all = self.head.get().into_iter().chain(self.rest.iter().flat_map(|r| r.iter()));
+        all.find(|q| q.done.tag() == tag).map(|q| q.id)
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = Queued> + '_ {
-        self.head.take().into_iter().chain(self.rest.take().into_iter().flat_map(|r| r.into_iter()))
+    fn drain_into(&mut self, into: &mut Vec<Queued>) {
+        into.extend(self.head.take());
+        into.extend(self.rest.take().into_iter().flat_map(|r| r.into_iter()));
+    }
+}
+
+/// What embeds an `IoCore` as its first field (a `Socket`): the socket and its core are one
+/// allocation, and the engine keeps that whole `Arc` alive while the fd is registered.
+pub trait Owner: Send + Sync + Sized + 'static {
+    fn core(&self) -> &IoCore;
+}
+
+/// How the engine takes and drops a reference to a core's owner, knowing only the core.
+struct OwnerOps {
+    retain: unsafe fn(*const IoCore),
+    release: unsafe fn(*const IoCore),
+}
+
+/// # Safety
+/// `core` is the first field of a live `T` inside an `Arc<T>` (checked by `register`).
+unsafe fn retain<T: Owner>(core: *const IoCore) {
+    // SAFETY: per the contract, `core` is the address of the Arc's `T`.
+    unsafe { Arc::increment_strong_count(core as *const T) }
+}
+
+/// # Safety
+/// As `retain`, and the caller gives up one reference it held.
+unsafe fn release<T: Owner>(core: *const IoCore) {
+    // SAFETY: per the contract.
+    unsafe { Arc::decrement_strong_count(core as *const T) }
+}
+
+/// A strong reference to a core's owner, held by a task posted to the loop.
+pub(super) struct CoreRef(*const IoCore);
+
+// SAFETY: the owner is Send + Sync (`Owner`), and this is one of its Arc's references.
+unsafe impl Send for CoreRef {}
+
+impl CoreRef {
+    /// # Safety
+    /// `core` belongs to a registered owner: it is alive and inside its `Arc`.
+    pub(super) unsafe fn adopt(core: *const IoCore) -> CoreRef {
+        CoreRef(core)
+    }
+}
+
+impl Deref for CoreRef {
+    type Target = IoCore;
+    fn deref(&self) -> &IoCore {
+        // SAFETY: this reference keeps the owner, and so the core, alive.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for CoreRef {
+    fn drop(&mut self) {
+        // SAFETY: gives back the reference this holds.
+        unsafe { (self.owner.release)(self.0) }
     }
 }
 
 pub struct IoCore {
-    me: Weak<IoCore>,
+    owner: &'static OwnerOps,
     fd: AtomicI32,
+    next_id: AtomicU32,
     lp: Arc<EventLoop>,
-    read: Mutex<Side>,
-    write: Mutex<Side>,
+    read: Mutex<Side<Option<Queued>>>,
+    write: Mutex<Side<Option<Box<Queued>>>>,
     read_ready: Readiness,
     write_ready: Readiness,
-    next_id: AtomicU64,
+}
+
+enum Guard<'a> {
+    Read(MutexGuard<'a, Side<Option<Queued>>>),
+    Write(MutexGuard<'a, Side<Option<Box<Queued>>>>),
 }
 
 /// A side's lock, held. The loop never waits for a side another thread holds (a caller sending
@@ -177,19 +330,15 @@ pub struct IoCore {
 struct Held<'a> {
     core: &'a IoCore,
     dir: Direction,
-    guard: Option<MutexGuard<'a, Side>>,
+    guard: Option<Guard<'a>>,
 }
 
-impl Deref for Held<'_> {
-    type Target = Side;
-    fn deref(&self) -> &Side {
-        self.guard.as_ref().expect("held until dropped")
-    }
-}
-
-impl DerefMut for Held<'_> {
-    fn deref_mut(&mut self) -> &mut Side {
-        self.guard.as_mut().expect("held until dropped")
+impl Held<'_> {
+    fn queue(&mut self) -> &mut dyn Queue {
+        match self.guard.as_mut().expect("held until dropped") {
+            Guard::Read(g) => &mut g.queue,
+            Guard::Write(g) => &mut g.queue,
+        }
     }
 }
 
@@ -202,33 +351,43 @@ impl Drop for Held<'_> {
     }
 }
 
+/// A side opened for a new operation: whether its first attempt runs now (nothing queued).
+struct Opened<'a> {
+    held: Held<'a>,
+    tried: bool,
+}
+
 impl IoCore {
-    /// Takes ownership of the non-blocking `fd` and registers it with `lp`.
-    pub fn new(fd: RawFd, lp: Arc<EventLoop>) -> Result<Arc<IoCore>> {
-        let core = Arc::new_cyclic(|me| IoCore {
-            me: me.clone(),
+    /// Takes ownership of the non-blocking `fd`, for an owner of type `T` that will `register`.
+    pub fn new<T: Owner>(fd: RawFd, lp: Arc<EventLoop>) -> IoCore {
+        IoCore {
+            owner: const { &OwnerOps { retain: retain::<T>, release: release::<T> } },
             fd: AtomicI32::new(fd),
-            lp: lp.clone(),
+            lp,
             read: Mutex::default(),
             write: Mutex::default(),
             read_ready: Readiness::default(),
             write_ready: Readiness::default(),
-            next_id: AtomicU64::new(1),
-        });
-        if let Err(e) = lp.register(&core, fd) {
+            next_id: AtomicU32::new(1),
+        }
+    }
+
+    /// Registers the core of `owner` with its loop, which keeps `owner` alive until the fd is
+    /// closed. On failure the fd is closed.
+    pub fn register<T: Owner>(owner: &Arc<T>) -> Result<()> {
+        let core = owner.core();
+        // The engine reaches the owner from the core's address (`OwnerOps`).
+        assert!(std::ptr::eq(core as *const IoCore as *const T, Arc::as_ptr(owner)), "the core is not its owner's first field");
+        let fd = core.fd.load(Ordering::Acquire);
+        let ptr = Arc::into_raw(owner.clone()) as *const IoCore;
+        // SAFETY: `ptr` is the reference just taken; the loop owns it from here.
+        if let Err(e) = core.lp.register(unsafe { CoreRef::adopt(ptr) }, fd) {
             core.fd.store(-1, Ordering::Release);
             // SAFETY: the fd is ours and was never shared.
             unsafe { libc::close(fd) };
             return Err(e);
         }
-        Ok(core)
-    }
-
-    fn lock_of(&self, dir: Direction) -> &Mutex<Side> {
-        match dir {
-            Direction::Read => &self.read,
-            Direction::Write => &self.write,
-        }
+        Ok(())
     }
 
     fn readiness(&self, dir: Direction) -> &Readiness {
@@ -240,30 +399,44 @@ impl IoCore {
 
     /// Takes the side's lock, waiting for it.
     fn side(&self, dir: Direction) -> Held<'_> {
-        Held { core: self, dir, guard: Some(self.lock_of(dir).lock()) }
+        let guard = match dir {
+            Direction::Read => Guard::Read(self.read.lock()),
+            Direction::Write => Guard::Write(self.write.lock()),
+        };
+        Held { core: self, dir, guard: Some(guard) }
+    }
+
+    fn try_lock(&self, dir: Direction) -> Option<Guard<'_>> {
+        match dir {
+            Direction::Read => self.read.try_lock().map(Guard::Read),
+            Direction::Write => self.write.try_lock().map(Guard::Write),
+        }
     }
 
     /// The loop's way in: the side's lock if it is free; else the readiness is left to its
     /// holder (see `Held`). Only the loop's thread calls this.
     fn try_side(&self, dir: Direction) -> Option<Held<'_>> {
-        let lock = self.lock_of(dir);
         let ready = self.readiness(dir);
-        if let Some(g) = lock.try_lock() {
+        if let Some(g) = self.try_lock(dir) {
             return Some(Held { core: self, dir, guard: Some(g) });
         }
         ready.set_missed();
         // The holder may have let go before it could see the flag: try once more. If someone
         // holds it now, they took it before the flag was set and will see it when they let go.
-        let g = lock.try_lock()?;
+        let g = self.try_lock(dir)?;
         ready.take_missed();
         Some(Held { core: self, dir, guard: Some(g) })
     }
 
     /// Runs the queue again on the loop, for readiness that came while another thread held it.
     fn run_again_on_loop(&self, dir: Direction) {
-        if let Some(me) = self.me.upgrade() {
-            self.lp.post(Box::new(move || me.drive(dir, None)));
-        }
+        // SAFETY: a core runs operations only while registered, inside its owner's Arc (the
+        // caller holds a side, so the fd is not being closed under it).
+        let me = unsafe {
+            (self.owner.retain)(self);
+            CoreRef::adopt(self)
+        };
+        self.lp.post(Box::new(move || me.drive(dir, None)));
     }
 
     pub fn is_closed(&self) -> bool {
@@ -281,43 +454,73 @@ impl IoCore {
         }
     }
 
-    /// Starts an operation: tries it now when nothing is queued ahead of it, else queues it.
-    /// Returns the id of the queued operation, or None when it completed (`done` has run).
-    pub fn submit<F>(&self, dir: Direction, mut attempt: F, done: Completion, notify: Option<Notify>) -> Option<OpId>
-    where
-        F: FnMut(RawFd) -> Poll + Send + 'static,
-    {
+    /// Starts an operation: tries it now when nothing is queued ahead of it, else queues it
+    /// (boxed). Returns the id of the queued operation, or None when it completed (`done` has
+    /// run).
+    pub fn submit<O: Operation + 'static>(&self, dir: Direction, mut op: O, done: Completion) -> Option<OpId> {
+        let progress = op.progress();
+        let (side, done, ready) = self.open(dir, done)?;
+        let first = side.tried.then(|| attempt_once(|| op.attempt(self.fd.load(Ordering::Acquire))));
+        self.settle(side, first, ready, done, progress, move || Attempt::Boxed(Box::new(op)))
+    }
+
+    /// `submit` for a receive into (`ptr`, `len`), which waits with no allocation.
+    pub fn submit_receive(&self, run: ReceiveFn, ptr: *mut u8, len: usize, done: Completion) -> Option<OpId> {
+        let (side, done, ready) = self.open(Direction::Read, done)?;
+        let first = side.tried.then(|| attempt_once(|| run(self, self.fd.load(Ordering::Acquire), ptr, len)));
+        self.settle(side, first, ready, done, None, move || Attempt::Receive(run, ptr as usize, len))
+    }
+
+    /// The side, locked for a new operation, and the readiness count before its first attempt;
+    /// None when it may not start (`done` has completed with OperationAborted).
+    fn open(&self, dir: Direction, done: Completion) -> Option<(Opened<'_>, Completion, u32)> {
         let mut side = self.side(dir);
         // Checked under the side lock, which the loop's abort pass takes after setting `stopping`:
         // an operation either sees it and aborts here, or is queued before the pass drains it.
-        if side.closed || self.lp.is_stopping() {
+        if self.is_closed() || self.lp.is_stopping() {
             drop(side);
             done.complete(Err(Error::aborted()));
             return None;
         }
-        let tried = side.queue.is_empty();
+        let tried = side.queue().is_empty();
         // Read before the attempt: readiness seen after it makes the loop try again.
         let ready = self.readiness(dir).seen();
-        if tried {
-            let fd = self.fd.load(Ordering::Acquire);
-            if let Poll::Ready(outcome) = attempt_once(&mut attempt, fd) {
+        Some((Opened { held: side, tried }, done, ready))
+    }
+
+    /// Completes the operation if its first attempt finished, else queues it.
+    fn settle(
+        &self,
+        side: Opened<'_>,
+        first: Option<Poll>,
+        ready: u32,
+        done: Completion,
+        progress: Option<Notify>,
+        attempt: impl FnOnce() -> Attempt,
+    ) -> Option<OpId> {
+        let Opened { held: mut side, tried } = side;
+        let queued = match first {
+            Some(Poll::Ready(outcome)) => {
                 drop(side);
-                if let Some(n) = notify {
+                if let Some(n) = progress {
                     n();
                 }
                 done.complete(outcome);
                 return None;
             }
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // Tried above only when nothing was queued ahead of it.
-        let pending_at = if tried { ready } else { NEVER };
-        side.queue.push_back(Queued { id, attempt: Box::new(attempt), done, notify: notify.clone(), pending_at });
+            _ => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                // Tried above only when nothing was queued ahead of it.
+                let pending_at = if tried { ready } else { NEVER };
+                side.queue().push_back(Queued { attempt: attempt(), done, id, pending_at });
+                id
+            }
+        };
         drop(side);
-        if let Some(n) = notify {
+        if let Some(n) = progress {
             n();
         }
-        Some(id)
+        Some(queued)
     }
 
     /// The loop saw readiness in `dir`: run queued operations until one has to wait.
@@ -342,15 +545,18 @@ impl IoCore {
             let Some(mut side) = side else { return };
             let fd = self.fd.load(Ordering::Acquire);
             let ready = self.readiness(dir).seen();
-            let Some(head) = side.queue.front_mut() else { return };
+            let Some(head) = side.queue().front_mut() else { return };
             // Queued by a Begin (typically in a callback of this very pass) that said EAGAIN after
             // this readiness was seen: trying again now would only say EAGAIN again, one wasted
             // syscall per echo round trip. The next edge brings it back.
             if head.pending_at == ready {
                 return;
             }
-            let poll = attempt_once(&mut *head.attempt, fd);
-            let notify = head.notify.clone();
+            let poll = match &mut head.attempt {
+                Attempt::Receive(run, ptr, len) => attempt_once(|| run(self, fd, *ptr as *mut u8, *len)),
+                Attempt::Boxed(op) => attempt_once(|| op.attempt(fd)),
+            };
+            let notify = head.attempt.progress();
             match poll {
                 Poll::Pending => {
                     head.pending_at = ready;
@@ -361,7 +567,7 @@ impl IoCore {
                     return;
                 }
                 Poll::Ready(outcome) => {
-                    let op = side.queue.pop_front().expect("head exists");
+                    let op = side.queue().pop_front().expect("head exists");
                     drop(side);
                     if let Some(n) = notify {
                         n();
@@ -385,8 +591,8 @@ impl IoCore {
         }
         for dir in [Direction::Read, Direction::Write] {
             let mut side = self.side(dir);
-            let id = side.queue.iter().find(|q| q.done.tag() == tag).map(|q| q.id);
-            if let Some(op) = id.and_then(|id| side.queue.remove_id(id)) {
+            let id = side.queue().find_tag(tag);
+            if let Some(op) = id.and_then(|id| side.queue().remove_id(id)) {
                 drop(side);
                 op.done.complete(Err(Error::aborted()));
                 return true;
@@ -398,7 +604,7 @@ impl IoCore {
     /// Completes the queued operation `id` with `error`, if it is still queued.
     pub fn cancel(&self, dir: Direction, id: OpId, error: Error) -> bool {
         let mut side = self.side(dir);
-        let Some(op) = side.queue.remove_id(id) else { return false };
+        let Some(op) = side.queue().remove_id(id) else { return false };
         drop(side);
         op.done.complete(Err(error));
         true
@@ -406,8 +612,9 @@ impl IoCore {
 
     /// Completes everything queued with `error` (runtime shutdown); the socket stays open.
     pub fn abort_pending(&self, error: Error) {
-        let mut ops: Vec<Queued> = self.side(Direction::Write).queue.drain().collect();
-        ops.extend(self.side(Direction::Read).queue.drain());
+        let mut ops = Vec::new();
+        self.side(Direction::Write).queue().drain_into(&mut ops);
+        self.side(Direction::Read).queue().drain_into(&mut ops);
         for op in ops {
             op.done.complete(Err(error.clone()));
         }
@@ -422,13 +629,12 @@ impl IoCore {
         if fd < 0 {
             return false;
         }
-        w.closed = true;
-        r.closed = true;
         self.lp.epoll_del(fd);
         // SAFETY: the fd is ours; every other use of it happens under the locks we hold.
         unsafe { libc::close(fd) };
-        let mut ops: Vec<Queued> = w.queue.drain().collect();
-        ops.extend(r.queue.drain());
+        let mut ops = Vec::new();
+        w.queue().drain_into(&mut ops);
+        r.queue().drain_into(&mut ops);
         drop(r);
         drop(w);
         self.lp.release(self as *const IoCore);
@@ -482,17 +688,15 @@ mod tests {
 
     fn op(id: OpId) -> Queued {
         Queued {
-            id,
-            attempt: Box::new(|_| Poll::Pending),
+            attempt: Attempt::Boxed(Box::new(|_| Poll::Pending)),
             done: Completion::new(drop),
-            notify: None,
+            id,
             pending_at: NEVER,
         }
     }
 
-    #[test]
-    fn the_op_queue_is_fifo_and_cancels_by_id() {
-        let mut q = OpQueue::default();
+    fn fifo<H: Head>() {
+        let mut q = OpQueue::<H>::default();
         assert!(q.is_empty());
         for id in 1..=4 {
             q.push_back(op(id));
@@ -503,7 +707,24 @@ mod tests {
         assert!(q.remove_id(9).is_none());
         assert_eq!(q.pop_front().map(|o| o.id), Some(2));
         q.push_back(op(5));
-        assert_eq!(q.drain().map(|o| o.id).collect::<Vec<_>>(), vec![4, 5]);
+        let mut all = Vec::new();
+        q.drain_into(&mut all);
+        assert_eq!(all.iter().map(|o| o.id).collect::<Vec<_>>(), vec![4, 5]);
         assert!(q.is_empty() && q.pop_front().is_none());
+    }
+
+    #[test]
+    fn the_op_queue_is_fifo_and_cancels_by_id() {
+        fifo::<Option<Queued>>();
+        fifo::<Option<Box<Queued>>>();
+    }
+
+    #[test]
+    fn a_queued_receive_fits_its_side_inline() {
+        // What an idle socket and a pending read cost (issue 14): see `Head`.
+        assert_eq!(std::mem::size_of::<Queued>(), 64);
+        assert_eq!(std::mem::size_of::<Mutex<Side<Option<Queued>>>>(), 80);
+        assert_eq!(std::mem::size_of::<Mutex<Side<Option<Box<Queued>>>>>(), 24);
+        assert_eq!(std::mem::size_of::<IoCore>(), 144);
     }
 }

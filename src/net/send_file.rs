@@ -11,7 +11,7 @@ use super::socket::{Socket, CLASS_NAME};
 use super::transmit_file_options as tfo;
 use crate::op::{Completion, Outcome, Value};
 use crate::engine::signals::SigpipeGuard;
-use crate::engine::{Direction, OpId, Poll};
+use crate::engine::{Direction, Notify, OpId, Operation, Poll};
 use crate::error::{code, errno, msg, Error, Result};
 use crate::stream::ConstBuf;
 use std::fs::File;
@@ -67,9 +67,14 @@ struct Transfer {
     post: ConstBuf,
     phase: Phase,
     sent: Arc<AtomicI64>,
+    progress: Option<Notify>,
 }
 
-impl Transfer {
+impl Operation for Transfer {
+    fn progress(&self) -> Option<Notify> {
+        self.progress.clone()
+    }
+
     /// Writes as much as the socket takes; Pending on EAGAIN.
     fn attempt(&mut self, fd: RawFd) -> Poll {
         loop {
@@ -176,16 +181,17 @@ impl Socket {
     ) -> Result<Option<OpId>> {
         self.check_send_file(flags)?;
         let sent = Arc::new(AtomicI64::new(0));
-        let mut transfer = Transfer { pre, file, post, phase: Phase::Pre(0), sent: sent.clone() };
         let notify = progress.map(|report| {
+            let sent = sent.clone();
             let last = AtomicI64::new(-1);
             Arc::new(move || {
                 let now = sent.load(Ordering::Relaxed);
                 if last.swap(now, Ordering::Relaxed) != now {
                     report(now);
                 }
-            }) as Arc<dyn Fn() + Send + Sync>
+            }) as Notify
         });
+        let transfer = Transfer { pre, file, post, phase: Phase::Pre(0), sent, progress: notify };
         let this = self.clone();
         let finish = Completion::wrapping(done, move |outcome: Outcome, done| {
             let outcome = match outcome {
@@ -199,7 +205,7 @@ impl Socket {
             }
             done.complete(outcome)
         });
-        Ok(self.core.submit(Direction::Write, move |fd| transfer.attempt(fd), finish, notify))
+        Ok(self.core.submit(Direction::Write, transfer, finish))
     }
 
     /// Socket.SendFile: the same transfer, driven by the caller, honouring SendTimeout.

@@ -27,10 +27,35 @@ struct State {
     receive_timeout_ms: i32,
 }
 
+/// One receive attempt (`IoCore::submit_receive`).
+fn receive(core: &IoCore, fd: RawFd, ptr: *mut u8, len: usize) -> Poll {
+    crate::fault::point("receive");
+    loop {
+        // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
+        let r = unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, 0) };
+        if r >= 0 {
+            return Poll::Ready(Ok(Value::Bytes(r as usize)));
+        }
+        match errno() {
+            libc::EINTR => continue,
+            libc::EAGAIN => return Poll::Pending,
+            e => return Poll::Ready(Err(Socket::of_core(core).noted(Error::socket(e)))),
+        }
+    }
+}
+
+/// One allocation with its engine core, which comes first (`engine::Owner`).
+#[repr(C)]
 pub struct Socket {
-    pub(crate) core: Arc<IoCore>,
+    pub(crate) core: IoCore,
     family: libc::c_int,
     state: Mutex<State>,
+}
+
+impl engine::Owner for Socket {
+    fn core(&self) -> &IoCore {
+        &self.core
+    }
 }
 
 impl Socket {
@@ -60,8 +85,9 @@ impl Socket {
             // SAFETY: the fd is ours and was never shared; without a loop nothing will own it.
             unsafe { libc::close(fd) };
         })?;
-        let core = IoCore::new(fd, lp)?;
-        Ok(Arc::new(Socket { core, family, state: Mutex::new(state) }))
+        let socket = Arc::new(Socket { core: IoCore::new::<Socket>(fd, lp), family, state: Mutex::new(state) });
+        IoCore::register(&socket)?;
+        Ok(socket)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -152,7 +178,7 @@ impl Socket {
                 }
             }
         };
-        Ok(self.core.submit(Direction::Read, attempt, done, None))
+        Ok(self.core.submit(Direction::Read, attempt, done))
     }
 
     pub fn accept(&self) -> Result<Arc<Socket>> {
@@ -288,7 +314,7 @@ impl Socket {
             }
             done.complete(outcome)
         });
-        self.core.submit(Direction::Write, attempt, renew, None)
+        self.core.submit(Direction::Write, attempt, renew)
     }
 
     /// Connect, driven by the caller (names resolved on its thread), so it works from any
@@ -339,32 +365,21 @@ impl Socket {
             }
             Poll::Ready(Ok(Value::Bytes(sent)))
         };
-        Ok(self.core.submit(Direction::Write, attempt, done, None))
+        Ok(self.core.submit(Direction::Write, attempt, done))
     }
 
     /// Receives what is available, up to `buf.len` bytes; 0 at the end of the stream.
     pub fn begin_receive(self: &Arc<Self>, buf: MutBuf, done: Completion) -> Result<Option<OpId>> {
         self.check_transfer()?;
-        let this = self.clone();
-        let attempt = move |fd: RawFd| -> Poll {
-            let buf = buf; // the whole view, not its fields
-            crate::fault::point("receive");
-            loop {
-                // SAFETY: the caller keeps the buffer valid until completion (the Begin contract).
-                let r = unsafe { libc::recv(fd, buf.ptr as *mut libc::c_void, buf.len, 0) };
-                if r >= 0 {
-                    return Poll::Ready(Ok(Value::Bytes(r as usize)));
-                }
-                match errno() {
-                    libc::EINTR => continue,
-                    libc::EAGAIN => return Poll::Pending,
-                    e => return Poll::Ready(Err(this.noted(Error::socket(e)))),
-                }
-            }
-        };
-        Ok(self.core.submit(Direction::Read, attempt, done, None))
+        Ok(self.core.submit_receive(receive, buf.ptr, buf.len, done))
     }
 
+    /// The socket whose core this is: every `IoCore` is the first field of a `Socket`
+    /// (`engine::Owner`, checked when it registers), and a core is only reached through it.
+    fn of_core(core: &IoCore) -> &Socket {
+        // SAFETY: as above; `Socket` is repr(C) with `core` first.
+        unsafe { &*(core as *const IoCore as *const Socket) }
+    }
     /// Updates the Connected flag for `e` and passes it on.
     fn noted(&self, e: Error) -> Error {
         self.note_error(&e);
