@@ -22,7 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +96,9 @@ struct Queued {
     attempt: Attempt,
     done: Completion,
     id: OpId,
-    /// The readiness count (`Readiness::seen`, truncated) at which this operation last said
+    /// The readiness count (`Readiness::seen`, modulo 2^31) at which this operation last said
     /// EAGAIN, or NEVER. Only equality with the current count matters, and the count a queued
-    /// operation compares with is at most a few edges on, so truncation never matches wrongly.
+    /// operation compares with is at most a few edges on, so wrapping never matches wrongly.
     pending_at: u32,
 }
 
@@ -149,7 +149,7 @@ struct Side<H> {
     queue: OpQueue<H>,
 }
 
-/// What a direction knows outside its lock, in one word (a socket is mostly idle, and these
+/// What a direction knows outside its lock, in 32 bits (a socket is mostly idle, and these
 /// are two per socket):
 /// * above bit 0, how many times readiness was seen (an epoll edge, or a synchronous waiter's
 ///   poll). An operation that said EAGAIN at the current count waits for the next: the socket
@@ -157,17 +157,17 @@ struct Side<H> {
 /// * bit 0, missed: the loop saw readiness while another thread held the side; that thread has
 ///   the queue run again once it lets go (`Held`). Set only by the loop's thread.
 #[derive(Default)]
-struct Readiness(AtomicU64);
+struct Readiness(AtomicU32);
 
-const MISSED: u64 = 1;
+const MISSED: u32 = 1;
 
 impl Readiness {
     fn saw(&self) {
         self.0.fetch_add(2, Ordering::SeqCst);
     }
-    /// The count of readiness seen so far, truncated (see `Queued::pending_at`).
+    /// The count of readiness seen so far, modulo 2^31 (see `Queued::pending_at`).
     fn seen(&self) -> u32 {
-        (self.0.load(Ordering::SeqCst) >> 1) as u32
+        self.0.load(Ordering::SeqCst) >> 1
     }
     fn set_missed(&self) {
         self.0.fetch_or(MISSED, Ordering::SeqCst);
@@ -178,7 +178,7 @@ impl Readiness {
     }
 }
 
-/// `Queued::pending_at` of an operation that has not said EAGAIN (the count skips it).
+/// `Queued::pending_at` of an operation that has not said EAGAIN (above every count).
 const NEVER: u32 = u32::MAX;
 
 /// A FIFO of queued operations with its head in `H`: almost always at most one operation waits
@@ -725,6 +725,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<Queued>(), 64);
         assert_eq!(std::mem::size_of::<Mutex<Side<Option<Queued>>>>(), 80);
         assert_eq!(std::mem::size_of::<Mutex<Side<Option<Box<Queued>>>>>(), 24);
-        assert_eq!(std::mem::size_of::<IoCore>(), 144);
+        assert_eq!(std::mem::size_of::<IoCore>(), 136);
     }
 }

@@ -123,7 +123,7 @@ pub unsafe extern "C" fn apm_stream_create_custom(
             ctx: ctx as usize,
         };
         let s: Arc<dyn Stream> = CustomStream::new(Box::new(ops));
-        let p: *mut apm_stream = register(Kind::CustomStream, Object::Stream(s), std::ptr::null())?;
+        let p: *mut apm_stream = register(Kind::CustomStream, Object::Stream(Box::new(s)), std::ptr::null())?;
         write_out(stream, "stream", p)
     })
 }

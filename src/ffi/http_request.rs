@@ -778,7 +778,7 @@ fn hand_out_stream(
     } else {
         register(Kind::TransportContext, Object::TransportContext(grant.context.clone()), std::ptr::null())?
     };
-    let s: *mut apm_stream = register(Kind::HttpRequestStream, Object::Stream(grant.stream.clone()), std::ptr::null())?;
+    let s: *mut apm_stream = register(Kind::HttpRequestStream, Object::Stream(Box::new(grant.stream.clone())), std::ptr::null())?;
     write_out(stream, "stream", s)?;
     if !context.is_null() {
         write_out(context, "context", c)?;

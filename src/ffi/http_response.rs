@@ -188,7 +188,7 @@ pub unsafe extern "C" fn apm_http_response_get_response_stream(
     boundary!({
         let s: Arc<dyn Stream> = resp(response)?.stream.clone();
         need_out(stream, "stream")?;
-        let p: *mut apm_stream = register(Kind::HttpResponseStream, Object::Stream(s), std::ptr::null())?;
+        let p: *mut apm_stream = register(Kind::HttpResponseStream, Object::Stream(Box::new(s)), std::ptr::null())?;
         write_out(stream, "stream", p)
     })
 }

@@ -26,9 +26,9 @@ pub unsafe extern "C" fn apm_network_stream_create_with_access(
             return Err(Error::out_of_range("access"));
         }
         need_out(stream, "stream")?;
-        let ns: Arc<dyn Stream> = Arc::new(NetworkStream::new(s, access, owns_socket != 0)?);
+        let ns = Arc::new(NetworkStream::new(s, access, owns_socket != 0)?);
         let owned = if owns_socket != 0 { socket as *const () } else { std::ptr::null() };
-        let p: *mut apm_stream = register(Kind::NetworkStream, Object::Stream(ns), owned)?;
+        let p: *mut apm_stream = register(Kind::NetworkStream, Object::NetworkStream(ns), owned)?;
         write_out(stream, "stream", p)
     })
 }

@@ -9,6 +9,7 @@ use crate::stream::{ConstBuf, MutBuf};
 use parking_lot::Mutex;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 pub const CLASS_NAME: &str = "System.Net.Sockets.Socket";
@@ -23,8 +24,6 @@ struct State {
     /// Set by the Disconnect send-file option and by shutdown.
     disconnected: bool,
     connecting: bool,
-    send_timeout_ms: i32,
-    receive_timeout_ms: i32,
 }
 
 /// One receive attempt (`IoCore::submit_receive`).
@@ -45,12 +44,20 @@ fn receive(core: &IoCore, fd: RawFd, ptr: *mut u8, len: usize) -> Poll {
 }
 
 /// One allocation with its engine core, which comes first (`engine::Owner`).
+/// Its fields are ordered and sized so that the whole `Arc` fits a 176-byte malloc chunk (the
+/// idle connection's cost, issue 14).
 #[repr(C)]
 pub struct Socket {
     pub(crate) core: IoCore,
-    family: libc::c_int,
     state: Mutex<State>,
+    v6: bool,
+    /// SendTimeout and ReceiveTimeout in ms (0: none); read by every blocking transfer.
+    send_timeout_ms: AtomicI32,
+    receive_timeout_ms: AtomicI32,
 }
+
+// With the Arc's two counts, 168 bytes: a 176-byte malloc chunk. Growing it costs every socket.
+const _: () = assert!(std::mem::size_of::<Socket>() == 152);
 
 impl engine::Owner for Socket {
     fn core(&self) -> &IoCore {
@@ -85,7 +92,13 @@ impl Socket {
             // SAFETY: the fd is ours and was never shared; without a loop nothing will own it.
             unsafe { libc::close(fd) };
         })?;
-        let socket = Arc::new(Socket { core: IoCore::new::<Socket>(fd, lp), family, state: Mutex::new(state) });
+        let socket = Arc::new(Socket {
+            core: IoCore::new::<Socket>(fd, lp),
+            state: Mutex::new(state),
+            v6: family == libc::AF_INET6,
+            send_timeout_ms: AtomicI32::new(0),
+            receive_timeout_ms: AtomicI32::new(0),
+        });
         IoCore::register(&socket)?;
         Ok(socket)
     }
@@ -155,7 +168,7 @@ impl Socket {
                 return Err(Error::invalid_operation(msg::MUST_LISTEN));
             }
         }
-        let family = self.family;
+        let family = self.family();
         let attempt = move |fd: RawFd| -> Poll {
             loop {
                 // SAFETY: accept4 with no address output.
@@ -211,7 +224,7 @@ impl Socket {
         if let Some(ip) = sys::parse_ip(host) {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
-        let family = self.family;
+        let family = self.family();
         // A DualMode socket reaches IPv4 addresses too, as IPv4-mapped IPv6 ones (.NET maps them
         // the same way); the resolver's order is kept.
         let dual = family == libc::AF_INET6 && self.dual_mode().unwrap_or(false);
@@ -310,7 +323,7 @@ impl Socket {
         let this = self.clone();
         let renew = Completion::wrapping(done, move |outcome: Outcome, done| {
             if outcome.is_err() && !this.is_closed() {
-                let _ = sys::tcp_socket(this.family).and_then(|fd| this.core.replace_fd(fd));
+                let _ = sys::tcp_socket(this.family()).and_then(|fd| this.core.replace_fd(fd));
             }
             done.complete(outcome)
         });
@@ -387,12 +400,12 @@ impl Socket {
     }
 
     pub fn send(self: &Arc<Self>, buf: ConstBuf) -> Result<usize> {
-        let timeout = self.state.lock().send_timeout_ms;
+        let timeout = self.send_timeout_ms.load(Ordering::Relaxed);
         bytes(sync_op::run(&self.core, Direction::Write, timeout, |done| self.begin_send(buf, done)))
     }
 
     pub fn receive(self: &Arc<Self>, buf: MutBuf) -> Result<usize> {
-        let timeout = self.state.lock().receive_timeout_ms;
+        let timeout = self.receive_timeout_ms.load(Ordering::Relaxed);
         bytes(sync_op::run(&self.core, Direction::Read, timeout, |done| self.begin_receive(buf, done)))
     }
 
@@ -426,15 +439,10 @@ impl Socket {
             st.disconnected = true;
         }
         if reuse {
-            self.core.replace_fd(sys::tcp_socket(self.family)?)?;
+            self.core.replace_fd(sys::tcp_socket(self.family())?)?;
             let mut st = self.state.lock();
             // Still disconnected: .NET lets such a socket connect again only asynchronously.
-            *st = State {
-                send_timeout_ms: st.send_timeout_ms,
-                receive_timeout_ms: st.receive_timeout_ms,
-                disconnected: true,
-                ..State::default()
-            };
+            *st = State { disconnected: true, ..State::default() };
         }
         Ok(())
     }
@@ -466,14 +474,14 @@ impl Socket {
     /// DualMode: an IPv6 socket that also reaches IPv4 addresses (IPV6_V6ONLY off). .NET refuses
     /// it on an IPv4 socket with NotSupported.
     pub fn set_dual_mode(&self, on: bool) -> Result<()> {
-        if self.family != libc::AF_INET6 {
+        if !self.v6 {
             return Err(Error::not_supported("This protocol version is not supported."));
         }
         self.with_fd(|fd| sys::set_dual_mode(fd, on))
     }
 
     pub fn dual_mode(&self) -> Result<bool> {
-        if self.family != libc::AF_INET6 {
+        if !self.v6 {
             return Err(Error::not_supported("This protocol version is not supported."));
         }
         self.with_fd(sys::dual_mode)
@@ -526,20 +534,29 @@ impl Socket {
         if ms < -1 {
             return Err(Error::out_of_range("value"));
         }
-        let ms = ms.max(0);
-        let mut st = self.state.lock();
-        if send {
-            st.send_timeout_ms = ms;
-        } else {
-            st.receive_timeout_ms = ms;
-        }
+        self.timeout_of(send).store(ms.max(0), Ordering::Relaxed);
         Ok(())
     }
 
     pub fn timeout(&self, send: bool) -> Result<i32> {
         self.check_open()?;
-        let st = self.state.lock();
-        Ok(if send { st.send_timeout_ms } else { st.receive_timeout_ms })
+        Ok(self.timeout_of(send).load(Ordering::Relaxed))
+    }
+
+    fn timeout_of(&self, send: bool) -> &AtomicI32 {
+        if send {
+            &self.send_timeout_ms
+        } else {
+            &self.receive_timeout_ms
+        }
+    }
+
+    fn family(&self) -> libc::c_int {
+        if self.v6 {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        }
     }
 }
 
