@@ -22,8 +22,9 @@ use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
+use std::any::TypeId;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -96,60 +97,14 @@ struct Queued {
     attempt: Attempt,
     done: Completion,
     id: OpId,
-    /// The readiness count (`Readiness::seen`, modulo 2^31) at which this operation last said
+    /// The readiness count (`Readiness::seen`, modulo 2^15) at which this operation last said
     /// EAGAIN, or NEVER. Only equality with the current count matters, and the count a queued
     /// operation compares with is at most a few edges on, so wrapping never matches wrongly.
-    pending_at: u32,
+    pending_at: u16,
 }
 
-/// Where a side keeps its first queued operation: inline on the read side, so a pending read
-/// allocates nothing; boxed on the write side (writes seldom wait), so an idle socket pays one
-/// word for it.
-trait Head: Default + Send {
-    fn get(&self) -> Option<&Queued>;
-    fn get_mut(&mut self) -> Option<&mut Queued>;
-    fn take(&mut self) -> Option<Queued>;
-    fn put(&mut self, op: Queued);
-}
 
-impl Head for Option<Queued> {
-    fn get(&self) -> Option<&Queued> {
-        self.as_ref()
-    }
-    fn get_mut(&mut self) -> Option<&mut Queued> {
-        self.as_mut()
-    }
-    fn take(&mut self) -> Option<Queued> {
-        Option::take(self)
-    }
-    fn put(&mut self, op: Queued) {
-        *self = Some(op);
-    }
-}
-
-impl Head for Option<Box<Queued>> {
-    fn get(&self) -> Option<&Queued> {
-        self.as_deref()
-    }
-    fn get_mut(&mut self) -> Option<&mut Queued> {
-        self.as_deref_mut()
-    }
-    fn take(&mut self) -> Option<Queued> {
-        Option::take(self).map(|b| *b)
-    }
-    fn put(&mut self, op: Queued) {
-        *self = Some(Box::new(op));
-    }
-}
-
-/// A direction's lock and what it guards. (Whether the socket is closed is its fd: -1, swapped
-/// in under both sides' locks.)
-#[derive(Default)]
-struct Side<H> {
-    queue: OpQueue<H>,
-}
-
-/// What a direction knows outside its lock, in 32 bits (a socket is mostly idle, and these
+/// What a direction knows outside its lock, in 16 bits (a socket is mostly idle, and these
 /// are two per socket):
 /// * above bit 0, how many times readiness was seen (an epoll edge, or a synchronous waiter's
 ///   poll). An operation that said EAGAIN at the current count waits for the next: the socket
@@ -157,16 +112,16 @@ struct Side<H> {
 /// * bit 0, missed: the loop saw readiness while another thread held the side; that thread has
 ///   the queue run again once it lets go (`Held`). Set only by the loop's thread.
 #[derive(Default)]
-struct Readiness(AtomicU32);
+struct Readiness(AtomicU16);
 
-const MISSED: u32 = 1;
+const MISSED: u16 = 1;
 
 impl Readiness {
     fn saw(&self) {
         self.0.fetch_add(2, Ordering::SeqCst);
     }
-    /// The count of readiness seen so far, modulo 2^31 (see `Queued::pending_at`).
-    fn seen(&self) -> u32 {
+    /// The count of readiness seen so far, modulo 2^15 (see `Queued::pending_at`).
+    fn seen(&self) -> u16 {
         self.0.load(Ordering::SeqCst) >> 1
     }
     fn set_missed(&self) {
@@ -179,14 +134,14 @@ impl Readiness {
 }
 
 /// `Queued::pending_at` of an operation that has not said EAGAIN (above every count).
-const NEVER: u32 = u32::MAX;
+const NEVER: u16 = u16::MAX;
 
-/// A FIFO of queued operations with its head in `H`: almost always at most one operation waits
-/// per direction. The rest, rare, is boxed, so that an idle socket pays one word for it rather
-/// than a VecDeque's four.
+/// The read side's FIFO of queued operations, with its head inline: a pending read allocates
+/// nothing, and almost always at most one operation waits. The rest, rare, is boxed, so that an
+/// idle socket pays one word for it rather than a VecDeque's four.
 #[derive(Default)]
-struct OpQueue<H> {
-    head: H,
+struct OpQueue {
+    head: Option<Queued>,
     // Boxed on purpose: one word while empty, where a VecDeque is four.
     #[allow(clippy::box_collection)]
     rest: Option<Box<VecDeque<Queued>>>,
@@ -204,28 +159,26 @@ trait Queue: Send {
     fn drain_into(&mut self, into: &mut Vec<Queued>);
 }
 
-impl<H: Head> Queue for OpQueue<H> {
+impl Queue for OpQueue {
     fn is_empty(&self) -> bool {
-        self.head.get().is_none()
+        self.head.is_none()
     }
 
     fn push_back(&mut self, op: Queued) {
-        if self.head.get().is_none() {
-            self.head.put(op);
+        if self.head.is_none() {
+            self.head = Some(op);
         } else {
             self.rest.get_or_insert_with(Box::default).push_back(op);
         }
     }
 
     fn front_mut(&mut self) -> Option<&mut Queued> {
-        self.head.get_mut()
+        self.head.as_mut()
     }
 
     fn pop_front(&mut self) -> Option<Queued> {
         let op = self.head.take();
-        if let Some(next) = self.rest.as_mut().and_then(|r| r.pop_front()) {
-            self.head.put(next);
-        }
+        self.head = self.rest.as_mut().and_then(|r| r.pop_front());
         if self.rest.as_ref().is_some_and(|r| r.is_empty()) {
             self.rest = None;
         }
@@ -233,7 +186,7 @@ impl<H: Head> Queue for OpQueue<H> {
     }
 
     fn remove_id(&mut self, id: OpId) -> Option<Queued> {
-        if self.head.get().is_some_and(|q| q.id == id) {
+        if self.head.as_ref().is_some_and(|q| q.id == id) {
             return self.pop_front();
         }
         let rest = self.rest.as_mut()?;
@@ -242,13 +195,62 @@ impl<H: Head> Queue for OpQueue<H> {
     }
 
     fn find_tag(&self, tag: usize) -> Option<OpId> {
-        let mut all = self.head.get().into_iter().chain(self.rest.iter().flat_map(|r| r.iter()));
+        let mut all = self.head.iter().chain(self.rest.iter().flat_map(|r| r.iter()));
         all.find(|q| q.done.tag() == tag).map(|q| q.id)
     }
 
     fn drain_into(&mut self, into: &mut Vec<Queued>) {
         into.extend(self.head.take());
         into.extend(self.rest.take().into_iter().flat_map(|r| r.into_iter()));
+    }
+}
+
+/// The write side's FIFO: the read side's, boxed while something waits (writes seldom do), so
+/// that an idle socket pays one word for it and a waiting write one allocation.
+#[derive(Default)]
+struct BoxedQueue(Option<Box<OpQueue>>);
+
+impl BoxedQueue {
+    /// Frees the queue once it is empty.
+    fn trimmed<R>(&mut self, r: R) -> R {
+        if self.0.as_ref().is_some_and(|q| q.is_empty()) {
+            self.0 = None;
+        }
+        r
+    }
+}
+
+impl Queue for BoxedQueue {
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn push_back(&mut self, op: Queued) {
+        self.0.get_or_insert_with(Box::default).push_back(op);
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Queued> {
+        self.0.as_mut()?.front_mut()
+    }
+
+    fn pop_front(&mut self) -> Option<Queued> {
+        let op = self.0.as_mut()?.pop_front();
+        self.trimmed(op)
+    }
+
+    fn remove_id(&mut self, id: OpId) -> Option<Queued> {
+        let op = self.0.as_mut()?.remove_id(id);
+        self.trimmed(op)
+    }
+
+    fn find_tag(&self, tag: usize) -> Option<OpId> {
+        self.0.as_ref()?.find_tag(tag)
+    }
+
+    fn drain_into(&mut self, into: &mut Vec<Queued>) {
+        if let Some(mut q) = self.0.take() {
+            q.drain_into(into);
+        }
     }
 }
 
@@ -260,8 +262,17 @@ pub trait Owner: Send + Sync + Sized + 'static {
 
 /// How the engine takes and drops a reference to a core's owner, knowing only the core.
 struct OwnerOps {
+    owner: TypeId,
     retain: unsafe fn(*const IoCore),
     release: unsafe fn(*const IoCore),
+}
+
+/// The one owner type's functions (a `Socket`'s), set by the first `register`: kept here rather
+/// than in every core, where they would be a word per socket.
+static OWNER: OnceLock<OwnerOps> = OnceLock::new();
+
+fn owner_ops() -> &'static OwnerOps {
+    OWNER.get().expect("a core is reached only once it registered")
 }
 
 /// # Safety
@@ -303,24 +314,26 @@ impl Deref for CoreRef {
 impl Drop for CoreRef {
     fn drop(&mut self) {
         // SAFETY: gives back the reference this holds.
-        unsafe { (self.owner.release)(self.0) }
+        unsafe { (owner_ops().release)(self.0) }
     }
 }
 
+/// Whether the socket is closed is its fd: -1, swapped in under both sides' locks.
 pub struct IoCore {
-    owner: &'static OwnerOps,
     fd: AtomicI32,
     next_id: AtomicU32,
-    lp: Arc<EventLoop>,
-    read: Mutex<Side<Option<Queued>>>,
-    write: Mutex<Side<Option<Box<Queued>>>>,
+    /// Where the loop's registry keeps this core (`EventLoop::register`); under its lock.
+    pub(super) registry_index: AtomicU32,
     read_ready: Readiness,
     write_ready: Readiness,
+    lp: Arc<EventLoop>,
+    read: Mutex<OpQueue>,
+    write: Mutex<BoxedQueue>,
 }
 
 enum Guard<'a> {
-    Read(MutexGuard<'a, Side<Option<Queued>>>),
-    Write(MutexGuard<'a, Side<Option<Box<Queued>>>>),
+    Read(MutexGuard<'a, OpQueue>),
+    Write(MutexGuard<'a, BoxedQueue>),
 }
 
 /// A side's lock, held. The loop never waits for a side another thread holds (a caller sending
@@ -336,8 +349,8 @@ struct Held<'a> {
 impl Held<'_> {
     fn queue(&mut self) -> &mut dyn Queue {
         match self.guard.as_mut().expect("held until dropped") {
-            Guard::Read(g) => &mut g.queue,
-            Guard::Write(g) => &mut g.queue,
+            Guard::Read(g) => &mut **g,
+            Guard::Write(g) => &mut **g,
         }
     }
 }
@@ -358,10 +371,10 @@ struct Opened<'a> {
 }
 
 impl IoCore {
-    /// Takes ownership of the non-blocking `fd`, for an owner of type `T` that will `register`.
-    pub fn new<T: Owner>(fd: RawFd, lp: Arc<EventLoop>) -> IoCore {
+    /// Takes ownership of the non-blocking `fd`, for an owner that will `register`.
+    pub fn new(fd: RawFd, lp: Arc<EventLoop>) -> IoCore {
         IoCore {
-            owner: const { &OwnerOps { retain: retain::<T>, release: release::<T> } },
+            registry_index: AtomicU32::new(u32::MAX),
             fd: AtomicI32::new(fd),
             lp,
             read: Mutex::default(),
@@ -378,6 +391,8 @@ impl IoCore {
         let core = owner.core();
         // The engine reaches the owner from the core's address (`OwnerOps`).
         assert!(std::ptr::eq(core as *const IoCore as *const T, Arc::as_ptr(owner)), "the core is not its owner's first field");
+        let ops = OWNER.get_or_init(|| OwnerOps { owner: TypeId::of::<T>(), retain: retain::<T>, release: release::<T> });
+        assert!(ops.owner == TypeId::of::<T>(), "cores have one owner type");
         let fd = core.fd.load(Ordering::Acquire);
         let ptr = Arc::into_raw(owner.clone()) as *const IoCore;
         // SAFETY: `ptr` is the reference just taken; the loop owns it from here.
@@ -433,7 +448,7 @@ impl IoCore {
         // SAFETY: a core runs operations only while registered, inside its owner's Arc (the
         // caller holds a side, so the fd is not being closed under it).
         let me = unsafe {
-            (self.owner.retain)(self);
+            (owner_ops().retain)(self);
             CoreRef::adopt(self)
         };
         self.lp.post(Box::new(move || me.drive(dir, None)));
@@ -473,7 +488,7 @@ impl IoCore {
 
     /// The side, locked for a new operation, and the readiness count before its first attempt;
     /// None when it may not start (`done` has completed with OperationAborted).
-    fn open(&self, dir: Direction, done: Completion) -> Option<(Opened<'_>, Completion, u32)> {
+    fn open(&self, dir: Direction, done: Completion) -> Option<(Opened<'_>, Completion, u16)> {
         let mut side = self.side(dir);
         // Checked under the side lock, which the loop's abort pass takes after setting `stopping`:
         // an operation either sees it and aborts here, or is queued before the pass drains it.
@@ -493,7 +508,7 @@ impl IoCore {
         &self,
         side: Opened<'_>,
         first: Option<Poll>,
-        ready: u32,
+        ready: u16,
         done: Completion,
         progress: Option<Notify>,
         attempt: impl FnOnce() -> Attempt,
@@ -695,8 +710,7 @@ mod tests {
         }
     }
 
-    fn fifo<H: Head>() {
-        let mut q = OpQueue::<H>::default();
+    fn fifo(q: &mut dyn Queue) {
         assert!(q.is_empty());
         for id in 1..=4 {
             q.push_back(op(id));
@@ -715,16 +729,16 @@ mod tests {
 
     #[test]
     fn the_op_queue_is_fifo_and_cancels_by_id() {
-        fifo::<Option<Queued>>();
-        fifo::<Option<Box<Queued>>>();
+        fifo(&mut OpQueue::default());
+        fifo(&mut BoxedQueue::default());
     }
 
     #[test]
     fn a_queued_receive_fits_its_side_inline() {
         // What an idle socket and a pending read cost (issue 14): see `Head`.
         assert_eq!(std::mem::size_of::<Queued>(), 64);
-        assert_eq!(std::mem::size_of::<Mutex<Side<Option<Queued>>>>(), 80);
-        assert_eq!(std::mem::size_of::<Mutex<Side<Option<Box<Queued>>>>>(), 24);
-        assert_eq!(std::mem::size_of::<IoCore>(), 136);
+        assert_eq!(std::mem::size_of::<Mutex<OpQueue>>(), 80);
+        assert_eq!(std::mem::size_of::<Mutex<BoxedQueue>>(), 16);
+        assert_eq!(std::mem::size_of::<IoCore>(), 120);
     }
 }
