@@ -39,7 +39,7 @@ struct Entry {
 
 /// The pending operations by token: a token is a key of this generational table, so one that is
 /// stale (already completed) or was never issued is told apart from a live one, as handles are.
-static TOKENS: Table<Entry> = Table::new();
+static TOKENS: Table<Box<Entry>> = Table::new();
 /// The kind byte of token keys: one no handle kind uses, so a handle passed as a token (or a
 /// token as a handle) is never taken for one.
 const TOKEN_KIND: u8 = 0x7f;
@@ -73,7 +73,7 @@ impl CustomStream {
             Pending::Write { buf, pos, .. } => Some(ConstBuf { ptr: unsafe { buf.ptr.add(*pos) }, len: buf.len - pos }),
             Pending::Read { .. } => None,
         };
-        let Some(token) = TOKENS.insert(TOKEN_KIND, Entry { stream: self.arc(), op }, 0) else {
+        let Some(token) = TOKENS.insert(TOKEN_KIND, Box::new(Entry { stream: self.arc(), op }), 0) else {
             return Err(Box::new((Error::new(code::OUT_OF_MEMORY, "Too many operations are pending."), None)));
         };
         let started = match (read_target, write_target) {
@@ -127,9 +127,10 @@ thread_local! {
 /// Reports the end of the operation `token`: `status` APM_OK (0) with the bytes read (0 = end of
 /// stream) or written, or a failure status.
 pub fn complete(token: u64, status: i32, bytes: usize) -> Result<()> {
-    let (entry, _) = TOKENS
+    let entry = *TOKENS
         .remove(token)
-        .ok_or_else(|| Error::argument("The token does not name a pending operation of a custom stream."))?;
+        .ok_or_else(|| Error::argument("The token does not name a pending operation of a custom stream."))?
+        .0;
     if CONTINUING.with(|c| c.get()) {
         QUEUED.with(|q| q.borrow_mut().push_back((entry, status, bytes)));
         return Ok(());

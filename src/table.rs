@@ -15,9 +15,15 @@
 //!
 //! A slot may own one other key (a stream that owns its socket): releasing the owner hands that
 //! key back so the caller can release it too.
+//!
+//! An object is kept as one word and a tag byte (`Thin`: an Arc, a Box, an enum of them), so
+//! that a slot is 24 bytes; a handle's slot is most of what an idle handle costs beside its
+//! object.
 
 use std::sync::{Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SHARD_BITS: u32 = 4;
@@ -45,24 +51,98 @@ pub enum Taken<T> {
     Invalid,
 }
 
-struct Slot<T> {
+/// What a table can hold: a value that is one word and a tag byte.
+///
+/// # Safety
+/// `from_raw` of what `into_raw` made is the same value. The table calls `from_raw` once per
+/// `into_raw` to take the value back, and otherwise only to lend it, inside a `ManuallyDrop`
+/// that is never dropped, for as long as the shard's lock is held.
+pub unsafe trait Thin: Sized {
+    fn into_raw(self) -> (u8, usize);
+    /// # Safety
+    /// As above: `tag` and `word` are what `into_raw` made of a value still in the table.
+    unsafe fn from_raw(tag: u8, word: usize) -> Self;
+}
+
+// SAFETY: the word is Arc::into_raw's pointer, given back to Arc::from_raw.
+unsafe impl<T: Send + Sync> Thin for std::sync::Arc<T> {
+    fn into_raw(self) -> (u8, usize) {
+        (0, std::sync::Arc::into_raw(self) as usize)
+    }
+    unsafe fn from_raw(_: u8, word: usize) -> Self {
+        // SAFETY: per the trait's contract.
+        unsafe { std::sync::Arc::from_raw(word as *const T) }
+    }
+}
+
+// SAFETY: the word is Box::into_raw's pointer, given back to Box::from_raw.
+unsafe impl<T> Thin for Box<T> {
+    fn into_raw(self) -> (u8, usize) {
+        (0, Box::into_raw(self) as usize)
+    }
+    unsafe fn from_raw(_: u8, word: usize) -> Self {
+        // SAFETY: per the trait's contract.
+        unsafe { Box::from_raw(word as *mut T) }
+    }
+}
+
+struct Slot {
+    /// The object's word (`Thin`), while `live`.
+    word: usize,
+    /// Live: the key this slot owns (0 for none). Released: the epitaph (0 for none).
+    aux: u64,
     /// The generation of the current or last occupant; starts at 1 so no key is 0.
     generation: u32,
     /// The kind byte of the current or last occupant's key: a key with another kind is not one
     /// this table issued (a handle of one class passed as another, with its kind byte altered).
     kind: u8,
-    object: Option<T>,
-    /// Live: the key this slot owns (0 for none). Released: the epitaph (0 for none).
-    aux: u64,
+    /// The object's tag byte (`Thin`), while `live`.
+    tag: u8,
+    live: bool,
 }
 
-pub struct Shard<T> {
-    slots: Vec<Slot<T>>,
+pub struct Shard<T: Thin> {
+    slots: Vec<Slot>,
     free: VecDeque<u32>,
+    /// The slots hold `T`s in their raw form.
+    objects: PhantomData<T>,
 }
 
-pub struct Table<T> {
+impl<T: Thin> Shard<T> {
+    /// Lends the live object of `slot`.
+    fn lend<R>(&self, slot: usize, f: impl FnOnce(&T) -> R) -> R {
+        let e = &self.slots[slot];
+        debug_assert!(e.live);
+        // SAFETY: a live slot's parts came from `into_raw`; the loan is never dropped and ends
+        // before the lock that keeps the slot live does.
+        let object = ManuallyDrop::new(unsafe { T::from_raw(e.tag, e.word) });
+        f(&object)
+    }
+
+    /// Takes the live object out of `slot`; the caller frees the slot.
+    fn take(&mut self, slot: usize) -> T {
+        let e = &mut self.slots[slot];
+        debug_assert!(e.live);
+        e.live = false;
+        // SAFETY: a live slot's parts, taken back once (the slot is no longer live).
+        unsafe { T::from_raw(e.tag, std::mem::take(&mut e.word)) }
+    }
+}
+
+/// The objects' `Send` is the table's `Send` and `Sync`, as it would be for a `Mutex<T>`.
+pub struct Table<T: Thin> {
     shards: [Mutex<Shard<T>>; SHARDS],
+}
+
+impl<T: Thin> Drop for Shard<T> {
+    fn drop(&mut self) {
+        // A Table in a static is never dropped; one in a test drops what it still holds.
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].live {
+                drop(self.take(slot));
+            }
+        }
+    }
 }
 
 fn kind_of(key: u64) -> u8 {
@@ -92,20 +172,22 @@ fn next_shard() -> usize {
     NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
 }
 
-impl<T> Default for Table<T> {
+impl<T: Thin> Default for Table<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> Table<T> {
+impl<T: Thin> Table<T> {
     fn shard(&self, i: usize) -> MutexGuard<'_, Shard<T>> {
         // Nothing panics while holding a shard; a poisoned one is still consistent.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub const fn new() -> Table<T> {
-        Table { shards: [const { Mutex::new(Shard { slots: Vec::new(), free: VecDeque::new() }) }; SHARDS] }
+        Table {
+            shards: [const { Mutex::new(Shard { slots: Vec::new(), free: VecDeque::new(), objects: PhantomData }) }; SHARDS],
+        }
     }
 
     /// Stores `object` under a new key of `kind` (not 0), owning `owned` (0 for nothing); None
@@ -133,7 +215,7 @@ impl<T> Table<T> {
                 s.free.pop_front().expect("free is not empty") as usize
             }
             _ if s.slots.len() < SLOTS_PER_SHARD => {
-                s.slots.push(Slot { generation: 0, kind: 0, object: None, aux: 0 });
+                s.slots.push(Slot { word: 0, aux: 0, generation: 0, kind: 0, tag: 0, live: false });
                 s.slots.len() - 1
             }
             _ => return Err(object),
@@ -142,7 +224,8 @@ impl<T> Table<T> {
         // Generation 0 is never handed out; wrapping skips it.
         entry.generation = entry.generation.wrapping_add(1).max(1);
         entry.kind = kind;
-        entry.object = Some(object);
+        (entry.tag, entry.word) = object.into_raw();
+        entry.live = true;
         entry.aux = owned;
         Ok(key(kind, shard, slot, entry.generation))
     }
@@ -160,8 +243,8 @@ impl<T> Table<T> {
         if generation == entry.generation && kind != entry.kind {
             return f(Lookup::Invalid);
         }
-        match &entry.object {
-            Some(object) if entry.generation == generation => f(Lookup::Live(object)),
+        match entry.live {
+            true if entry.generation == generation => s.lend(slot, |object| f(Lookup::Live(object))),
             // An epitaph belongs to the last occupant only.
             _ if entry.generation == generation => f(Lookup::Stale(kind, entry.aux)),
             _ => f(Lookup::Stale(kind, 0)),
@@ -174,7 +257,7 @@ impl<T> Table<T> {
         let kind = kind_of(key);
         let (shard, slot) = place_of(key);
         let mut s = self.shard(shard);
-        let Some(entry) = s.slots.get_mut(slot) else { return Taken::Invalid };
+        let Some(entry) = s.slots.get(slot) else { return Taken::Invalid };
         let generation = generation_of(key);
         if kind == 0 || generation == 0 || generation > entry.generation {
             return Taken::Invalid;
@@ -182,13 +265,13 @@ impl<T> Table<T> {
         if generation == entry.generation && kind != entry.kind {
             return Taken::Invalid;
         }
-        match &entry.object {
-            Some(object) if entry.generation == generation => {
-                if !accept(object) {
+        match entry.live {
+            true if entry.generation == generation => {
+                if !s.lend(slot, accept) {
                     return Taken::Refused;
                 }
-                let object = entry.object.take().expect("checked above");
-                let owned = std::mem::replace(&mut entry.aux, epitaph);
+                let object = s.take(slot);
+                let owned = std::mem::replace(&mut s.slots[slot].aux, epitaph);
                 s.free.push_back(slot as u32);
                 Taken::Object(object, owned)
             }
@@ -208,7 +291,7 @@ impl<T> Table<T> {
 
 /// Around fork(2) (see engine::fork): the table's state must reach the child consistent, and
 /// the child must neither use nor drop what the parent's objects were doing.
-impl<T> Table<T> {
+impl<T: Thin> Table<T> {
     /// Takes every shard's lock (the forking thread, before fork); dropping what it returns
     /// releases them, in the parent and in the child alike (std mutexes: no waiter of the parent
     /// can be handed the lock in the child).
@@ -222,21 +305,19 @@ impl<T> Table<T> {
         let mut objects = Vec::new();
         for i in 0..SHARDS {
             let mut s = self.shard(i);
-            let mut freed = Vec::new();
-            for (i, entry) in s.slots.iter_mut().enumerate() {
-                if let Some(object) = entry.object.take() {
-                    objects.push(object);
-                    entry.aux = 0;
-                    freed.push(i as u32);
+            for slot in 0..s.slots.len() {
+                if s.slots[slot].live {
+                    objects.push(s.take(slot));
+                    s.slots[slot].aux = 0;
+                    s.free.push_back(slot as u32);
                 }
             }
-            s.free.extend(freed);
         }
         objects
     }
 }
 
-impl<T: Clone> Table<T> {
+impl<T: Thin + Clone> Table<T> {
     /// A clone of what `key` names.
     pub fn get(&self, key: u64) -> Lookup<T> {
         self.with(key, |l| match l {
@@ -250,6 +331,26 @@ impl<T: Clone> Table<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // SAFETY: the number is its own word.
+    unsafe impl Thin for u32 {
+        fn into_raw(self) -> (u8, usize) {
+            (0, self as usize)
+        }
+        unsafe fn from_raw(_: u8, word: usize) -> Self {
+            word as u32
+        }
+    }
+
+    // SAFETY: as for u32.
+    unsafe impl Thin for usize {
+        fn into_raw(self) -> (u8, usize) {
+            (0, self)
+        }
+        unsafe fn from_raw(_: u8, word: usize) -> Self {
+            word
+        }
+    }
 
     #[test]
     fn released_keys_become_stale_and_keep_their_epitaph() {
@@ -281,8 +382,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_its_object_and_two_words() {
-        assert_eq!(std::mem::size_of::<Slot<std::sync::Arc<dyn Send + Sync>>>(), 32);
+    fn a_slot_is_three_words() {
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
     }
 
     #[test]

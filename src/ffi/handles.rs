@@ -17,7 +17,7 @@ use crate::net::network_stream::NetworkStream;
 use crate::net::socket::Socket;
 use crate::op::{Outcome, Value};
 use crate::stream::Stream;
-use crate::table::{Lookup, Table, Taken};
+use crate::table::{Lookup, Table, Taken, Thin};
 use crate::negotiate::credential::Credentials;
 use crate::negotiate::NegotiateStream;
 use crate::tls::{Certificate, SslStream, TransportContext};
@@ -101,10 +101,9 @@ impl Kind {
 #[derive(Clone)]
 pub enum Object {
     Socket(Arc<Socket>),
-    /// Thin, unlike the other streams, so that a table slot is 32 bytes (the idle connection).
     NetworkStream(Arc<NetworkStream>),
-    /// A custom stream, an HTTP request or response stream: boxed, so that the enum stays two
-    /// words (a `dyn` Arc is two by itself).
+    /// A custom stream, an HTTP request or response stream: boxed, because the table keeps
+    /// one word per object (`Thin`) and a `dyn` Arc is two.
     Stream(Box<Arc<dyn Stream>>),
     SslStream(Arc<SslStream>),
     Certificate(Arc<Certificate>),
@@ -116,8 +115,41 @@ pub enum Object {
     NegotiateAuthentication(Arc<AuthObject>),
 }
 
-// Two words, so that a table slot is 32 bytes (see `Object::NetworkStream`).
-const _: () = assert!(std::mem::size_of::<Object>() == 16);
+/// The table keeps each object as its variant's number and its one-word pointer.
+macro_rules! thin_variants {
+    ($($n:literal => $variant:ident),* $(,)?) => {
+        // SAFETY: each payload is itself `Thin` (an Arc or a Box) and goes back under its own
+        // variant's number.
+        unsafe impl Thin for Object {
+            fn into_raw(self) -> (u8, usize) {
+                match self {
+                    $(Object::$variant(p) => ($n, Thin::into_raw(p).1),)*
+                }
+            }
+            unsafe fn from_raw(tag: u8, word: usize) -> Object {
+                match tag {
+                    // SAFETY: the word `into_raw` made of this variant's payload.
+                    $($n => Object::$variant(unsafe { Thin::from_raw(0, word) }),)*
+                    _ => unreachable!("a tag that into_raw never made"),
+                }
+            }
+        }
+    };
+}
+
+thin_variants!(
+    0 => Socket,
+    1 => NetworkStream,
+    2 => Stream,
+    3 => SslStream,
+    4 => Certificate,
+    5 => TransportContext,
+    6 => HttpRequest,
+    7 => HttpResponse,
+    8 => NegotiateStream,
+    9 => Credential,
+    10 => NegotiateAuthentication,
+);
 
 impl Object {
     /// Dispose: what closing the handle does to its object.
