@@ -57,6 +57,7 @@ impl<T: Send + Sync + 'static> Pages<T> {
         if fresh == libc::MAP_FAILED {
             return None;
         }
+        leak_sanitizer_root(fresh, bytes);
         let fresh = fresh as *mut T;
         for k in 0..PAGE {
             // SAFETY: within the mapping (page-aligned, so aligned for T), each element once.
@@ -67,10 +68,30 @@ impl<T: Send + Sync + 'static> Pages<T> {
             // SAFETY: the PAGE elements written above, in the mapping made above.
             unsafe {
                 std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(fresh, PAGE));
-                libc::munmap(fresh as *mut libc::c_void, bytes);
             }
+            // Left mapped: LeakSanitizer has no way to forget a root it was given. A lost race
+            // is rare and costs one page, once.
         }
         self.get(i)
+    }
+}
+
+/// LeakSanitizer scans the heap and the globals, not anonymous mappings: in a program run under
+/// it, every object that an unended result holds (an accepted socket, a response) would be
+/// reported as leaked. When it is in the process, the page is made one of its roots.
+fn leak_sanitizer_root(page: *mut libc::c_void, bytes: usize) {
+    type Register = unsafe extern "C" fn(*const libc::c_void, usize);
+    static REGISTER: std::sync::OnceLock<Option<Register>> = std::sync::OnceLock::new();
+    let register = REGISTER.get_or_init(|| {
+        // SAFETY: a lookup by name in the loaded objects; the symbol, when present, is LSan's
+        // `void __lsan_register_root_region(const void *, size_t)`.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__lsan_register_root_region".as_ptr()) };
+        // SAFETY: as above.
+        (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, Register>(f) })
+    });
+    if let Some(register) = register {
+        // SAFETY: the page is mapped for good (pages are never unmapped).
+        unsafe { register(page, bytes) };
     }
 }
 
