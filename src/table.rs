@@ -6,7 +6,7 @@
 //! memory. The kind byte travels inside the key, which is how a stale key still knows what it
 //! was; the table gives it no meaning. A released slot keeps a 64-bit epitaph chosen by the
 //! caller (who ended a result, say) until the slot is reused: it shares its word with the key a
-//! live slot owns, so a slot is its object and 16 bytes.
+//! live slot owns.
 //!
 //! The table is sharded by the low bits of the index: new keys go to the shards in turn and a
 //! lookup locks only the shard of its key, so Begin and End on different threads seldom meet on

@@ -508,8 +508,8 @@ pub(super) struct Spin {
     policy: SpinPolicy,
     /// CPUs this process may run on (affinity and cgroup quota), read once.
     cpus: usize,
-    /// The start of the current window: when, the process's and this thread's CPU time, and this
-    /// thread's involuntary context switches.
+    /// The start of the current window: when, the process's and this thread's CPU time, and the
+    /// CPU pressure's total stall.
     window: Option<Window>,
     /// The CPUs the other threads kept busy in the last full window.
     others_busy: f64,

@@ -74,6 +74,13 @@ enum Attempt {
 }
 
 impl Attempt {
+    fn run(&mut self, core: &IoCore, fd: RawFd) -> Poll {
+        match self {
+            Attempt::Receive(run, ptr, len) => run(core, fd, *ptr as *mut u8, *len),
+            Attempt::Boxed(op) => op.attempt(fd),
+        }
+    }
+
     fn progress(&self) -> Option<Notify> {
         match self {
             Attempt::Receive(..) => None,
@@ -102,7 +109,6 @@ struct Queued {
     /// operation compares with is at most a few edges on, so wrapping never matches wrongly.
     pending_at: u16,
 }
-
 
 /// What a direction knows outside its lock, in 16 bits (a socket is mostly idle, and these
 /// are two per socket):
@@ -364,10 +370,12 @@ impl Drop for Held<'_> {
     }
 }
 
-/// A side opened for a new operation: whether its first attempt runs now (nothing queued).
+/// A side opened for a new operation: whether its first attempt runs now (nothing queued), and
+/// the readiness count read before that attempt.
 struct Opened<'a> {
     held: Held<'a>,
     tried: bool,
+    ready: u16,
 }
 
 impl IoCore {
@@ -445,8 +453,8 @@ impl IoCore {
 
     /// Runs the queue again on the loop, for readiness that came while another thread held it.
     fn run_again_on_loop(&self, dir: Direction) {
-        // SAFETY: a core runs operations only while registered, inside its owner's Arc (the
-        // caller holds a side, so the fd is not being closed under it).
+        // SAFETY: `self` is reached through a reference to its owner (a caller's Arc, or the
+        // loop's), so the owner is alive and the core registered (nothing else sets `missed`).
         let me = unsafe {
             (owner_ops().retain)(self);
             CoreRef::adopt(self)
@@ -474,21 +482,21 @@ impl IoCore {
     /// run).
     pub fn submit<O: Operation + 'static>(&self, dir: Direction, mut op: O, done: Completion) -> Option<OpId> {
         let progress = op.progress();
-        let (side, done, ready) = self.open(dir, done)?;
+        let (side, done) = self.open(dir, done)?;
         let first = side.tried.then(|| attempt_once(|| op.attempt(self.fd.load(Ordering::Acquire))));
-        self.settle(side, first, ready, done, progress, move || Attempt::Boxed(Box::new(op)))
+        self.settle(side, first, done, progress, move || Attempt::Boxed(Box::new(op)))
     }
 
     /// `submit` for a receive into (`ptr`, `len`), which waits with no allocation.
     pub fn submit_receive(&self, run: ReceiveFn, ptr: *mut u8, len: usize, done: Completion) -> Option<OpId> {
-        let (side, done, ready) = self.open(Direction::Read, done)?;
+        let (side, done) = self.open(Direction::Read, done)?;
         let first = side.tried.then(|| attempt_once(|| run(self, self.fd.load(Ordering::Acquire), ptr, len)));
-        self.settle(side, first, ready, done, None, move || Attempt::Receive(run, ptr as usize, len))
+        self.settle(side, first, done, None, move || Attempt::Receive(run, ptr as usize, len))
     }
 
     /// The side, locked for a new operation, and the readiness count before its first attempt;
     /// None when it may not start (`done` has completed with OperationAborted).
-    fn open(&self, dir: Direction, done: Completion) -> Option<(Opened<'_>, Completion, u16)> {
+    fn open(&self, dir: Direction, done: Completion) -> Option<(Opened<'_>, Completion)> {
         let mut side = self.side(dir);
         // Checked under the side lock, which the loop's abort pass takes after setting `stopping`:
         // an operation either sees it and aborts here, or is queued before the pass drains it.
@@ -500,7 +508,7 @@ impl IoCore {
         let tried = side.queue().is_empty();
         // Read before the attempt: readiness seen after it makes the loop try again.
         let ready = self.readiness(dir).seen();
-        Some((Opened { held: side, tried }, done, ready))
+        Some((Opened { held: side, tried, ready }, done))
     }
 
     /// Completes the operation if its first attempt finished, else queues it.
@@ -508,12 +516,11 @@ impl IoCore {
         &self,
         side: Opened<'_>,
         first: Option<Poll>,
-        ready: u16,
         done: Completion,
         progress: Option<Notify>,
         attempt: impl FnOnce() -> Attempt,
     ) -> Option<OpId> {
-        let Opened { held: mut side, tried } = side;
+        let Opened { held: mut side, tried, ready } = side;
         let queued = match first {
             Some(Poll::Ready(outcome)) => {
                 drop(side);
@@ -567,10 +574,7 @@ impl IoCore {
             if head.pending_at == ready {
                 return;
             }
-            let poll = match &mut head.attempt {
-                Attempt::Receive(run, ptr, len) => attempt_once(|| run(self, fd, *ptr as *mut u8, *len)),
-                Attempt::Boxed(op) => attempt_once(|| op.attempt(fd)),
-            };
+            let poll = attempt_once(|| head.attempt.run(self, fd));
             let notify = head.attempt.progress();
             match poll {
                 Poll::Pending => {
@@ -735,7 +739,7 @@ mod tests {
 
     #[test]
     fn a_queued_receive_fits_its_side_inline() {
-        // What an idle socket and a pending read cost (issue 14): see `Head`.
+        // What an idle socket and a pending read cost (issue 14): see `OpQueue` and `BoxedQueue`.
         assert_eq!(std::mem::size_of::<Queued>(), 64);
         assert_eq!(std::mem::size_of::<Mutex<OpQueue>>(), 80);
         assert_eq!(std::mem::size_of::<Mutex<BoxedQueue>>(), 16);

@@ -393,6 +393,7 @@ impl Socket {
         // SAFETY: as above; `Socket` is repr(C) with `core` first.
         unsafe { &*(core as *const IoCore as *const Socket) }
     }
+
     /// Updates the Connected flag for `e` and passes it on.
     fn noted(&self, e: Error) -> Error {
         self.note_error(&e);
@@ -400,12 +401,12 @@ impl Socket {
     }
 
     pub fn send(self: &Arc<Self>, buf: ConstBuf) -> Result<usize> {
-        let timeout = self.send_timeout_ms.load(Ordering::Relaxed);
+        let timeout = self.timeout_of(true).load(Ordering::Relaxed);
         bytes(sync_op::run(&self.core, Direction::Write, timeout, |done| self.begin_send(buf, done)))
     }
 
     pub fn receive(self: &Arc<Self>, buf: MutBuf) -> Result<usize> {
-        let timeout = self.receive_timeout_ms.load(Ordering::Relaxed);
+        let timeout = self.timeout_of(false).load(Ordering::Relaxed);
         bytes(sync_op::run(&self.core, Direction::Read, timeout, |done| self.begin_receive(buf, done)))
     }
 
