@@ -101,8 +101,12 @@ pub trait Hook: Send + Sync + Sized + 'static {
 }
 
 thread_local! {
-    /// The key of the result whose Begin is running on this thread.
-    static BEGINNING: Cell<u64> = const { Cell::new(0) };
+    /// The key of the result whose Begin is running on this thread, and whether it completed
+    /// there (its callback then waits for the Begin's body to return). Kept here, not in the
+    /// slot: once the body handed its completion away, the operation may complete elsewhere,
+    /// be ended and its slot reused by another Begin before the body returns, so the body's
+    /// thread must not read the slot again to learn what happened on it.
+    static BEGINNING: Cell<(u64, bool)> = const { Cell::new((0, false)) };
     static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -112,7 +116,7 @@ pub fn in_callback() -> bool {
 }
 
 /// Restores the thread's BEGINNING when a Begin's body returns or unwinds.
-struct BeginScope(u64);
+struct BeginScope((u64, bool));
 
 impl Drop for BeginScope {
     fn drop(&mut self) {
@@ -156,10 +160,8 @@ fn unused(life: u64) -> bool {
 // The flags of an operation.
 const COMPLETED: u8 = 1;
 const SYNCHRONOUS: u8 = 2;
-/// Completed inside its own Begin: the callback waits for the Begin's body to return.
-const DEFERRED: u8 = 4;
 /// A thread waits for completion (parked on the slot's address).
-const WAITING: u8 = 8;
+const WAITING: u8 = 4;
 
 const SHARD_BITS: u32 = 4;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -321,11 +323,12 @@ impl<H: Hook> Results<H> {
             }
         }
         let handle = Unhand(slot);
-        let scope = BeginScope(BEGINNING.with(|b| b.replace(key)));
+        let scope = BeginScope(BEGINNING.with(|b| b.replace((key, false))));
         let started = start(Completion::to(slot), key);
+        // Deferred: the completion's reference is still held, so the slot is still this key's.
+        // Otherwise the slot is not touched again (see BEGINNING).
+        let deferred = BEGINNING.with(|b| b.get().1);
         drop(scope);
-        // Set on this thread inside `start`, if at all: a plain load sees it.
-        let deferred = slot.flags.load(Ordering::Relaxed) & DEFERRED != 0;
         match started {
             Ok(()) => {
                 std::mem::forget(handle);
@@ -505,7 +508,7 @@ impl<H: Hook> Slot<H> {
     /// completion's reference.
     fn record(&'static self, outcome: Outcome) {
         let key = self.key();
-        let inside_begin = BEGINNING.with(|b| b.get() == key);
+        let inside_begin = BEGINNING.with(|b| b.get().0 == key);
         // Synchronous means the callback runs here, before Begin returns; a callback the nesting
         // guard sends to an engine thread runs after Begin returned, so it is not.
         let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
@@ -515,8 +518,10 @@ impl<H: Hook> Slot<H> {
         }
         // SAFETY: the one completion writes it, before COMPLETED says it is there.
         unsafe { *self.outcome.get() = Some(outcome.map_err(Box::new)) };
-        let flags =
-            COMPLETED | if inline && inside_begin { SYNCHRONOUS } else { 0 } | if inside_begin { DEFERRED } else { 0 };
+        if inside_begin {
+            BEGINNING.with(|b| b.set((key, true)));
+        }
+        let flags = COMPLETED | if inline && inside_begin { SYNCHRONOUS } else { 0 };
         if self.flags.fetch_or(flags, Ordering::AcqRel) & WAITING != 0 {
             // SAFETY: unpark_all is given a key only this slot parks on.
             unsafe { parking_lot_core::unpark_all(self.park_key(), DEFAULT_UNPARK_TOKEN) };
@@ -628,7 +633,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     /// Counts callbacks per word 0 (tests give each result its own counter index).
-    static CALLS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+    static CALLS: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
     struct Count;
     impl Hook for Count {
         fn notify(_key: u64, words: [usize; 2]) {
@@ -750,6 +755,35 @@ mod tests {
         assert!(ender.join().unwrap());
         let slot = STORE.slot(key).unwrap();
         assert!(unused(slot.life.load(Ordering::SeqCst)), "no handle and no reference left");
+    }
+
+    #[test]
+    fn a_begin_whose_operation_completed_ended_and_was_reused_before_its_body_returned_runs_no_callback_of_its_own() {
+        // The body hands its completion to another thread, which completes it there; the
+        // result is ended and its slot reused by Begins that complete inside themselves, all
+        // before the body returns. The body's thread must not mistake the reuser's completion
+        // for its own: that was a callback with a stale key and the reuser's words.
+        const REUSES: usize = 200;
+        let key = STORE
+            .begin(1, OpKind::Read, [7, 0], |done, key| {
+                std::thread::spawn(move || done.complete(Ok(Value::Unit))).join().unwrap();
+                assert!(end(key).is_ok());
+                std::thread::spawn(|| {
+                    for _ in 0..REUSES {
+                        let k = STORE.begin(1, OpKind::Write, [8, 0], |done, _| {
+                            done.complete(Ok(Value::Unit));
+                            Ok(())
+                        });
+                        assert!(end(k.unwrap()).is_ok());
+                    }
+                })
+                .join()
+                .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((calls(7), calls(8)), (1, REUSES));
+        assert!(matches!(STORE.flags(key), Err(Gone::Stale(_))));
     }
 
     #[test]
