@@ -295,11 +295,14 @@ impl EventLoop {
                 // only by a task, which runs after this batch.
                 let core = unsafe { &*(token as *const IoCore) };
                 let flags = ev.events as i32;
-                if flags & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
-                    guarded(|| core.on_ready(Direction::Write));
-                }
+                // Reads first: an edge for arriving data also reports the socket writable
+                // (EPOLLOUT is level state in the event mask), and a write side with nothing
+                // queued should not stand between the data and its callback.
                 if flags & (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) != 0 {
                     guarded(|| core.on_ready(Direction::Read));
+                }
+                if flags & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
+                    guarded(|| core.on_ready(Direction::Write));
                 }
             }
             self.run_timers();
