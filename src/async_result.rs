@@ -100,43 +100,50 @@ pub trait Hook: Send + Sync + Sized + 'static {
     fn store() -> &'static Results<Self>;
 }
 
-thread_local! {
+/// What a thread is doing with results, in one thread-local: in a shared library each
+/// thread-local access is a call (`__tls_get_addr`), and a completion reads all of it once.
+struct Thread {
     /// The key of the result whose Begin is running on this thread, and whether it completed
     /// there (its callback then waits for the Begin's body to return). Kept here, not in the
     /// slot: once the body handed its completion away, the operation may complete elsewhere,
     /// be ended and its slot reused by another Begin before the body returns, so the body's
     /// thread must not read the slot again to learn what happened on it.
-    static BEGINNING: Cell<(u64, bool)> = const { Cell::new((0, false)) };
-    static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
+    beginning: Cell<(u64, bool)>,
+    /// Callbacks running on this thread, nested.
+    depth: Cell<u32>,
+}
+
+thread_local! {
+    static THREAD: Thread = const { Thread { beginning: Cell::new((0, false)), depth: Cell::new(0) } };
 }
 
 /// True while the calling thread is inside a callback of an asynchronous operation.
 pub fn in_callback() -> bool {
-    INLINE_DEPTH.with(|d| d.get()) > 0
+    THREAD.with(|t| t.depth.get()) > 0
 }
 
-/// Restores the thread's BEGINNING when a Begin's body returns or unwinds.
+/// Restores the thread's `beginning` when a Begin's body returns or unwinds.
 struct BeginScope((u64, bool));
 
 impl Drop for BeginScope {
     fn drop(&mut self) {
-        BEGINNING.with(|b| b.set(self.0));
+        THREAD.with(|t| t.beginning.set(self.0));
     }
 }
 
 /// Counts one callback level on this thread, also when the callback unwinds.
-struct DepthScope;
+struct DepthScope<'a>(&'a Thread);
 
-impl DepthScope {
-    fn enter() -> DepthScope {
-        INLINE_DEPTH.with(|d| d.set(d.get() + 1));
-        DepthScope
+impl DepthScope<'_> {
+    fn enter(thread: &Thread) -> DepthScope<'_> {
+        thread.depth.set(thread.depth.get() + 1);
+        DepthScope(thread)
     }
 }
 
-impl Drop for DepthScope {
+impl Drop for DepthScope<'_> {
     fn drop(&mut self) {
-        INLINE_DEPTH.with(|d| d.set(d.get() - 1));
+        self.0.depth.set(self.0.depth.get() - 1);
     }
 }
 
@@ -323,11 +330,11 @@ impl<H: Hook> Results<H> {
             }
         }
         let handle = Unhand(slot);
-        let scope = BeginScope(BEGINNING.with(|b| b.replace((key, false))));
+        let scope = BeginScope(THREAD.with(|t| t.beginning.replace((key, false))));
         let started = start(Completion::to(slot), key);
         // Deferred: the completion's reference is still held, so the slot is still this key's.
-        // Otherwise the slot is not touched again (see BEGINNING).
-        let deferred = BEGINNING.with(|b| b.get().1);
+        // Otherwise the slot is not touched again (see `Thread::beginning`).
+        let deferred = THREAD.with(|t| t.beginning.get().1);
         drop(scope);
         match started {
             Ok(()) => {
@@ -507,11 +514,15 @@ impl<H: Hook> Slot<H> {
     /// Records the outcome, wakes waiters, then runs the callback (exactly once), which ends the
     /// completion's reference.
     fn record(&'static self, outcome: Outcome) {
+        THREAD.with(|t| self.record_on(t, outcome))
+    }
+
+    fn record_on(&'static self, thread: &Thread, outcome: Outcome) {
         let key = self.key();
-        let inside_begin = BEGINNING.with(|b| b.get().0 == key);
+        let inside_begin = thread.beginning.get().0 == key;
         // Synchronous means the callback runs here, before Begin returns; a callback the nesting
         // guard sends to an engine thread runs after Begin returned, so it is not.
-        let inline = INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
+        let inline = thread.depth.get() < MAX_INLINE_DEPTH;
         if self.flags.load(Ordering::Acquire) & COMPLETED != 0 {
             debug_assert!(false, "an operation completed twice");
             return;
@@ -519,7 +530,7 @@ impl<H: Hook> Slot<H> {
         // SAFETY: the one completion writes it, before COMPLETED says it is there.
         unsafe { *self.outcome.get() = Some(outcome.map_err(Box::new)) };
         if inside_begin {
-            BEGINNING.with(|b| b.set((key, true)));
+            thread.beginning.set((key, true));
         }
         let flags = COMPLETED | if inline && inside_begin { SYNCHRONOUS } else { 0 };
         if self.flags.fetch_or(flags, Ordering::AcqRel) & WAITING != 0 {
@@ -528,23 +539,29 @@ impl<H: Hook> Slot<H> {
         }
         // The completed flag above lets only one completion through: the callback runs once.
         if !inside_begin {
-            self.callback(key);
+            self.callback_on(thread, key);
         }
     }
 
     /// Runs the hook for the occupant `key` (the caller's reference keeps it this occupant's).
     fn callback(&'static self, key: u64) {
+        THREAD.with(|t| self.callback_on(t, key))
+    }
+
+    fn callback_on(&'static self, thread: &Thread, key: u64) {
         let words = [0, 1].map(|i| self.words[i].load(Ordering::Relaxed));
-        if INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH {
-            let _depth = DepthScope::enter();
+        if thread.depth.get() < MAX_INLINE_DEPTH {
+            let _depth = DepthScope::enter(thread);
             // Released also when the callback unwinds (the engine catches it).
             let _reference = Held(self);
             H::notify(key, words);
         } else {
             crate::engine::post(Box::new(move || {
-                let _depth = DepthScope::enter();
-                let _reference = Held(self);
-                H::notify(key, words);
+                THREAD.with(|t| {
+                    let _depth = DepthScope::enter(t);
+                    let _reference = Held(self);
+                    H::notify(key, words);
+                })
             }));
         }
     }
