@@ -58,6 +58,15 @@ pub trait Stream: Send + Sync {
     fn transport_context(&self) -> Option<Arc<TransportContext>> {
         None
     }
+    /// Writes what the stream takes of `buf` at once, without waiting and only when no write of
+    /// its own is queued ahead: the bytes written, 0 when it cannot or on any failure (a write
+    /// the usual way then reports it). A layer above writes its output from where it lies
+    /// this way, rather than copying it into a buffer first (an SslStream's records, straight
+    /// from OpenSSL's buffer).
+    fn try_write_now(&self, buf: &[u8]) -> usize {
+        let _ = buf;
+        0
+    }
     /// Cancels the pending operation whose completion carries `tag` (`Completion::tag`): it
     /// completes with OperationAborted, and a cancelled read has consumed no byte. False when
     /// this stream has no such operation pending or cannot cancel it (a stream defined in C:

@@ -477,6 +477,15 @@ impl IoCore {
         }
     }
 
+    /// Runs `f` with the fd now, on the caller's thread, if the fd is open and nothing is queued
+    /// in `dir` (what `f` does then comes in order after every operation before it). None
+    /// otherwise: the caller goes the queued way.
+    pub fn try_now<R>(&self, dir: Direction, f: impl FnOnce(RawFd) -> R) -> Option<R> {
+        let mut side = self.side(dir);
+        let fd = self.fd.load(Ordering::Acquire);
+        (fd >= 0 && side.queue().is_empty()).then(|| f(fd))
+    }
+
     /// Starts an operation: tries it now when nothing is queued ahead of it, else queues it
     /// (boxed). Returns the id of the queued operation, or None when it completed (`done` has
     /// run).

@@ -120,8 +120,10 @@ pub trait Protocol: Send + 'static {
     /// from now on.
     fn handshake_done(&mut self) -> Result<()>;
 
-    /// Seals plaintext (at most `CHUNK` bytes) into output.
-    fn seal(&mut self, plain: &[u8]) -> Result<()>;
+    /// Seals plaintext (at most `CHUNK` bytes) into output. `direct` is the inner stream when
+    /// nothing is queued for it: output may then go straight to it (`Stream::try_write_now`),
+    /// and only what it did not take becomes output.
+    fn seal(&mut self, plain: &[u8], direct: Option<&Arc<dyn Stream>>) -> Result<()>;
     /// Opens input into plaintext.
     fn open(&mut self, plain: &mut [u8]) -> Result<Opened>;
     /// The inner stream ended where `open` wanted more input: Ok for a clean end (between

@@ -47,7 +47,10 @@ impl<P: Protocol> Channel<P> {
             let n = (op.buf.len - op.pos).min(P::CHUNK);
             // SAFETY: the caller keeps the buffer valid until the write completes (Begin contract).
             let chunk = unsafe { std::slice::from_raw_parts(op.buf.ptr.add(op.pos), n) };
-            if let Err(e) = c.protocol.seal(chunk) {
+            // Nothing queued and nothing in flight: what the inner stream takes at once goes to
+            // it straight from the protocol's buffer, in order.
+            let direct = (c.outq.is_empty() && !c.pumping).then_some(&self.inner);
+            if let Err(e) = c.protocol.seal(chunk, direct) {
                 drop(c);
                 return self.finish_write(op, Err(e));
             }

@@ -383,7 +383,7 @@ impl Protocol for Nns {
         self.record()
     }
 
-    fn seal(&mut self, plain: &[u8]) -> Result<()> {
+    fn seal(&mut self, plain: &[u8], _direct: Option<&Arc<dyn Stream>>) -> Result<()> {
         if !self.secure {
             self.output.extend_from_slice(plain);
             return Ok(());

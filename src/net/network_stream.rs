@@ -87,6 +87,13 @@ impl Stream for NetworkStream {
         self.socket.send(buf).map(drop).map_err(|e| e.into_io(true))
     }
 
+    fn try_write_now(&self, buf: &[u8]) -> usize {
+        if self.check(true).is_err() {
+            return 0;
+        }
+        self.socket.try_send_now(buf)
+    }
+
     fn read(&self, buf: MutBuf) -> Result<usize> {
         self.check(false)?;
         self.socket.receive(buf).map_err(|e| e.into_io(false))

@@ -354,6 +354,19 @@ impl Socket {
         self.check_open()
     }
 
+    /// Sends what the kernel takes of `buf` at once, when no send is queued ahead: the bytes
+    /// sent, 0 on EAGAIN or any failure (which a send the usual way then reports).
+    pub fn try_send_now(&self, buf: &[u8]) -> usize {
+        if self.check_transfer().is_err() {
+            return 0;
+        }
+        let sent = self.core.try_now(Direction::Write, |fd| {
+            // SAFETY: a plain non-blocking send from a live slice on our open fd.
+            unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) }
+        });
+        sent.map_or(0, |r| r.max(0) as usize)
+    }
+
     /// Sends all of `buf` (completes only when every byte is in the kernel, or on error).
     pub fn begin_send(self: &Arc<Self>, buf: ConstBuf, done: Completion) -> Result<Option<OpId>> {
         self.check_transfer()?;

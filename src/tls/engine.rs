@@ -1,7 +1,9 @@
 //! The sans-IO side of the TLS engine: OpenSSL reads ciphertext from and writes ciphertext to
 //! these memory buffers, and the layered channel moves them to and from the inner stream.
 
+use crate::stream::Stream;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 /// The in-memory transport under OpenSSL. Reading an empty buffer reports WouldBlock (OpenSSL's
 /// WANT_READ): end of stream is decided by the SslStream, never by OpenSSL.
@@ -12,6 +14,9 @@ pub(crate) struct MemIo {
     end: usize,
     /// Ciphertext produced since the last `take_output`.
     pub wr: Vec<u8>,
+    /// While application data is sealed with nothing queued for the inner stream: that stream,
+    /// which takes each record straight from OpenSSL's buffer until it cannot take a whole one.
+    pub direct: Option<Arc<dyn Stream>>,
 }
 
 impl MemIo {
@@ -52,7 +57,15 @@ impl Read for MemIo {
 
 impl Write for MemIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.wr.extend_from_slice(buf);
+        let mut rest = buf;
+        if let (Some(inner), true) = (&self.direct, self.wr.is_empty()) {
+            rest = &buf[inner.try_write_now(buf)..];
+            if !rest.is_empty() {
+                // Whatever follows queues behind what was not taken.
+                self.direct = None;
+            }
+        }
+        self.wr.extend_from_slice(rest);
         Ok(buf.len())
     }
 
@@ -122,5 +135,60 @@ mod tests {
         assert_eq!(m.read(&mut rest).unwrap(), 3);
         assert_eq!(&rest[..3], &[3, 4, 5]);
         assert_eq!(m.read(&mut rest).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    /// An inner stream that takes at most `room` bytes at once, in all.
+    struct Taker {
+        room: parking_lot::Mutex<usize>,
+        got: parking_lot::Mutex<Vec<u8>>,
+    }
+
+    impl Stream for Taker {
+        fn can_read(&self) -> bool {
+            true
+        }
+        fn can_write(&self) -> bool {
+            true
+        }
+        fn check(&self, _writing: bool) -> crate::error::Result<()> {
+            Ok(())
+        }
+        fn begin_write(&self, _: crate::stream::ConstBuf, _: crate::op::Completion) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn begin_read(&self, _: crate::stream::MutBuf, _: crate::op::Completion) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn write(&self, _: crate::stream::ConstBuf) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn read(&self, _: crate::stream::MutBuf) -> crate::error::Result<usize> {
+            unreachable!()
+        }
+        fn close(&self) -> crate::error::Result<()> {
+            Ok(())
+        }
+        fn try_write_now(&self, buf: &[u8]) -> usize {
+            let mut room = self.room.lock();
+            let n = buf.len().min(*room);
+            *room -= n;
+            self.got.lock().extend_from_slice(&buf[..n]);
+            n
+        }
+    }
+
+    #[test]
+    fn direct_output_goes_to_the_inner_stream_until_it_takes_less_and_then_queues_in_order() {
+        let inner = Arc::new(Taker { room: parking_lot::Mutex::new(5), got: Default::default() });
+        let mut m = MemIo { direct: Some(inner.clone()), ..MemIo::default() };
+        assert_eq!(m.write(&[1, 2, 3]).unwrap(), 3);
+        assert!(m.wr.is_empty(), "taken whole: nothing copied");
+        assert_eq!(m.write(&[4, 5, 6, 7]).unwrap(), 4);
+        *inner.room.lock() = 100;
+        // Once a record is partly queued, the next queues behind it even with room again.
+        assert_eq!(m.write(&[8, 9]).unwrap(), 2);
+        assert_eq!(*inner.got.lock(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(m.wr, vec![6, 7, 8, 9]);
+        assert!(m.direct.is_none());
     }
 }

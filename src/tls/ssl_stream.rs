@@ -138,16 +138,25 @@ impl Protocol for Tls {
         self.record_session()
     }
 
-    fn seal(&mut self, plain: &[u8]) -> Result<()> {
+    fn seal(&mut self, plain: &[u8], direct: Option<&Arc<dyn Stream>>) -> Result<()> {
         let Some(tls) = self.tls.as_mut() else { return Err(Error::disposed(CLASS_NAME)) };
+        // Output held for a validation in progress stays held.
+        if self.judging.is_none() {
+            tls.get_mut().direct = direct.cloned();
+        }
         let mut off = 0;
+        let mut sealed = Ok(());
         while off < plain.len() {
             match tls.ssl_write(&plain[off..]) {
                 Ok(k) => off += k,
-                Err(e) => return Err(Error::new(code::IO, msg::ENCRYPT).with_inner(ssl_reason(&e))),
+                Err(e) => {
+                    sealed = Err(Error::new(code::IO, msg::ENCRYPT).with_inner(ssl_reason(&e)));
+                    break;
+                }
             }
         }
-        Ok(())
+        tls.get_mut().direct = None;
+        sealed
     }
 
     fn open(&mut self, plain: &mut [u8]) -> Result<Opened> {
