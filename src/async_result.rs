@@ -551,19 +551,18 @@ impl<H: Hook> Slot<H> {
     fn callback_on(&'static self, thread: &Thread, key: u64) {
         let words = [0, 1].map(|i| self.words[i].load(Ordering::Relaxed));
         if thread.depth.get() < MAX_INLINE_DEPTH {
-            let _depth = DepthScope::enter(thread);
-            // Released also when the callback unwinds (the engine catches it).
-            let _reference = Held(self);
-            H::notify(key, words);
+            self.notify_on(thread, key, words);
         } else {
-            crate::engine::post(Box::new(move || {
-                THREAD.with(|t| {
-                    let _depth = DepthScope::enter(t);
-                    let _reference = Held(self);
-                    H::notify(key, words);
-                })
-            }));
+            crate::engine::post(Box::new(move || THREAD.with(|t| self.notify_on(t, key, words))));
         }
+    }
+
+    /// The hook's call, one callback level deeper on `thread`.
+    fn notify_on(&'static self, thread: &Thread, key: u64, words: [usize; 2]) {
+        let _depth = DepthScope::enter(thread);
+        // Released also when the callback unwinds (the engine catches it).
+        let _reference = Held(self);
+        H::notify(key, words);
     }
 }
 
