@@ -46,6 +46,8 @@ pub struct EventLoop {
     /// its place (`IoCore::registry_index`), so a removal is a swap with the last (a Vec of
     /// words costs an idle socket 8 bytes, where a hash set cost 15).
     registered: Mutex<Vec<usize>>,
+    /// Serializes `IoCore::arm`: a core's second arming waits for the first and sees its outcome.
+    arming: Mutex<()>,
     timers: Mutex<Timers>,
     /// The most an idle wait spins (zero: never); `SpinPolicy` decides how much of it to use.
     spin: Duration,
@@ -79,6 +81,7 @@ impl EventLoop {
                 stopping: AtomicBool::new(false),
                 exited: AtomicBool::new(false),
                 registered: Mutex::new(Vec::new()),
+                arming: Mutex::new(()),
                 timers: Mutex::new(Timers::default()),
                 spin,
             }))
@@ -172,16 +175,21 @@ impl EventLoop {
         self.exited.load(Ordering::Acquire)
     }
 
-    /// Adds `fd` to the epoll set on behalf of `core`, keeping the strong reference.
-    pub(super) fn register(&self, core: CoreRef, fd: RawFd) -> Result<()> {
+    /// Keeps the strong reference for `core`, whose fd joins the epoll set when an operation
+    /// first waits for this loop (`IoCore::arm`).
+    pub(super) fn register(&self, core: CoreRef) {
         let ptr = &*core as *const IoCore;
-        self.epoll_add(fd, ptr)?;
         std::mem::forget(core);
         let mut registered = self.registered.lock();
         // SAFETY: just registered, and alive: this loop holds its reference.
         unsafe { &*ptr }.registry_index.store(registered.len() as u32, Ordering::Relaxed);
         registered.push(ptr as usize);
-        Ok(())
+    }
+
+    /// Runs `arm` (which adds a registered core's fd to the epoll set once) alone.
+    pub(super) fn arming<R>(&self, arm: impl FnOnce() -> R) -> R {
+        let _one_at_a_time = self.arming.lock();
+        arm()
     }
 
     pub(super) fn epoll_add(&self, fd: RawFd, core: *const IoCore) -> Result<()> {
@@ -194,10 +202,28 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Whether `fd` is in the epoll set, as the kernel lists it (/proc/self/fdinfo).
+    #[cfg(test)]
+    pub(super) fn watches(&self, fd: RawFd) -> bool {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.epfd)).unwrap_or_default();
+        info.lines().any(|l| l.strip_prefix("tfd:").and_then(|r| r.split_whitespace().next()) == Some(&fd.to_string()))
+    }
+
     pub(super) fn epoll_del(&self, fd: RawFd) {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: removing an fd from our epoll set; failure (already gone) is harmless.
         unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
+    /// Releases the loop's reference to `core`, whose fd never joined the epoll set: no event
+    /// names it, so this needs no pass of the loop (a socket used only by synchronous calls
+    /// never wakes it). Safe beside `exit`, which holds references of its own to the cores it
+    /// goes through.
+    pub(super) fn release_now(&self, core: *const IoCore) {
+        if self.unregister(core as usize) {
+            // SAFETY: the reference kept by `register`, released exactly once.
+            drop(unsafe { CoreRef::adopt(core) });
+        }
     }
 
     /// Releases the loop's reference to `core` once events already fetched have been handled.
@@ -370,12 +396,18 @@ impl EventLoop {
         // Timers that have not fired never will: their tasks are dropped (what they would have
         // completed completes through the aborts below or its own drop).
         drop(self.timers.lock().clear());
-        let cores: Vec<usize> = self.registered.lock().iter().copied().collect();
-        for core in cores {
-            // SAFETY: still registered; references are released only by tasks on this thread.
-            let core = unsafe { &*(core as *const IoCore) };
+        // References of our own: a socket that never waited for the loop is released by the
+        // thread that closes it (`release_now`), meanwhile.
+        let cores: Vec<CoreRef> = {
+            let registered = self.registered.lock();
+            // SAFETY: registered cores are alive while their registration holds, here under
+            // the lock; each gets one more reference, released when `cores` is dropped.
+            registered.iter().map(|&core| unsafe { CoreRef::retain(core as *const IoCore) }).collect()
+        };
+        for core in &cores {
             guarded(|| core.abort_pending(Error::aborted()));
         }
+        drop(cores);
         loop {
             let tasks = {
                 let mut t = self.tasks.lock();

@@ -24,6 +24,7 @@ use std::ops::Deref;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
 use std::any::TypeId;
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,25 @@ pub enum Poll {
     Ready(Outcome),
     /// The syscall said EAGAIN: wait for the next readiness edge.
     Pending,
+}
+
+thread_local! {
+    /// Set while this thread starts an operation it will wait for itself (`waited`).
+    static WAITED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `start`, which submits an operation this thread then waits for by polling the fd
+/// itself (a synchronous call): queued, it needs no readiness from the loop, so it does not
+/// put the fd in the loop's epoll set (`IoCore::arm`).
+pub fn waited<R>(start: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WAITED.set(self.0);
+        }
+    }
+    let _restore = Restore(WAITED.replace(true));
+    start()
 }
 
 /// Identifies a queued operation on its core, for cancelling it (sync timeouts). Ids are
@@ -104,7 +124,7 @@ struct Queued {
     attempt: Attempt,
     done: Completion,
     id: OpId,
-    /// The readiness count (`Readiness::seen`, modulo 2^15) at which this operation last said
+    /// The readiness count (`Readiness::seen`, modulo 2^14) at which this operation last said
     /// EAGAIN, or NEVER. Only equality with the current count matters, and the count a queued
     /// operation compares with is at most a few edges on, so wrapping never matches wrongly.
     pending_at: u16,
@@ -112,23 +132,28 @@ struct Queued {
 
 /// What a direction knows outside its lock, in 16 bits (a socket is mostly idle, and these
 /// are two per socket):
-/// * above bit 0, how many times readiness was seen (an epoll edge, or a synchronous waiter's
+/// * above bit 1, how many times readiness was seen (an epoll edge, or a synchronous waiter's
 ///   poll). An operation that said EAGAIN at the current count waits for the next: the socket
 ///   is edge-triggered, so whatever arrives after that EAGAIN brings a new edge.
+/// * bit 1, armed (the read side's only): the fd is in the loop's epoll set. It goes in when
+///   the first operation waits for the loop (`IoCore::arm`); a socket only ever waited on by
+///   synchronous callers, which poll the fd themselves, never wakes the loop.
 /// * bit 0, missed: the loop saw readiness while another thread held the side; that thread has
 ///   the queue run again once it lets go (`Held`). Set only by the loop's thread.
 #[derive(Default)]
 struct Readiness(AtomicU16);
 
 const MISSED: u16 = 1;
+const ARMED: u16 = 2;
+const COUNT_SHIFT: u32 = 2;
 
 impl Readiness {
     fn saw(&self) {
-        self.0.fetch_add(2, Ordering::SeqCst);
+        self.0.fetch_add(1 << COUNT_SHIFT, Ordering::SeqCst);
     }
-    /// The count of readiness seen so far, modulo 2^15 (see `Queued::pending_at`).
+    /// The count of readiness seen so far, modulo 2^14 (see `Queued::pending_at`).
     fn seen(&self) -> u16 {
-        self.0.load(Ordering::SeqCst) >> 1
+        self.0.load(Ordering::SeqCst) >> COUNT_SHIFT
     }
     fn set_missed(&self) {
         self.0.fetch_or(MISSED, Ordering::SeqCst);
@@ -136,6 +161,12 @@ impl Readiness {
     /// Clears the flag; whether it was set.
     fn take_missed(&self) -> bool {
         self.0.fetch_and(!MISSED, Ordering::SeqCst) & MISSED != 0
+    }
+    fn set_armed(&self) {
+        self.0.fetch_or(ARMED, Ordering::SeqCst);
+    }
+    fn is_armed(&self) -> bool {
+        self.0.load(Ordering::SeqCst) & ARMED != 0
     }
 }
 
@@ -303,9 +334,22 @@ unsafe impl Send for CoreRef {}
 
 impl CoreRef {
     /// # Safety
-    /// `core` belongs to a registered owner: it is alive and inside its `Arc`.
+    /// `core` belongs to a registered owner: it is alive and inside its `Arc`, and the caller
+    /// hands over one reference it held.
     pub(super) unsafe fn adopt(core: *const IoCore) -> CoreRef {
         CoreRef(core)
+    }
+
+    /// One more reference to the owner of `core`.
+    ///
+    /// # Safety
+    /// `core` belongs to a registered owner that stays alive for the length of the call.
+    pub(super) unsafe fn retain(core: *const IoCore) -> CoreRef {
+        // SAFETY: per the contract.
+        unsafe {
+            (owner_ops().retain)(core);
+            CoreRef::adopt(core)
+        }
     }
 }
 
@@ -394,23 +438,30 @@ impl IoCore {
     }
 
     /// Registers the core of `owner` with its loop, which keeps `owner` alive until the fd is
-    /// closed. On failure the fd is closed.
-    pub fn register<T: Owner>(owner: &Arc<T>) -> Result<()> {
+    /// closed.
+    pub fn register<T: Owner>(owner: &Arc<T>) {
         let core = owner.core();
         // The engine reaches the owner from the core's address (`OwnerOps`).
         assert!(std::ptr::eq(core as *const IoCore as *const T, Arc::as_ptr(owner)), "the core is not its owner's first field");
         let ops = OWNER.get_or_init(|| OwnerOps { owner: TypeId::of::<T>(), retain: retain::<T>, release: release::<T> });
         assert!(ops.owner == TypeId::of::<T>(), "cores have one owner type");
-        let fd = core.fd.load(Ordering::Acquire);
         let ptr = Arc::into_raw(owner.clone()) as *const IoCore;
         // SAFETY: `ptr` is the reference just taken; the loop owns it from here.
-        if let Err(e) = core.lp.register(unsafe { CoreRef::adopt(ptr) }, fd) {
-            core.fd.store(-1, Ordering::Release);
-            // SAFETY: the fd is ours and was never shared.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
-        Ok(())
+        core.lp.register(unsafe { CoreRef::adopt(ptr) });
+    }
+
+    /// Puts the fd in the loop's epoll set, if it is not there yet: an operation is about to
+    /// wait for the loop. Called under a side's lock with the fd open, so close and replace_fd,
+    /// which hold both, see it settled. Edge-triggered, and the add reports the readiness
+    /// there is already, so what came before it (after the operation's EAGAIN) is not missed.
+    fn arm(&self) -> Result<()> {
+        self.lp.arming(|| {
+            if !self.read_ready.is_armed() {
+                self.lp.epoll_add(self.fd.load(Ordering::Acquire), self)?;
+                self.read_ready.set_armed();
+            }
+            Ok(())
+        })
     }
 
     fn readiness(&self, dir: Direction) -> &Readiness {
@@ -455,15 +506,24 @@ impl IoCore {
     fn run_again_on_loop(&self, dir: Direction) {
         // SAFETY: `self` is reached through a reference to its owner (a caller's Arc, or the
         // loop's), so the owner is alive and the core registered (nothing else sets `missed`).
-        let me = unsafe {
-            (owner_ops().retain)(self);
-            CoreRef::adopt(self)
-        };
+        let me = unsafe { CoreRef::retain(self) };
         self.lp.post(Box::new(move || me.drive(dir, None)));
     }
 
     pub fn is_closed(&self) -> bool {
         self.fd.load(Ordering::Acquire) < 0
+    }
+
+    /// Whether an operation is queued in `dir`.
+    #[cfg(test)]
+    pub(crate) fn has_queued(&self, dir: Direction) -> bool {
+        !self.side(dir).queue().is_empty()
+    }
+
+    /// Whether the kernel has the open fd in the loop's epoll set.
+    #[cfg(test)]
+    pub(crate) fn in_epoll_set(&self) -> bool {
+        self.with_fd(|fd| self.lp.watches(fd)).unwrap_or(false)
     }
 
     /// Runs a control syscall (bind, setsockopt, ...) with the fd, which stays open meanwhile.
@@ -540,6 +600,17 @@ impl IoCore {
                 return None;
             }
             _ => {
+                // The flag first: once armed, a queued operation costs no thread-local access.
+                if !self.read_ready.is_armed() && !WAITED.get() {
+                    if let Err(e) = self.arm() {
+                        drop(side);
+                        if let Some(n) = progress {
+                            n();
+                        }
+                        done.complete(Err(e));
+                        return None;
+                    }
+                }
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 // Tried above only when nothing was queued ahead of it.
                 let pending_at = if tried { ready } else { NEVER };
@@ -657,7 +728,10 @@ impl IoCore {
         if fd < 0 {
             return false;
         }
-        self.lp.epoll_del(fd);
+        let armed = self.read_ready.is_armed();
+        if armed {
+            self.lp.epoll_del(fd);
+        }
         // SAFETY: the fd is ours; every other use of it happens under the locks we hold.
         unsafe { libc::close(fd) };
         let mut ops = Vec::new();
@@ -665,7 +739,11 @@ impl IoCore {
         r.queue().drain_into(&mut ops);
         drop(r);
         drop(w);
-        self.lp.release(self as *const IoCore);
+        if armed {
+            self.lp.release(self as *const IoCore);
+        } else {
+            self.lp.release_now(self as *const IoCore);
+        }
         for op in ops {
             op.done.complete(Err(Error::aborted()));
         }
@@ -697,16 +775,26 @@ impl IoCore {
         if fd < 0 {
             return fail(Error::aborted());
         }
-        self.lp.epoll_del(fd);
+        // Out of the epoll set while the file changes, and back in only if it was there: the
+        // set watches the open file, not the number.
+        let armed = self.read_ready.is_armed();
+        if armed {
+            self.lp.epoll_del(fd);
+        }
         // SAFETY: dup3 atomically replaces the open file behind `fd` with the new one.
         if unsafe { libc::dup3(new_fd, fd, libc::O_CLOEXEC) } < 0 {
             let e = Error::last_os();
-            let _ = self.lp.epoll_add(fd, self as *const IoCore);
+            if armed {
+                let _ = self.lp.epoll_add(fd, self as *const IoCore);
+            }
             return fail(e);
         }
         // SAFETY: `fd` now refers to the same socket; the extra descriptor goes.
         unsafe { libc::close(new_fd) };
-        self.lp.epoll_add(fd, self as *const IoCore)
+        if armed {
+            self.lp.epoll_add(fd, self as *const IoCore)?;
+        }
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ pub mod signals;
 mod timers;
 
 pub use event_loop::EventLoop;
-pub use io_core::{Direction, IoCore, Notify, OpId, Operation, Owner, Poll};
+pub use io_core::{waited, Direction, IoCore, Notify, OpId, Operation, Owner, Poll};
 
 use crate::error::{code, Error, Result};
 use parking_lot::Mutex;

@@ -99,7 +99,7 @@ impl Socket {
             send_timeout_ms: AtomicI32::new(0),
             receive_timeout_ms: AtomicI32::new(0),
         });
-        IoCore::register(&socket)?;
+        IoCore::register(&socket);
         Ok(socket)
     }
 
@@ -578,5 +578,100 @@ fn bytes(outcome: Outcome) -> Result<usize> {
     match outcome? {
         Value::Bytes(n) => Ok(n),
         _ => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn connected() -> (Arc<Socket>, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let s = Socket::create(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP).unwrap();
+        s.connect("127.0.0.1", port as i32).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (s, peer)
+    }
+
+    fn recv_buf(b: &mut [u8]) -> MutBuf {
+        MutBuf { ptr: b.as_mut_ptr(), len: b.len() }
+    }
+
+    #[test]
+    fn a_socket_joins_its_loops_epoll_set_only_when_an_asynchronous_operation_waits() {
+        let (s, mut peer) = connected();
+        // Blocking calls, one of which waits for data that comes later: the caller polls.
+        s.send(ConstBuf { ptr: b"ping".as_ptr(), len: 4 }).unwrap();
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            peer.write_all(b"pong").unwrap();
+            peer
+        });
+        let mut b = [0u8; 16];
+        assert_eq!(s.receive(recv_buf(&mut b)).unwrap(), 4);
+        assert_eq!(&b[..4], b"pong");
+        let mut peer = writer.join().unwrap();
+        assert!(!s.core.in_epoll_set(), "synchronous calls woke the loop");
+
+        // An asynchronous receive that completes at once does not need the loop either.
+        peer.write_all(b"now").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let (tx, rx) = mpsc::channel();
+        let t = tx.clone();
+        let queued = s.begin_receive(recv_buf(&mut b), Completion::new(move |o| t.send(o).unwrap())).unwrap();
+        assert!(queued.is_none());
+        assert!(matches!(rx.recv().unwrap(), Ok(Value::Bytes(3))));
+        assert!(!s.core.in_epoll_set());
+
+        // One that waits puts the fd in the set, and the loop completes it.
+        let queued = s.begin_receive(recv_buf(&mut b), Completion::new(move |o| tx.send(o).unwrap())).unwrap();
+        assert!(queued.is_some());
+        assert!(s.core.in_epoll_set());
+        peer.write_all(b"later").unwrap();
+        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(Value::Bytes(5))));
+        assert_eq!(&b[..5], b"later");
+        s.close();
+    }
+
+    #[test]
+    fn closing_a_socket_the_loop_never_watched_releases_it_on_the_closing_thread() {
+        let (s, _peer) = connected();
+        let weak = Arc::downgrade(&s);
+        s.close();
+        drop(s);
+        // No pass of the loop is needed: the loop's reference went with the close.
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn an_asynchronous_receive_queued_behind_a_blocking_one_is_completed_by_the_loop() {
+        let (s, mut peer) = connected();
+        let reader = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut b = [0u8; 1];
+                s.receive(recv_buf(&mut b)).map(|n| (n, b[0]))
+            })
+        };
+        // The blocking receive is queued first (nothing to read), then the asynchronous one.
+        while !s.core.has_queued(Direction::Read) {
+            std::thread::yield_now();
+        }
+        let mut b = [0u8; 1];
+        let (tx, rx) = mpsc::channel();
+        let queued = s.begin_receive(recv_buf(&mut b), Completion::new(move |o| tx.send(o).unwrap())).unwrap();
+        assert!(queued.is_some());
+        assert!(s.core.in_epoll_set());
+        peer.write_all(b"ab").unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), (1, b'a'));
+        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(Value::Bytes(1))));
+        assert_eq!(b[0], b'b');
+        s.close();
     }
 }

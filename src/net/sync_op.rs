@@ -7,12 +7,15 @@
 //! A timeout cancels the operation (SocketError.TimedOut), as .NET's emulated
 //! Send/ReceiveTimeout does.
 //!
-//! The socket's loop sees the same readiness and may run the queue first, completing the
-//! operation on its thread (the data is then read and no longer wakes our poll): the completion
-//! then wakes the caller through its thread's eventfd, polled beside the socket.
+//! The operation does not put the fd in the loop's epoll set (`engine::waited`), so a socket
+//! only ever used synchronously never wakes its loop: no second thread woken per readiness, no
+//! epoll_ctl. Once an asynchronous operation has waited on the socket, the loop sees the same
+//! readiness and may run the queue first, completing the operation on its thread (the data is
+//! then read and no longer wakes our poll): the completion then wakes the caller through its
+//! thread's eventfd, polled beside the socket.
 
 use crate::op::{Completion, Outcome};
-use crate::engine::{Direction, IoCore, OpId};
+use crate::engine::{self, Direction, IoCore, OpId};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -66,7 +69,7 @@ pub fn run(
     // Without an eventfd (none left) the poll slices alone bound the wait, as before.
     let wake = WAKE.try_with(|w| w.as_ref().map(|w| w.0)).ok().flatten();
     let owner = std::thread::current().id();
-    let id = start(Completion::new(move |outcome| {
+    let id = engine::waited(|| start(Completion::new(move |outcome| {
         let mut slot = s.lock();
         *slot = Some(outcome);
         // Signalled under the slot's lock: the caller takes the outcome after the write, so the
@@ -74,7 +77,7 @@ pub fn run(
         if let Some(fd) = wake.filter(|_| std::thread::current().id() != owner) {
             Wake::signal(fd);
         }
-    }))?;
+    })))?;
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
     loop {
         if let Some(outcome) = slot.lock().take() {
