@@ -53,8 +53,12 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
-/// Input read from the inner stream at a time.
+/// The most input read from the inner stream at a time.
 const READ_BUF: usize = 64 * 1024;
+/// The first read's size: a handshake's flights fit, and a connection that only shakes hands
+/// zeroes 16 KiB per input buffer rather than 64. A read that fills its buffer doubles the
+/// size, up to READ_BUF, so bulk input reaches it within two reads.
+const FIRST_READ_BUF: usize = 16 * 1024;
 /// Output buffers kept for reuse.
 const SPARE_OUTPUT: usize = 4;
 
@@ -244,6 +248,8 @@ struct State<P> {
     waiter: Option<Waiter>,
     pending_shutdown: Option<(Completion, Mode)>,
     spare_input: Option<Vec<u8>>,
+    /// How much the next inner read asks for (FIRST_READ_BUF to READ_BUF).
+    input_size: usize,
     spare_output: Vec<Vec<u8>>,
 }
 
@@ -302,6 +308,7 @@ impl<P: Protocol> Channel<P> {
             waiter: None,
             pending_shutdown: None,
             spare_input: None,
+            input_size: FIRST_READ_BUF,
             spare_output: Vec::new(),
         };
         Ok(Arc::new_cyclic(|me| Channel { me: me.clone(), inner, leave_inner_open, state: Mutex::new(state) }))

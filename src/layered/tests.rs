@@ -228,6 +228,8 @@ pub(crate) struct Mem {
     pub(crate) writes: Mutex<Vec<Vec<u8>>>,
     /// Writes issued while another was still held: the pump must never do that.
     overlapping: Mutex<usize>,
+    /// The size of every read's buffer, as the channel asked.
+    pub(crate) read_sizes: Mutex<Vec<usize>>,
     closed: AtomicBool,
 }
 
@@ -244,6 +246,7 @@ pub(crate) fn pipe(max_read: usize, hold_writes: bool) -> (Arc<Mem>, Arc<Mem>) {
             held: Mutex::default(),
             writes: Mutex::default(),
             overlapping: Mutex::new(0),
+            read_sizes: Mutex::default(),
             closed: AtomicBool::new(false),
         })
     };
@@ -336,6 +339,7 @@ impl Stream for Mem {
 
     fn begin_read(&self, buf: MutBuf, done: Completion) -> Result<()> {
         self.check(false)?;
+        self.read_sizes.lock().push(buf.len);
         let n = {
             let mut w = self.rx.0.lock();
             if w.data.is_empty() && !w.eof {
@@ -354,6 +358,7 @@ impl Stream for Mem {
 
     fn read(&self, buf: MutBuf) -> Result<usize> {
         self.check(false)?;
+        self.read_sizes.lock().push(buf.len);
         let mut w = self.rx.0.lock();
         while w.data.is_empty() && !w.eof {
             self.rx.1.wait(&mut w);
@@ -462,6 +467,24 @@ fn segments_go_out_one_at_a_time_in_the_protocols_order() {
     // The read is still waiting for data; the end of the peer's side ends it.
     peer.send(&END);
     assert_eq!(wait(&rrx).unwrap().bytes(), 0);
+}
+
+#[test]
+fn inner_reads_start_at_16_kib_and_double_while_they_fill_up_to_64() {
+    let (chan, inner, peer) = authenticated(usize::MAX, false);
+    // The handshake's one byte did not fill its 16-KiB read.
+    assert_eq!(*inner.read_sizes.lock(), [16 * 1024]);
+    // 200 KiB of frames, all there at once: every inner read fills its buffer.
+    const PLAIN: usize = 100 * 1024;
+    peer.send(&(0..PLAIN / 2).flat_map(|_| frame(b"xy")).collect::<Vec<u8>>());
+    let mut buf = vec![0u8; PLAIN];
+    let mut got = 0;
+    while got < PLAIN {
+        got += wait_for(|done| chan.begin_read(mbuf(&mut buf[got..]), done)).unwrap().bytes();
+    }
+    let sizes = inner.read_sizes.lock().clone();
+    assert_eq!(sizes[..4], [16 * 1024, 16 * 1024, 32 * 1024, 64 * 1024]);
+    assert!(sizes[4..].iter().all(|&n| n == 64 * 1024), "{sizes:?}");
 }
 
 #[test]

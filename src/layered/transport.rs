@@ -159,7 +159,7 @@ impl<P: Protocol> Channel<P> {
     /// Reads input for `waiter`. Returns the waiter when the read completed inline (the caller
     /// loops); otherwise the completion resumes it later.
     pub(super) fn fetch_input(self: &Arc<Self>, mode: Mode, waiter: Waiter) -> Option<Waiter> {
-        let mut buf = {
+        let (mut buf, size) = {
             let mut c = self.state.lock();
             c.waiter = Some(waiter);
             if c.inner_reading {
@@ -167,10 +167,11 @@ impl<P: Protocol> Channel<P> {
                 return None;
             }
             c.inner_reading = true;
-            c.spare_input.take().unwrap_or_default()
+            (c.spare_input.take().unwrap_or_default(), c.input_size)
         };
-        if buf.len() < READ_BUF {
-            buf.resize(READ_BUF, 0);
+        // A buffer's length is what has been initialized: zeroed once, when it grows.
+        if buf.len() < size {
+            buf.resize(size, 0);
         }
         let target = MutBuf { ptr: buf.as_mut_ptr(), len: buf.len() };
         let me = self.clone();
@@ -196,6 +197,9 @@ impl<P: Protocol> Channel<P> {
             Ok(0) => c.inner_eof = true,
             Ok(n) => {
                 let n = n.min(buf.len());
+                if n == buf.len() {
+                    c.input_size = (c.input_size * 2).min(READ_BUF);
+                }
                 let spare = c.protocol.feed(buf, n);
                 c.spare_input = Some(spare);
             }

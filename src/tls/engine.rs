@@ -28,11 +28,17 @@ impl MemIo {
             self.pos = 0;
             self.end = n;
         } else {
-            self.rd.truncate(self.end);
-            self.rd.drain(..self.pos);
-            self.rd.extend_from_slice(&buf[..n]);
+            // Compacted in place: the buffer keeps its length, which is what has been
+            // initialized, so when it goes back as a spare it needs no zeroing again.
+            self.rd.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
-            self.end = self.rd.len();
+            let need = self.end + n;
+            if self.rd.len() < need {
+                self.rd.resize(need, 0);
+            }
+            self.rd[self.end..need].copy_from_slice(&buf[..n]);
+            self.end = need;
         }
         buf
     }
@@ -135,6 +141,11 @@ mod tests {
         assert_eq!(m.read(&mut rest).unwrap(), 3);
         assert_eq!(&rest[..3], &[3, 4, 5]);
         assert_eq!(m.read(&mut rest).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // Consumed: the next buffer takes its place, and the old one comes back at its full
+        // length (what was initialized), not cut to what it held, so it needs no zeroing.
+        let spare = m.feed(vec![6, 0, 0], 1);
+        assert_eq!(spare.len(), 5);
+        assert_eq!(m.read(&mut rest).unwrap(), 1);
     }
 
     /// An inner stream that takes at most `room` bytes at once, in all.
