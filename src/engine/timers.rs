@@ -37,8 +37,15 @@ impl Timers {
         self.entries.keys().next().map(|k| k.0)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The tasks whose deadline has come, earliest first.
     pub fn take_due(&mut self, now: Instant) -> Vec<Task> {
+        if self.next_deadline().is_none_or(|first| first > now) {
+            return Vec::new();
+        }
         let later = self.entries.split_off(&TimerKey(now, u64::MAX));
         std::mem::replace(&mut self.entries, later).into_values().collect()
     }
@@ -83,6 +90,9 @@ mod tests {
         assert!(first && earlier && !later);
         assert!(t.cancel(k20).is_some());
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
+        // Before the first deadline nothing is due, and nothing is taken.
+        assert!(t.take_due(now + Duration::from_millis(9)).is_empty());
+        assert!(!t.is_empty());
         for task in t.take_due(now + Duration::from_millis(10)) {
             task();
         }
@@ -92,6 +102,7 @@ mod tests {
         }
         assert_eq!(*seen.lock(), vec![10, 30]);
         assert_eq!(t.next_deadline(), None);
+        assert!(t.is_empty());
     }
 
     #[test]
