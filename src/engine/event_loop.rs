@@ -1,10 +1,12 @@
 //! One event loop: an edge-triggered epoll set, its thread, a queue of posted tasks and its
 //! timers (the earliest deadline bounds each wait).
 //!
-//! Each registered socket's epoll data is a pointer to its `IoCore`, kept alive by one strong
-//! reference that the loop owns. Deregistering removes the fd from epoll first and releases that
-//! reference from a task that runs after the current batch of events, so an event already fetched
-//! by epoll_wait never points at freed memory.
+//! Each registered socket is kept alive by one strong reference that the loop owns; its fd joins
+//! the epoll set (with a pointer to its `IoCore` as the event's data) only when an operation first
+//! waits for the loop (`IoCore::arm`). Deregistering removes the fd from epoll first and releases
+//! that reference from a task that runs after the current batch of events, so an event already
+//! fetched by epoll_wait never points at freed memory; a socket that never joined the set is
+//! released at once, by the thread that closes it.
 
 use super::io_core::{CoreRef, Direction, IoCore};
 use super::signals;
