@@ -43,7 +43,7 @@ impl Timers {
 
     /// The tasks whose deadline has come, earliest first.
     pub fn take_due(&mut self, now: Instant) -> Vec<Task> {
-        if self.next_deadline().is_none_or(|first| first > now) {
+        if self.next_deadline().map_or(true, |first| first > now) {
             return Vec::new();
         }
         let later = self.entries.split_off(&TimerKey(now, u64::MAX));
