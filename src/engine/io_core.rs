@@ -590,39 +590,32 @@ impl IoCore {
         attempt: impl FnOnce() -> Attempt,
     ) -> Option<OpId> {
         let Opened { held: mut side, tried, ready } = side;
-        let queued = match first {
-            Some(Poll::Ready(outcome)) => {
-                drop(side);
-                if let Some(n) = progress {
-                    n();
-                }
-                done.complete(outcome);
-                return None;
-            }
-            _ => {
-                // The flag first: once armed, a queued operation costs no thread-local access.
-                if !self.read_ready.is_armed() && !WAITED.get() {
-                    if let Err(e) = self.arm() {
-                        drop(side);
-                        if let Some(n) = progress {
-                            n();
-                        }
-                        done.complete(Err(e));
-                        return None;
-                    }
-                }
+        let finished = match first {
+            Some(Poll::Ready(outcome)) => Some(outcome),
+            // About to wait for the loop, which must then watch the fd (a failure to add it is
+            // the operation's outcome). The flag first: once armed, a queued operation costs no
+            // thread-local access.
+            _ if !self.read_ready.is_armed() && !WAITED.get() => self.arm().err().map(Err),
+            _ => None,
+        };
+        let (queued, finished) = match finished {
+            Some(outcome) => (None, Some((done, outcome))),
+            None => {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 // Tried above only when nothing was queued ahead of it.
                 let pending_at = if tried { ready } else { NEVER };
                 side.queue().push_back(Queued { attempt: attempt(), done, id, pending_at });
-                id
+                (Some(id), None)
             }
         };
         drop(side);
         if let Some(n) = progress {
             n();
         }
-        Some(queued)
+        if let Some((done, outcome)) = finished {
+            done.complete(outcome);
+        }
+        queued
     }
 
     /// The loop saw readiness in `dir`: run queued operations until one has to wait.

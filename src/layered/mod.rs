@@ -57,7 +57,7 @@ use std::sync::{Arc, Weak};
 const READ_BUF: usize = 64 * 1024;
 /// The first read's size: a handshake's flights fit, and a connection that only shakes hands
 /// zeroes 16 KiB per input buffer rather than 64. A read that fills its buffer doubles the
-/// size, up to READ_BUF, so bulk input reaches it within two reads.
+/// size, up to READ_BUF, so bulk input reaches it by its third read.
 const FIRST_READ_BUF: usize = 16 * 1024;
 /// Output buffers kept for reuse.
 const SPARE_OUTPUT: usize = 4;
