@@ -747,11 +747,13 @@ TEST(hostile_data_frames)
     ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
     ASSERT_STR_EQ(m, frame_size);
     relayed_close(&r);
-    /* A forged signature (Sign: the plaintext is in the clear; change it). */
+    /* A forged frame (Sign: nothing is encrypted; change its last byte). That byte is the
+     * plaintext's under NTLM, and the checksum's under Kerberos (RFC 4121 puts it last): flipping
+     * a bit changes it either way, where writing a fixed value left it as it was once in 256. */
     relayed_pair(&r, APM_PROTECTION_LEVEL_SIGN);
     ASSERT_OK(apm_stream_write(r.c, (const uint8_t *)"pay 10", 6, 0, 6));
     n = read_data_frame(r.cfd, f);
-    f[n - 1] = '9';
+    f[n - 1] ^= 1;
     hx_write_all(r.sfd, f, n);
     ASSERT_EQ(server_read(&r, m, sizeof m), APM_E_IO);
     ASSERT_STR_EQ(m, "The read operation failed, see inner exception.");
